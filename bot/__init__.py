@@ -1,0 +1,1 @@
+"""The shell: config, command line, the running application, chat channels and the scheduler."""

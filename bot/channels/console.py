@@ -1,0 +1,55 @@
+"""The terminal channel: the same handlers, a person typing as a citizen; options are numbered."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from handlers.chat import Address, Delivery, Incoming, Kind, Reply, numbered
+from handlers.dispatch import Dispatcher
+
+CHANNEL = "console"
+CHAT_ID = "local"
+
+
+def incoming_from(line: str, language_hint: str | None = None) -> Incoming:
+    """What a typed line means: "/command arguments" or plain text."""
+    address = Address(CHANNEL, CHAT_ID)
+    now = datetime.now(UTC)
+    stripped = line.strip()
+    if stripped.startswith("/") and len(stripped) > 1:
+        name, _, rest = stripped[1:].partition(" ")
+        return Incoming(
+            address, Kind.COMMAND, CHAT_ID, now, text=rest.strip(), command=name, language_hint=language_hint
+        )
+    return Incoming(address, Kind.TEXT, CHAT_ID, now, text=line.rstrip("\n"), language_hint=language_hint)
+
+
+class ConsoleChannel:
+    def __init__(self, dispatcher: Dispatcher, out: TextIO = sys.stdout) -> None:
+        self.dispatcher = dispatcher
+        self.out = out
+        self.address = Address(CHANNEL, CHAT_ID)
+
+    async def send(self, chat_id: str, reply: Reply) -> Delivery:
+        """Prints a reply, options as a numbered list."""
+        self.out.write(f"\n🤖 {numbered(reply)}\n")
+        self.out.flush()
+        return Delivery.SENT
+
+    async def converse(self, lines: TextIO = sys.stdin) -> None:
+        """Reads what the person types until end of input or /quit, answering each line."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self.out.write("\n> ")
+            self.out.flush()
+            line = await loop.run_in_executor(None, lines.readline)
+            if not line or line.strip() in {"/quit", "/exit"}:
+                self.out.write("\n")
+                return
+            if not line.strip():
+                continue
+            for reply in await self.dispatcher.handle(incoming_from(line)):
+                await self.send(CHAT_ID, reply)

@@ -1,0 +1,258 @@
+"""The Telegram channel, on python-telegram-bot: long polling, inline buttons, paced sending."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+
+from bot.config import TelegramConfig
+from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
+from handlers.dispatch import COMMANDS, Dispatcher
+from handlers.texts import LANGUAGES, text
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MAX_RETRIES_ON_FLOOD = 5
+
+
+class PacedRateLimiter(AIORateLimiter):
+    """python-telegram-bot's limiter (overall rate, groups, waiting out 429 RetryAfter and trying
+    again), plus a per-chat pace for private chats: a short burst, then about one a second."""
+
+    def __init__(self, messages_per_second: float, chat_burst: int) -> None:
+        super().__init__(
+            overall_max_rate=messages_per_second, overall_time_period=1, max_retries=MAX_RETRIES_ON_FLOOD
+        )
+        self._chat_burst = chat_burst
+        self._chats: dict[int, AsyncLimiter] = {}
+
+    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            if len(self._chats) > 10_000:
+                # Forget chats whose bucket has drained: they could send a full burst anyway.
+                for key, old in list(self._chats.items()):
+                    if old.has_capacity(self._chat_burst):
+                        del self._chats[key]
+            limiter = self._chats[chat_id] = AsyncLimiter(self._chat_burst, self._chat_burst)
+        return limiter
+
+    async def process_request(
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        chat_id = data.get("chat_id")
+        if isinstance(chat_id, int) and chat_id > 0:
+            async with self._chat_limiter(chat_id):
+                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
+class PerChatOrder(BaseUpdateProcessor):
+    """Updates of different chats are handled concurrently; one chat's updates in arrival order."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock, users = self._locks.get(chat.id, (asyncio.Lock(), 0))
+        self._locks[chat.id] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[chat.id]
+            if users == 1:
+                del self._locks[chat.id]
+            else:
+                self._locks[chat.id] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+def incoming_from(update: Update) -> Incoming | None:
+    """What a Telegram update means to the handlers; None for updates the bot ignores."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None or chat.type != "private":
+        return None
+    address = Address(CHANNEL, str(chat.id))
+    common: dict[str, Any] = {
+        "address": address,
+        "sender_id": str(user.id),
+        "language_hint": user.language_code,
+        "received_at": datetime.now(UTC),
+    }
+    if update.callback_query is not None:
+        return Incoming(kind=Kind.OPTION, option=update.callback_query.data or "", **common)
+    message = update.message
+    if message is None:
+        return None
+    if message.text is not None:
+        entity = message.entities[0] if message.entities else None
+        if entity is not None and entity.type == "bot_command" and entity.offset == 0:
+            name = message.text[1 : entity.length].split("@", 1)[0]
+            return Incoming(
+                kind=Kind.COMMAND, command=name, text=message.text[entity.length :].strip(), **common
+            )
+        return Incoming(kind=Kind.TEXT, text=message.text, **common)
+    if message.contact is not None:
+        return Incoming(kind=Kind.CONTACT, text=message.contact.phone_number, **common)
+    if message.document is not None:
+        return Incoming(kind=Kind.DOCUMENT, text=message.document.file_name or "", **common)
+    return Incoming(kind=Kind.UNSUPPORTED, **common)
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.options:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(o.label, callback_data=o.key)] for o in reply.options])
+
+
+class TelegramChannel:
+    def __init__(
+        self,
+        config: TelegramConfig,
+        dispatcher: Dispatcher,
+        *,
+        request: BaseRequest | None = None,
+        paced: bool = True,
+    ) -> None:
+        if config.token is None:
+            raise ValueError("no Telegram token")
+        self.dispatcher = dispatcher
+        builder: Any = (
+            Application.builder()
+            .token(config.token.get_secret_value())
+            .base_url(config.base_url)
+            .base_file_url(config.base_file_url)
+            .concurrent_updates(PerChatOrder())
+        )
+        if paced:
+            builder = builder.rate_limiter(PacedRateLimiter(config.messages_per_second, config.chat_burst))
+        if request is not None:
+            builder = builder.request(request).get_updates_request(request)
+        self.application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self.answer_update))
+        self.application.add_error_handler(self.log_error)
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Connects (getMe), sets the command menu and starts long polling."""
+        await self.application.initialize()
+        await self.set_commands()
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            allowed_updates=["message", "callback_query"],
+            timeout=30,
+            bootstrap_retries=-1,
+            error_callback=self._log_polling_error,
+        )
+        log.info("telegram: polling as @%s", self.application.bot.username)
+
+    async def stop(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def set_commands(self) -> None:
+        default = self.dispatcher.default_language
+        for language in (None, *LANGUAGES):
+            commands = [BotCommand(name, text(key, language or default)) for name, key in COMMANDS]
+            await self.application.bot.set_my_commands(commands, language_code=language)
+
+    # Handling
+
+    async def answer_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Turns an update into Incoming, lets the dispatcher answer it, and sends the replies."""
+        incoming = incoming_from(update)
+        if incoming is None:
+            return
+        query = update.callback_query
+        if query is not None:
+            await self._settle_button(query)
+        replies = await self.dispatcher.handle(incoming)
+        for reply in replies:
+            if await self.send(incoming.address.chat_id, reply) == Delivery.UNREACHABLE:
+                break
+
+    async def _settle_button(self, query: Any) -> None:
+        """Stops the spinner and takes the buttons off the message, so each is pressed once."""
+        await _quietly(query.answer())
+        if query.message is not None:
+            await _quietly(query.edit_message_reply_markup(reply_markup=None))
+
+    async def send(self, chat_id: str, reply: Reply) -> Delivery:
+        """Sends a reply (split if longer than Telegram allows); records a chat that blocked the bot."""
+        pieces = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+        try:
+            for n, piece in enumerate(pieces, 1):
+                markup = keyboard(reply) if n == len(pieces) else None
+                await self.application.bot.send_message(int(chat_id), piece, reply_markup=markup)
+        except Forbidden:
+            log.info("telegram chat %s blocked the bot; marked unreachable", chat_id)
+            await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
+            return Delivery.UNREACHABLE
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
+                return Delivery.UNREACHABLE
+            log.error("telegram refused a message to chat %s: %s", chat_id, exc)
+            return Delivery.FAILED
+        except (RetryAfter, NetworkError) as exc:
+            log.warning("telegram: could not send to chat %s: %s", chat_id, exc)
+            return Delivery.FAILED
+        return Delivery.SENT
+
+    async def log_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Logs an error raised while handling an update, with what the update was."""
+        where = ""
+        if isinstance(update, Update) and update.effective_chat is not None:
+            where = f" in chat {update.effective_chat.id}"
+        log.error(
+            "error while handling update %s%s",
+            getattr(update, "update_id", "?"),
+            where,
+            exc_info=context.error,
+        )
+
+    @staticmethod
+    def _log_polling_error(error: TelegramError) -> None:
+        log.warning("telegram polling: %s (retrying)", error)
+
+
+async def _quietly(call: Coroutine[Any, Any, Any]) -> None:
+    """A cosmetic call (stop a spinner, drop old buttons) that must not stop the real work."""
+    try:
+        await call
+    except TelegramError as exc:
+        log.debug("telegram: cosmetic call failed: %s", exc)

@@ -1,0 +1,349 @@
+"""The command line: `feedback-bot run | console | dossier | answers`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bot.app import build_dispatcher, links_for, open_storage, save_config_units, serve
+from bot.channels.console import CHAT_ID, ConsoleChannel
+from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, UnitConfig, config_path, load_config
+from handlers.question_set import QuestionSetError, load_question_set
+from storage.base import DuplicateDossier, UnknownDossier, UnknownUnit
+from storage.records import AnswerRow
+
+log = logging.getLogger("feedback-bot")
+
+
+class CommandError(Exception):
+    """A mistake on the command line, told to the person in one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        config = load_config(config_path(args.config), must_exist=args.config is not None)
+        _setup_logging(config)
+        load_question_set(config.question_set)  # a broken question set stops every command
+        return int(args.handler(config, args))
+    except (ConfigError, QuestionSetError, CommandError) as exc:
+        print(f"feedback-bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $FEEDBACK_BOT_CONFIG, else ./config.yaml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="feedback-bot",
+        parents=[common],
+        description="Citizen feedback on administrative services, over Telegram (and the terminal).",
+    )
+    parser.set_defaults(config=None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", parents=[common], help="run the bot (Telegram long polling)")
+    run.set_defaults(handler=run_bot)
+
+    console = commands.add_parser("console", parents=[common], help="answer surveys in this terminal")
+    console.add_argument(
+        "--demo",
+        action="store_true",
+        help="throwaway database with a demo unit and dossier; the survey starts at once",
+    )
+    console.set_defaults(handler=run_console)
+
+    dossier = commands.add_parser("dossier", parents=[common], help="record dossiers and their return")
+    dossier_commands = dossier.add_subparsers(dest="dossier_command", metavar="ACTION", required=True)
+    add = dossier_commands.add_parser(
+        "add", parents=[common], help="record a dossier; prints its survey link"
+    )
+    add.add_argument("code")
+    add.add_argument("--unit", required=True, help="code of the unit that handles it")
+    add.add_argument("--procedure", required=True, help="name of the administrative procedure")
+    add.add_argument("--received", type=_date, metavar="DATE", help="date received (YYYY-MM-DD)")
+    add.add_argument("--due", type=_date, metavar="DATE", help="appointment date for the result (YYYY-MM-DD)")
+    add.add_argument(
+        "--returned",
+        nargs="?",
+        const="now",
+        metavar="DATETIME",
+        help="the result was returned (now, or at YYYY-MM-DD[THH:MM])",
+    )
+    add.add_argument("--qr", type=Path, metavar="FILE.png", help="also write the survey link as a QR code")
+    add.set_defaults(handler=add_dossier)
+    returned = dossier_commands.add_parser(
+        "returned", parents=[common], help="record that the result was returned"
+    )
+    returned.add_argument("code")
+    returned.add_argument("--at", default="now", metavar="DATETIME", help="when (default: now)")
+    returned.set_defaults(handler=return_dossier)
+
+    answers = commands.add_parser("answers", parents=[common], help="list stored answers")
+    answers.add_argument("--unit", help="only this unit and the units under it")
+    answers.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    answers.set_defaults(handler=list_answers)
+    return parser
+
+
+class _Redact(logging.Filter):
+    """Keeps secrets (the bot token, the link secret) out of every log line."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "[secret]")
+            record.msg, record.args = message, None
+        return True
+
+
+def _setup_logging(config: Config) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    token = config.telegram.token.get_secret_value() if config.telegram.token else ""
+    handler.addFilter(_Redact([token, config.secret.get_secret_value()]))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # httpx logs every request URL, and Telegram's URLs carry the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-26") from exc
+
+
+def _moment(value: str, config: Config) -> datetime:
+    """'now' or an ISO date/time; a time without a zone is in the config's time zone."""
+    if value == "now":
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"{value!r} is not a date and time like 2026-11-26T14:30") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=config.zone)
+    return moment.astimezone(UTC)
+
+
+# Commands
+
+
+def run_bot(config: Config, args: argparse.Namespace) -> int:
+    """Runs the bot on Telegram until Ctrl-C or SIGTERM."""
+    if config.telegram.token is None:
+        raise CommandError(
+            f"no Telegram bot token: set {ENV_TELEGRAM_TOKEN}=<token from @BotFather> or telegram.token "
+            "in the config; to try the survey without Telegram, run: feedback-bot console --demo"
+        )
+    return asyncio.run(serve(config))
+
+
+def run_console(config: Config, args: argparse.Namespace) -> int:
+    """Runs the survey in the terminal, on the configured database or a throwaway demo one."""
+    if not args.demo:
+        return asyncio.run(_console(config))
+    with tempfile.TemporaryDirectory(prefix="feedback-bot-demo-") as folder:
+        demo = config.model_copy(
+            update={
+                "database": Path(folder) / "demo.db",
+                "units": (UnitConfig(code="DEMO", name="UBND Phường Bến Nghé"),),
+            }
+        )
+        return asyncio.run(_console(demo, demo_dossier=True))
+
+
+async def _console(config: Config, demo_dossier: bool = False) -> int:
+    store = open_storage(config)
+    await store.open()
+    try:
+        await save_config_units(store, config)
+        dispatcher = build_dispatcher(config, store)
+        channel = ConsoleChannel(dispatcher)
+        print("Gõ /help để xem hướng dẫn, /quit để thoát. Type /help for help, /quit to leave.")
+        if demo_dossier:
+            now = datetime.now(UTC)
+            dossier = await store.add_dossier(
+                code="DEMO-0001",
+                unit_code="DEMO",
+                procedure="Cấp bản sao trích lục khai sinh",
+                link_id=links_for(config).new_link_id(),
+                now=now,
+                returned_at=now,
+            )
+            reply = await dispatcher.survey.begin(channel.address, dossier, config.language, now)
+            await channel.send(CHAT_ID, reply)
+        await channel.converse()
+    finally:
+        await store.close()
+    return 0
+
+
+def add_dossier(config: Config, args: argparse.Namespace) -> int:
+    """Records a dossier and prints its survey link (and writes its QR code)."""
+    links = links_for(config)
+    returned_at = _moment(args.returned, config) if args.returned else None
+
+    async def add() -> str:
+        store = open_storage(config)
+        await store.open()
+        try:
+            await save_config_units(store, config)
+            dossier = await store.add_dossier(
+                code=args.code,
+                unit_code=args.unit,
+                procedure=args.procedure,
+                link_id=links.new_link_id(),
+                now=datetime.now(UTC),
+                received_on=args.received,
+                due_on=args.due,
+                returned_at=returned_at,
+            )
+        except DuplicateDossier as exc:
+            raise CommandError(f"dossier {args.code} is already recorded") from exc
+        except UnknownUnit as exc:
+            raise CommandError(f"unknown unit {args.unit!r}: add it under 'units:' in the config") from exc
+        finally:
+            await store.close()
+        return links.url(dossier.link_id)
+
+    url = asyncio.run(add())
+    if args.qr:
+        _write_qr(url, args.qr)
+        print(f"QR code written to {args.qr}", file=sys.stderr)
+    print(url)
+    return 0
+
+
+def _write_qr(url: str, path: Path) -> None:
+    import qrcode
+    from qrcode.image.pure import PyPNGImage
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = qrcode.make(url, image_factory=PyPNGImage, box_size=8, border=4)
+        with path.open("wb") as out:
+            image.save(out)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def return_dossier(config: Config, args: argparse.Namespace) -> int:
+    """Records that a dossier's result was returned; the running bot then sends the survey."""
+    at = _moment(args.at, config)
+
+    async def mark() -> None:
+        store = open_storage(config)
+        await store.open()
+        try:
+            await store.mark_returned(args.code, at)
+        except UnknownDossier as exc:
+            raise CommandError(f"no dossier {args.code!r} is recorded") from exc
+        finally:
+            await store.close()
+
+    asyncio.run(mark())
+    print(f"dossier {args.code} returned at {at.astimezone(config.zone):%Y-%m-%d %H:%M}", file=sys.stderr)
+    return 0
+
+
+def list_answers(config: Config, args: argparse.Namespace) -> int:
+    """Prints stored answers as a table, CSV or JSON."""
+
+    async def fetch() -> list[AnswerRow]:
+        store = open_storage(config)
+        await store.open()
+        try:
+            if args.unit and await store.get_unit(args.unit) is None:
+                raise CommandError(f"unknown unit {args.unit!r}")
+            return await store.list_answers(args.unit)
+        finally:
+            await store.close()
+
+    rows = [_answer_fields(row, config) for row in asyncio.run(fetch())]
+    sys.stdout.write(_format(rows, args.format))
+    return 0
+
+
+FIELDS = (
+    "dossier",
+    "unit",
+    "procedure",
+    "rating",
+    "follow_ups",
+    "text",
+    "channel",
+    "answered_at",
+    "question_set",
+)
+
+
+def _answer_fields(row: AnswerRow, config: Config) -> dict[str, object]:
+    answer = row.answer
+    return {
+        "dossier": row.dossier_code,
+        "unit": row.unit_code,
+        "procedure": row.procedure,
+        "rating": answer.rating.value,
+        "follow_ups": [f.model_dump() for f in answer.follow_ups],
+        "text": " | ".join(answer.texts.values()),
+        "channel": answer.channel,
+        "answered_at": answer.answered_at.astimezone(config.zone).isoformat(timespec="seconds"),
+        "question_set": f"{answer.question_set} v{answer.question_set_version}",
+    }
+
+
+def _follow_ups_text(value: object) -> str:
+    assert isinstance(value, list)
+    return "; ".join(f"{f['option_id']} ({f['factor']})" if f["factor"] else f["option_id"] for f in value)
+
+
+def _format(rows: list[dict[str, object]], form: str) -> str:
+    if form == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+    flat = [{**row, "follow_ups": _follow_ups_text(row["follow_ups"])} for row in rows]
+    if form == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(flat)
+        return out.getvalue()
+    if not flat:
+        return "no answers yet\n"
+    shown = [{k: _clip(str(v)) for k, v in row.items()} for row in flat]
+    widths = {k: max(len(k), *(len(row[k]) for row in shown)) for k in FIELDS}
+    lines = ["  ".join(k.ljust(widths[k]) for k in FIELDS)]
+    lines += ["  ".join(row[k].ljust(widths[k]) for k in FIELDS) for row in shown]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _clip(value: str, width: int = 40) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= width else value[: width - 1] + "…"

@@ -1,0 +1,166 @@
+"""The configuration: one frozen pydantic model loaded from YAML, with environment overrides for
+secrets. A wrong key or value stops start-up with a message that names the key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_PATH = "config.yaml"
+ENV_CONFIG = "FEEDBACK_BOT_CONFIG"
+ENV_SECRET = "FEEDBACK_BOT_SECRET"
+ENV_TELEGRAM_TOKEN = "TELEGRAM_BOT_TOKEN"
+PLACEHOLDER_SECRET = "change-me"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Person(Section):
+    name: str = Field(min_length=1)
+    telegram: int | None = None
+
+
+class UnitConfig(Section):
+    code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    name: str = Field(min_length=1)
+    head: Person | None = None
+    staff: tuple[Person, ...] = ()
+    children: tuple[UnitConfig, ...] = ()
+
+    def walk(self, parent: str | None = None) -> Iterator[tuple[UnitConfig, str | None]]:
+        """This unit and its subtree, parents first, each with its parent's code."""
+        yield self, parent
+        for child in self.children:
+            yield from child.walk(self.code)
+
+
+class SurveyConfig(Section):
+    cooldown_days: int = Field(default=7, ge=0, le=365)
+    link_valid_days: int = Field(default=60, ge=1, le=3650)
+
+
+class TelegramConfig(Section):
+    token: SecretStr | None = None
+    username: str = Field(default="HcmFeedbackBot", pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    # Telegram's limits: about 30 messages a second overall, and about one a second in a chat
+    # (short bursts allowed).
+    messages_per_second: float = Field(default=30, gt=0)
+    chat_burst: int = Field(default=3, ge=1)
+
+
+class Config(Section):
+    timezone: str = "Asia/Ho_Chi_Minh"
+    language: Literal["vi", "en"] = "vi"
+    database: Path = Path("data/feedback.db")
+    secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    question_set: Path | None = None
+    survey: SurveyConfig = SurveyConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    units: tuple[UnitConfig, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use a name such as Asia/Ho_Chi_Minh)") from exc
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("the secret must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_unit_codes(self) -> Config:
+        seen: set[str] = set()
+        for unit, _ in self.all_units():
+            if unit.code in seen:
+                raise ValueError(f"units: the unit code {unit.code!r} appears more than once")
+            seen.add(unit.code)
+        return self
+
+    def all_units(self) -> Iterator[tuple[UnitConfig, str | None]]:
+        for unit in self.units:
+            yield from unit.walk()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message names the file, the key and the problem."""
+
+
+def config_path(given: str | None) -> Path:
+    return Path(given or os.environ.get(ENV_CONFIG) or DEFAULT_PATH)
+
+
+def load_config(path: Path, *, must_exist: bool = False) -> Config:
+    """Reads and validates the config; relative paths in it are taken from the file's folder.
+    A missing file at the default place gives the defaults."""
+    data: Any = {}
+    if path.exists():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys such as 'database:'")
+    elif must_exist:
+        raise ConfigError(f"{path}: no such file")
+    data = _with_environment(data)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc)) from exc
+    base = path.resolve().parent
+    updates: dict[str, Any] = {"database": base / config.database}
+    if config.question_set is not None:
+        updates["question_set"] = base / config.question_set
+    return config.model_copy(update=updates)
+
+
+def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    if secret := os.environ.get(ENV_SECRET):
+        data["secret"] = secret
+    if token := os.environ.get(ENV_TELEGRAM_TOKEN):
+        telegram = data.get("telegram")
+        data["telegram"] = {**(telegram if isinstance(telegram, dict) else {}), "token": token}
+    return data
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "top level"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling; see the config reference in README.md)"
+        lines.append(f"{path}: {key}: {message}")
+    return "\n".join(lines)

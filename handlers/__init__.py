@@ -1,0 +1,1 @@
+"""Conversations and rules, platform-neutral: no chat platform is imported here."""

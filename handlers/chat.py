@@ -1,0 +1,97 @@
+"""The seam between chat platforms and handlers: what a person sent, and what to send back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a person is reached: a channel (telegram, zalo, console) and a chat id on it."""
+
+    channel: str
+    chat_id: str
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    COMMAND = "command"
+    OPTION = "option"  # a button pressed; on platforms without buttons, never produced
+    CONTACT = "contact"
+    DOCUMENT = "document"
+    UNSUPPORTED = "unsupported"  # a photo, a sticker, a voice note...
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """Something a person sent. `text` is the message, the command's arguments, or the
+    phone number of a shared contact; `option` is the key of the option chosen."""
+
+    address: Address
+    kind: Kind
+    sender_id: str
+    received_at: datetime
+    text: str = ""
+    command: str | None = None
+    option: str | None = None
+    language_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One choice offered with a reply: a button, or a numbered line where there are no buttons."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Text to send, with options to choose from. `typing_hint` tells people on platforms
+    without buttons how to answer ("type the number"); button platforms leave it out."""
+
+    text: str
+    options: tuple[Option, ...] = field(default=())
+    typing_hint: str = ""
+
+
+class Delivery(StrEnum):
+    SENT = "sent"
+    UNREACHABLE = "unreachable"  # the person blocked the bot: do not try again
+    FAILED = "failed"  # a passing fault: worth another try later
+
+
+class Sender(Protocol):
+    """What a channel offers to messages the handlers start themselves (invitations, notices)."""
+
+    async def send(self, chat_id: str, reply: Reply) -> Delivery: ...
+
+
+def numbered(reply: Reply) -> str:
+    """The reply as text for platforms without buttons: options become a numbered list."""
+    if not reply.options:
+        return reply.text
+    lines = [reply.text, ""] + [f"{n}. {option.label}" for n, option in enumerate(reply.options, 1)]
+    if reply.typing_hint:
+        lines += ["", reply.typing_hint]
+    return "\n".join(lines)
+
+
+def split_text(message: str, limit: int) -> list[str]:
+    """Cuts a long text into pieces of at most `limit` characters, at a paragraph, line or word
+    boundary where there is one, so no piece ends mid-word."""
+    pieces: list[str] = []
+    rest = message
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or max(window.rfind(" "), 0)
+        if cut < limit // 2:
+            cut = window.rfind(" ") if window.rfind(" ") >= limit // 2 else limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces

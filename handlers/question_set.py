@@ -1,0 +1,152 @@
+"""Question sets: what citizens are asked, in Vietnamese and English, each question tagged with
+a SIPAS factor. Loaded from YAML and validated before the bot starts."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from handlers.texts import Language
+from storage.records import Rating
+
+MAX_QUESTIONS_ON_A_PATH = 3
+MAX_TEXT_LENGTH = 2000
+
+
+class Factor(StrEnum):
+    """The five SIPAS factors, and `overall` for the core satisfaction question."""
+
+    OVERALL = "overall"
+    ACCESS = "access"
+    PROCEDURE = "procedure"
+    STAFF = "staff"
+    RESULT = "result"
+    FEEDBACK = "feedback"
+
+
+class Texts(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def __call__(self, language: Language) -> str:
+        return self.vi if language == "vi" else self.en
+
+
+class AnswerOption(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,20}$")
+    text: Texts
+    rating: Rating | None = None  # on the rating question: which canonical level this option counts as
+    factor: Factor | None = None  # on a follow-up: which SIPAS factor this option points at
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,20}$")
+    type: Literal["rating", "choice", "text"]
+    factor: Factor
+    text: Texts
+    options: tuple[AnswerOption, ...] = ()
+    show_for: tuple[Rating, ...] = tuple(Rating)  # ratings after which this question is asked
+    max_length: int = Field(default=MAX_TEXT_LENGTH, ge=1, le=MAX_TEXT_LENGTH)
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> Question:
+        if self.type == "text" and self.options:
+            raise ValueError(f"question {self.id!r}: a text question has no options")
+        if self.type != "text" and not 2 <= len(self.options) <= 8:
+            raise ValueError(f"question {self.id!r}: give between 2 and 8 options")
+        ids = [o.id for o in self.options]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"question {self.id!r}: option ids must be unique")
+        if self.type == "rating":
+            missing = {r for r in Rating} - {o.rating for o in self.options}
+            if any(o.rating is None for o in self.options) or missing:
+                raise ValueError(
+                    f"question {self.id!r}: every option needs a rating, and every rating "
+                    "(satisfied, neutral, unsatisfied) needs an option"
+                )
+        return self
+
+
+class QuestionSet(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
+    version: int = Field(ge=1)
+    name: Texts
+    questions: tuple[Question, ...]
+
+    @field_validator("questions")
+    @classmethod
+    def _one_rating_first(cls, questions: tuple[Question, ...]) -> tuple[Question, ...]:
+        if not questions or questions[0].type != "rating":
+            raise ValueError("the first question must be the rating question (type: rating)")
+        if sum(q.type == "rating" for q in questions) != 1:
+            raise ValueError("there must be exactly one rating question")
+        ids = [q.id for q in questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("question ids must be unique")
+        for rating in Rating:
+            asked = sum(rating in q.show_for for q in questions)
+            if asked > MAX_QUESTIONS_ON_A_PATH:
+                raise ValueError(
+                    f"a citizen who answers {rating.value!r} would get {asked} questions; "
+                    f"at most {MAX_QUESTIONS_ON_A_PATH}"
+                )
+        return questions
+
+    @property
+    def rating_question(self) -> Question:
+        return self.questions[0]
+
+    def question(self, question_id: str) -> Question | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+    def next_question(self, after: str, rating: Rating) -> Question | None:
+        """The question that follows `after` for a citizen who gave `rating`."""
+        ids = [q.id for q in self.questions]
+        for question in self.questions[ids.index(after) + 1 :]:
+            if rating in question.show_for:
+                return question
+        return None
+
+
+class QuestionSetError(ValueError):
+    """A question-set file that cannot be used; the message names the place and the problem."""
+
+
+def parse_question_set(source: str, name: str = "<question set>") -> QuestionSet:
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        raise QuestionSetError(f"{name}: not valid YAML: {exc}") from exc
+    try:
+        return QuestionSet.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'top level'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise QuestionSetError(f"{name}: {problems}") from exc
+
+
+def load_question_set(path: str | Path | None) -> QuestionSet:
+    """The set at `path`, or the default set shipped with the package when `path` is None."""
+    if path is None:
+        source = (resources.files("handlers") / "question_sets" / "default.yaml").read_text(encoding="utf-8")
+        return parse_question_set(source, "default.yaml")
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise QuestionSetError(f"{path}: cannot be read: {exc.strerror}") from exc
+    return parse_question_set(source, str(path))

@@ -1,0 +1,1 @@
+"""Records (pydantic) and repositories. Imports nothing from handlers/ or bot/."""

@@ -1,0 +1,181 @@
+"""The repository interfaces. The SQLite backend is the default; another backend (PostgreSQL)
+slots in behind the same interfaces and must pass the same contract tests (tests/test_storage.py)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from storage.records import (
+    Answer,
+    AnswerRow,
+    Chat,
+    Dossier,
+    FollowUp,
+    Invitation,
+    OutboxStatus,
+    Rating,
+    Survey,
+    Unit,
+)
+
+
+class StorageError(Exception):
+    """Something a caller asked for that the stored data does not allow."""
+
+
+class DuplicateDossier(StorageError):
+    pass
+
+
+class UnknownUnit(StorageError):
+    pass
+
+
+class UnknownDossier(StorageError):
+    pass
+
+
+class AlreadyAnswered(StorageError):
+    """The dossier already has its one answer."""
+
+
+class StaleStep(StorageError):
+    """The survey is no longer at the question this answer was given to (a button pressed twice)."""
+
+
+class UnitRepository(ABC):
+    @abstractmethod
+    async def save_units(self, units: Sequence[Unit]) -> None:
+        """Insert or update units (parents before children); units not listed are left alone."""
+
+    @abstractmethod
+    async def get_unit(self, code: str) -> Unit | None: ...
+
+    @abstractmethod
+    async def list_units(self) -> list[Unit]: ...
+
+
+class DossierRepository(ABC):
+    @abstractmethod
+    async def add_dossier(
+        self,
+        *,
+        code: str,
+        unit_code: str,
+        procedure: str,
+        link_id: str,
+        now: datetime,
+        received_on: date | None = None,
+        due_on: date | None = None,
+        returned_at: datetime | None = None,
+    ) -> Dossier:
+        """Raises DuplicateDossier or UnknownUnit."""
+
+    @abstractmethod
+    async def get_dossier(self, code: str) -> Dossier | None: ...
+
+    @abstractmethod
+    async def get_dossier_by_id(self, dossier_id: int) -> Dossier | None: ...
+
+    @abstractmethod
+    async def get_dossier_by_link(self, link_id: str) -> Dossier | None: ...
+
+    @abstractmethod
+    async def mark_returned(self, code: str, at: datetime) -> Dossier:
+        """Records the return and, in the same transaction, queues an invitation for every chat
+        that opened the dossier's link before. Raises UnknownDossier."""
+
+    @abstractmethod
+    async def link_chat(self, dossier_id: int, channel: str, chat_id: str, now: datetime) -> None:
+        """Remembers that this chat waits for the dossier's survey; if the dossier was returned
+        meanwhile, queues its invitation at once, so a return racing the link loses nothing."""
+
+
+class ChatRepository(ABC):
+    @abstractmethod
+    async def get_chat(self, channel: str, chat_id: str) -> Chat | None: ...
+
+    @abstractmethod
+    async def set_language(self, channel: str, chat_id: str, language: str) -> None: ...
+
+    @abstractmethod
+    async def mark_unreachable(self, channel: str, chat_id: str, since: datetime) -> None: ...
+
+    @abstractmethod
+    async def mark_reachable(self, channel: str, chat_id: str) -> None: ...
+
+
+class SurveyRepository(ABC):
+    @abstractmethod
+    async def get_survey(self, channel: str, chat_id: str) -> Survey | None: ...
+
+    @abstractmethod
+    async def start_survey(
+        self,
+        *,
+        channel: str,
+        chat_id: str,
+        dossier_id: int,
+        question_set: str,
+        question_set_version: int,
+        first_step: str,
+        now: datetime,
+    ) -> Survey:
+        """Makes this the chat's survey, replacing any earlier one of the chat."""
+
+    @abstractmethod
+    async def get_answer(self, dossier_id: int) -> Answer | None: ...
+
+    @abstractmethod
+    async def record_rating(
+        self, survey: Survey, *, rating: Rating, option_id: str, next_step: str | None, now: datetime
+    ) -> Answer:
+        """Stores the dossier's answer and moves the survey on, in one transaction.
+        Raises AlreadyAnswered or StaleStep."""
+
+    @abstractmethod
+    async def record_follow_up(
+        self, survey: Survey, follow_up: FollowUp, *, next_step: str | None, now: datetime
+    ) -> Answer:
+        """Raises StaleStep."""
+
+    @abstractmethod
+    async def record_text(
+        self, survey: Survey, question_id: str, text: str | None, *, next_step: str | None, now: datetime
+    ) -> Answer:
+        """Stores a free-text answer (None: skipped). Raises StaleStep."""
+
+    @abstractmethod
+    async def answered_since(self, channel: str, chat_id: str, since: datetime) -> bool:
+        """Whether this chat answered any survey at or after `since` (the cool-down)."""
+
+    @abstractmethod
+    async def list_answers(self, unit_code: str | None = None) -> list[AnswerRow]:
+        """Answers, oldest first; with a unit, that unit's and its subtree's."""
+
+
+class OutboxRepository(ABC):
+    @abstractmethod
+    async def pending_invitations(self, limit: int = 100) -> list[Invitation]: ...
+
+    @abstractmethod
+    async def finish_invitation(
+        self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    async def retry_invitation(self, invitation_id: int, error: str) -> int:
+        """Counts a failed attempt and leaves the invitation pending; returns the attempts so far."""
+
+
+class Storage(UnitRepository, DossierRepository, ChatRepository, SurveyRepository, OutboxRepository):
+    """Every repository over one database; opened and closed by the application."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connects and applies pending migrations."""
+
+    @abstractmethod
+    async def close(self) -> None: ...

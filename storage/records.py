@@ -1,0 +1,116 @@
+"""The records the repositories return: pydantic models, never database rows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Rating(StrEnum):
+    """The canonical answer: the three levels that reports count."""
+
+    SATISFIED = "satisfied"
+    NEUTRAL = "neutral"
+    UNSATISFIED = "unsatisfied"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Unit(Record):
+    code: str
+    name: str
+    parent_code: str | None = None
+
+
+class Dossier(Record):
+    id: int
+    code: str
+    unit_code: str
+    procedure: str
+    received_on: date | None = None
+    due_on: date | None = None
+    returned_at: datetime | None = None
+    link_id: str
+    created_at: datetime
+
+
+class Chat(Record):
+    """A person's chat with the bot on one channel: their language and whether it still reaches them."""
+
+    channel: str
+    chat_id: str
+    language: str | None = None
+    unreachable_since: datetime | None = None
+
+
+class FollowUp(Record):
+    """One answered follow-up question: which option, and the SIPAS factor it stands for."""
+
+    question_id: str
+    option_id: str
+    factor: str | None = None
+
+
+class Survey(Record):
+    """A chat's survey in progress (or just finished): which dossier and which question is next."""
+
+    id: int
+    channel: str
+    chat_id: str
+    dossier_id: int
+    question_set: str
+    question_set_version: int
+    step: str | None  # the id of the question awaiting an answer; None once finished
+    started_at: datetime
+    updated_at: datetime
+
+
+class Answer(Record):
+    id: int
+    dossier_id: int
+    channel: str
+    chat_id: str
+    question_set: str
+    question_set_version: int
+    rating: Rating
+    rating_option: str
+    follow_ups: list[FollowUp] = Field(default_factory=list)
+    texts: dict[str, str] = Field(default_factory=dict)
+    answered_at: datetime
+    completed_at: datetime | None = None
+
+
+class AnswerRow(Record):
+    """An answer with the dossier and unit it is about, as the `answers` listing shows it."""
+
+    dossier_code: str
+    unit_code: str
+    unit_name: str
+    procedure: str
+    answer: Answer
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    UNREACHABLE = "unreachable"
+    FAILED = "failed"
+
+
+class Invitation(Record):
+    """A survey invitation waiting in the outbox for the running bot to send."""
+
+    id: int
+    dossier_id: int
+    channel: str
+    chat_id: str
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None = None
+    error: str | None = None
