@@ -61,7 +61,12 @@ async def _send_one(
     if await store.answered_since(address.channel, address.chat_id, now - cooldown):
         return await _finish(dispatcher, invitation, OutboxStatus.SKIPPED, now, "cool-down")
     survey = await store.get_survey(address.channel, address.chat_id)
-    if survey is not None and survey.step is not None and now - survey.updated_at < ABANDONED_AFTER:
+    if (
+        survey is not None
+        and survey.dossier_id != dossier.id
+        and survey.step is not None
+        and now - survey.updated_at < ABANDONED_AFTER
+    ):
         return None  # the citizen is in the middle of another survey: ask after it
     language = await dispatcher.language_for(address.channel, address.chat_id)
     reply = await dispatcher.survey.begin(address, dossier, language, now)

@@ -72,6 +72,11 @@ class SurveyFlow:
         if dossier is None:
             log.info("refused a forged or unknown survey link from %s:%s", address.channel, address.chat_id)
             return [Reply(text("bad_link", language))]
+        survey = await self.store.get_survey(address.channel, address.chat_id)
+        if survey is not None and survey.dossier_id == dossier.id and survey.step is not None:
+            current = self._question(survey)
+            if current is not None:
+                return [self._ask(survey, current, language)]  # the link opened again mid-survey
         if await self.store.get_answer(dossier.id):
             return [Reply(text("already_answered", language))]
         unit = await self.store.get_unit(dossier.unit_code)
@@ -81,11 +86,6 @@ class SurveyFlow:
             return [Reply(text("not_returned_yet", language, procedure=dossier.procedure, unit=unit_name))]
         if now - dossier.returned_at > timedelta(days=self.settings.link_valid_days):
             return [Reply(text("expired_link", language))]
-        survey = await self.store.get_survey(address.channel, address.chat_id)
-        if survey is not None and survey.dossier_id == dossier.id and survey.step is not None:
-            current = self._question(survey)
-            if current is not None:
-                return [self._ask(survey, current, language)]
         return [await self.begin(address, dossier, language, now, unit_name)]
 
     async def begin(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,10 @@ from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.texts import LANGUAGES, text
 
 log = logging.getLogger(__name__)
+
+# Opt in to python-telegram-bot's coming behaviour (RetryAfter.retry_after as a timedelta); without
+# it every 429 emits a deprecation warning from inside the library's own rate limiter.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 CHANNEL = "telegram"
 MAX_RETRIES_ON_FLOOD = 5

@@ -1,0 +1,132 @@
+"""Shared fixtures: a real SQLite database in a temporary folder, a config with two units, and
+the dispatcher every channel calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import build_dispatcher, links_for, save_config_units
+from bot.config import Config
+from handlers.chat import Address, Incoming, Kind, Reply
+from handlers.dispatch import Dispatcher
+from storage.records import Dossier
+from storage.sqlite import SQLiteStorage
+
+NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+UNITS = [
+    {
+        "code": "Q1",
+        "name": "UBND Quận 1",
+        "head": {"name": "Nguyễn Văn A", "telegram": 2001},
+        "children": [{"code": "Q1-BN", "name": "UBND Phường Bến Nghé"}],
+    },
+    {"code": "Q3", "name": "UBND Quận 3"},
+]
+
+
+def make_config(tmp_path: Path, **overrides: object) -> Config:
+    data: dict[str, object] = {
+        "database": str(tmp_path / "feedback.db"),
+        "secret": "test-secret",
+        "units": UNITS,
+        "telegram": {"token": "123:ABC", "username": "TestNameBot"},
+    }
+    data.update(overrides)
+    return Config.model_validate(data)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+async def store(config: Config) -> AsyncIterator[SQLiteStorage]:
+    db = SQLiteStorage(config.database)
+    await db.open()
+    await save_config_units(db, config)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def dispatcher(config: Config, store: SQLiteStorage) -> Dispatcher:
+    return build_dispatcher(config, store)
+
+
+class Citizen:
+    """A person in one chat, talking to the dispatcher as a channel would pass their messages on."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        chat_id: str = "1001",
+        channel: str = "telegram",
+        language_hint: str | None = "vi",
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.address = Address(channel, chat_id)
+        self.language_hint = language_hint
+        self.now = NOW
+        self.last: list[Reply] = []
+
+    async def _send(self, kind: Kind, **fields: object) -> list[Reply]:
+        incoming = Incoming(
+            self.address, kind, self.address.chat_id, self.now, language_hint=self.language_hint, **fields
+        )  # type: ignore[arg-type]
+        self.last = await self.dispatcher.handle(incoming)
+        return self.last
+
+    async def command(self, name: str, argument: str = "") -> list[Reply]:
+        return await self._send(Kind.COMMAND, command=name, text=argument)
+
+    async def say(self, message: str) -> list[Reply]:
+        return await self._send(Kind.TEXT, text=message)
+
+    async def press(self, label: str) -> list[Reply]:
+        """Presses the option with this label on the last reply that offered it."""
+        for reply in reversed(self.last):
+            for option in reply.options:
+                if option.label == label:
+                    return await self._send(Kind.OPTION, option=option.key)
+        raise AssertionError(f"no option {label!r} in {[r.options for r in self.last]}")
+
+    async def press_key(self, key: str) -> list[Reply]:
+        return await self._send(Kind.OPTION, option=key)
+
+    async def send_photo(self) -> list[Reply]:
+        return await self._send(Kind.UNSUPPORTED)
+
+
+async def add_dossier(
+    config: Config,
+    store: SQLiteStorage,
+    code: str = "HS-001",
+    *,
+    unit: str = "Q1-BN",
+    returned: bool = True,
+    procedure: str = "Đăng ký khai sinh",
+) -> tuple[Dossier, str]:
+    """A dossier and the token of its survey link."""
+    links = links_for(config)
+    dossier = await store.add_dossier(
+        code=code,
+        unit_code=unit,
+        procedure=procedure,
+        link_id=links.new_link_id(),
+        now=NOW - timedelta(days=3),
+        returned_at=NOW - timedelta(hours=1) if returned else None,
+    )
+    return dossier, links.token(dossier.link_id)
+
+
+def texts(replies: list[Reply]) -> str:
+    return "\n".join(r.text for r in replies)
+
+
+def labels(replies: list[Reply]) -> list[str]:
+    return [o.label for r in replies for o in r.options]

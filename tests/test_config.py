@@ -1,0 +1,90 @@
+"""The config: defaults, the shipped config.yaml, and a clear message for every mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, ConfigError, config_path, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_config_is_valid_and_matches_the_documented_keys(monkeypatch):
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("FEEDBACK_BOT_SECRET", raising=False)
+    config = load_config(REPO / "config.yaml", must_exist=True)
+    assert config.timezone == "Asia/Ho_Chi_Minh" and config.language == "vi"
+    assert config.database == REPO / "data" / "feedback.db"
+    assert [u.code for u, _ in config.all_units()] == ["Q1", "Q1-BN"]
+    assert dict((u.code, p) for u, p in config.all_units())["Q1-BN"] == "Q1"
+    assert config.survey.cooldown_days == 7 and config.telegram.token is None
+    assert config.telegram.username == "HcmFeedbackBot"
+
+
+def test_a_short_file_gets_defaults(tmp_path):
+    config = load_config(write(tmp_path, "secret: s3cret\n"))
+    assert config.question_set is None and config.database == tmp_path / "data" / "feedback.db"
+    assert config.telegram.base_url == "https://api.telegram.org/bot"
+
+
+def test_relative_paths_are_taken_from_the_config_folder(tmp_path):
+    config = load_config(write(tmp_path, "database: db/x.db\nquestion_set: q.yaml\n"))
+    assert config.database == tmp_path / "db" / "x.db" and config.question_set == tmp_path / "q.yaml"
+
+
+def test_environment_overrides_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "999:XYZ")
+    monkeypatch.setenv("FEEDBACK_BOT_SECRET", "from-env")
+    config = load_config(write(tmp_path, "secret: in-file\ntelegram: {username: SomeBot}\n"))
+    assert config.telegram.token.get_secret_value() == "999:XYZ"
+    assert config.telegram.username == "SomeBot"
+    assert config.secret.get_secret_value() == "from-env"
+    assert "from-env" not in repr(config) and "999:XYZ" not in repr(config)
+
+
+def test_config_path_order(monkeypatch):
+    monkeypatch.delenv("FEEDBACK_BOT_CONFIG", raising=False)
+    assert config_path(None) == Path("config.yaml")
+    monkeypatch.setenv("FEEDBACK_BOT_CONFIG", "/etc/fb.yaml")
+    assert config_path(None) == Path("/etc/fb.yaml")
+    assert config_path("mine.yaml") == Path("mine.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("databse: x.db\n", "databse: unknown key"),
+        ("survey: {cooldown_dayz: 3}\n", "survey.cooldown_dayz: unknown key"),
+        ("survey: {cooldown_days: -1}\n", "survey.cooldown_days"),
+        ("survey: {cooldown_days: lots}\n", "survey.cooldown_days"),
+        ("language: fr\n", "language"),
+        ("timezone: Mars/Olympus\n", "timezone: unknown time zone 'Mars/Olympus'"),
+        ("secret: '  '\n", "secret: the secret must not be empty"),
+        ("telegram: {username: 'bad name!'}\n", "telegram.username"),
+        ("units: [{code: Q1, name: A}, {code: Q1, name: B}]\n", "the unit code 'Q1' appears more than once"),
+        ("units: [{code: Q1, name: A, children: [{code: Q1, name: B}]}]\n", "'Q1' appears more than once"),
+        ("units: [{code: Q1}]\n", "units.0.name: Field required"),
+        ("units: [{code: Q1, name: A, head: {name: X, telegram: abc}}]\n", "units.0.head.telegram"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+        ("database: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_mistakes_stop_start_up_with_the_key_named(tmp_path, text, named):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert named in str(caught.value)
+    assert str(tmp_path / "config.yaml") in str(caught.value)
+
+
+def test_a_named_config_file_must_exist(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.yaml", must_exist=True)
+    assert isinstance(load_config(tmp_path / "missing.yaml"), Config)

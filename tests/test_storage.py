@@ -1,0 +1,232 @@
+"""The repository contract. Every backend runs this same suite: add a backend to BACKENDS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from storage.base import AlreadyAnswered, DuplicateDossier, StaleStep, Storage, UnknownDossier, UnknownUnit
+from storage.records import FollowUp, OutboxStatus, Rating, Unit
+from storage.sqlite import SQLiteStorage, migrations
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {
+    "sqlite": lambda folder: SQLiteStorage(folder / "contract.db"),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    backend = BACKENDS[request.param](tmp_path)
+    await backend.open()
+    await backend.save_units(
+        [
+            Unit(code="HCM", name="TP. Hồ Chí Minh"),
+            Unit(code="Q1", name="UBND Quận 1", parent_code="HCM"),
+            Unit(code="Q1-BN", name="UBND Phường Bến Nghé", parent_code="Q1"),
+            Unit(code="Q3", name="UBND Quận 3", parent_code="HCM"),
+        ]
+    )
+    yield backend
+    await backend.close()
+
+
+async def _dossier(db: Storage, code: str = "HS-1", unit: str = "Q1-BN", returned: bool = True):
+    return await db.add_dossier(
+        code=code,
+        unit_code=unit,
+        procedure="Đăng ký kết hôn",
+        link_id=f"L-{code}",
+        now=T0,
+        received_on=date(2026, 11, 1),
+        due_on=date(2026, 11, 10),
+        returned_at=T0 if returned else None,
+    )
+
+
+async def _survey(db: Storage, dossier_id: int, chat: str = "42"):
+    return await db.start_survey(
+        channel="telegram",
+        chat_id=chat,
+        dossier_id=dossier_id,
+        question_set="default",
+        question_set_version=1,
+        first_step="rating",
+        now=T0,
+    )
+
+
+class TestRepositoryContract:
+    async def test_units_are_saved_and_updated(self, db: Storage):
+        await db.save_units([Unit(code="Q3", name="UBND Quận Ba", parent_code="HCM")])
+        assert await db.get_unit("Q3") == Unit(code="Q3", name="UBND Quận Ba", parent_code="HCM")
+        assert [u.code for u in await db.list_units()] == ["HCM", "Q1", "Q1-BN", "Q3"]
+        assert await db.get_unit("nope") is None
+
+    async def test_dossier_round_trip_and_lookups(self, db: Storage):
+        dossier = await _dossier(db)
+        assert dossier.code == "HS-1" and dossier.due_on == date(2026, 11, 10) and dossier.returned_at == T0
+        assert await db.get_dossier("HS-1") == dossier
+        assert await db.get_dossier_by_id(dossier.id) == dossier
+        assert await db.get_dossier_by_link("L-HS-1") == dossier
+        assert await db.get_dossier_by_link("L-none") is None
+
+    async def test_duplicate_dossier_and_unknown_unit_are_refused(self, db: Storage):
+        await _dossier(db)
+        with pytest.raises(DuplicateDossier):
+            await _dossier(db)
+        with pytest.raises(UnknownUnit):
+            await _dossier(db, code="HS-2", unit="Q99")
+        with pytest.raises(UnknownDossier):
+            await db.mark_returned("HS-404", T0)
+
+    async def test_return_queues_an_invitation_for_each_waiting_chat_once(self, db: Storage):
+        dossier = await _dossier(db, returned=False)
+        await db.link_chat(dossier.id, "telegram", "42", T0)
+        await db.link_chat(dossier.id, "telegram", "42", T0)
+        await db.link_chat(dossier.id, "zalo", "z1", T0)
+        assert await db.pending_invitations() == []
+        returned = await db.mark_returned("HS-1", T0 + timedelta(days=1))
+        assert returned.returned_at == T0 + timedelta(days=1)
+        await db.mark_returned("HS-1", T0 + timedelta(days=1))  # recorded twice: still one each
+        pending = await db.pending_invitations()
+        assert sorted((i.channel, i.chat_id) for i in pending) == [("telegram", "42"), ("zalo", "z1")]
+
+    async def test_a_link_made_after_the_return_queues_its_invitation(self, db: Storage):
+        dossier = await _dossier(db, returned=True)
+        await db.link_chat(dossier.id, "telegram", "42", T0)
+        (invitation,) = await db.pending_invitations()
+        assert invitation.status == OutboxStatus.PENDING and invitation.attempts == 0
+
+    async def test_invitation_outcomes_are_recorded(self, db: Storage):
+        dossier = await _dossier(db, returned=True)
+        await db.link_chat(dossier.id, "telegram", "42", T0)
+        (invitation,) = await db.pending_invitations()
+        assert await db.retry_invitation(invitation.id, "timeout") == 1
+        assert await db.retry_invitation(invitation.id, "timeout") == 2
+        (still,) = await db.pending_invitations()
+        assert still.attempts == 2 and still.error == "timeout"
+        await db.finish_invitation(invitation.id, OutboxStatus.SENT, T0)
+        assert await db.pending_invitations() == []
+
+    async def test_chat_language_and_reachability(self, db: Storage):
+        assert await db.get_chat("telegram", "42") is None
+        await db.set_language("telegram", "42", "en")
+        await db.mark_unreachable("telegram", "42", T0)
+        await db.mark_unreachable("telegram", "42", T0 + timedelta(hours=1))  # keeps the first time
+        chat = await db.get_chat("telegram", "42")
+        assert chat.language == "en" and chat.unreachable_since == T0
+        await db.mark_reachable("telegram", "42")
+        assert (await db.get_chat("telegram", "42")).unreachable_since is None
+
+    async def test_survey_steps_are_stored_with_the_answer(self, db: Storage):
+        dossier = await _dossier(db)
+        survey = await _survey(db, dossier.id)
+        answer = await db.record_rating(
+            survey, rating=Rating.UNSATISFIED, option_id="unsatisfied", next_step="problem", now=T0
+        )
+        assert answer.rating == Rating.UNSATISFIED and answer.completed_at is None
+        survey = await db.get_survey("telegram", "42")
+        assert survey.step == "problem"
+        answer = await db.record_follow_up(
+            survey,
+            FollowUp(question_id="problem", option_id="staff", factor="staff"),
+            next_step="complaint",
+            now=T0,
+        )
+        assert answer.follow_ups == [FollowUp(question_id="problem", option_id="staff", factor="staff")]
+        survey = await db.get_survey("telegram", "42")
+        answer = await db.record_text(
+            survey,
+            "complaint",
+            'Lời "trích dẫn" \' và ký tự đặc biệt; DROP TABLE',
+            next_step=None,
+            now=T0 + timedelta(minutes=2),
+        )
+        assert answer.texts == {"complaint": 'Lời "trích dẫn" \' và ký tự đặc biệt; DROP TABLE'}
+        assert answer.completed_at == T0 + timedelta(minutes=2)
+        assert (await db.get_survey("telegram", "42")).step is None
+        assert await db.get_answer(dossier.id) == answer
+
+    async def test_a_step_answered_twice_is_stale(self, db: Storage):
+        dossier = await _dossier(db)
+        survey = await _survey(db, dossier.id)
+        await db.record_rating(
+            survey, rating=Rating.SATISFIED, option_id="satisfied", next_step="comment", now=T0
+        )
+        with pytest.raises(StaleStep):
+            await db.record_rating(survey, rating=Rating.NEUTRAL, option_id="neutral", next_step="x", now=T0)
+        assert (await db.get_answer(dossier.id)).rating == Rating.SATISFIED
+
+    async def test_one_answer_per_dossier_across_chats(self, db: Storage):
+        dossier = await _dossier(db)
+        first, second = await _survey(db, dossier.id, "1"), await _survey(db, dossier.id, "2")
+        await db.record_rating(first, rating=Rating.SATISFIED, option_id="satisfied", next_step=None, now=T0)
+        with pytest.raises(AlreadyAnswered):
+            await db.record_rating(second, rating=Rating.NEUTRAL, option_id="neutral", next_step=None, now=T0)
+        # the failed attempt rolled back: the second chat's survey did not move on
+        assert (await db.get_survey("telegram", "2")).step == "rating"
+
+    async def test_a_new_survey_in_a_chat_gets_a_new_id(self, db: Storage):
+        one, two = await _dossier(db, "HS-1"), await _dossier(db, "HS-2")
+        first = await _survey(db, one.id)
+        second = await _survey(db, two.id)
+        assert second.id != first.id and second.dossier_id == two.id
+        with pytest.raises(StaleStep):
+            await db.record_rating(first, rating=Rating.SATISFIED, option_id="s", next_step=None, now=T0)
+
+    async def test_cool_down_looks_at_answer_times(self, db: Storage):
+        dossier = await _dossier(db)
+        survey = await _survey(db, dossier.id)
+        await db.record_rating(survey, rating=Rating.SATISFIED, option_id="satisfied", next_step=None, now=T0)
+        assert await db.answered_since("telegram", "42", T0 - timedelta(days=7))
+        assert not await db.answered_since("telegram", "42", T0 + timedelta(seconds=1))
+        assert not await db.answered_since("telegram", "43", T0 - timedelta(days=7))
+
+    async def test_answers_are_listed_by_unit_subtree(self, db: Storage):
+        for code, unit, chat in (("A", "Q1-BN", "1"), ("B", "Q1", "2"), ("C", "Q3", "3")):
+            dossier = await _dossier(db, code=code, unit=unit)
+            survey = await _survey(db, dossier.id, chat)
+            await db.record_rating(survey, rating=Rating.NEUTRAL, option_id="neutral", next_step=None, now=T0)
+        assert [r.dossier_code for r in await db.list_answers()] == ["A", "B", "C"]
+        assert [r.dossier_code for r in await db.list_answers("Q1")] == ["A", "B"]
+        assert [r.dossier_code for r in await db.list_answers("Q1-BN")] == ["A"]
+        (row,) = await db.list_answers("Q3")
+        assert row.unit_name == "UBND Quận 3" and row.procedure == "Đăng ký kết hôn"
+
+
+async def test_migrations_are_numbered_and_applied_once(tmp_path: Path):
+    numbers = [number for number, _ in migrations()]
+    assert numbers == sorted(set(numbers)) and numbers[0] == 1
+    path = tmp_path / "m.db"
+    for _ in range(2):  # a second open applies nothing again
+        db = SQLiteStorage(path)
+        await db.open()
+        await db.save_units([Unit(code="X", name="X")])
+        await db.close()
+    import sqlite3
+
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == numbers[-1]
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_the_database_folder_is_created(tmp_path: Path):
+    db = SQLiteStorage(tmp_path / "new" / "folder" / "feedback.db")
+    await db.open()
+    await db.close()
+    assert (tmp_path / "new" / "folder" / "feedback.db").exists()
+
+
+async def test_foreign_keys_are_enforced(tmp_path: Path):
+    db = SQLiteStorage(tmp_path / "fk.db")
+    await db.open()
+    try:
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            await db.link_chat(12345, "telegram", "1", T0)
+    finally:
+        await db.close()

@@ -1,0 +1,176 @@
+"""The Telegram channel offline: a real python-telegram-bot Application fed Update payloads,
+talking to a fake BaseRequest that records calls and answers with valid JSON."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.channels.telegram import TelegramChannel
+from bot.config import Config
+from handlers.chat import Delivery, Reply
+from handlers.dispatch import Dispatcher
+from storage.records import Rating
+from tests.conftest import add_dossier
+from tests.telegram_fake import FakeTelegram, Updates
+
+
+@pytest.fixture
+async def telegram(
+    config: Config, dispatcher: Dispatcher
+) -> AsyncIterator[tuple[TelegramChannel, FakeTelegram]]:
+    fake = FakeTelegram()
+    channel = TelegramChannel(config.telegram, dispatcher, request=fake)
+    errors: list[BaseException | None] = []
+
+    async def fail(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        errors.append(context.error)
+
+    channel.application.add_error_handler(fail)
+    async with channel.application:
+        yield channel, fake
+    assert errors == [], f"handlers raised: {errors}"
+
+
+async def feed(channel: TelegramChannel, payload: dict[str, Any]) -> None:
+    await channel.application.process_update(Update.de_json(payload, channel.application.bot))
+
+
+def buttons(call: Any) -> list[tuple[str, str]]:
+    markup = call.params.get("reply_markup") or {}
+    return [(b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def test_the_whole_unsatisfied_survey_over_telegram(config, store, telegram):
+    channel, fake = telegram
+    updates = Updates()
+    dossier, token = await add_dossier(config, store)
+
+    await feed(channel, updates.message(1001, f"/start {token}", command=True))
+    (greeting,) = fake.sent(1001)
+    assert "Đăng ký khai sinh" in greeting.params["text"]
+    assert [t for t, _ in buttons(greeting)] == ["Hài lòng", "Bình thường", "Không hài lòng"]
+
+    await feed(channel, updates.press(1001, buttons(greeting)[2][1]))
+    assert [c.method for c in fake.calls[-3:]] == [
+        "answerCallbackQuery",
+        "editMessageReplyMarkup",
+        "sendMessage",
+    ]
+    follow_up = fake.sent(1001)[-1]
+    await feed(channel, updates.press(1001, dict(buttons(follow_up))["Thái độ, hướng dẫn của cán bộ"]))
+    await feed(channel, updates.message(1001, "Cán bộ tiếp nhận thiếu niềm nở."))
+    assert "Thủ trưởng UBND Phường Bến Nghé" in fake.sent(1001)[-1].params["text"]
+
+    answer = await store.get_answer(dossier.id)
+    assert answer.rating == Rating.UNSATISFIED and answer.channel == "telegram" and answer.chat_id == "1001"
+    assert answer.texts == {"complaint": "Cán bộ tiếp nhận thiếu niềm nở."}
+
+
+async def test_a_button_pressed_twice_is_answered_politely(config, store, telegram):
+    channel, fake = telegram
+    updates = Updates()
+    dossier, token = await add_dossier(config, store)
+    await feed(channel, updates.message(1001, f"/start {token}", command=True))
+    satisfied = buttons(fake.sent(1001)[0])[0][1]
+    await feed(channel, updates.press(1001, satisfied))
+    await feed(channel, updates.press(1001, satisfied))
+    assert "không còn hiệu lực" in fake.sent(1001)[-1].params["text"]
+    assert (await store.get_answer(dossier.id)).rating == Rating.SATISFIED
+
+
+async def test_language_comes_from_the_telegram_user(config, store, telegram):
+    channel, fake = telegram
+    _, token = await add_dossier(config, store)
+    await feed(channel, Updates().message(1002, f"/start {token}", command=True, language="en"))
+    assert [t for t, _ in buttons(fake.sent(1002)[0])] == ["Satisfied", "Neutral", "Unsatisfied"]
+
+
+async def test_stickers_photos_and_contacts_get_a_polite_reply(telegram):
+    channel, fake = telegram
+    updates = Updates()
+    sticker = {
+        "file_id": "s",
+        "file_unique_id": "s",
+        "width": 1,
+        "height": 1,
+        "is_animated": False,
+        "is_video": False,
+        "type": "regular",
+    }
+    await feed(channel, updates.message(1001, sticker=sticker))
+    await feed(
+        channel,
+        updates.message(1001, photo=[{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]),
+    )
+    await feed(channel, updates.message(1001, contact={"phone_number": "+84901234567", "first_name": "D"}))
+    assert [c.params["text"].startswith("Xin lỗi, bot chỉ nhận") for c in fake.sent(1001)] == [True] * 3
+
+
+async def test_an_over_long_message_is_refused(telegram):
+    channel, fake = telegram
+    await feed(channel, Updates().message(1001, "a" * 4000))
+    assert "quá dài (4000 ký tự)" in fake.sent(1001)[0].params["text"]
+
+
+async def test_group_chats_and_edits_are_ignored(telegram):
+    channel, fake = telegram
+    updates = Updates()
+    await feed(channel, updates.message(1001, "xin chào", chat=Updates.chat(-100123, "supergroup")))
+    await feed(channel, {"update_id": 99, "edited_message": updates.message(1001, "x")["message"]})
+    assert fake.sent() == []
+
+
+async def test_a_blocked_chat_is_marked_unreachable(config, store, telegram):
+    channel, fake = telegram
+    fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    await feed(channel, Updates().message(1001, "xin chào"))
+    chat = await store.get_chat("telegram", "1001")
+    assert chat is not None and chat.unreachable_since is not None
+    # they write again: they unblocked us
+    await feed(channel, Updates().message(1001, "xin chào"))
+    assert (await store.get_chat("telegram", "1001")).unreachable_since is None
+
+
+async def test_flood_control_is_waited_out_and_the_message_still_goes(telegram):
+    channel, fake = telegram
+    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    assert await channel.send("1001", Reply("Xin chào")) == Delivery.SENT
+    assert [c.method for c in fake.calls if c.method.startswith("sendMessage")] == [
+        "sendMessage!429",
+        "sendMessage",
+    ]
+
+
+async def test_send_reports_a_blocked_chat(store, telegram):
+    channel, fake = telegram
+    fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    assert await channel.send("1001", Reply("Xin chào")) == Delivery.UNREACHABLE
+    assert (await store.get_chat("telegram", "1001")).unreachable_since is not None
+
+
+async def test_a_long_reply_is_split_with_buttons_on_the_last_piece(telegram):
+    from handlers.chat import Option
+
+    channel, fake = telegram
+    long = ("Đoạn văn dài. " * 400).strip()
+    await channel.send("1001", Reply(long, (Option("k", "Nút"),)))
+    pieces = fake.sent(1001)
+    assert len(pieces) == 2 and all(len(p.params["text"]) <= 4096 for p in pieces)
+    assert "reply_markup" not in pieces[0].params and buttons(pieces[1]) == [("Nút", "k")]
+
+
+async def test_the_command_menu_is_set_in_both_languages(telegram):
+    channel, fake = telegram
+    await channel.set_commands()
+    menus = {
+        c.params.get("language_code"): c.params["commands"] for c in fake.calls if c.method == "setMyCommands"
+    }
+    assert set(menus) == {None, "vi", "en"}
+    assert [c["command"] for c in menus["en"]] == ["start", "help", "language"]
+    assert menus["en"][1]["description"] == "How to use this bot"
+    assert menus["vi"][1]["description"] == "Hướng dẫn sử dụng"
