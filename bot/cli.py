@@ -35,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        config = load_config(config_path(args.config), must_exist=args.config is not None)
+        given = getattr(args, "config", None)
+        config = load_config(config_path(given), must_exist=given is not None)
         _setup_logging(config)
         load_question_set(config.question_set)  # a broken question set stops every command
         return int(args.handler(config, args))
@@ -59,7 +60,6 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         description="Citizen feedback on administrative services, over Telegram (and the terminal).",
     )
-    parser.set_defaults(config=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", parents=[common], help="run the bot (Telegram long polling)")
