@@ -26,8 +26,6 @@ from storage.sqlite import SQLiteStorage
 
 log = logging.getLogger(__name__)
 
-INVITATION_POLL_SECONDS = 10
-
 
 def open_storage(config: Config) -> SQLiteStorage:
     return SQLiteStorage(config.database)
@@ -66,7 +64,7 @@ async def deliver_invitations(
         log.exception("sending survey invitations failed; will try again next round")
 
 
-async def serve(config: Config, poll_seconds: float = INVITATION_POLL_SECONDS) -> int:
+async def serve(config: Config) -> int:
     """Runs the bot until SIGINT or SIGTERM. Returns the process exit code."""
     if config.secret.get_secret_value() == PLACEHOLDER_SECRET:
         log.warning(
@@ -92,7 +90,7 @@ async def serve(config: Config, poll_seconds: float = INVITATION_POLL_SECONDS) -
         scheduler.add_job(
             deliver_invitations,
             "interval",
-            seconds=poll_seconds,
+            seconds=config.survey.invitation_check_seconds,
             args=(dispatcher, senders, timedelta(days=config.survey.cooldown_days)),
             next_run_time=datetime.now(config.zone),
             max_instances=1,

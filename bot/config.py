@@ -53,6 +53,8 @@ class UnitConfig(Section):
 class SurveyConfig(Section):
     cooldown_days: int = Field(default=7, ge=0, le=365)
     link_valid_days: int = Field(default=60, ge=1, le=3650)
+    # How often the running bot looks for returned dossiers whose citizen waits for the survey.
+    invitation_check_seconds: float = Field(default=10, ge=0.2, le=60)
 
 
 class TelegramConfig(Section):
