@@ -1,17 +1,21 @@
-"""The SQLite backend: one aiosqlite connection (the single writer), WAL mode, foreign keys on,
-parameterised SQL only, numbered migrations applied in order at open."""
+"""The SQLite backend: WAL mode, foreign keys on, parameterised SQL only, numbered migrations
+applied in order at open.
+
+Two aiosqlite connections: the single writer and a read-only reader. Each write is one unit of
+work: a plain function that runs in the writer's thread between BEGIN IMMEDIATE and COMMIT, so it
+costs one trip to the database thread and can never interleave with another coroutine's write.
+Reads go through the reader without waiting for writes; in WAL mode it sees every committed
+transaction and never a half-done one."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -36,26 +40,20 @@ from storage.records import (
     Unit,
 )
 
+T = TypeVar("T")
+
 _DOSSIER_COLUMNS = "id, code, unit_code, procedure, received_on, due_on, returned_at, link_id, created_at"
 _SURVEY_COLUMNS = (
     "id, channel, chat_id, dossier_id, question_set, question_set_version, step, started_at, updated_at"
 )
 _ANSWER_FIELDS = (
-    "id",
-    "dossier_id",
-    "channel",
-    "chat_id",
-    "question_set",
-    "question_set_version",
-    "rating",
-    "rating_option",
-    "follow_ups",
-    "texts",
-    "answered_at",
-    "completed_at",
-)
+    "id", "dossier_id", "channel", "chat_id", "question_set", "question_set_version", "rating",
+    "rating_option", "follow_ups", "texts", "answered_at", "completed_at",
+)  # fmt: skip
 _ANSWER_COLUMNS = ", ".join(_ANSWER_FIELDS)  # RETURNING takes no table alias
 _ANSWER_COLUMNS_OF_A = ", ".join(f"a.{name}" for name in _ANSWER_FIELDS)
+_INVITATION_COLUMNS = "id, dossier_id, channel, chat_id, status, attempts, created_at, sent_at, error"
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -87,86 +85,105 @@ def _answer(row: sqlite3.Row) -> Answer:
     return Answer.model_validate(data)
 
 
+def _first(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    """The first row; every row is fetched, so a RETURNING statement is finished before COMMIT."""
+    rows: list[sqlite3.Row] = db.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
 class SQLiteStorage(Storage):
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        if str(path) == ":memory:":
+            raise ValueError("use a file: the writer and reader connections share the database")
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}, not {synchronous!r}")
         self.path = str(path)
         self.synchronous = synchronous
-        self._db: aiosqlite.Connection | None = None
-        # One connection is shared by every coroutine: the lock keeps each unit of work whole.
-        self._lock = asyncio.Lock()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.execute_fetchall("PRAGMA journal_mode = WAL")
+        await self._write(self._migrate)
+        self._reader = await self._connect()
+        await self._reader.execute_fetchall("PRAGMA query_only = ON")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # execute_fetchall reads every pragma to its end: a statement left unread blocks COMMIT.
         db = await aiosqlite.connect(self.path, isolation_level=None)
         db.row_factory = sqlite3.Row
-        await db.execute("PRAGMA busy_timeout = 10000")
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute(f"PRAGMA synchronous = {self.synchronous}")
-        await db.execute("PRAGMA foreign_keys = ON")
-        self._db = db
-        await self._migrate()
+        await db.execute_fetchall("PRAGMA busy_timeout = 10000")
+        await db.execute_fetchall(f"PRAGMA synchronous = {self.synchronous}")
+        await db.execute_fetchall("PRAGMA foreign_keys = ON")
+        return db
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        for db in (self._reader, self._writer):
+            if db is not None:
+                await db.close()
+        self._writer = self._reader = None
 
-    async def _migrate(self) -> None:
-        async with self._transaction() as db:
-            row = await (await db.execute("PRAGMA user_version")).fetchone()
-            current = row[0] if row else 0
-            for number, script in migrations():
-                if number <= current:
-                    continue
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        row = _first(db, "PRAGMA user_version")
+        current = row[0] if row else 0
+        for number, script in migrations():
+            if number > current:
                 for statement in _statements(script):
-                    await db.execute(statement)
+                    db.execute(statement)
                 # PRAGMA takes no parameters; the number is an int from a file name.
-                await db.execute(f"PRAGMA user_version = {int(number)}")
+                db.execute(f"PRAGMA user_version = {int(number)}")
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            db = self._connection()
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
-
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            yield self._connection()
-
-    def _connection(self) -> aiosqlite.Connection:
-        if self._db is None:
+    async def _write(self, unit_of_work: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs `unit_of_work` in the writer's thread inside one transaction: committed if it
+        returns, rolled back if it raises."""
+        if self._writer is None:
             raise RuntimeError("storage is not open")
-        return self._db
 
-    async def _one(self, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
-        async with self._reading() as db:
-            return await (await db.execute(sql, params)).fetchone()
+        def run() -> T:
+            db = self._writer._conn  # type: ignore[union-attr]
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = unit_of_work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        # aiosqlite queues each call to its thread in order; one call per unit of work keeps the
+        # transaction whole without an asyncio lock and costs one trip to the thread.
+        return await self._writer._execute(run)  # type: ignore[no-untyped-call, no-any-return]
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        if self._reader is None:
+            raise RuntimeError("storage is not open")
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    async def _read_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._read(sql, params)
+        return rows[0] if rows else None
 
     # units
 
     async def save_units(self, units: Sequence[Unit]) -> None:
-        async with self._transaction() as db:
-            await db.executemany(
+        def save(db: sqlite3.Connection) -> None:
+            db.executemany(
                 "INSERT INTO units (code, name, parent_code) VALUES (?, ?, ?)"
                 " ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
                 [(u.code, u.name, u.parent_code) for u in units],
             )
 
+        await self._write(save)
+
     async def get_unit(self, code: str) -> Unit | None:
-        row = await self._one("SELECT code, name, parent_code FROM units WHERE code = ?", (code,))
+        row = await self._read_one("SELECT code, name, parent_code FROM units WHERE code = ?", (code,))
         return Unit.model_validate(dict(row)) if row else None
 
     async def list_units(self) -> list[Unit]:
-        async with self._reading() as db:
-            rows = await db.execute_fetchall("SELECT code, name, parent_code FROM units ORDER BY code")
+        rows = await self._read("SELECT code, name, parent_code FROM units ORDER BY code")
         return [Unit.model_validate(dict(r)) for r in rows]
 
     # dossiers
@@ -183,111 +200,116 @@ class SQLiteStorage(Storage):
         due_on: date | None = None,
         returned_at: datetime | None = None,
     ) -> Dossier:
-        async with self._transaction() as db:
-            if not await (await db.execute("SELECT 1 FROM units WHERE code = ?", (unit_code,))).fetchone():
+        values = (
+            code,
+            unit_code,
+            procedure,
+            _iso(received_on),
+            _iso(due_on),
+            _iso(returned_at),
+            link_id,
+            _iso(now),
+        )
+
+        def add(db: sqlite3.Connection) -> sqlite3.Row | None:
+            if _first(db, "SELECT 1 FROM units WHERE code = ?", (unit_code,)) is None:
                 raise UnknownUnit(unit_code)
             try:
-                cursor = await db.execute(
+                return _first(
+                    db,
                     "INSERT INTO dossiers (code, unit_code, procedure, received_on, due_on, returned_at,"
-                    " link_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    f" RETURNING {_DOSSIER_COLUMNS}",
-                    (
-                        code,
-                        unit_code,
-                        procedure,
-                        _iso(received_on),
-                        _iso(due_on),
-                        _iso(returned_at),
-                        link_id,
-                        _iso(now),
-                    ),
+                    f" link_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_DOSSIER_COLUMNS}",
+                    values,
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateDossier(code) from exc
-            row = await cursor.fetchone()
+
+        row = await self._write(add)
         assert row is not None
         return _dossier(row)
 
     async def get_dossier(self, code: str) -> Dossier | None:
-        row = await self._one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ?", (code,))
+        row = await self._read_one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ?", (code,))
         return _dossier(row) if row else None
 
     async def get_dossier_by_id(self, dossier_id: int) -> Dossier | None:
-        row = await self._one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE id = ?", (dossier_id,))
+        row = await self._read_one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE id = ?", (dossier_id,))
         return _dossier(row) if row else None
 
     async def get_dossier_by_link(self, link_id: str) -> Dossier | None:
-        row = await self._one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE link_id = ?", (link_id,))
+        row = await self._read_one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE link_id = ?", (link_id,))
         return _dossier(row) if row else None
 
     async def mark_returned(self, code: str, at: datetime) -> Dossier:
-        async with self._transaction() as db:
-            row = await (
-                await db.execute(
-                    f"UPDATE dossiers SET returned_at = ? WHERE code = ? RETURNING {_DOSSIER_COLUMNS}",
-                    (_iso(at), code),
-                )
-            ).fetchone()
+        def mark(db: sqlite3.Connection) -> sqlite3.Row:
+            row = _first(
+                db,
+                f"UPDATE dossiers SET returned_at = ? WHERE code = ? RETURNING {_DOSSIER_COLUMNS}",
+                (_iso(at), code),
+            )
             if row is None:
                 raise UnknownDossier(code)
-            await db.execute(
+            db.execute(
                 "INSERT OR IGNORE INTO invitations (dossier_id, channel, chat_id, created_at)"
                 " SELECT dossier_id, channel, chat_id, ? FROM dossier_chats WHERE dossier_id = ?",
                 (_iso(at), row["id"]),
             )
-        return _dossier(row)
+            return row
+
+        return _dossier(await self._write(mark))
 
     async def link_chat(self, dossier_id: int, channel: str, chat_id: str, now: datetime) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+        def link(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT OR IGNORE INTO dossier_chats (dossier_id, channel, chat_id, linked_at)"
                 " VALUES (?, ?, ?, ?)",
                 (dossier_id, channel, chat_id, _iso(now)),
             )
-            await db.execute(
+            db.execute(
                 "INSERT OR IGNORE INTO invitations (dossier_id, channel, chat_id, created_at)"
                 " SELECT id, ?, ?, ? FROM dossiers WHERE id = ? AND returned_at IS NOT NULL",
                 (channel, chat_id, _iso(now), dossier_id),
             )
 
+        await self._write(link)
+
     # chats
 
     async def get_chat(self, channel: str, chat_id: str) -> Chat | None:
-        row = await self._one(
+        row = await self._read_one(
             "SELECT channel, chat_id, language, unreachable_since FROM chats"
             " WHERE channel = ? AND chat_id = ?",
             (channel, chat_id),
         )
         return Chat.model_validate(dict(row)) if row else None
 
+    async def _change_chat(self, sql: str, params: Sequence[Any]) -> None:
+        await self._write(lambda db: db.execute(sql, params))
+
     async def set_language(self, channel: str, chat_id: str, language: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO chats (channel, chat_id, language) VALUES (?, ?, ?)"
-                " ON CONFLICT (channel, chat_id) DO UPDATE SET language = excluded.language",
-                (channel, chat_id, language),
-            )
+        await self._change_chat(
+            "INSERT INTO chats (channel, chat_id, language) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE SET language = excluded.language",
+            (channel, chat_id, language),
+        )
 
     async def mark_unreachable(self, channel: str, chat_id: str, since: datetime) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO chats (channel, chat_id, unreachable_since) VALUES (?, ?, ?)"
-                " ON CONFLICT (channel, chat_id) DO UPDATE"
-                " SET unreachable_since = COALESCE(chats.unreachable_since, excluded.unreachable_since)",
-                (channel, chat_id, _iso(since)),
-            )
+        await self._change_chat(
+            "INSERT INTO chats (channel, chat_id, unreachable_since) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE"
+            " SET unreachable_since = COALESCE(chats.unreachable_since, excluded.unreachable_since)",
+            (channel, chat_id, _iso(since)),
+        )
 
     async def mark_reachable(self, channel: str, chat_id: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE chats SET unreachable_since = NULL WHERE channel = ? AND chat_id = ?",
-                (channel, chat_id),
-            )
+        await self._change_chat(
+            "UPDATE chats SET unreachable_since = NULL WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+        )
 
     # surveys and answers
 
     async def get_survey(self, channel: str, chat_id: str) -> Survey | None:
-        row = await self._one(
+        row = await self._read_one(
             f"SELECT {_SURVEY_COLUMNS} FROM surveys WHERE channel = ? AND chat_id = ?", (channel, chat_id)
         )
         return _survey(row) if row else None
@@ -303,125 +325,111 @@ class SQLiteStorage(Storage):
         first_step: str,
         now: datetime,
     ) -> Survey:
-        async with self._transaction() as db:
-            await db.execute("DELETE FROM surveys WHERE channel = ? AND chat_id = ?", (channel, chat_id))
-            row = await (
-                await db.execute(
-                    "INSERT INTO surveys (channel, chat_id, dossier_id, question_set, question_set_version,"
-                    " step, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    f" RETURNING {_SURVEY_COLUMNS}",
-                    (
-                        channel,
-                        chat_id,
-                        dossier_id,
-                        question_set,
-                        question_set_version,
-                        first_step,
-                        _iso(now),
-                        _iso(now),
-                    ),
-                )
-            ).fetchone()
+        values = (
+            channel,
+            chat_id,
+            dossier_id,
+            question_set,
+            question_set_version,
+            first_step,
+            _iso(now),
+            _iso(now),
+        )
+
+        def start(db: sqlite3.Connection) -> sqlite3.Row | None:
+            db.execute("DELETE FROM surveys WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+            return _first(
+                db,
+                "INSERT INTO surveys (channel, chat_id, dossier_id, question_set, question_set_version,"
+                f" step, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_SURVEY_COLUMNS}",
+                values,
+            )
+
+        row = await self._write(start)
         assert row is not None
         return _survey(row)
 
     async def get_answer(self, dossier_id: int) -> Answer | None:
-        row = await self._one(f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE dossier_id = ?", (dossier_id,))
+        row = await self._read_one(
+            f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE dossier_id = ?", (dossier_id,)
+        )
         return _answer(row) if row else None
 
-    async def _advance(
-        self, db: aiosqlite.Connection, survey: Survey, next_step: str | None, now: datetime
-    ) -> None:
+    @staticmethod
+    def _advance(db: sqlite3.Connection, survey: Survey, next_step: str | None, now: datetime) -> None:
         """Moves the survey on only if it still stands where the caller saw it."""
-        cursor = await db.execute(
-            "UPDATE surveys SET step = ?, updated_at = ? WHERE id = ? AND step IS ?",
+        moved = _first(
+            db,
+            "UPDATE surveys SET step = ?, updated_at = ? WHERE id = ? AND step IS ? RETURNING id",
             (next_step, _iso(now), survey.id, survey.step),
         )
-        if cursor.rowcount != 1:
+        if moved is None:
             raise StaleStep(survey.step or "")
 
-    async def _updated_answer(
-        self,
-        db: aiosqlite.Connection,
-        survey: Survey,
-        sql: str,
-        params: Sequence[Any],
-        finished: bool,
-        now: datetime,
+    async def _update_answer(
+        self, survey: Survey, change: str, params: Sequence[Any], next_step: str | None, now: datetime
     ) -> Answer:
-        row = await (
-            await db.execute(
-                f"UPDATE answers SET {sql}, completed_at = CASE WHEN ? THEN ? ELSE completed_at END"
+        """Moves the survey on and applies `change` (an SQL SET clause) to its answer, together."""
+
+        def update(db: sqlite3.Connection) -> sqlite3.Row:
+            self._advance(db, survey, next_step, now)
+            row = _first(
+                db,
+                f"UPDATE answers SET {change}, completed_at = CASE WHEN ? THEN ? ELSE completed_at END"
                 f" WHERE dossier_id = ? AND channel = ? AND chat_id = ? RETURNING {_ANSWER_COLUMNS}",
-                (*params, finished, _iso(now), survey.dossier_id, survey.channel, survey.chat_id),
+                (*params, next_step is None, _iso(now), survey.dossier_id, survey.channel, survey.chat_id),
             )
-        ).fetchone()
-        if row is None:
-            raise StaleStep(survey.step or "")
-        return _answer(row)
+            if row is None:
+                raise StaleStep(survey.step or "")
+            return row
+
+        return _answer(await self._write(update))
 
     async def record_rating(
         self, survey: Survey, *, rating: Rating, option_id: str, next_step: str | None, now: datetime
     ) -> Answer:
-        async with self._transaction() as db:
-            await self._advance(db, survey, next_step, now)
+        values = (
+            survey.dossier_id, survey.channel, survey.chat_id, survey.question_set,
+            survey.question_set_version, rating.value, option_id, _iso(now),
+            _iso(now) if next_step is None else None,
+        )  # fmt: skip
+
+        def record(db: sqlite3.Connection) -> sqlite3.Row | None:
+            self._advance(db, survey, next_step, now)
             try:
-                row = await (
-                    await db.execute(
-                        "INSERT INTO answers (dossier_id, channel, chat_id, question_set,"
-                        " question_set_version, rating, rating_option, answered_at, completed_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        f" RETURNING {_ANSWER_COLUMNS}",
-                        (
-                            survey.dossier_id,
-                            survey.channel,
-                            survey.chat_id,
-                            survey.question_set,
-                            survey.question_set_version,
-                            rating.value,
-                            option_id,
-                            _iso(now),
-                            _iso(now) if next_step is None else None,
-                        ),
-                    )
-                ).fetchone()
+                return _first(
+                    db,
+                    "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version,"
+                    " rating, rating_option, answered_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" RETURNING {_ANSWER_COLUMNS}",
+                    values,
+                )
             except sqlite3.IntegrityError as exc:
                 raise AlreadyAnswered(str(survey.dossier_id)) from exc
+
+        row = await self._write(record)
         assert row is not None
         return _answer(row)
 
     async def record_follow_up(
         self, survey: Survey, follow_up: FollowUp, *, next_step: str | None, now: datetime
     ) -> Answer:
-        async with self._transaction() as db:
-            await self._advance(db, survey, next_step, now)
-            return await self._updated_answer(
-                db,
-                survey,
-                "follow_ups = json_insert(follow_ups, '$[#]', json(?))",
-                (follow_up.model_dump_json(),),
-                next_step is None,
-                now,
-            )
+        return await self._update_answer(
+            survey, "follow_ups = json_insert(follow_ups, '$[#]', json(?))", (follow_up.model_dump_json(),),
+            next_step, now,
+        )  # fmt: skip
 
     async def record_text(
         self, survey: Survey, question_id: str, text: str | None, *, next_step: str | None, now: datetime
     ) -> Answer:
-        async with self._transaction() as db:
-            await self._advance(db, survey, next_step, now)
-            if text is None:
-                return await self._updated_answer(db, survey, "texts = texts", (), next_step is None, now)
-            return await self._updated_answer(
-                db,
-                survey,
-                "texts = json_set(texts, '$.' || json_quote(?), ?)",
-                (question_id, text),
-                next_step is None,
-                now,
-            )
+        if text is None:
+            return await self._update_answer(survey, "texts = texts", (), next_step, now)
+        return await self._update_answer(
+            survey, "texts = json_set(texts, '$.' || json_quote(?), ?)", (question_id, text), next_step, now
+        )
 
     async def answered_since(self, channel: str, chat_id: str, since: datetime) -> bool:
-        row = await self._one(
+        row = await self._read_one(
             "SELECT 1 FROM answers WHERE channel = ? AND chat_id = ? AND answered_at >= ? LIMIT 1",
             (channel, chat_id, _iso(since)),
         )
@@ -442,48 +450,42 @@ class SQLiteStorage(Storage):
                 + " WHERE d.unit_code IN (SELECT code FROM subtree)"
             )
             params = (unit_code,)
-        async with self._reading() as db:
-            rows = await db.execute_fetchall(sql + " ORDER BY a.answered_at, a.id", params)
+        rows = await self._read(sql + " ORDER BY a.answered_at, a.id", params)
         return [
             AnswerRow(
-                dossier_code=r["dossier_code"],
-                unit_code=r["unit_code"],
-                unit_name=r["unit_name"],
-                procedure=r["procedure"],
-                answer=_answer(r),
+                dossier_code=r["dossier_code"], unit_code=r["unit_code"], unit_name=r["unit_name"],
+                procedure=r["procedure"], answer=_answer(r),
             )
             for r in rows
-        ]
+        ]  # fmt: skip
 
     # outbox
 
     async def pending_invitations(self, limit: int = 100) -> list[Invitation]:
-        async with self._reading() as db:
-            rows = await db.execute_fetchall(
-                "SELECT id, dossier_id, channel, chat_id, status, attempts, created_at, sent_at, error"
-                " FROM invitations WHERE status = 'pending' ORDER BY id LIMIT ?",
-                (limit,),
-            )
+        rows = await self._read(
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations WHERE status = 'pending' ORDER BY id LIMIT ?",
+            (limit,),
+        )
         return [Invitation.model_validate(dict(r)) for r in rows]
 
     async def finish_invitation(
         self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
     ) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+        await self._write(
+            lambda db: db.execute(
                 "UPDATE invitations SET status = ?, sent_at = ?, error = ? WHERE id = ?",
                 (status.value, _iso(now), error, invitation_id),
             )
+        )
 
     async def retry_invitation(self, invitation_id: int, error: str) -> int:
-        async with self._transaction() as db:
-            row = await (
-                await db.execute(
-                    "UPDATE invitations SET attempts = attempts + 1, error = ?"
-                    " WHERE id = ? RETURNING attempts",
-                    (error, invitation_id),
-                )
-            ).fetchone()
+        row = await self._write(
+            lambda db: _first(
+                db,
+                "UPDATE invitations SET attempts = attempts + 1, error = ? WHERE id = ? RETURNING attempts",
+                (error, invitation_id),
+            )
+        )
         return int(row[0]) if row else 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 from handlers.chat import Delivery
@@ -21,7 +22,8 @@ async def _waiting(config, store, dispatcher, code="HS-001", chat="1001"):
 
 
 async def _statuses(store):
-    rows = await store._connection().execute_fetchall("SELECT chat_id, status, attempts FROM invitations")
+    with sqlite3.connect(store.path) as db:
+        rows = db.execute("SELECT chat_id, status, attempts FROM invitations").fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 

@@ -1,0 +1,199 @@
+"""Survey throughput: N simulated citizens complete the survey through the real Telegram
+Application (an offline request object, so no network) with the real SQLite file database; in the
+same run, a bare python-telegram-bot application answers the same kind of updates with trivial
+handlers and no storage. Prints updates per second for both and their ratio.
+
+    .venv/bin/python bench/survey_throughput.py [--citizens 400] [--rounds 3] [--profile]
+
+Both applications run without a rate limiter: pacing is a deliberate wait to respect Telegram's
+limits, not processing cost, and would cap both at 30 messages a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.app import build_dispatcher, links_for, save_config_units
+from bot.channels.telegram import TelegramChannel
+from bot.config import Config
+from storage.sqlite import SQLiteStorage
+from tests.telegram_fake import FakeTelegram, Updates
+
+LABELS = ("Hài lòng", "Bình thường", "Không hài lòng")
+
+
+def last_buttons(fake: FakeTelegram, chat_id: int) -> list[tuple[str, str]]:
+    for call in reversed(fake.calls):
+        if call.method == "sendMessage" and int(call.params["chat_id"]) == chat_id:
+            markup = call.params.get("reply_markup") or {}
+            return [(b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row]
+    return []
+
+
+async def drive(
+    application: Application[Any, Any, Any, Any, Any, Any], fake: FakeTelegram, tokens: list[str]
+) -> tuple[int, float]:
+    """Runs every citizen through start → rating → follow-up → text, round by round, updates of
+    one round processed concurrently as the update processor allows. Returns (updates, seconds)."""
+    updates = Updates()
+    citizens = [(2_000_000 + n, token) for n, token in enumerate(tokens)]
+    count = 0
+    started = time.perf_counter()
+
+    async def run_round(payloads: list[dict[str, Any]]) -> None:
+        nonlocal count
+        processor = application.update_processor
+        batch = [Update.de_json(p, application.bot) for p in payloads]
+        await asyncio.gather(*(processor.process_update(u, application.process_update(u)) for u in batch))
+        count += len(batch)
+
+    await run_round([updates.message(chat, f"/start {token}", command=True) for chat, token in citizens])
+    presses = []
+    for n, (chat, _) in enumerate(citizens):
+        buttons = dict(last_buttons(fake, chat))
+        presses.append(updates.press(chat, buttons[LABELS[n % 3]]))
+    await run_round(presses)
+    follow = []
+    for chat, _ in citizens:
+        buttons = last_buttons(fake, chat)
+        # unsatisfied/neutral: the last option ("other"); satisfied: "Bỏ qua"
+        follow.append(updates.press(chat, buttons[-1][1]))
+    await run_round(follow)
+    await run_round([updates.message(chat, f"Ý kiến của công dân số {chat}") for chat, _ in citizens])
+    return count, time.perf_counter() - started
+
+
+async def ours(citizens: int, folder: Path, synchronous: str) -> tuple[float, int]:
+    config = Config.model_validate(
+        {
+            "database": str(folder / f"bench-{synchronous}-{time.monotonic_ns()}.db"),
+            "secret": "bench",
+            "units": [{"code": "Q1", "name": "UBND Quận 1"}],
+            "telegram": {"token": "1:BENCH"},
+        }
+    )
+    store = SQLiteStorage(config.database, synchronous=synchronous)
+    await store.open()
+    await save_config_units(store, config)
+    links = links_for(config)
+    tokens = []
+    for n in range(citizens):
+        dossier = await store.add_dossier(
+            code=f"HS-{n}",
+            unit_code="Q1",
+            procedure="Đăng ký khai sinh",
+            link_id=links.new_link_id(),
+            now=_now(),
+            returned_at=_now(),
+        )
+        tokens.append(links.token(dossier.link_id))
+    fake = FakeTelegram()
+    channel = TelegramChannel(config.telegram, build_dispatcher(config, store), request=fake, paced=False)
+    async with channel.application:
+        updates, seconds = await drive(channel.application, fake, tokens)
+    answered = len(await store.list_answers())
+    await store.close()
+    return updates / seconds, answered
+
+
+async def bare(citizens: int) -> float:
+    fake = FakeTelegram()
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=f"x.{n}")] for n, label in enumerate(LABELS)]
+    )
+
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_chat is not None
+        await context.bot.send_message(update.effective_chat.id, "Xin chào", reply_markup=keyboard)
+
+    async def press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        assert query is not None and update.effective_chat is not None
+        await query.answer()
+        await query.edit_message_reply_markup(None)
+        await context.bot.send_message(update.effective_chat.id, "Tiếp", reply_markup=keyboard)
+
+    async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_chat is not None
+        await context.bot.send_message(update.effective_chat.id, "Cảm ơn")
+
+    application = (
+        Application.builder()
+        .token("1:BARE")
+        .request(fake)
+        .get_updates_request(fake)
+        .concurrent_updates(256)
+        .build()
+    )
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CallbackQueryHandler(press))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, text))
+    async with application:
+        updates, seconds = await drive(application, fake, [f"t{n}" for n in range(citizens)])
+    return updates / seconds
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+async def measure(citizens: int, rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="feedback-bench-") as folder:
+        results: dict[str, list[float]] = {"bare": [], "NORMAL": [], "FULL": []}
+        for _ in range(rounds):
+            results["bare"].append(await bare(citizens))
+            for synchronous in ("NORMAL", "FULL"):
+                rate, answered = await ours(citizens, Path(folder), synchronous)
+                assert answered == citizens, f"{answered} answers stored for {citizens} citizens"
+                results[synchronous].append(rate)
+    base = statistics.median(results["bare"])
+    print(f"{citizens} citizens x 4 updates, median of {rounds} rounds")
+    print(f"  bare python-telegram-bot, no storage:          {base:8.0f} updates/s  (baseline)")
+    for synchronous, label in (
+        ("NORMAL", "WAL, synchronous=NORMAL (default)"),
+        ("FULL", "WAL, synchronous=FULL"),
+    ):
+        rate = statistics.median(results[synchronous])
+        print(f"  feedback-bot, SQLite file {label:<22} {rate:8.0f} updates/s  ratio {rate / base:.2f}")
+    print("  every answer of every citizen was read back from the database after each run")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--citizens", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="profile one run of ours with pyinstrument")
+    args = parser.parse_args()
+    if args.profile:
+        from pyinstrument import Profiler
+
+        with tempfile.TemporaryDirectory() as folder, Profiler(async_mode="disabled") as profiler:
+            asyncio.run(ours(args.citizens, Path(folder), "NORMAL"))
+        profiler.print(show_all=False)
+        return
+    asyncio.run(measure(args.citizens, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
