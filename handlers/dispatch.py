@@ -10,6 +10,7 @@ from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow
 from handlers.texts import LANGUAGES, Language, language_of, text
 from storage.base import Storage
+from storage.records import ChatState
 
 log = logging.getLogger(__name__)
 
@@ -29,61 +30,56 @@ class Dispatcher:
         self.survey = survey
         self.default_language = default_language
 
-    async def language_for(self, channel: str, chat_id: str, hint: str | None = None) -> Language:
+    def language_of(self, chat: ChatState, hint: str | None = None) -> Language:
         """The chat's chosen language, else the platform's hint, else the configured default."""
-        chat = await self.store.get_chat(channel, chat_id)
-        if chat is not None and chat.language is not None:
-            return language_of(chat.language, self.default_language)
-        return language_of(hint, self.default_language)
+        return language_of(chat.language or hint, self.default_language)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answers one incoming message or button press."""
         address, now = incoming.address, incoming.received_at
-        chat = await self.store.get_chat(address.channel, address.chat_id)
-        if chat is not None and chat.unreachable_since is not None:
+        chat = await self.store.get_chat_state(address.channel, address.chat_id)
+        if chat.unreachable_since is not None:
             # They wrote to us, so they unblocked the bot.
             await self.store.mark_reachable(address.channel, address.chat_id)
-        if chat is not None and chat.language is not None:
-            language = language_of(chat.language, self.default_language)
-        else:
-            language = language_of(incoming.language_hint, self.default_language)
+        language = self.language_of(chat, incoming.language_hint)
 
         if incoming.kind == Kind.COMMAND:
-            return await self._command(incoming, language, now)
+            return await self._command(incoming, chat, language, now)
         if incoming.kind == Kind.OPTION and incoming.option is not None:
             if incoming.option.startswith(LANGUAGE_KEY):
-                return await self.set_language(incoming, incoming.option[len(LANGUAGE_KEY) :])
-            return await self.survey.answer_option(address, incoming.option, language, now)
+                return await self.set_language(chat, incoming.option[len(LANGUAGE_KEY) :])
+            return await self.survey.answer_option(chat, incoming.option, language, now)
         if incoming.kind == Kind.TEXT:
             if len(incoming.text) > MAX_TEXT_LENGTH:
                 return [Reply(text("too_long", language, length=len(incoming.text), limit=MAX_TEXT_LENGTH))]
-            return await self.survey.answer_text(address, incoming.text, language, now)
-        return await self.refuse_unsupported(incoming, language)
+            return await self.survey.answer_text(chat, incoming.text, language, now)
+        return self.refuse_unsupported(chat, language)
 
-    async def _command(self, incoming: Incoming, language: Language, now: datetime) -> list[Reply]:
+    async def _command(
+        self, incoming: Incoming, chat: ChatState, language: Language, now: datetime
+    ) -> list[Reply]:
         command = (incoming.command or "").lower()
+        argument = incoming.text.strip()
         if command == "start":
-            token = incoming.text.strip()
-            if token:
-                return await self.survey.open_link(incoming.address, token, language, now)
-            return await self.welcome(incoming, language)
+            if argument:
+                return await self.survey.open_link(chat, argument, language, now)
+            return self.welcome(chat, language)
         if command == "help":
-            return await self.show_help(incoming, language)
+            return self.show_help(chat, language)
         if command == "language":
-            choice = incoming.text.strip().lower()
-            if choice in LANGUAGES:
-                return await self.set_language(incoming, choice)
+            if argument.lower() in LANGUAGES:
+                return await self.set_language(chat, argument.lower())
             return self.offer_languages(language)
         return [Reply(text("unknown_command", language))]
 
-    async def welcome(self, incoming: Incoming, language: Language) -> list[Reply]:
+    def welcome(self, chat: ChatState, language: Language) -> list[Reply]:
         """Greets someone who opened the bot without a survey link; resumes a survey in progress."""
-        current = await self.survey.current_question(incoming.address, language)
+        current = self.survey.current_question(chat, language)
         return [current] if current else [Reply(text("welcome", language))]
 
-    async def show_help(self, incoming: Incoming, language: Language) -> list[Reply]:
+    def show_help(self, chat: ChatState, language: Language) -> list[Reply]:
         """Explains the bot, then repeats the question a survey in progress waits on."""
-        current = await self.survey.current_question(incoming.address, language)
+        current = self.survey.current_question(chat, language)
         return [Reply(text("help", language)), *([current] if current else [])]
 
     def offer_languages(self, language: Language) -> list[Reply]:
@@ -91,19 +87,19 @@ class Dispatcher:
         options = tuple(Option(LANGUAGE_KEY + lang, text("language_name", lang)) for lang in LANGUAGES)
         return [Reply(text("choose_language", language), options, text("language_hint", language))]
 
-    async def set_language(self, incoming: Incoming, choice: str) -> list[Reply]:
+    async def set_language(self, chat: ChatState, choice: str) -> list[Reply]:
         """Remembers the chat's language and repeats the current question in it."""
         if choice not in LANGUAGES:
-            return [Reply(text("stale_option", self.default_language))]
+            return [Reply(text("stale_option", self.language_of(chat)))]
         language = language_of(choice, self.default_language)
-        await self.store.set_language(incoming.address.channel, incoming.address.chat_id, language)
-        current = await self.survey.current_question(incoming.address, language)
+        await self.store.set_language(chat.channel, chat.chat_id, language)
+        current = self.survey.current_question(chat, language)
         return [Reply(text("language_set", language)), *([current] if current else [])]
 
-    async def refuse_unsupported(self, incoming: Incoming, language: Language) -> list[Reply]:
+    def refuse_unsupported(self, chat: ChatState, language: Language) -> list[Reply]:
         """Answers a photo, sticker, contact or file politely, and repeats the current question."""
-        question = await self.survey.survey_step(incoming.address)
+        question = self.survey.survey_step(chat)
         if question is not None and question.type == "text":
             return [Reply(text("text_expected", language))]
-        current = await self.survey.current_question(incoming.address, language)
+        current = self.survey.current_question(chat, language)
         return [Reply(text("unsupported", language)), *([current] if current else [])]

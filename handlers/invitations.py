@@ -52,15 +52,15 @@ async def _send_one(
 ) -> OutboxStatus | None:
     store = dispatcher.store
     address = Address(invitation.channel, invitation.chat_id)
-    chat = await store.get_chat(address.channel, address.chat_id)
+    chat = await store.get_chat_state(address.channel, address.chat_id)
     dossier = await store.get_dossier_by_id(invitation.dossier_id)
-    if dossier is None or await store.get_answer(dossier.id) is not None:
+    if dossier is None or dossier.answered:
         return await _finish(dispatcher, invitation, OutboxStatus.SKIPPED, now, "already answered")
-    if chat is not None and chat.unreachable_since is not None:
+    if chat.unreachable_since is not None:
         return await _finish(dispatcher, invitation, OutboxStatus.UNREACHABLE, now, "chat blocked the bot")
     if await store.answered_since(address.channel, address.chat_id, now - cooldown):
         return await _finish(dispatcher, invitation, OutboxStatus.SKIPPED, now, "cool-down")
-    survey = await store.get_survey(address.channel, address.chat_id)
+    survey = chat.survey
     if (
         survey is not None
         and survey.dossier_id != dossier.id
@@ -68,7 +68,7 @@ async def _send_one(
         and now - survey.updated_at < ABANDONED_AFTER
     ):
         return None  # the citizen is in the middle of another survey: ask after it
-    language = await dispatcher.language_for(address.channel, address.chat_id)
+    language = dispatcher.language_of(chat)
     reply = await dispatcher.survey.begin(address, dossier, language, now)
     delivery = await sender.send(address.chat_id, reply)
     if delivery == Delivery.SENT:

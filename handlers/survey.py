@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from handlers.chat import Address, Option, Reply
 from handlers.links import SurveyLinks
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
-from handlers.texts import Language, text
+from handlers.texts import LANGUAGES, Language, text
 from storage.base import AlreadyAnswered, StaleStep, Storage
-from storage.records import Answer, Dossier, FollowUp, Rating, Survey
+from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 
 log = logging.getLogger(__name__)
 
@@ -63,43 +63,33 @@ class SurveyFlow:
         self.settings = settings
         self._sets = {(question_set.id, question_set.version): question_set, **(earlier_sets or {})}
 
-    # Entry points
+    # Entry points: `chat` is what the dispatcher read about the chat before calling.
 
-    async def open_link(self, address: Address, token: str, language: Language, now: datetime) -> list[Reply]:
+    async def open_link(self, chat: ChatState, token: str, language: Language, now: datetime) -> list[Reply]:
         """Opens the survey a survey link points at, or says why it cannot be opened."""
         link_id = self.links.link_id(token)
         dossier = await self.store.get_dossier_by_link(link_id) if link_id else None
         if dossier is None:
-            log.info("refused a forged or unknown survey link from %s:%s", address.channel, address.chat_id)
+            log.info("refused a forged or unknown survey link from %s:%s", chat.channel, chat.chat_id)
             return [Reply(text("bad_link", language))]
-        survey = await self.store.get_survey(address.channel, address.chat_id)
-        if survey is not None and survey.dossier_id == dossier.id and survey.step is not None:
+        survey = chat.survey
+        if survey is not None and survey.dossier_id == dossier.id:
             current = self._question(survey)
             if current is not None:
                 return [self._ask(survey, current, language)]  # the link opened again mid-survey
-        if await self.store.get_answer(dossier.id):
+        if dossier.answered:
             return [Reply(text("already_answered", language))]
-        unit = await self.store.get_unit(dossier.unit_code)
-        unit_name = unit.name if unit else dossier.unit_code
         if dossier.returned_at is None:
-            await self.store.link_chat(dossier.id, address.channel, address.chat_id, now)
-            return [Reply(text("not_returned_yet", language, procedure=dossier.procedure, unit=unit_name))]
+            await self.store.link_chat(dossier.id, chat.channel, chat.chat_id, now)
+            return [
+                Reply(text("not_returned_yet", language, procedure=dossier.procedure, unit=dossier.unit_name))
+            ]
         if now - dossier.returned_at > timedelta(days=self.settings.link_valid_days):
             return [Reply(text("expired_link", language))]
-        return [await self.begin(address, dossier, language, now, unit_name)]
+        return [await self.begin(Address(chat.channel, chat.chat_id), dossier, language, now)]
 
-    async def begin(
-        self,
-        address: Address,
-        dossier: Dossier,
-        language: Language,
-        now: datetime,
-        unit_name: str | None = None,
-    ) -> Reply:
+    async def begin(self, address: Address, dossier: Dossier, language: Language, now: datetime) -> Reply:
         """Starts the dossier's survey in this chat: the greeting and the first question, stored first."""
-        if unit_name is None:
-            unit = await self.store.get_unit(dossier.unit_code)
-            unit_name = unit.name if unit else dossier.unit_code
         first = self.question_set.rating_question
         survey = await self.store.start_survey(
             channel=address.channel,
@@ -110,21 +100,21 @@ class SurveyFlow:
             first_step=first.id,
             now=now,
         )
-        greeting = text("greeting", language, procedure=dossier.procedure, unit=unit_name)
+        greeting = text("greeting", language, procedure=dossier.procedure, unit=dossier.unit_name)
         question = self._ask(survey, first, language)
         return Reply(f"{greeting}\n\n{question.text}", question.options, question.typing_hint)
 
     async def answer_option(
-        self, address: Address, key: str, language: Language, now: datetime
+        self, chat: ChatState, key: str, language: Language, now: datetime
     ) -> list[Reply]:
         """Records the option a button carried, if it belongs to the question the chat is at."""
         parsed = parse_option_key(key)
-        survey = await self.store.get_survey(address.channel, address.chat_id)
-        if parsed is None or survey is None:
+        survey = chat.survey
+        question = self._question(survey) if survey else None
+        if parsed is None or survey is None or question is None:
             return [Reply(text("stale_option", language))]
         survey_id, question_id, option_id = parsed
-        question = self._question(survey)
-        if survey.id != survey_id or question is None or question.id != question_id:
+        if survey.id != survey_id or question.id != question_id:
             return [Reply(text("stale_option", language))]
         if question.type == "text":
             if option_id != SKIP:
@@ -136,11 +126,11 @@ class SurveyFlow:
         return await self._record_choice(survey, question, option.id, language, now)
 
     async def answer_text(
-        self, address: Address, message: str, language: Language, now: datetime
+        self, chat: ChatState, message: str, language: Language, now: datetime
     ) -> list[Reply]:
         """Takes typed text as the answer to the current question: free text, or an option typed
         by its number or its words."""
-        survey = await self.store.get_survey(address.channel, address.chat_id)
+        survey = chat.survey
         question = self._question(survey) if survey else None
         if survey is None or question is None:
             return [Reply(text("outside_survey", language))]
@@ -151,11 +141,11 @@ class SurveyFlow:
             cleaned = message.strip()
             if not cleaned:
                 return [self._ask(survey, question, language)]
-            if cleaned == "1" or folded(cleaned) in {folded(text("skip", lang)) for lang in ("vi", "en")}:
+            if cleaned == "1" or folded(cleaned) in {folded(text("skip", lang)) for lang in LANGUAGES}:
                 # "1" is the number of the one option, Skip, where options are typed
                 return await self._record_text(survey, question, None, language, now)
             return await self._record_text(survey, question, cleaned, language, now)
-        chosen = self._typed_option(question, message, language)
+        chosen = self._typed_option(question, message)
         if chosen is None:
             again = self._ask(survey, question, language)
             return [
@@ -163,17 +153,16 @@ class SurveyFlow:
             ]
         return await self._record_choice(survey, question, chosen, language, now)
 
-    async def current_question(self, address: Address, language: Language) -> Reply | None:
+    def current_question(self, chat: ChatState, language: Language) -> Reply | None:
         """The question the chat's survey waits on, asked again; None outside a survey."""
-        survey = await self.store.get_survey(address.channel, address.chat_id)
-        question = self._question(survey) if survey else None
-        if survey is None or question is None:
+        question = self.survey_step(chat)
+        if chat.survey is None or question is None:
             return None
-        return self._ask(survey, question, language)
+        return self._ask(chat.survey, question, language)
 
-    async def survey_step(self, address: Address) -> Question | None:
-        survey = await self.store.get_survey(address.channel, address.chat_id)
-        return self._question(survey) if survey else None
+    def survey_step(self, chat: ChatState) -> Question | None:
+        """The question the chat's survey waits on; None outside a survey."""
+        return self._question(chat.survey) if chat.survey else None
 
     # Steps
 
@@ -194,10 +183,9 @@ class SurveyFlow:
                     now=now,
                 )
             else:
-                previous = await self.store.get_answer(survey.dossier_id)
-                if previous is None:
+                if survey.rating is None:
                     return [Reply(text("stale_option", language))]
-                following = question_set.next_question(question.id, previous.rating)
+                following = question_set.next_question(question.id, survey.rating)
                 answer = await self.store.record_follow_up(
                     survey,
                     FollowUp(
@@ -212,39 +200,36 @@ class SurveyFlow:
             return [Reply(text("already_answered", language))]
         except StaleStep:
             return [Reply(text("stale_option", language))]
-        return await self._next(survey, following, answer, language)
+        return self._next(survey, following, answer, language)
 
     async def _record_text(
         self, survey: Survey, question: Question, message: str | None, language: Language, now: datetime
     ) -> list[Reply]:
-        previous = await self.store.get_answer(survey.dossier_id)
-        if previous is None:
+        if survey.rating is None:
             return [Reply(text("stale_option", language))]
-        following = self._set_of(survey).next_question(question.id, previous.rating)
+        following = self._set_of(survey).next_question(question.id, survey.rating)
         try:
             answer = await self.store.record_text(
                 survey, question.id, message, next_step=following.id if following else None, now=now
             )
         except StaleStep:
             return [Reply(text("stale_option", language))]
-        return await self._next(survey, following, answer, language)
+        return self._next(survey, following, answer, language)
 
-    async def _next(
+    def _next(
         self, survey: Survey, following: Question | None, answer: Answer, language: Language
     ) -> list[Reply]:
         if following is not None:
             return [self._ask(survey, following, language)]
-        return [await self._thanks(answer, language)]
+        return [self._thanks(survey, answer, language)]
 
-    async def _thanks(self, answer: Answer, language: Language) -> Reply:
+    def _thanks(self, survey: Survey, answer: Answer, language: Language) -> Reply:
         complained = answer.rating == Rating.UNSATISFIED or any(
             self._is_complaint(answer, question_id) for question_id in answer.texts
         )
         if not complained:
             return Reply(text("thanks", language))
-        dossier = await self.store.get_dossier_by_id(answer.dossier_id)
-        unit = await self.store.get_unit(dossier.unit_code) if dossier else None
-        return Reply(text("thanks_unsatisfied", language, unit=unit.name if unit else ""))
+        return Reply(text("thanks_unsatisfied", language, unit=survey.unit_name))
 
     def _is_complaint(self, answer: Answer, question_id: str) -> bool:
         question_set = self._sets.get((answer.question_set, answer.question_set_version))
@@ -272,7 +257,7 @@ class SurveyFlow:
         return Reply(question.text(language), options, text("typing_hint", language))
 
     @staticmethod
-    def _typed_option(question: Question, message: str, language: Language) -> str | None:
+    def _typed_option(question: Question, message: str) -> str | None:
         typed = folded(message).rstrip(".)")
         if typed.isdigit() and 1 <= int(typed) <= len(question.options):
             return question.options[int(typed) - 1].id

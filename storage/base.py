@@ -11,6 +11,7 @@ from storage.records import (
     Answer,
     AnswerRow,
     Chat,
+    ChatState,
     Dossier,
     FollowUp,
     Invitation,
@@ -96,6 +97,10 @@ class DossierRepository(ABC):
 class ChatRepository(ABC):
     @abstractmethod
     async def get_chat(self, channel: str, chat_id: str) -> Chat | None: ...
+
+    @abstractmethod
+    async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
+        """The chat's language, reachability and survey, in one read."""
 
     @abstractmethod
     async def set_language(self, channel: str, chat_id: str, language: str) -> None: ...

@@ -36,6 +36,8 @@ class Dossier(Record):
     returned_at: datetime | None = None
     link_id: str
     created_at: datetime
+    unit_name: str = ""
+    answered: bool = False  # the dossier has its one answer
 
 
 class Chat(Record):
@@ -56,7 +58,8 @@ class FollowUp(Record):
 
 
 class Survey(Record):
-    """A chat's survey in progress (or just finished): which dossier and which question is next."""
+    """A chat's survey in progress (or just finished): which dossier and which question is next,
+    with the rating given so far and the name of the dossier's unit, for the replies."""
 
     id: int
     channel: str
@@ -67,6 +70,18 @@ class Survey(Record):
     step: str | None  # the id of the question awaiting an answer; None once finished
     started_at: datetime
     updated_at: datetime
+    rating: Rating | None = None
+    unit_name: str = ""
+
+
+class ChatState(Record):
+    """All a handler needs to know about a chat before answering it, read at once."""
+
+    channel: str
+    chat_id: str
+    language: str | None = None
+    unreachable_since: datetime | None = None
+    survey: Survey | None = None
 
 
 class Answer(Record):

@@ -1,11 +1,11 @@
 """The SQLite backend: WAL mode, foreign keys on, parameterised SQL only, numbered migrations
 applied in order at open.
 
-Two aiosqlite connections: the single writer and a read-only reader. Each write is one unit of
-work: a plain function that runs in the writer's thread between BEGIN IMMEDIATE and COMMIT, so it
-costs one trip to the database thread and can never interleave with another coroutine's write.
-Reads go through the reader without waiting for writes; in WAL mode it sees every committed
-transaction and never a half-done one."""
+One aiosqlite connection. Each write is one unit of work: a plain function that runs in the
+connection's thread between BEGIN IMMEDIATE and COMMIT, so it costs one trip to the database thread
+and can never interleave with another coroutine's statements; a read is one statement, one trip.
+(A second, read-only connection was measured: its extra thread contends for the GIL and made the
+survey slower, see bench/survey_throughput.py.)"""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from storage.records import (
     Answer,
     AnswerRow,
     Chat,
+    ChatState,
     Dossier,
     FollowUp,
     Invitation,
@@ -42,10 +43,22 @@ from storage.records import (
 
 T = TypeVar("T")
 
-_DOSSIER_COLUMNS = "id, code, unit_code, procedure, received_on, due_on, returned_at, link_id, created_at"
-_SURVEY_COLUMNS = (
-    "id, channel, chat_id, dossier_id, question_set, question_set_version, step, started_at, updated_at"
+_DOSSIER_WITH_UNIT = (
+    "SELECT d.id, d.code, d.unit_code, d.procedure, d.received_on, d.due_on, d.returned_at, d.link_id,"
+    " d.created_at, u.name AS unit_name,"
+    " EXISTS (SELECT 1 FROM answers a WHERE a.dossier_id = d.id) AS answered"
+    " FROM dossiers d JOIN units u ON u.code = d.unit_code"
 )
+# A chat's survey, with the rating given so far and the unit's name.
+_SURVEY_STATE_COLUMNS = (
+    "s.id, s.channel, s.chat_id, s.dossier_id, s.question_set, s.question_set_version, s.step,"
+    " s.started_at, s.updated_at, a.rating, COALESCE(u.name, d.unit_code, '') AS unit_name"
+)
+_SURVEY_STATE_JOINS = (
+    " LEFT JOIN dossiers d ON d.id = s.dossier_id LEFT JOIN units u ON u.code = d.unit_code"
+    " LEFT JOIN answers a ON a.dossier_id = s.dossier_id AND a.channel = s.channel AND a.chat_id = s.chat_id"
+)
+_SURVEY_STATE = f"SELECT {_SURVEY_STATE_COLUMNS} FROM surveys s{_SURVEY_STATE_JOINS}"
 _ANSWER_FIELDS = (
     "id", "dossier_id", "channel", "chat_id", "question_set", "question_set_version", "rating",
     "rating_option", "follow_ups", "texts", "answered_at", "completed_at",
@@ -75,7 +88,7 @@ def _dossier(row: sqlite3.Row) -> Dossier:
 
 
 def _survey(row: sqlite3.Row) -> Survey:
-    return Survey.model_validate(dict(row))
+    return Survey.model_validate({key: row[key] for key in Survey.model_fields})
 
 
 def _answer(row: sqlite3.Row) -> Answer:
@@ -93,37 +106,29 @@ def _first(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> sqli
 
 class SQLiteStorage(Storage):
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
-        if str(path) == ":memory:":
-            raise ValueError("use a file: the writer and reader connections share the database")
         if synchronous not in _SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}, not {synchronous!r}")
         self.path = str(path)
         self.synchronous = synchronous
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._writer.execute_fetchall("PRAGMA journal_mode = WAL")
-        await self._write(self._migrate)
-        self._reader = await self._connect()
-        await self._reader.execute_fetchall("PRAGMA query_only = ON")
-
-    async def _connect(self) -> aiosqlite.Connection:
-        # execute_fetchall reads every pragma to its end: a statement left unread blocks COMMIT.
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.path, isolation_level=None)
         db.row_factory = sqlite3.Row
+        # execute_fetchall reads every pragma to its end: a statement left unread blocks COMMIT.
         await db.execute_fetchall("PRAGMA busy_timeout = 10000")
+        await db.execute_fetchall("PRAGMA journal_mode = WAL")
         await db.execute_fetchall(f"PRAGMA synchronous = {self.synchronous}")
         await db.execute_fetchall("PRAGMA foreign_keys = ON")
-        return db
+        self._db = db
+        await self._write(self._migrate)
 
     async def close(self) -> None:
-        for db in (self._reader, self._writer):
-            if db is not None:
-                await db.close()
-        self._writer = self._reader = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -139,11 +144,12 @@ class SQLiteStorage(Storage):
     async def _write(self, unit_of_work: Callable[[sqlite3.Connection], T]) -> T:
         """Runs `unit_of_work` in the writer's thread inside one transaction: committed if it
         returns, rolled back if it raises."""
-        if self._writer is None:
+        if self._db is None:
             raise RuntimeError("storage is not open")
+        connection = self._db
 
         def run() -> T:
-            db = self._writer._conn  # type: ignore[union-attr]
+            db = connection._conn
             db.execute("BEGIN IMMEDIATE")
             try:
                 result = unit_of_work(db)
@@ -155,12 +161,12 @@ class SQLiteStorage(Storage):
 
         # aiosqlite queues each call to its thread in order; one call per unit of work keeps the
         # transaction whole without an asyncio lock and costs one trip to the thread.
-        return await self._writer._execute(run)  # type: ignore[no-untyped-call, no-any-return]
+        return await connection._execute(run)  # type: ignore[no-untyped-call, no-any-return]
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        if self._reader is None:
+        if self._db is None:
             raise RuntimeError("storage is not open")
-        return list(await self._reader.execute_fetchall(sql, params))
+        return list(await self._db.execute_fetchall(sql, params))
 
     async def _read_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self._read(sql, params)
@@ -215,38 +221,35 @@ class SQLiteStorage(Storage):
             if _first(db, "SELECT 1 FROM units WHERE code = ?", (unit_code,)) is None:
                 raise UnknownUnit(unit_code)
             try:
-                return _first(
-                    db,
+                db.execute(
                     "INSERT INTO dossiers (code, unit_code, procedure, received_on, due_on, returned_at,"
-                    f" link_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_DOSSIER_COLUMNS}",
+                    " link_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     values,
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateDossier(code) from exc
+            return _first(db, f"{_DOSSIER_WITH_UNIT} WHERE d.code = ?", (code,))
 
         row = await self._write(add)
         assert row is not None
         return _dossier(row)
 
     async def get_dossier(self, code: str) -> Dossier | None:
-        row = await self._read_one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE code = ?", (code,))
+        row = await self._read_one(f"{_DOSSIER_WITH_UNIT} WHERE d.code = ?", (code,))
         return _dossier(row) if row else None
 
     async def get_dossier_by_id(self, dossier_id: int) -> Dossier | None:
-        row = await self._read_one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE id = ?", (dossier_id,))
+        row = await self._read_one(f"{_DOSSIER_WITH_UNIT} WHERE d.id = ?", (dossier_id,))
         return _dossier(row) if row else None
 
     async def get_dossier_by_link(self, link_id: str) -> Dossier | None:
-        row = await self._read_one(f"SELECT {_DOSSIER_COLUMNS} FROM dossiers WHERE link_id = ?", (link_id,))
+        row = await self._read_one(f"{_DOSSIER_WITH_UNIT} WHERE d.link_id = ?", (link_id,))
         return _dossier(row) if row else None
 
     async def mark_returned(self, code: str, at: datetime) -> Dossier:
         def mark(db: sqlite3.Connection) -> sqlite3.Row:
-            row = _first(
-                db,
-                f"UPDATE dossiers SET returned_at = ? WHERE code = ? RETURNING {_DOSSIER_COLUMNS}",
-                (_iso(at), code),
-            )
+            db.execute("UPDATE dossiers SET returned_at = ? WHERE code = ?", (_iso(at), code))
+            row = _first(db, f"{_DOSSIER_WITH_UNIT} WHERE d.code = ?", (code,))
             if row is None:
                 raise UnknownDossier(code)
             db.execute(
@@ -283,6 +286,23 @@ class SQLiteStorage(Storage):
         )
         return Chat.model_validate(dict(row)) if row else None
 
+    async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
+        row = await self._read_one(
+            f"SELECT c.language, c.unreachable_since, {_SURVEY_STATE_COLUMNS}"
+            " FROM (SELECT ? AS channel, ? AS chat_id) k"
+            " LEFT JOIN chats c ON c.channel = k.channel AND c.chat_id = k.chat_id"
+            f" LEFT JOIN surveys s ON s.channel = k.channel AND s.chat_id = k.chat_id{_SURVEY_STATE_JOINS}",
+            (channel, chat_id),
+        )
+        assert row is not None
+        return ChatState(
+            channel=channel,
+            chat_id=chat_id,
+            language=row["language"],
+            unreachable_since=row["unreachable_since"],
+            survey=_survey(row) if row["id"] is not None else None,
+        )
+
     async def _change_chat(self, sql: str, params: Sequence[Any]) -> None:
         await self._write(lambda db: db.execute(sql, params))
 
@@ -310,7 +330,7 @@ class SQLiteStorage(Storage):
 
     async def get_survey(self, channel: str, chat_id: str) -> Survey | None:
         row = await self._read_one(
-            f"SELECT {_SURVEY_COLUMNS} FROM surveys WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+            f"{_SURVEY_STATE} WHERE s.channel = ? AND s.chat_id = ?", (channel, chat_id)
         )
         return _survey(row) if row else None
 
@@ -338,12 +358,12 @@ class SQLiteStorage(Storage):
 
         def start(db: sqlite3.Connection) -> sqlite3.Row | None:
             db.execute("DELETE FROM surveys WHERE channel = ? AND chat_id = ?", (channel, chat_id))
-            return _first(
-                db,
+            db.execute(
                 "INSERT INTO surveys (channel, chat_id, dossier_id, question_set, question_set_version,"
-                f" step, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_SURVEY_COLUMNS}",
+                " step, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
+            return _first(db, f"{_SURVEY_STATE} WHERE s.channel = ? AND s.chat_id = ?", (channel, chat_id))
 
         row = await self._write(start)
         assert row is not None

@@ -123,6 +123,24 @@ class TestRepositoryContract:
         await db.mark_reachable("telegram", "42")
         assert (await db.get_chat("telegram", "42")).unreachable_since is None
 
+    async def test_chat_state_reads_language_reachability_and_survey_at_once(self, db: Storage):
+        empty = await db.get_chat_state("telegram", "42")
+        assert (empty.language, empty.unreachable_since, empty.survey) == (None, None, None)
+        dossier = await _dossier(db)
+        started = await _survey(db, dossier.id)
+        assert started.rating is None and started.unit_name == "UBND Phường Bến Nghé"
+        await db.set_language("telegram", "42", "en")
+        await db.record_rating(
+            started, rating=Rating.NEUTRAL, option_id="neutral", next_step="problem", now=T0
+        )
+        state = await db.get_chat_state("telegram", "42")
+        assert state.language == "en" and state.survey is not None
+        assert state.survey.step == "problem" and state.survey.rating == Rating.NEUTRAL
+        assert state.survey == await db.get_survey("telegram", "42")
+        assert (await db.get_chat_state("telegram", "43")).survey is None
+        assert dossier.unit_name == "UBND Phường Bến Nghé" and not dossier.answered
+        assert (await db.get_dossier_by_link(dossier.link_id)).answered
+
     async def test_survey_steps_are_stored_with_the_answer(self, db: Storage):
         dossier = await _dossier(db)
         survey = await _survey(db, dossier.id)

@@ -203,9 +203,11 @@ class TelegramChannel:
         if incoming is None:
             return
         query = update.callback_query
-        if query is not None:
-            await self._settle_button(query)
-        replies = await self.dispatcher.handle(incoming)
+        if query is None:
+            replies = await self.dispatcher.handle(incoming)
+        else:
+            # The button is settled while the answer is stored: the tap shows as taken at once.
+            replies, _ = await asyncio.gather(self.dispatcher.handle(incoming), self._settle_button(query))
         for reply in replies:
             if await self.send(incoming.address.chat_id, reply) == Delivery.UNREACHABLE:
                 break
