@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,15 +28,24 @@ from storage.sqlite import SQLiteStorage
 log = logging.getLogger(__name__)
 
 
-def open_storage(config: Config) -> SQLiteStorage:
-    return SQLiteStorage(config.database)
-
-
 async def save_config_units(store: Storage, config: Config) -> None:
     """Stores the units listed in the config, so dossiers can name them."""
     units = [Unit(code=u.code, name=u.name, parent_code=parent) for u, parent in config.all_units()]
     if units:
         await store.save_units(units)
+
+
+@asynccontextmanager
+async def opened_storage(config: Config) -> AsyncIterator[Storage]:
+    """The configured database for the block: created and migrated if need be, with the
+    config's units saved, closed afterwards."""
+    store = SQLiteStorage(config.database)
+    await store.open()
+    try:
+        await save_config_units(store, config)
+        yield store
+    finally:
+        await store.close()
 
 
 def links_for(config: Config) -> SurveyLinks:
@@ -77,10 +87,7 @@ async def serve(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    store = open_storage(config)
-    await store.open()
-    try:
-        await save_config_units(store, config)
+    async with opened_storage(config) as store:
         dispatcher = build_dispatcher(config, store)
         telegram = TelegramChannel(config.telegram, dispatcher)
         if not await _start_with_backoff(telegram, stop):
@@ -103,8 +110,6 @@ async def serve(config: Config) -> int:
         log.info("stopping")
         scheduler.shutdown(wait=False)
         await telegram.stop()
-    finally:
-        await store.close()
     return 0
 
 

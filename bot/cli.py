@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from bot.app import build_dispatcher, links_for, open_storage, save_config_units, serve
+from bot.app import build_dispatcher, links_for, opened_storage, serve
 from bot.channels.console import CHAT_ID, ConsoleChannel
 from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, UnitConfig, config_path, load_config
 from handlers.question_set import QuestionSetError, load_question_set
@@ -181,10 +181,7 @@ def run_console(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _console(config: Config, demo_dossier: bool = False) -> int:
-    store = open_storage(config)
-    await store.open()
-    try:
-        await save_config_units(store, config)
+    async with opened_storage(config) as store:
         dispatcher = build_dispatcher(config, store)
         channel = ConsoleChannel(dispatcher)
         print("Gõ /help để xem hướng dẫn, /quit để thoát. Type /help for help, /quit to leave.")
@@ -201,8 +198,6 @@ async def _console(config: Config, demo_dossier: bool = False) -> int:
             reply = await dispatcher.survey.begin(channel.address, dossier, config.language, now)
             await channel.send(CHAT_ID, reply)
         await channel.converse()
-    finally:
-        await store.close()
     return 0
 
 
@@ -212,26 +207,24 @@ def add_dossier(config: Config, args: argparse.Namespace) -> int:
     returned_at = _moment(args.returned, config) if args.returned else None
 
     async def add() -> str:
-        store = open_storage(config)
-        await store.open()
-        try:
-            await save_config_units(store, config)
-            dossier = await store.add_dossier(
-                code=args.code,
-                unit_code=args.unit,
-                procedure=args.procedure,
-                link_id=links.new_link_id(),
-                now=datetime.now(UTC),
-                received_on=args.received,
-                due_on=args.due,
-                returned_at=returned_at,
-            )
-        except DuplicateDossier as exc:
-            raise CommandError(f"dossier {args.code} is already recorded") from exc
-        except UnknownUnit as exc:
-            raise CommandError(f"unknown unit {args.unit!r}: add it under 'units:' in the config") from exc
-        finally:
-            await store.close()
+        async with opened_storage(config) as store:
+            try:
+                dossier = await store.add_dossier(
+                    code=args.code,
+                    unit_code=args.unit,
+                    procedure=args.procedure,
+                    link_id=links.new_link_id(),
+                    now=datetime.now(UTC),
+                    received_on=args.received,
+                    due_on=args.due,
+                    returned_at=returned_at,
+                )
+            except DuplicateDossier as exc:
+                raise CommandError(f"dossier {args.code} is already recorded") from exc
+            except UnknownUnit as exc:
+                raise CommandError(
+                    f"unknown unit {args.unit!r}: add it under 'units:' in the config"
+                ) from exc
         return links.url(dossier.link_id)
 
     url = asyncio.run(add())
@@ -260,14 +253,11 @@ def return_dossier(config: Config, args: argparse.Namespace) -> int:
     at = _moment(args.at, config)
 
     async def mark() -> None:
-        store = open_storage(config)
-        await store.open()
-        try:
-            await store.mark_returned(args.code, at)
-        except UnknownDossier as exc:
-            raise CommandError(f"no dossier {args.code!r} is recorded") from exc
-        finally:
-            await store.close()
+        async with opened_storage(config) as store:
+            try:
+                await store.mark_returned(args.code, at)
+            except UnknownDossier as exc:
+                raise CommandError(f"no dossier {args.code!r} is recorded") from exc
 
     asyncio.run(mark())
     print(f"dossier {args.code} returned at {at.astimezone(config.zone):%Y-%m-%d %H:%M}", file=sys.stderr)
@@ -278,14 +268,10 @@ def list_answers(config: Config, args: argparse.Namespace) -> int:
     """Prints stored answers as a table, CSV or JSON."""
 
     async def fetch() -> list[AnswerRow]:
-        store = open_storage(config)
-        await store.open()
-        try:
+        async with opened_storage(config) as store:
             if args.unit and await store.get_unit(args.unit) is None:
                 raise CommandError(f"unknown unit {args.unit!r}")
             return await store.list_answers(args.unit)
-        finally:
-            await store.close()
 
     rows = [_answer_fields(row, config) for row in asyncio.run(fetch())]
     sys.stdout.write(_format(rows, args.format))

@@ -87,7 +87,7 @@ def test_dossier_mistakes_get_one_line_errors(config_file, capsys):
 def test_answers_are_listed_as_table_csv_and_json(config_file, capsys):
     import asyncio
 
-    from bot.app import build_dispatcher, open_storage
+    from bot.app import build_dispatcher, opened_storage
     from bot.config import load_config
     from tests.conftest import Citizen
 
@@ -110,15 +110,16 @@ def test_answers_are_listed_as_table_csv_and_json(config_file, capsys):
     config = load_config(config_file)
 
     async def answer() -> None:
-        store = open_storage(config)
-        await store.open()
+        async with opened_storage(config) as store:
+            await answer_in(store)
+
+    async def answer_in(store) -> None:
         citizen = Citizen(build_dispatcher(config, store))
         citizen.now = citizen.now.replace(year=2026, month=11, day=25, hour=5)
         await citizen.command("start", token)
         await citizen.press("Không hài lòng")
         await citizen.press("Kết quả trễ hẹn hoặc chưa đúng")
         await citizen.say("Trễ hẹn 5 ngày, không có thư xin lỗi")
-        await store.close()
 
     asyncio.run(answer())
 

@@ -200,3 +200,29 @@ async def test_language_switch_end_to_end(tg, bot, people):
     assert "Language set to English." in texts_of(switched)
     await henry.send_text("hello")
     assert "scan the QR code" in texts_of(await henry.replies_until(bool, timeout=15))
+
+
+async def test_many_citizens_at_once_never_mix(tg, bot, people):
+    import asyncio
+
+    citizens = [(people(bot, 1100 + n), bot.add_dossier(f"HS-E2E-M{n}"), n) for n in range(6)]
+
+    async def answer(user, token: str, n: int) -> None:
+        await user.send_command(f"/start {token}")
+        greeting = await user.replies_until(has_buttons, timeout=20)
+        comment_or_problem = await tap(user, greeting, ["Hài lòng", "Không hài lòng"][n % 2])
+        if n % 2:
+            comment_or_problem = await tap(user, comment_or_problem, "Lý do khác")
+        await user.send_text(f"Ý kiến của người số {n}")
+        assert "Cảm ơn" in texts_of(await user.replies_until(bool, timeout=20))
+
+    await asyncio.gather(*(answer(*c) for c in citizens))
+    rows = bot.query(
+        "SELECT d.code, a.chat_id, a.rating, a.texts FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
+    )
+    expected = []
+    for n in range(6):
+        rating, question = ("satisfied", "comment") if n % 2 == 0 else ("unsatisfied", "complaint")
+        texts = json.dumps({question: f"Ý kiến của người số {n}"}, ensure_ascii=False, separators=(",", ":"))
+        expected.append((f"HS-E2E-M{n}", str(1100 + n), rating, texts))
+    assert sorted(rows) == sorted(expected)
