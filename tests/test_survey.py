@@ -334,3 +334,15 @@ async def test_any_typed_text_gets_a_reply_and_never_crashes(config: Config, sto
 def test_folded_ignores_case_spacing_and_diacritics():
     assert folded("  Không   HÀI lòng ") == folded("khong hai long")
     assert folded("Đúng hẹn") == "dung hen"
+
+
+async def test_an_old_button_of_a_finished_survey_changes_nothing(config, store, dispatcher):
+    dossier, token = await add_dossier(config, store)
+    alice = Citizen(dispatcher)
+    first = await alice.command("start", token)
+    await alice.press("Hài lòng")
+    await alice.press("Bỏ qua")
+    finished = await store.get_answer(dossier.id)
+    for option in first[0].options:
+        assert "không còn hiệu lực" in texts(await alice.press_key(option.key))
+    assert await store.get_answer(dossier.id) == finished
