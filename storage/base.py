@@ -8,17 +8,26 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from storage.records import (
+    OPEN_STATES,
     Answer,
     AnswerRow,
+    Case,
+    CaseEvent,
+    CaseState,
     Chat,
     ChatState,
     Dossier,
     FollowUp,
     Invitation,
+    Notice,
+    NoticeTo,
     OutboxStatus,
+    Person,
+    PersonEntry,
     Rating,
     Survey,
     Unit,
+    UnitFigures,
 )
 
 
@@ -135,9 +144,17 @@ class SurveyRepository(ABC):
 
     @abstractmethod
     async def record_rating(
-        self, survey: Survey, *, rating: Rating, option_id: str, next_step: str | None, now: datetime
+        self,
+        survey: Survey,
+        *,
+        rating: Rating,
+        option_id: str,
+        next_step: str | None,
+        now: datetime,
+        case_deadline: date | None = None,
     ) -> Answer:
-        """Stores the dossier's answer and moves the survey on, in one transaction.
+        """Stores the dossier's answer and moves the survey on, in one transaction; with a
+        `case_deadline`, opens the dossier's complaint case in it too.
         Raises AlreadyAnswered or StaleStep."""
 
     @abstractmethod
@@ -148,9 +165,17 @@ class SurveyRepository(ABC):
 
     @abstractmethod
     async def record_text(
-        self, survey: Survey, question_id: str, text: str | None, *, next_step: str | None, now: datetime
+        self,
+        survey: Survey,
+        question_id: str,
+        text: str | None,
+        *,
+        next_step: str | None,
+        now: datetime,
+        case_deadline: date | None = None,
     ) -> Answer:
-        """Stores a free-text answer (None: skipped). Raises StaleStep."""
+        """Stores a free-text answer (None: skipped); with a `case_deadline`, opens the dossier's
+        complaint case (if it has none) in the same transaction. Raises StaleStep."""
 
     @abstractmethod
     async def answered_since(self, channel: str, chat_id: str, since: datetime) -> bool:
@@ -175,7 +200,107 @@ class OutboxRepository(ABC):
         """Counts a failed attempt and leaves the invitation pending; returns the attempts so far."""
 
 
-class Storage(UnitRepository, DossierRepository, ChatRepository, SurveyRepository, OutboxRepository):
+class CaseRepository(ABC):
+    @abstractmethod
+    async def save_people(self, people: Sequence[PersonEntry]) -> None:
+        """Makes these the active heads and staff; people no longer listed become inactive
+        (their past actions keep pointing at them)."""
+
+    @abstractmethod
+    async def people_at(self, channel: str, chat_id: str) -> list[Person]:
+        """Every active role of whoever is reached at this address."""
+
+    @abstractmethod
+    async def unit_people(self, unit_code: str) -> list[Person]: ...
+
+    @abstractmethod
+    async def get_person(self, person_id: int) -> Person | None: ...
+
+    @abstractmethod
+    async def get_case(self, case_id: int) -> Case | None: ...
+
+    @abstractmethod
+    async def list_cases(
+        self,
+        unit_codes: Sequence[str],
+        *,
+        states: Sequence[CaseState] = OPEN_STATES,
+        opened_after: datetime | None = None,
+        deadline_before: date | None = None,
+        assignee_id: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Case]:
+        """Cases of these units, oldest first."""
+
+    @abstractmethod
+    async def count_cases(
+        self,
+        unit_codes: Sequence[str],
+        *,
+        states: Sequence[CaseState] = OPEN_STATES,
+        opened_after: datetime | None = None,
+        deadline_before: date | None = None,
+        assignee_id: int | None = None,
+    ) -> int: ...
+
+    @abstractmethod
+    async def change_case(
+        self,
+        case_id: int,
+        *,
+        from_states: Sequence[CaseState],
+        to_state: CaseState,
+        actor: str,
+        action: str,
+        now: datetime,
+        note: str | None = None,
+        assignee_id: int | None = None,
+        resolution: str | None = None,
+        notices: Sequence[NoticeTo] = (),
+    ) -> Case | None:
+        """Moves a case on if it is in one of `from_states`, records the event and queues the
+        notices, in one transaction; None if the case is not there (a stale button). An
+        `assignee_id` or `resolution` given replaces the case's."""
+
+    @abstractmethod
+    async def case_events(self, case_id: int) -> list[CaseEvent]: ...
+
+    @abstractmethod
+    async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None: ...
+
+    @abstractmethod
+    async def pending_notices(self, limit: int = 100) -> list[Notice]: ...
+
+    @abstractmethod
+    async def finish_notice(
+        self, notice_id: int, status: OutboxStatus, now: datetime, error: str | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    async def retry_notice(self, notice_id: int, error: str) -> int: ...
+
+    @abstractmethod
+    async def unit_figures(self, unit_code: str, start: datetime, end: datetime) -> UnitFigures:
+        """The unit's answers in [start, end) by rating."""
+
+    @abstractmethod
+    async def last_digest_at(self, unit_code: str) -> datetime | None:
+        """When the unit's last digest was sent."""
+
+    @abstractmethod
+    async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
+        """Claims the unit's digest of that day; False if it was claimed before (never twice)."""
+
+    @abstractmethod
+    async def finish_digest(
+        self, unit_code: str, day: date, status: str, now: datetime, recipient: str | None = None
+    ) -> None: ...
+
+
+class Storage(
+    UnitRepository, DossierRepository, ChatRepository, SurveyRepository, OutboxRepository, CaseRepository
+):
     """Every repository over one database; opened and closed by the application."""
 
     @abstractmethod

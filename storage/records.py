@@ -82,6 +82,7 @@ class ChatState(Record):
     language: str | None = None
     unreachable_since: datetime | None = None
     survey: Survey | None = None
+    awaiting: str | None = None  # what the chat's next text answers, such as "note:12"
 
 
 class Answer(Record):
@@ -129,3 +130,89 @@ class Invitation(Record):
     created_at: datetime
     sent_at: datetime | None = None
     error: str | None = None
+
+
+class Role(StrEnum):
+    HEAD = "head"
+    STAFF = "staff"
+
+
+class PersonEntry(Record):
+    """A head or staff member of a unit, reached at (channel, chat id)."""
+
+    unit_code: str
+    role: Role
+    name: str
+    channel: str
+    chat_id: str
+
+
+class Person(PersonEntry):
+    id: int
+
+
+class CaseState(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+OPEN_STATES = (CaseState.NEW, CaseState.ASSIGNED, CaseState.REOPENED)
+
+
+class Case(Record):
+    """A complaint case with what the citizen said and who handles it."""
+
+    id: int
+    dossier_id: int
+    dossier_code: str
+    procedure: str
+    unit_code: str
+    unit_name: str
+    state: CaseState
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+    opened_at: datetime
+    deadline: date
+    resolution: str | None = None
+    updated_at: datetime
+    citizen_channel: str
+    citizen_chat_id: str
+    rating: Rating
+    follow_ups: list[FollowUp] = Field(default_factory=list)
+    texts: dict[str, str] = Field(default_factory=dict)
+
+    def overdue_on(self, day: date) -> bool:
+        return self.state in OPEN_STATES and day > self.deadline
+
+
+class CaseEvent(Record):
+    case_id: int
+    at: datetime
+    actor: str
+    action: str
+    note: str | None = None
+
+
+class NoticeTo(Record):
+    """A message about a case to send someone: what kind, and where."""
+
+    kind: str
+    channel: str
+    chat_id: str
+
+
+class Notice(NoticeTo):
+    id: int
+    case_id: int
+    status: OutboxStatus
+    attempts: int
+
+
+class UnitFigures(Record):
+    answers: int = 0
+    satisfied: int = 0
+    neutral: int = 0
+    unsatisfied: int = 0

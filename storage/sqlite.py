@@ -28,17 +28,26 @@ from storage.base import (
     UnknownUnit,
 )
 from storage.records import (
+    OPEN_STATES,
     Answer,
     AnswerRow,
+    Case,
+    CaseEvent,
+    CaseState,
     Chat,
     ChatState,
     Dossier,
     FollowUp,
     Invitation,
+    Notice,
+    NoticeTo,
     OutboxStatus,
+    Person,
+    PersonEntry,
     Rating,
     Survey,
     Unit,
+    UnitFigures,
 )
 
 T = TypeVar("T")
@@ -65,6 +74,14 @@ _ANSWER_FIELDS = (
 )  # fmt: skip
 _ANSWER_COLUMNS = ", ".join(_ANSWER_FIELDS)  # RETURNING takes no table alias
 _ANSWER_COLUMNS_OF_A = ", ".join(f"a.{name}" for name in _ANSWER_FIELDS)
+_CASE = (
+    "SELECT c.id, c.dossier_id, d.code AS dossier_code, d.procedure, c.unit_code, u.name AS unit_name,"
+    " c.state, c.assignee_id, p.name AS assignee_name, c.opened_at, c.deadline, c.resolution, c.updated_at,"
+    " a.channel AS citizen_channel, a.chat_id AS citizen_chat_id, a.rating, a.follow_ups, a.texts"
+    " FROM cases c JOIN dossiers d ON d.id = c.dossier_id JOIN units u ON u.code = c.unit_code"
+    " JOIN answers a ON a.dossier_id = c.dossier_id LEFT JOIN people p ON p.id = c.assignee_id"
+)
+_PERSON = "SELECT id, unit_code, role, name, channel, chat_id FROM people WHERE active = 1"
 _INVITATION_COLUMNS = "id, dossier_id, channel, chat_id, status, attempts, created_at, sent_at, error"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
@@ -96,6 +113,29 @@ def _answer(row: sqlite3.Row) -> Answer:
     data["follow_ups"] = json.loads(row["follow_ups"])
     data["texts"] = json.loads(row["texts"])
     return Answer.model_validate(data)
+
+
+def _case(row: sqlite3.Row) -> Case:
+    data: dict[str, Any] = {key: row[key] for key in Case.model_fields}
+    data["follow_ups"] = json.loads(row["follow_ups"])
+    data["texts"] = json.loads(row["texts"])
+    return Case.model_validate(data)
+
+
+def _open_case(db: sqlite3.Connection, dossier_id: int, deadline: date, now: datetime) -> None:
+    """Opens the dossier's complaint case unless it has one."""
+    opened = _first(
+        db,
+        "INSERT INTO cases (dossier_id, unit_code, opened_at, deadline, updated_at)"
+        " SELECT id, unit_code, ?, ?, ? FROM dossiers WHERE id = ?"
+        " ON CONFLICT (dossier_id) DO NOTHING RETURNING id",
+        (_iso(now), _iso(deadline), _iso(now), dossier_id),
+    )
+    if opened is not None:
+        db.execute(
+            "INSERT INTO case_events (case_id, at, actor, action) VALUES (?, ?, 'citizen', 'opened')",
+            (opened["id"], _iso(now)),
+        )
 
 
 def _first(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
@@ -288,7 +328,7 @@ class SQLiteStorage(Storage):
 
     async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
         row = await self._read_one(
-            f"SELECT c.language, c.unreachable_since, {_SURVEY_STATE_COLUMNS}"
+            f"SELECT c.language, c.unreachable_since, c.awaiting, {_SURVEY_STATE_COLUMNS}"
             " FROM (SELECT ? AS channel, ? AS chat_id) k"
             " LEFT JOIN chats c ON c.channel = k.channel AND c.chat_id = k.chat_id"
             f" LEFT JOIN surveys s ON s.channel = k.channel AND s.chat_id = k.chat_id{_SURVEY_STATE_JOINS}",
@@ -301,6 +341,7 @@ class SQLiteStorage(Storage):
             language=row["language"],
             unreachable_since=row["unreachable_since"],
             survey=_survey(row) if row["id"] is not None else None,
+            awaiting=row["awaiting"],
         )
 
     async def _change_chat(self, sql: str, params: Sequence[Any]) -> None:
@@ -387,7 +428,13 @@ class SQLiteStorage(Storage):
             raise StaleStep(survey.step or "")
 
     async def _update_answer(
-        self, survey: Survey, change: str, params: Sequence[Any], next_step: str | None, now: datetime
+        self,
+        survey: Survey,
+        change: str,
+        params: Sequence[Any],
+        next_step: str | None,
+        now: datetime,
+        case_deadline: date | None = None,
     ) -> Answer:
         """Moves the survey on and applies `change` (an SQL SET clause) to its answer, together."""
 
@@ -401,12 +448,21 @@ class SQLiteStorage(Storage):
             )
             if row is None:
                 raise StaleStep(survey.step or "")
+            if case_deadline is not None:
+                _open_case(db, survey.dossier_id, case_deadline, now)
             return row
 
         return _answer(await self._write(update))
 
     async def record_rating(
-        self, survey: Survey, *, rating: Rating, option_id: str, next_step: str | None, now: datetime
+        self,
+        survey: Survey,
+        *,
+        rating: Rating,
+        option_id: str,
+        next_step: str | None,
+        now: datetime,
+        case_deadline: date | None = None,
     ) -> Answer:
         values = (
             survey.dossier_id, survey.channel, survey.chat_id, survey.question_set,
@@ -417,7 +473,7 @@ class SQLiteStorage(Storage):
         def record(db: sqlite3.Connection) -> sqlite3.Row | None:
             self._advance(db, survey, next_step, now)
             try:
-                return _first(
+                row = _first(
                     db,
                     "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version,"
                     " rating, rating_option, answered_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -426,6 +482,9 @@ class SQLiteStorage(Storage):
                 )
             except sqlite3.IntegrityError as exc:
                 raise AlreadyAnswered(str(survey.dossier_id)) from exc
+            if case_deadline is not None:
+                _open_case(db, survey.dossier_id, case_deadline, now)
+            return row
 
         row = await self._write(record)
         assert row is not None
@@ -440,13 +499,21 @@ class SQLiteStorage(Storage):
         )  # fmt: skip
 
     async def record_text(
-        self, survey: Survey, question_id: str, text: str | None, *, next_step: str | None, now: datetime
+        self,
+        survey: Survey,
+        question_id: str,
+        text: str | None,
+        *,
+        next_step: str | None,
+        now: datetime,
+        case_deadline: date | None = None,
     ) -> Answer:
         if text is None:
-            return await self._update_answer(survey, "texts = texts", (), next_step, now)
+            return await self._update_answer(survey, "texts = texts", (), next_step, now, case_deadline)
         return await self._update_answer(
-            survey, "texts = json_set(texts, '$.' || json_quote(?), ?)", (question_id, text), next_step, now
-        )
+            survey, "texts = json_set(texts, '$.' || json_quote(?), ?)", (question_id, text), next_step, now,
+            case_deadline,
+        )  # fmt: skip
 
     async def answered_since(self, channel: str, chat_id: str, since: datetime) -> bool:
         row = await self._read_one(
@@ -507,6 +574,219 @@ class SQLiteStorage(Storage):
             )
         )
         return int(row[0]) if row else 0
+
+    # people and cases
+
+    async def save_people(self, people: Sequence[PersonEntry]) -> None:
+        def save(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE people SET active = 0")
+            db.executemany(
+                "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (unit_code, role, channel, chat_id)"
+                " DO UPDATE SET name = excluded.name, active = 1",
+                [(p.unit_code, p.role.value, p.name, p.channel, p.chat_id) for p in people],
+            )
+
+        await self._write(save)
+
+    async def people_at(self, channel: str, chat_id: str) -> list[Person]:
+        rows = await self._read(f"{_PERSON} AND channel = ? AND chat_id = ? ORDER BY id", (channel, chat_id))
+        return [Person.model_validate(dict(r)) for r in rows]
+
+    async def unit_people(self, unit_code: str) -> list[Person]:
+        rows = await self._read(f"{_PERSON} AND unit_code = ? ORDER BY role, name, id", (unit_code,))
+        return [Person.model_validate(dict(r)) for r in rows]
+
+    async def get_person(self, person_id: int) -> Person | None:
+        row = await self._read_one(
+            "SELECT id, unit_code, role, name, channel, chat_id FROM people WHERE id = ?", (person_id,)
+        )
+        return Person.model_validate(dict(row)) if row else None
+
+    async def get_case(self, case_id: int) -> Case | None:
+        row = await self._read_one(f"{_CASE} WHERE c.id = ?", (case_id,))
+        return _case(row) if row else None
+
+    @staticmethod
+    def _case_filter(
+        unit_codes: Sequence[str],
+        states: Sequence[CaseState],
+        opened_after: datetime | None,
+        deadline_before: date | None,
+        assignee_id: int | None,
+    ) -> tuple[str, list[Any]]:
+        units = ", ".join("?" for _ in unit_codes) or "NULL"
+        states_sql = ", ".join("?" for _ in states) or "NULL"
+        where = f" WHERE c.unit_code IN ({units}) AND c.state IN ({states_sql})"
+        params: list[Any] = [*unit_codes, *(s.value for s in states)]
+        if opened_after is not None:
+            where += " AND c.opened_at > ?"
+            params.append(_iso(opened_after))
+        if deadline_before is not None:
+            where += " AND c.deadline < ?"
+            params.append(_iso(deadline_before))
+        if assignee_id is not None:
+            where += " AND c.assignee_id = ?"
+            params.append(assignee_id)
+        return where, params
+
+    async def list_cases(
+        self,
+        unit_codes: Sequence[str],
+        *,
+        states: Sequence[CaseState] = OPEN_STATES,
+        opened_after: datetime | None = None,
+        deadline_before: date | None = None,
+        assignee_id: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Case]:
+        where, params = self._case_filter(unit_codes, states, opened_after, deadline_before, assignee_id)
+        rows = await self._read(
+            f"{_CASE}{where} ORDER BY c.opened_at, c.id LIMIT ? OFFSET ?", (*params, limit or -1, offset)
+        )
+        return [_case(r) for r in rows]
+
+    async def count_cases(
+        self,
+        unit_codes: Sequence[str],
+        *,
+        states: Sequence[CaseState] = OPEN_STATES,
+        opened_after: datetime | None = None,
+        deadline_before: date | None = None,
+        assignee_id: int | None = None,
+    ) -> int:
+        where, params = self._case_filter(unit_codes, states, opened_after, deadline_before, assignee_id)
+        row = await self._read_one(f"SELECT COUNT(*) FROM cases c{where}", params)
+        return int(row[0]) if row else 0
+
+    async def change_case(
+        self,
+        case_id: int,
+        *,
+        from_states: Sequence[CaseState],
+        to_state: CaseState,
+        actor: str,
+        action: str,
+        now: datetime,
+        note: str | None = None,
+        assignee_id: int | None = None,
+        resolution: str | None = None,
+        notices: Sequence[NoticeTo] = (),
+    ) -> Case | None:
+        allowed = ", ".join("?" for _ in from_states) or "NULL"
+
+        def change(db: sqlite3.Connection) -> sqlite3.Row | None:
+            moved = _first(
+                db,
+                "UPDATE cases SET state = ?, updated_at = ?, assignee_id = COALESCE(?, assignee_id),"
+                f" resolution = COALESCE(?, resolution) WHERE id = ? AND state IN ({allowed}) RETURNING id",
+                (
+                    to_state.value,
+                    _iso(now),
+                    assignee_id,
+                    resolution,
+                    case_id,
+                    *(s.value for s in from_states),
+                ),
+            )
+            if moved is None:
+                return None
+            db.execute(
+                "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, ?, ?)",
+                (case_id, _iso(now), actor, action, note),
+            )
+            db.executemany(
+                "INSERT INTO notices (case_id, kind, channel, chat_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(case_id, n.kind, n.channel, n.chat_id, _iso(now)) for n in notices],
+            )
+            return _first(db, f"{_CASE} WHERE c.id = ?", (case_id,))
+
+        row = await self._write(change)
+        return _case(row) if row else None
+
+    async def case_events(self, case_id: int) -> list[CaseEvent]:
+        rows = await self._read(
+            "SELECT case_id, at, actor, action, note FROM case_events WHERE case_id = ? ORDER BY id",
+            (case_id,),
+        )
+        return [CaseEvent.model_validate(dict(r)) for r in rows]
+
+    async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None:
+        await self._change_chat(
+            "INSERT INTO chats (channel, chat_id, awaiting) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE SET awaiting = excluded.awaiting",
+            (channel, chat_id, awaiting),
+        )
+
+    async def pending_notices(self, limit: int = 100) -> list[Notice]:
+        rows = await self._read(
+            "SELECT id, case_id, kind, channel, chat_id, status, attempts FROM notices"
+            " WHERE status = 'pending' ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [Notice.model_validate(dict(r)) for r in rows]
+
+    async def finish_notice(
+        self, notice_id: int, status: OutboxStatus, now: datetime, error: str | None = None
+    ) -> None:
+        await self._write(
+            lambda db: db.execute(
+                "UPDATE notices SET status = ?, sent_at = ?, error = ? WHERE id = ?",
+                (status.value, _iso(now), error, notice_id),
+            )
+        )
+
+    async def retry_notice(self, notice_id: int, error: str) -> int:
+        row = await self._write(
+            lambda db: _first(
+                db,
+                "UPDATE notices SET attempts = attempts + 1, error = ? WHERE id = ? RETURNING attempts",
+                (error, notice_id),
+            )
+        )
+        return int(row[0]) if row else 0
+
+    # digests
+
+    async def unit_figures(self, unit_code: str, start: datetime, end: datetime) -> UnitFigures:
+        row = await self._read_one(
+            "SELECT COUNT(*) AS answers, COALESCE(SUM(a.rating = 'satisfied'), 0) AS satisfied,"
+            " COALESCE(SUM(a.rating = 'neutral'), 0) AS neutral,"
+            " COALESCE(SUM(a.rating = 'unsatisfied'), 0) AS unsatisfied"
+            " FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
+            " WHERE d.unit_code = ? AND a.answered_at >= ? AND a.answered_at < ?",
+            (unit_code, _iso(start), _iso(end)),
+        )
+        return UnitFigures.model_validate(dict(row)) if row else UnitFigures()
+
+    async def last_digest_at(self, unit_code: str) -> datetime | None:
+        row = await self._read_one(
+            "SELECT MAX(sent_at) FROM digests WHERE unit_code = ? AND status IN ('sent', 'empty')",
+            (unit_code,),
+        )
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
+        row = await self._write(
+            lambda db: _first(
+                db,
+                "INSERT INTO digests (unit_code, day, status, claimed_at) VALUES (?, ?, 'sending', ?)"
+                " ON CONFLICT (unit_code, day) DO NOTHING RETURNING day",
+                (unit_code, _iso(day), _iso(now)),
+            )
+        )
+        return row is not None
+
+    async def finish_digest(
+        self, unit_code: str, day: date, status: str, now: datetime, recipient: str | None = None
+    ) -> None:
+        await self._write(
+            lambda db: db.execute(
+                "UPDATE digests SET status = ?, sent_at = ?, recipient = ? WHERE unit_code = ? AND day = ?",
+                (status, _iso(now), recipient, unit_code, _iso(day)),
+            )
+        )
 
 
 def _statements(script: str) -> list[str]:
