@@ -15,24 +15,39 @@ from telegram.error import InvalidToken
 
 from bot.channels.telegram import CHANNEL, TelegramChannel
 from bot.config import PLACEHOLDER_SECRET, Config
+from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Sender
+from handlers.digest import send_digests
 from handlers.dispatch import Dispatcher
 from handlers.invitations import send_invitations
 from handlers.links import SurveyLinks
+from handlers.notices import send_notices
 from handlers.question_set import load_question_set
 from handlers.survey import SurveyFlow, SurveySettings
+from handlers.texts import LANGUAGES
 from storage.base import Storage
-from storage.records import Unit
+from storage.records import PersonEntry, Rating, Role, Unit
 from storage.sqlite import SQLiteStorage
 
 log = logging.getLogger(__name__)
 
 
 async def save_config_units(store: Storage, config: Config) -> None:
-    """Stores the units listed in the config, so dossiers can name them."""
+    """Stores the units listed in the config, with their heads and staff."""
     units = [Unit(code=u.code, name=u.name, parent_code=parent) for u, parent in config.all_units()]
     if units:
         await store.save_units(units)
+    people = []
+    for unit, _ in config.all_units():
+        members = [(Role.HEAD, unit.head)] if unit.head else []
+        members += [(Role.STAFF, person) for person in unit.staff]
+        people += [
+            PersonEntry(unit_code=unit.code, role=role, name=person.name, channel=CHANNEL,
+                        chat_id=str(person.telegram))
+            for role, person in members
+            if person.telegram is not None
+        ]  # fmt: skip
+    await store.save_people(people)
 
 
 @asynccontextmanager
@@ -52,26 +67,67 @@ def links_for(config: Config) -> SurveyLinks:
     return SurveyLinks(config.secret.get_secret_value(), config.telegram.username)
 
 
+def case_settings(config: Config) -> CaseSettings:
+    return CaseSettings(
+        open_on=frozenset(Rating(r) for r in config.cases.open_on),
+        deadline_working_days=config.cases.deadline_working_days,
+        holidays=frozenset(config.cases.holidays),
+        zone=config.zone,
+    )
+
+
 def build_dispatcher(config: Config, store: Storage) -> Dispatcher:
+    question_set = load_question_set(config.question_set)
+    cases = case_settings(config)
     survey = SurveyFlow(
         store,
-        load_question_set(config.question_set),
+        question_set,
         links_for(config),
         SurveySettings(
             cooldown_days=config.survey.cooldown_days, link_valid_days=config.survey.link_valid_days
         ),
+        cases,
     )
-    return Dispatcher(store, survey, config.language)
+    option_texts = {
+        language: {
+            o.id: o.text(language) for q in question_set.questions if q.type == "choice" for o in q.options
+        }
+        for language in LANGUAGES
+    }
+    return Dispatcher(store, survey, CaseDesk(store, cases, option_texts), config.language)
 
 
-async def deliver_invitations(
-    dispatcher: Dispatcher, senders: Mapping[str, Sender], cooldown: timedelta
-) -> None:
-    """One scheduled round of the outbox; errors are logged and the next round tries again."""
+async def deliver_outbox(dispatcher: Dispatcher, senders: Mapping[str, Sender], cooldown: timedelta) -> None:
+    """One scheduled round of the outboxes (invitations, case notices); errors are logged and
+    the next round tries again."""
     try:
         await send_invitations(dispatcher, senders, datetime.now(UTC), cooldown)
+        await send_notices(dispatcher, senders, datetime.now(UTC))
     except Exception:
-        log.exception("sending survey invitations failed; will try again next round")
+        log.exception("sending from the outbox failed; will try again next round")
+
+
+async def deliver_digests(dispatcher: Dispatcher, senders: Mapping[str, Sender], show: int) -> None:
+    """Sends the day's digests not sent yet; errors are logged, and a later run (or the next
+    start) sends what is left."""
+    try:
+        run = await send_digests(dispatcher, senders, datetime.now(UTC), show)
+        log.info(
+            "digests: %s sent, %s with nothing to report, %s unreachable, %s sent before",
+            run.sent,
+            run.empty,
+            run.unreachable,
+            run.already,
+        )
+    except Exception:
+        log.exception("sending digests failed")
+
+
+def digest_due_today(config: Config, now: datetime) -> bool:
+    """Whether today's digest time has passed (a start after it catches up)."""
+    local = now.astimezone(config.zone)
+    hour, minute = config.digest.hour_minute
+    return (local.hour, local.minute) >= (hour, minute)
 
 
 async def serve(config: Config) -> int:
@@ -94,16 +150,32 @@ async def serve(config: Config) -> int:
             return 0 if stop.is_set() else 1
         senders: dict[str, Sender] = {CHANNEL: telegram}
         scheduler = AsyncIOScheduler(timezone=config.zone)
-        scheduler.add_job(
-            deliver_invitations,
+        outbox = scheduler.add_job(
+            deliver_outbox,
             "interval",
             seconds=config.survey.invitation_check_seconds,
             args=(dispatcher, senders, timedelta(days=config.survey.cooldown_days)),
             next_run_time=datetime.now(config.zone),
             max_instances=1,
             coalesce=True,
-            id="invitations",
+            id="outbox",
         )
+        dispatcher.on_notices = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
+        hour, minute = config.digest.hour_minute
+        digests = scheduler.add_job(
+            deliver_digests,
+            "cron",
+            hour=hour,
+            minute=minute,
+            args=(dispatcher, senders, config.digest.show),
+            misfire_grace_time=None,
+            max_instances=1,
+            coalesce=True,
+            id="digests",
+        )
+        if digest_due_today(config, datetime.now(UTC)):
+            # A run missed while the bot was down is caught up at start; each (unit, day) goes once.
+            digests.modify(next_run_time=datetime.now(config.zone))
         scheduler.start()
         log.info("feedback bot running; database %s", config.database)
         await stop.wait()

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from bot.app import build_dispatcher, links_for, opened_storage, serve
 from bot.channels.console import CHAT_ID, ConsoleChannel
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import TelegramChannel
 from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, UnitConfig, config_path, load_config
+from handlers.digest import DigestRun, send_digests
 from handlers.question_set import QuestionSetError, load_question_set
 from storage.base import DuplicateDossier, UnknownDossier, UnknownUnit
 from storage.records import AnswerRow
@@ -98,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     returned.add_argument("code")
     returned.add_argument("--at", default="now", metavar="DATETIME", help="when (default: now)")
     returned.set_defaults(handler=return_dossier)
+
+    digest = commands.add_parser("digest", parents=[common], help="send the day's digests to unit heads now")
+    digest.add_argument("--unit", help="only this unit's digest")
+    digest.add_argument("--date", type=_date, metavar="DATE", help="the day (default: today, locally)")
+    digest.set_defaults(handler=send_digests_now)
 
     answers = commands.add_parser("answers", parents=[common], help="list stored answers")
     answers.add_argument("--unit", help="only this unit and the units under it")
@@ -261,6 +269,32 @@ def return_dossier(config: Config, args: argparse.Namespace) -> int:
 
     asyncio.run(mark())
     print(f"dossier {args.code} returned at {at.astimezone(config.zone):%Y-%m-%d %H:%M}", file=sys.stderr)
+    return 0
+
+
+def send_digests_now(config: Config, args: argparse.Namespace) -> int:
+    """Sends the digests of the day that have not gone yet; their buttons work in the running bot."""
+    if config.telegram.token is None:
+        raise CommandError(f"no Telegram bot token: set {ENV_TELEGRAM_TOKEN} or telegram.token in the config")
+
+    async def send() -> DigestRun:
+        async with opened_storage(config) as store:
+            if args.unit and await store.get_unit(args.unit) is None:
+                raise CommandError(f"unknown unit {args.unit!r}")
+            dispatcher = build_dispatcher(config, store)
+            telegram = TelegramChannel(config.telegram, dispatcher)
+            async with telegram.application:
+                return await send_digests(
+                    dispatcher, {TELEGRAM: telegram}, datetime.now(UTC), config.digest.show,
+                    day=args.date, only=[args.unit] if args.unit else None,
+                )  # fmt: skip
+
+    run = asyncio.run(send())
+    print(
+        f"digests: {run.sent} sent, {run.empty} with nothing to report, {run.unreachable} reached no head, "
+        f"{run.already} sent before",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,6 +69,22 @@ class TelegramConfig(Section):
     chat_burst: int = Field(default=3, ge=1)
 
 
+class DigestConfig(Section):
+    time: str = Field(default="07:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # local, in `timezone`
+    show: int = Field(default=5, ge=1, le=50)  # new complaints shown with buttons; the rest are counted
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
+
+
+class CasesConfig(Section):
+    open_on: tuple[Literal["satisfied", "neutral", "unsatisfied"], ...] = ("unsatisfied",)
+    deadline_working_days: int = Field(default=3, ge=1, le=60)
+    holidays: tuple[date, ...] = ()
+
+
 class Config(Section):
     timezone: str = "Asia/Ho_Chi_Minh"
     language: Literal["vi", "en"] = "vi"
@@ -76,6 +93,8 @@ class Config(Section):
     question_set: Path | None = None
     survey: SurveyConfig = SurveyConfig()
     telegram: TelegramConfig = TelegramConfig()
+    digest: DigestConfig = DigestConfig()
+    cases: CasesConfig = CasesConfig()
     units: tuple[UnitConfig, ...] = ()
 
     @field_validator("timezone")

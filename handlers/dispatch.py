@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
+from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key
 from handlers.chat import Incoming, Kind, Option, Reply
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow
@@ -15,6 +17,7 @@ from storage.records import ChatState
 log = logging.getLogger(__name__)
 
 LANGUAGE_KEY = "lang."
+CASES_PAGE_KEY = "cases.page."
 
 # The commands shown in a platform's command menu, with the catalog key of their description.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -25,10 +28,15 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 
 class Dispatcher:
-    def __init__(self, store: Storage, survey: SurveyFlow, default_language: Language) -> None:
+    def __init__(
+        self, store: Storage, survey: SurveyFlow, cases: CaseDesk, default_language: Language
+    ) -> None:
         self.store = store
         self.survey = survey
+        self.cases = cases
         self.default_language = default_language
+        # Called after a case changed, so its notices go out now rather than at the next round.
+        self.on_notices: Callable[[], None] = lambda: None
 
     def language_of(self, chat: ChatState, hint: str | None = None) -> Language:
         """The chat's chosen language, else the platform's hint, else the configured default."""
@@ -46,12 +54,19 @@ class Dispatcher:
         if incoming.kind == Kind.COMMAND:
             return await self._command(incoming, chat, language, now)
         if incoming.kind == Kind.OPTION and incoming.option is not None:
-            if incoming.option.startswith(LANGUAGE_KEY):
-                return await self.set_language(chat, incoming.option[len(LANGUAGE_KEY) :])
-            return await self.survey.answer_option(chat, incoming.option, language, now)
+            key = incoming.option
+            if key.startswith(LANGUAGE_KEY):
+                return await self.set_language(chat, key[len(LANGUAGE_KEY) :])
+            if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdigit():
+                return await self.cases.list_open(chat, int(key[len(CASES_PAGE_KEY) :]), language)
+            if parse_case_key(key) is not None:
+                return self._notifying(await self.cases.press(chat, key, language, now))
+            return await self.survey.answer_option(chat, key, language, now)
         if incoming.kind == Kind.TEXT:
             if len(incoming.text) > MAX_TEXT_LENGTH:
                 return [Reply(text("too_long", language, length=len(incoming.text), limit=MAX_TEXT_LENGTH))]
+            if chat.awaiting is not None and chat.awaiting.startswith(AWAITING_NOTE):
+                return self._notifying(await self.cases.record_resolution(chat, incoming.text, language, now))
             return await self.survey.answer_text(chat, incoming.text, language, now)
         return self.refuse_unsupported(chat, language)
 
@@ -66,11 +81,19 @@ class Dispatcher:
             return self.welcome(chat, language)
         if command == "help":
             return self.show_help(chat, language)
+        if command == "cases":
+            return await self.cases.list_open(chat, int(argument) - 1 if argument.isdigit() else 0, language)
+        if command == "mycases":
+            return await self.cases.list_mine(chat, language)
         if command == "language":
             if argument.lower() in LANGUAGES:
                 return await self.set_language(chat, argument.lower())
             return self.offer_languages(language)
         return [Reply(text("unknown_command", language))]
+
+    def _notifying(self, replies: list[Reply]) -> list[Reply]:
+        self.on_notices()
+        return replies
 
     def welcome(self, chat: ChatState, language: Language) -> list[Reply]:
         """Greets someone who opened the bot without a survey link; resumes a survey in progress."""

@@ -5,45 +5,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handlers.chat import Address, Delivery, Sender
+from handlers.chat import Address, Sender
 from handlers.dispatch import Dispatcher
+from handlers.outbox import Round, settle
 from storage.records import Invitation, OutboxStatus
 
 log = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 5
 # A survey left unanswered this long no longer holds back a newer invitation to the same chat.
 ABANDONED_AFTER = timedelta(hours=12)
 
 
-@dataclass
-class InvitationRound:
-    sent: int = 0
-    skipped: int = 0
-    unreachable: int = 0
-    failed: int = 0
-    waiting: int = 0
-
-
 async def send_invitations(
     dispatcher: Dispatcher, senders: Mapping[str, Sender], now: datetime, cooldown: timedelta
-) -> InvitationRound:
+) -> Round:
     """Sends every pending invitation whose channel is running; returns what became of them."""
-    store = dispatcher.store
-    outcome = InvitationRound()
-    for invitation in await store.pending_invitations():
+    outcome = Round()
+    for invitation in await dispatcher.store.pending_invitations():
         sender = senders.get(invitation.channel)
-        if sender is None:
-            outcome.waiting += 1
-            continue
-        status = await _send_one(dispatcher, sender, invitation, now, cooldown)
-        if status is None:
-            outcome.waiting += 1
-        else:
-            setattr(outcome, status.value, getattr(outcome, status.value) + 1)
+        outcome.count(await _send_one(dispatcher, sender, invitation, now, cooldown) if sender else None)
     return outcome
 
 
@@ -71,22 +52,16 @@ async def _send_one(
     language = dispatcher.language_of(chat)
     reply = await dispatcher.survey.begin(address, dossier, language, now)
     delivery = await sender.send(address.chat_id, reply)
-    if delivery == Delivery.SENT:
-        return await _finish(dispatcher, invitation, OutboxStatus.SENT, now)
-    if delivery == Delivery.UNREACHABLE:
-        await store.mark_unreachable(address.channel, address.chat_id, now)
-        return await _finish(dispatcher, invitation, OutboxStatus.UNREACHABLE, now, "chat blocked the bot")
-    attempts = await store.retry_invitation(invitation.id, "send failed")
-    if attempts >= MAX_ATTEMPTS:
-        return await _finish(dispatcher, invitation, OutboxStatus.FAILED, now, f"failed {attempts} times")
-    log.warning(
-        "invitation %s to %s:%s failed (attempt %s); will retry",
-        invitation.id,
-        invitation.channel,
-        invitation.chat_id,
-        attempts,
+
+    async def finish(status: OutboxStatus, why: str | None) -> None:
+        await _finish(dispatcher, invitation, status, now, why)
+
+    async def retry(error: str) -> int:
+        return await store.retry_invitation(invitation.id, error)
+
+    return await settle(
+        store, address, delivery, now, finish=finish, retry=retry, what=f"invitation {invitation.id}"
     )
-    return None
 
 
 async def _finish(

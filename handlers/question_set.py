@@ -59,6 +59,11 @@ class Question(BaseModel):
     show_for: tuple[Rating, ...] = tuple(Rating)  # ratings after which this question is asked
     max_length: int = Field(default=MAX_TEXT_LENGTH, ge=1, le=MAX_TEXT_LENGTH)
 
+    @property
+    def takes_complaint(self) -> bool:
+        """A free-text question not asked of satisfied citizens: what is written there is a complaint."""
+        return self.type == "text" and Rating.SATISFIED not in self.show_for
+
     @model_validator(mode="after")
     def _options_fit_type(self) -> Question:
         if self.type == "text" and self.options:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from handlers.cases import CaseSettings
 from handlers.chat import Address, Option, Reply
 from handlers.links import SurveyLinks
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
@@ -55,12 +56,14 @@ class SurveyFlow:
         question_set: QuestionSet,
         links: SurveyLinks,
         settings: SurveySettings,
+        cases: CaseSettings,
         earlier_sets: Mapping[tuple[str, int], QuestionSet] | None = None,
     ) -> None:
         self.store = store
         self.question_set = question_set
         self.links = links
         self.settings = settings
+        self.cases = cases
         self._sets = {(question_set.id, question_set.version): question_set, **(earlier_sets or {})}
 
     # Entry points: `chat` is what the dispatcher read about the chat before calling.
@@ -181,6 +184,7 @@ class SurveyFlow:
                     option_id=option.id,
                     next_step=following.id if following else None,
                     now=now,
+                    case_deadline=self.cases.deadline(now) if option.rating in self.cases.open_on else None,
                 )
             else:
                 if survey.rating is None:
@@ -209,8 +213,14 @@ class SurveyFlow:
             return [Reply(text("stale_option", language))]
         following = self._set_of(survey).next_question(question.id, survey.rating)
         try:
+            complaint = message is not None and question.takes_complaint
             answer = await self.store.record_text(
-                survey, question.id, message, next_step=following.id if following else None, now=now
+                survey,
+                question.id,
+                message,
+                next_step=following.id if following else None,
+                now=now,
+                case_deadline=self.cases.deadline(now) if complaint else None,
             )
         except StaleStep:
             return [Reply(text("stale_option", language))]
@@ -234,7 +244,7 @@ class SurveyFlow:
     def _is_complaint(self, answer: Answer, question_id: str) -> bool:
         question_set = self._sets.get((answer.question_set, answer.question_set_version))
         question = question_set.question(question_id) if question_set else None
-        return question is not None and Rating.SATISFIED not in question.show_for
+        return question is not None and question.takes_complaint
 
     # Helpers
 

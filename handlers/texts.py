@@ -118,6 +118,130 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Xin lỗi, hệ thống đang bận. Ông/Bà vui lòng thử lại sau ít phút.",
         "en": "Sorry, the system is busy. Please try again in a few minutes.",
     },
+    # Complaint cases: heads, staff and the citizen who complained.
+    "case_summary": {
+        "vi": "Phản ánh #{id} · {unit}\nHồ sơ {dossier}: {procedure}\nĐánh giá: {rating}{problem}{words}\n"
+        "Tiếp nhận: {opened} · Hạn xử lý: {deadline}\nTrạng thái: {state}",
+        "en": "Complaint #{id} · {unit}\nApplication {dossier}: {procedure}\n"
+        "Rating: {rating}{problem}{words}\nReceived: {opened} · Deadline: {deadline}\nState: {state}",
+    },
+    "case_problem": {"vi": "\nVấn đề: {problem}", "en": "\nProblem: {problem}"},
+    "case_words": {"vi": "\nÝ kiến: “{words}”", "en": "\nIn their words: “{words}”"},
+    "case_assignee": {"vi": " (giao cho {name})", "en": " (assigned to {name})"},
+    "rating_satisfied": {"vi": "Hài lòng", "en": "Satisfied"},
+    "rating_neutral": {"vi": "Bình thường", "en": "Neutral"},
+    "rating_unsatisfied": {"vi": "Không hài lòng", "en": "Unsatisfied"},
+    "state_new": {"vi": "mới", "en": "new"},
+    "state_assigned": {"vi": "đã giao", "en": "assigned"},
+    "state_resolved": {"vi": "đã xử lý, chờ người dân xác nhận", "en": "resolved, awaiting the citizen"},
+    "state_closed": {"vi": "đã đóng", "en": "closed"},
+    "state_reopened": {
+        "vi": "mở lại (người dân báo chưa được giải quyết)",
+        "en": "reopened (not resolved, says the citizen)",
+    },
+    "button_assign": {"vi": "Giao xử lý", "en": "Assign"},
+    "button_reassign": {"vi": "Giao lại", "en": "Reassign"},
+    "button_resolve": {"vi": "Đã xử lý xong", "en": "Mark resolved"},
+    "button_resolved_yes": {"vi": "Đã được giải quyết", "en": "Resolved"},
+    "button_resolved_no": {"vi": "Chưa được giải quyết", "en": "Not resolved"},
+    "button_next_page": {"vi": "Trang sau ›", "en": "Next page ›"},
+    "choose_staff": {
+        "vi": "Giao phản ánh #{id} cho cán bộ nào?",
+        "en": "Who should handle complaint #{id}?",
+    },
+    "no_staff": {
+        "vi": "{unit} chưa có cán bộ nào trong danh bạ để giao phản ánh.",
+        "en": "{unit} has no staff in the directory to assign the complaint to.",
+    },
+    "assigned_done": {
+        "vi": "Đã giao phản ánh #{id} cho {name}. Người dân sẽ được thông báo.",
+        "en": "Complaint #{id} is assigned to {name}. The citizen will be told.",
+    },
+    "ask_resolution": {
+        "vi": "Xin nhập ngắn gọn cách đã giải quyết phản ánh #{id} (tối đa {limit} ký tự). "
+        "Nội dung này sẽ được gửi cho người dân.",
+        "en": "Please write briefly how complaint #{id} was resolved (at most {limit} characters). "
+        "The citizen will receive it.",
+    },
+    "resolved_done": {
+        "vi": "Đã ghi nhận kết quả xử lý phản ánh #{id}. Người dân sẽ được thông báo và xác nhận.",
+        "en": "The resolution of complaint #{id} is recorded. The citizen will be told and asked to confirm.",
+    },
+    "not_allowed": {
+        "vi": "Xin lỗi, Ông/Bà không có quyền thực hiện thao tác này.",
+        "en": "Sorry, you are not allowed to do this.",
+    },
+    "case_stale": {
+        "vi": "Phản ánh #{id} đã được xử lý hoặc thay đổi; thao tác này không còn hiệu lực.",
+        "en": "Complaint #{id} has already been handled or changed; this button no longer applies.",
+    },
+    "confirm_thanks_closed": {
+        "vi": "Cảm ơn Ông/Bà đã xác nhận. Phản ánh đã được đóng.",
+        "en": "Thank you for confirming. The complaint is closed.",
+    },
+    "confirm_thanks_reopened": {
+        "vi": "Cảm ơn Ông/Bà. Phản ánh đã được mở lại và chuyển lại Thủ trưởng {unit}.",
+        "en": "Thank you. The complaint is reopened and sent back to the head of {unit}.",
+    },
+    "notice_case_assigned": {
+        "vi": "Phản ánh của Ông/Bà về hồ sơ «{procedure}» tại {unit} đã được giao cho cán bộ {name} xử lý. "
+        "Chúng tôi sẽ thông báo khi có kết quả.",
+        "en": "Your complaint about «{procedure}» at {unit} has been assigned to {name}. "
+        "We will tell you when it is resolved.",
+    },
+    "notice_case_to_staff": {
+        "vi": "Ông/Bà được giao xử lý phản ánh sau. Xin liên hệ người dân trong vòng 48 giờ.",
+        "en": "You have been assigned the complaint below. Please contact the citizen within 48 hours.",
+    },
+    "notice_case_resolved": {
+        "vi": "{unit} đã xử lý phản ánh của Ông/Bà về hồ sơ «{procedure}»:\n“{note}”\n\n"
+        "Vấn đề của Ông/Bà đã được giải quyết chưa?",
+        "en": "{unit} has handled your complaint about «{procedure}»:\n“{note}”\n\nIs your problem resolved?",
+    },
+    "notice_case_reopened": {
+        "vi": "Người dân báo phản ánh #{id} CHƯA được giải quyết. Phản ánh đã được mở lại.",
+        "en": "The citizen says complaint #{id} is NOT resolved. It has been reopened.",
+    },
+    "no_cases": {"vi": "Không có phản ánh nào đang mở.", "en": "No open complaints."},
+    "cases_page": {
+        "vi": "Phản ánh đang mở: {first}–{last} trên {total}.",
+        "en": "Open complaints: {first}–{last} of {total}.",
+    },
+    "my_cases_none": {
+        "vi": "Ông/Bà không có phản ánh nào đang được giao.",
+        "en": "You have no complaints assigned.",
+    },
+    "staff_only": {
+        "vi": "Lệnh này dành cho thủ trưởng và cán bộ các đơn vị.",
+        "en": "This command is for unit heads and staff.",
+    },
+    # The daily digest.
+    "digest_header": {
+        "vi": "Báo cáo ngày {day} · {unit}\nÝ kiến ngày {yesterday}: {answers} lượt — hài lòng {satisfied}, "
+        "bình thường {neutral}, không hài lòng {unsatisfied}.\nPhản ánh mới: {new} · Đang mở: {open} · "
+        "Quá hạn: {overdue}{escalated}",
+        "en": "Digest for {day} · {unit}\nFeedback on {yesterday}: {answers} — satisfied {satisfied}, "
+        "neutral {neutral}, unsatisfied {unsatisfied}.\nNew complaints: {new} · Open: {open} · "
+        "Overdue: {overdue}{escalated}",
+    },
+    "digest_escalated_count": {
+        "vi": " · Quá hạn ở đơn vị cấp dưới: {count}",
+        "en": " · Overdue in units below: {count}",
+    },
+    "digest_forwarded": {
+        "vi": "Lưu ý: không liên lạc được với Thủ trưởng {unit}, báo cáo được chuyển đến Ông/Bà.",
+        "en": "Note: the head of {unit} cannot be reached, so this digest comes to you.",
+    },
+    "digest_overdue_title": {"vi": "Quá hạn:", "en": "Overdue:"},
+    "digest_escalated_title": {"vi": "Quá hạn ở đơn vị cấp dưới:", "en": "Overdue in units below:"},
+    "digest_more": {
+        "vi": "Còn {count} phản ánh mới khác: gõ /cases để xem từng trang.",
+        "en": "{count} more new complaints: send /cases to page through them.",
+    },
+    "case_line": {
+        "vi": "• #{id} {dossier} · {procedure} · hạn {deadline}{assignee}",
+        "en": "• #{id} {dossier} · {procedure} · due {deadline}{assignee}",
+    },
 }
 
 

@@ -6,7 +6,8 @@ import sqlite3
 from datetime import timedelta
 
 from handlers.chat import Delivery
-from handlers.invitations import MAX_ATTEMPTS, send_invitations
+from handlers.invitations import send_invitations
+from handlers.outbox import MAX_ATTEMPTS
 from storage.records import OutboxStatus
 from tests.conftest import NOW, Citizen, add_dossier, labels
 from tests.fakes import RecordingSender

@@ -1,0 +1,292 @@
+"""Complaint cases: opened by an unsatisfied answer or a written complaint, assigned by the unit
+head, resolved by the staff member with a note, confirmed or reopened by the citizen. Every button
+checks who pressed it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from handlers.chat import Option, Reply
+from handlers.texts import Language, text
+from storage.base import Storage
+from storage.records import (
+    OPEN_STATES,
+    Case,
+    CaseState,
+    ChatState,
+    NoticeTo,
+    Person,
+    Rating,
+    Role,
+)
+
+NOTE_LIMIT = 1000
+PAGE_SIZE = 5
+AWAITING_NOTE = "note:"
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    open_on: frozenset[Rating] = frozenset({Rating.UNSATISFIED})
+    deadline_working_days: int = 3
+    holidays: frozenset[date] = field(default_factory=frozenset)
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
+
+    def deadline(self, opened: datetime) -> date:
+        """The last day to resolve a case opened at `opened`: that many working days later."""
+        return add_working_days(
+            opened.astimezone(self.zone).date(), self.deadline_working_days, self.holidays
+        )
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.zone).date()
+
+
+def add_working_days(start: date, days: int, holidays: frozenset[date]) -> date:
+    """`days` working days after `start`: weekends and holidays do not count."""
+    day = start
+    left = days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            left -= 1
+    return day
+
+
+def case_key(case_id: int, action: str, argument: str | int | None = None) -> str:
+    return f"c{case_id}.{action}" + (f".{argument}" if argument is not None else "")
+
+
+def parse_case_key(key: str) -> tuple[int, str, str | None] | None:
+    parts = key.split(".")
+    if len(parts) not in (2, 3) or not parts[0].startswith("c") or not parts[0][1:].isdigit():
+        return None
+    return int(parts[0][1:]), parts[1], parts[2] if len(parts) == 3 else None
+
+
+def describe_case(case: Case, language: Language, question_texts: Mapping[str, str] | None = None) -> str:
+    """The case as a head or staff member reads it."""
+    problem = (
+        ", ".join(question_texts.get(f.option_id, f.option_id) for f in case.follow_ups)
+        if (question_texts is not None)
+        else ", ".join(f.option_id for f in case.follow_ups)
+    )
+    words = " ".join(case.texts.values())
+    return text(
+        "case_summary",
+        language,
+        id=case.id,
+        unit=case.unit_name,
+        dossier=case.dossier_code,
+        procedure=case.procedure,
+        rating=text(f"rating_{case.rating.value}", language),
+        problem=text("case_problem", language, problem=problem) if problem else "",
+        words=text("case_words", language, words=words) if words else "",
+        opened=case.opened_at.strftime("%d/%m/%Y"),
+        deadline=case.deadline.strftime("%d/%m/%Y"),
+        state=text(f"state_{case.state.value}", language)
+        + (text("case_assignee", language, name=case.assignee_name) if case.assignee_name else ""),
+    )
+
+
+class CaseDesk:
+    def __init__(
+        self, store: Storage, settings: CaseSettings, option_texts: Mapping[Language, Mapping[str, str]]
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._option_texts = option_texts  # language -> follow-up option id -> its words
+
+    def describe(self, case: Case, language: Language) -> str:
+        return describe_case(case, language, self._option_texts.get(language))
+
+    def head_buttons(self, case: Case, language: Language) -> tuple[Option, ...]:
+        if case.state not in OPEN_STATES:
+            return ()
+        label = "button_reassign" if case.state == CaseState.ASSIGNED else "button_assign"
+        return (Option(case_key(case.id, "assign"), text(label, language)),)
+
+    # Who may act
+
+    async def _heads_over(self, unit_code: str, people: Sequence[Person]) -> Person | None:
+        """The presser's head role over the unit: head of it or of a unit above it."""
+        heads = {p.unit_code: p for p in people if p.role == Role.HEAD}
+        if not heads:
+            return None
+        parents = {u.code: u.parent_code for u in await self.store.list_units()}
+        code: str | None = unit_code
+        while code is not None:
+            if code in heads:
+                return heads[code]
+            code = parents.get(code)
+        return None
+
+    # Handlers
+
+    async def press(self, chat: ChatState, key: str, language: Language, now: datetime) -> list[Reply]:
+        """Answers a button of a case: assign, pick a staff member, resolve, confirm or reopen."""
+        parsed = parse_case_key(key)
+        case = await self.store.get_case(parsed[0]) if parsed else None
+        if parsed is None or case is None:
+            return [Reply(text("stale_option", language))]
+        _, action, argument = parsed
+        if action in ("ok", "no"):
+            return await self.confirm(chat, case, resolved=action == "ok", language=language, now=now)
+        people = await self.store.people_at(chat.channel, chat.chat_id)
+        if action == "assign":
+            return await self.offer_staff(case, people, language)
+        if action == "to" and argument is not None and argument.isdigit():
+            return await self.assign(case, people, int(argument), language, now)
+        if action == "resolve":
+            return await self.ask_resolution(chat, case, people, language)
+        return [Reply(text("stale_option", language))]
+
+    async def offer_staff(self, case: Case, people: Sequence[Person], language: Language) -> list[Reply]:
+        """Shows the head the unit's staff to assign the case to."""
+        if await self._heads_over(case.unit_code, people) is None:
+            return [Reply(text("not_allowed", language))]
+        if case.state not in OPEN_STATES:
+            return [Reply(text("case_stale", language, id=case.id))]
+        staff = [p for p in await self.store.unit_people(case.unit_code) if p.role == Role.STAFF]
+        if not staff:
+            return [Reply(text("no_staff", language, unit=case.unit_name))]
+        options = tuple(Option(case_key(case.id, "to", p.id), p.name) for p in staff)
+        return [Reply(text("choose_staff", language, id=case.id), options, text("typing_hint", language))]
+
+    async def assign(
+        self, case: Case, people: Sequence[Person], staff_id: int, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Assigns the case to a staff member of its unit; tells them and the citizen."""
+        head = await self._heads_over(case.unit_code, people)
+        if head is None:
+            return [Reply(text("not_allowed", language))]
+        staff = await self.store.get_person(staff_id)
+        if staff is None or staff.role != Role.STAFF or staff.unit_code != case.unit_code:
+            return [Reply(text("stale_option", language))]
+        if case.assignee_id == staff_id and case.state == CaseState.ASSIGNED:
+            return [Reply(text("assigned_done", language, id=case.id, name=staff.name))]
+        changed = await self.store.change_case(
+            case.id,
+            from_states=OPEN_STATES,
+            to_state=CaseState.ASSIGNED,
+            actor=f"person:{head.id}",
+            action="assigned",
+            note=staff.name,
+            assignee_id=staff.id,
+            now=now,
+            notices=(
+                NoticeTo(kind="to_staff", channel=staff.channel, chat_id=staff.chat_id),
+                NoticeTo(kind="assigned", channel=case.citizen_channel, chat_id=case.citizen_chat_id),
+            ),
+        )
+        if changed is None:
+            return [Reply(text("case_stale", language, id=case.id))]
+        return [Reply(text("assigned_done", language, id=case.id, name=staff.name))]
+
+    async def ask_resolution(
+        self, chat: ChatState, case: Case, people: Sequence[Person], language: Language
+    ) -> list[Reply]:
+        """Asks the assigned staff member for the resolution note; their next text is the note."""
+        if case.assignee_id is None or case.assignee_id not in {p.id for p in people}:
+            return [Reply(text("not_allowed", language))]
+        if case.state != CaseState.ASSIGNED:
+            return [Reply(text("case_stale", language, id=case.id))]
+        await self.store.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_NOTE}{case.id}")
+        return [Reply(text("ask_resolution", language, id=case.id, limit=NOTE_LIMIT))]
+
+    async def record_resolution(
+        self, chat: ChatState, note: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Takes the staff member's text as the resolution note and tells the citizen."""
+        assert chat.awaiting is not None
+        case_id = int(chat.awaiting.removeprefix(AWAITING_NOTE))
+        cleaned = note.strip()
+        if not cleaned:
+            return [Reply(text("ask_resolution", language, id=case_id, limit=NOTE_LIMIT))]
+        if len(cleaned) > NOTE_LIMIT:
+            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
+        people = await self.store.people_at(chat.channel, chat.chat_id)
+        case = await self.store.get_case(case_id)
+        await self.store.set_awaiting(chat.channel, chat.chat_id, None)
+        if case is None or case.assignee_id not in {p.id for p in people}:
+            return [Reply(text("not_allowed", language))]
+        changed = await self.store.change_case(
+            case.id,
+            from_states=(CaseState.ASSIGNED,),
+            to_state=CaseState.RESOLVED,
+            actor=f"person:{case.assignee_id}",
+            action="resolved",
+            note=cleaned,
+            resolution=cleaned,
+            now=now,
+            notices=(NoticeTo(kind="resolved", channel=case.citizen_channel, chat_id=case.citizen_chat_id),),
+        )
+        if changed is None:
+            return [Reply(text("case_stale", language, id=case.id))]
+        return [Reply(text("resolved_done", language, id=case.id))]
+
+    async def confirm(
+        self, chat: ChatState, case: Case, *, resolved: bool, language: Language, now: datetime
+    ) -> list[Reply]:
+        """The citizen says whether the resolution solved their problem: closes or reopens it."""
+        if (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
+            return [Reply(text("not_allowed", language))]
+        notices: tuple[NoticeTo, ...] = ()
+        if not resolved:
+            heads = [p for p in await self.store.unit_people(case.unit_code) if p.role == Role.HEAD]
+            notices = tuple(NoticeTo(kind="reopened", channel=h.channel, chat_id=h.chat_id) for h in heads)
+        changed = await self.store.change_case(
+            case.id,
+            from_states=(CaseState.RESOLVED,),
+            to_state=CaseState.CLOSED if resolved else CaseState.REOPENED,
+            actor="citizen",
+            action="confirmed" if resolved else "reopened",
+            now=now,
+            notices=notices,
+        )
+        if changed is None:
+            return [Reply(text("case_stale", language, id=case.id))]
+        if resolved:
+            return [Reply(text("confirm_thanks_closed", language))]
+        return [Reply(text("confirm_thanks_reopened", language, unit=case.unit_name))]
+
+    async def list_open(self, chat: ChatState, page: int, language: Language) -> list[Reply]:
+        """/cases: the open cases of the units the person heads, a page at a time."""
+        people = await self.store.people_at(chat.channel, chat.chat_id)
+        units = [p.unit_code for p in people if p.role == Role.HEAD]
+        if not units:
+            return await self.list_mine(chat, language) if people else [Reply(text("staff_only", language))]
+        total = await self.store.count_cases(units)
+        if total == 0:
+            return [Reply(text("no_cases", language))]
+        page = max(0, min(page, (total - 1) // PAGE_SIZE))
+        cases = await self.store.list_cases(units, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        first = page * PAGE_SIZE + 1
+        replies = [Reply(text("cases_page", language, first=first, last=first + len(cases) - 1, total=total))]
+        replies += [Reply(self.describe(c, language), self.head_buttons(c, language)) for c in cases]
+        if first + len(cases) - 1 < total:
+            replies.append(
+                Reply("…", (Option(f"cases.page.{page + 1}", text("button_next_page", language)),))
+            )
+        return replies
+
+    async def list_mine(self, chat: ChatState, language: Language) -> list[Reply]:
+        """/mycases: the cases assigned to this staff member, each with its resolve button."""
+        people = await self.store.people_at(chat.channel, chat.chat_id)
+        staff = [p for p in people if p.role == Role.STAFF]
+        if not staff:
+            return [Reply(text("staff_only", language))]
+        cases: list[Case] = []
+        for person in staff:
+            cases += await self.store.list_cases(
+                [person.unit_code], states=(CaseState.ASSIGNED,), assignee_id=person.id
+            )
+        if not cases:
+            return [Reply(text("my_cases_none", language))]
+        resolve = text("button_resolve", language)
+        return [
+            Reply(self.describe(c, language), (Option(case_key(c.id, "resolve"), resolve),)) for c in cases
+        ]

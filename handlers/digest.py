@@ -1,0 +1,198 @@
+"""The daily digest: each unit head gets the unit's figures for the previous day, its new
+complaints (each with an Assign button), its open and overdue cases, and the overdue cases of the
+units below it. Each (unit, day) digest is claimed before it is sent, so it never goes twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from handlers.cases import CaseDesk
+from handlers.chat import Delivery, Reply, Sender
+from handlers.dispatch import Dispatcher
+from handlers.texts import Language, text
+from storage.base import Storage
+from storage.records import Case, CaseState, Person, Role, Unit, UnitFigures
+
+log = logging.getLogger(__name__)
+
+LISTED = 20  # overdue and escalated cases listed by name; the rest are counted
+
+
+@dataclass
+class Digest:
+    unit: Unit
+    day: date
+    figures: UnitFigures
+    new: list[Case]
+    new_total: int
+    open_total: int
+    overdue: list[Case]
+    overdue_total: int
+    escalated: list[Case]
+    escalated_total: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.new_total or self.open_total or self.overdue_total or self.escalated_total)
+
+
+async def build_digest(
+    store: Storage, unit: Unit, children: Sequence[str], day: date, desk: CaseDesk, show: int
+) -> Digest:
+    """The unit's digest for `day` (a local date): figures of the day before, new cases since
+    the unit's previous digest, open and overdue cases, and overdue cases of child units."""
+    zone = desk.settings.zone
+    start = datetime.combine(day - timedelta(days=1), time(0), zone).astimezone(UTC)
+    end = datetime.combine(day, time(0), zone).astimezone(UTC)
+    since = await store.last_digest_at(unit.code)
+    every_state = tuple(CaseState)
+    units = [unit.code]
+    return Digest(
+        unit=unit,
+        day=day,
+        figures=await store.unit_figures(unit.code, start, end),
+        new=await store.list_cases(units, states=every_state, opened_after=since, limit=show),
+        new_total=await store.count_cases(units, states=every_state, opened_after=since),
+        open_total=await store.count_cases(units),
+        overdue=await store.list_cases(units, deadline_before=day, limit=LISTED),
+        overdue_total=await store.count_cases(units, deadline_before=day),
+        escalated=await store.list_cases(children, deadline_before=day, limit=LISTED) if children else [],
+        escalated_total=await store.count_cases(children, deadline_before=day) if children else 0,
+    )
+
+
+def render_digest(
+    desk: CaseDesk, digest: Digest, language: Language, forwarded_from: str | None
+) -> list[Reply]:
+    """The digest as messages: the summary, then each new complaint with its Assign button."""
+    figures = digest.figures
+    lines = []
+    if forwarded_from is not None:
+        lines.append(text("digest_forwarded", language, unit=forwarded_from))
+    lines.append(
+        text(
+            "digest_header",
+            language,
+            day=digest.day.strftime("%d/%m/%Y"),
+            unit=digest.unit.name,
+            yesterday=(digest.day - timedelta(days=1)).strftime("%d/%m/%Y"),
+            answers=figures.answers,
+            satisfied=_share(figures.satisfied, figures.answers),
+            neutral=_share(figures.neutral, figures.answers),
+            unsatisfied=_share(figures.unsatisfied, figures.answers),
+            new=digest.new_total,
+            open=digest.open_total,
+            overdue=digest.overdue_total,
+            escalated=text("digest_escalated_count", language, count=digest.escalated_total)
+            if digest.escalated_total
+            else "",
+        )
+    )
+    for title, cases, total in (
+        ("digest_overdue_title", digest.overdue, digest.overdue_total),
+        ("digest_escalated_title", digest.escalated, digest.escalated_total),
+    ):
+        if cases:
+            lines.append("\n" + text(title, language))
+            lines += [_case_line(case, language) for case in cases]
+            if total > len(cases):
+                lines.append(f"… (+{total - len(cases)})")
+    replies = [Reply("\n".join(lines))]
+    replies += [
+        Reply(desk.describe(case, language), desk.head_buttons(case, language)) for case in digest.new
+    ]
+    if digest.new_total > len(digest.new):
+        replies.append(Reply(text("digest_more", language, count=digest.new_total - len(digest.new))))
+    return replies
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count} ({count * 100 / total:.1f}%)" if total else str(count)
+
+
+def _case_line(case: Case, language: Language) -> str:
+    assignee = text("case_assignee", language, name=case.assignee_name) if case.assignee_name else ""
+    return text(
+        "case_line", language, id=case.id, dossier=case.dossier_code, procedure=case.procedure,
+        deadline=case.deadline.strftime("%d/%m/%Y"), assignee=f" ·{assignee}" if assignee else "",
+    )  # fmt: skip
+
+
+@dataclass
+class DigestRun:
+    sent: int = 0
+    empty: int = 0
+    unreachable: int = 0
+    already: int = 0
+
+
+async def send_digests(
+    dispatcher: Dispatcher,
+    senders: Mapping[str, Sender],
+    now: datetime,
+    show: int,
+    *,
+    day: date | None = None,
+    only: Sequence[str] | None = None,
+) -> DigestRun:
+    """Sends each unit's digest of `day` (today, locally) unless it went already. A unit whose
+    head cannot be reached has its digest sent to the head of the unit above, with a note."""
+    store, desk = dispatcher.store, dispatcher.cases
+    day = day or desk.settings.today(now)
+    units = await store.list_units()
+    parents = {u.code: u.parent_code for u in units}
+    run = DigestRun()
+    for unit in units:
+        if only is not None and unit.code not in only:
+            continue
+        if not await store.claim_digest(unit.code, day, now):
+            run.already += 1
+            continue
+        children = [u.code for u in units if u.parent_code == unit.code]
+        digest = await build_digest(store, unit, children, day, desk, show)
+        if digest.empty:
+            await store.finish_digest(unit.code, day, "empty", now)
+            run.empty += 1
+            continue
+        recipient = await _deliver(dispatcher, senders, digest, parents, now)
+        if recipient is None:
+            log.error("digest of %s for %s reached no head (nor any above it)", unit.code, day)
+            await store.finish_digest(unit.code, day, "unreachable", now)
+            run.unreachable += 1
+        else:
+            await store.finish_digest(unit.code, day, "sent", now, recipient=f"person:{recipient.id}")
+            run.sent += 1
+    return run
+
+
+async def _deliver(
+    dispatcher: Dispatcher,
+    senders: Mapping[str, Sender],
+    digest: Digest,
+    parents: Mapping[str, str | None],
+    now: datetime,
+) -> Person | None:
+    """Sends the digest to the unit's head, else to the nearest head above; who got it."""
+    store = dispatcher.store
+    code: str | None = digest.unit.code
+    while code is not None:
+        for head in [p for p in await store.unit_people(code) if p.role == Role.HEAD]:
+            sender = senders.get(head.channel)
+            chat = await store.get_chat_state(head.channel, head.chat_id)
+            if sender is None or chat.unreachable_since is not None:
+                continue
+            language = dispatcher.language_of(chat)
+            forwarded = digest.unit.name if code != digest.unit.code else None
+            outcome = Delivery.SENT
+            for reply in render_digest(dispatcher.cases, digest, language, forwarded):
+                outcome = await sender.send(head.chat_id, reply)
+                if outcome == Delivery.UNREACHABLE:
+                    await store.mark_unreachable(head.channel, head.chat_id, now)
+                    break
+            if outcome != Delivery.UNREACHABLE:
+                return head
+        code = parents.get(code)
+    return None

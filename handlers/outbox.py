@@ -1,0 +1,62 @@
+"""What the outboxes (invitations, case notices) share: turning a delivery into a recorded outcome."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers.chat import Address, Delivery
+from storage.base import Storage
+from storage.records import OutboxStatus
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class Round:
+    """What became of the messages one round of an outbox looked at."""
+
+    sent: int = 0
+    skipped: int = 0
+    unreachable: int = 0
+    failed: int = 0
+    waiting: int = 0
+
+    def count(self, status: OutboxStatus | None) -> None:
+        if status is None:
+            self.waiting += 1
+        else:
+            setattr(self, status.value, getattr(self, status.value) + 1)
+
+
+async def settle(
+    store: Storage,
+    address: Address,
+    delivery: Delivery,
+    now: datetime,
+    *,
+    finish: Callable[[OutboxStatus, str | None], Awaitable[None]],
+    retry: Callable[[str], Awaitable[int]],
+    what: str,
+) -> OutboxStatus | None:
+    """Records a delivery: sent; unreachable (the chat is marked, never tried again); or a passing
+    failure, tried again next round until MAX_ATTEMPTS. None while it stays pending."""
+    if delivery == Delivery.SENT:
+        await finish(OutboxStatus.SENT, None)
+        return OutboxStatus.SENT
+    if delivery == Delivery.UNREACHABLE:
+        await store.mark_unreachable(address.channel, address.chat_id, now)
+        await finish(OutboxStatus.UNREACHABLE, "chat blocked the bot")
+        return OutboxStatus.UNREACHABLE
+    attempts = await retry("send failed")
+    if attempts >= MAX_ATTEMPTS:
+        await finish(OutboxStatus.FAILED, f"failed {attempts} times")
+        return OutboxStatus.FAILED
+    log.warning(
+        "%s to %s:%s failed (attempt %s); will retry", what, address.channel, address.chat_id, attempts
+    )
+    return None
