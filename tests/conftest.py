@@ -22,9 +22,17 @@ UNITS = [
         "code": "Q1",
         "name": "UBND Quận 1",
         "head": {"name": "Nguyễn Văn A", "telegram": 2001},
-        "children": [{"code": "Q1-BN", "name": "UBND Phường Bến Nghé"}],
+        "staff": [{"name": "Trần Thị B", "telegram": 2002}],
+        "children": [
+            {
+                "code": "Q1-BN",
+                "name": "UBND Phường Bến Nghé",
+                "head": {"name": "Lê Văn C", "telegram": 2101},
+                "staff": [{"name": "Phạm Thị D", "telegram": 2102}, {"name": "Võ Văn E", "telegram": 2103}],
+            }
+        ],
     },
-    {"code": "Q3", "name": "UBND Quận 3"},
+    {"code": "Q3", "name": "UBND Quận 3", "head": {"name": "Đỗ Thị F", "telegram": 3001}},
 ]
 
 
