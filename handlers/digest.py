@@ -80,9 +80,9 @@ def render_digest(
             unit=digest.unit.name,
             yesterday=(digest.day - timedelta(days=1)).strftime("%d/%m/%Y"),
             answers=figures.answers,
-            satisfied=_share(figures.satisfied, figures.answers),
-            neutral=_share(figures.neutral, figures.answers),
-            unsatisfied=_share(figures.unsatisfied, figures.answers),
+            satisfied=_share(figures.satisfied, figures.answers, language),
+            neutral=_share(figures.neutral, figures.answers, language),
+            unsatisfied=_share(figures.unsatisfied, figures.answers, language),
             new=digest.new_total,
             open=digest.open_total,
             overdue=digest.overdue_total,
@@ -109,8 +109,12 @@ def render_digest(
     return replies
 
 
-def _share(count: int, total: int) -> str:
-    return f"{count} ({count * 100 / total:.1f}%)" if total else str(count)
+def _share(count: int, total: int, language: Language) -> str:
+    """A count with its share of the total, written as the language writes decimals (50,0% in Vietnamese)."""
+    if not total:
+        return str(count)
+    share = f"{count * 100 / total:.1f}"
+    return f"{count} ({share.replace('.', ',') if language == 'vi' else share}%)"
 
 
 def _case_line(case: Case, language: Language) -> str:

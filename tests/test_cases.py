@@ -40,10 +40,12 @@ async def complain(
     chat="1001",
     rating="Không hài lòng",
     words: str | None = "Cán bộ hẹn lên hẹn xuống",
+    now=NOW,
 ):
-    """A citizen answers the survey; returns them and the dossier."""
+    """A citizen answers the survey at `now`; returns them and the dossier."""
     dossier, token = await add_dossier(config, store, code)
     citizen = Citizen(dispatcher, chat_id=chat)
+    citizen.now = now
     await citizen.command("start", token)
     await citizen.press(rating)
     await citizen.press("Lý do khác")
