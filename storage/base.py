@@ -290,7 +290,8 @@ class CaseRepository(ABC):
 
     @abstractmethod
     async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
-        """Claims the unit's digest of that day; False if it was claimed before (never twice)."""
+        """Claims the unit's digest of that day; False if it went (or is going) already, so it
+        never goes twice. A day whose earlier run had nothing to report can be claimed again."""
 
     @abstractmethod
     async def finish_digest(

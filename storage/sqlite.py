@@ -772,7 +772,9 @@ class SQLiteStorage(Storage):
             lambda db: _first(
                 db,
                 "INSERT INTO digests (unit_code, day, status, claimed_at) VALUES (?, ?, 'sending', ?)"
-                " ON CONFLICT (unit_code, day) DO NOTHING RETURNING day",
+                " ON CONFLICT (unit_code, day) DO UPDATE"
+                " SET status = 'sending', claimed_at = excluded.claimed_at"
+                " WHERE digests.status = 'empty' RETURNING day",
                 (unit_code, _iso(day), _iso(now)),
             )
         )

@@ -98,6 +98,13 @@ class BotProcess:
         """kill -9: no chance to clean up."""
         self.stop(signal.SIGKILL)
 
+    def console(self, typed: str) -> subprocess.CompletedProcess[str]:
+        """`feedback-bot console` on this bot's database, with `typed` as what the person types."""
+        return subprocess.run(
+            [str(SCRIPT), "--config", str(self.config_path), "console"],
+            input=typed, env=self.env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(SCRIPT), "--config", str(self.config_path), *args],

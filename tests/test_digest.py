@@ -44,7 +44,7 @@ async def test_each_unit_and_day_goes_once_even_across_restarts(config, store, d
     sender = RecordingSender()
     await send_digests(dispatcher, {"telegram": sender}, MORNING, show=5)
     again = await send_digests(dispatcher, {"telegram": sender}, MORNING, show=5)
-    assert again.sent == 0 and again.already == 3
+    assert (again.sent, again.already, again.empty) == (0, 1, 2)
     assert len(to(sender, "2101")) == 2
 
 
@@ -151,3 +151,12 @@ def test_a_start_after_the_digest_time_catches_up(tmp_path):
     assert not digest_due_today(config, datetime(2026, 11, 27, 0, 29, tzinfo=UTC))  # 07:29 local
     assert digest_due_today(config, datetime(2026, 11, 27, 0, 30, tzinfo=UTC))
     assert digest_due_today(config, datetime(2026, 11, 27, 9, 0, tzinfo=UTC))  # 16:00 local
+
+
+async def test_a_day_that_had_nothing_to_report_sends_when_something_comes(config, store, dispatcher):
+    sender = RecordingSender()
+    assert (await send_digests(dispatcher, {"telegram": sender}, MORNING, show=5)).empty == 3
+    await complain(dispatcher, config, store, now=datetime(2026, 11, 27, 2, 0, tzinfo=UTC))
+    later = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    assert (await send_digests(dispatcher, {"telegram": sender}, later, show=5)).sent == 1
+    assert "Phản ánh mới: 1" in to(sender, "2101")[0].text
