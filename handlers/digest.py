@@ -14,7 +14,7 @@ from handlers.chat import Delivery, Reply, Sender
 from handlers.dispatch import Dispatcher
 from handlers.texts import Language, text
 from storage.base import Storage
-from storage.records import Case, CaseState, Person, Role, Unit, UnitFigures
+from storage.records import Case, CaseCounts, CaseState, Person, Role, Unit, UnitFigures
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +39,50 @@ class Digest:
         return not (self.new_total or self.open_total or self.overdue_total or self.escalated_total)
 
 
-async def build_digest(
-    store: Storage, unit: Unit, children: Sequence[str], day: date, desk: CaseDesk, show: int
-) -> Digest:
-    """The unit's digest for `day` (a local date): figures of the day before, new cases since
-    the unit's previous digest, open and overdue cases, and overdue cases of child units."""
+async def build_digests(
+    store: Storage, desk: CaseDesk, day: date, show: int, only: Sequence[str] | None = None
+) -> list[Digest]:
+    """Every unit's digest for `day` (a local date): figures of the day before, new cases since
+    the unit's previous digest, open and overdue cases, and overdue cases of child units. Figures
+    and counts come from two grouped queries; cases are listed only where there are some."""
     zone = desk.settings.zone
     start = datetime.combine(day - timedelta(days=1), time(0), zone).astimezone(UTC)
     end = datetime.combine(day, time(0), zone).astimezone(UTC)
-    since = await store.last_digest_at(unit.code)
+    units = await store.list_units()
+    figures = await store.figures_by_unit(start, end)
+    counts = await store.case_counts(day)
     every_state = tuple(CaseState)
-    units = [unit.code]
-    return Digest(
-        unit=unit,
-        day=day,
-        figures=await store.unit_figures(unit.code, start, end),
-        new=await store.list_cases(units, states=every_state, opened_after=since, limit=show),
-        new_total=await store.count_cases(units, states=every_state, opened_after=since),
-        open_total=await store.count_cases(units),
-        overdue=await store.list_cases(units, deadline_before=day, limit=LISTED),
-        overdue_total=await store.count_cases(units, deadline_before=day),
-        escalated=await store.list_cases(children, deadline_before=day, limit=LISTED) if children else [],
-        escalated_total=await store.count_cases(children, deadline_before=day) if children else 0,
-    )
+    digests = []
+    for unit in units:
+        if only is not None and unit.code not in only:
+            continue
+        mine = counts.get(unit.code, CaseCounts())
+        children = [u.code for u in units if u.parent_code == unit.code]
+        escalated_total = sum(counts[c].overdue for c in children if c in counts)
+        here = [unit.code]
+        digests.append(
+            Digest(
+                unit=unit,
+                day=day,
+                figures=figures.get(unit.code, UnitFigures()),
+                new=await store.list_cases(
+                    here, states=every_state, opened_after=mine.last_digest_at, limit=show
+                )
+                if mine.new
+                else [],
+                new_total=mine.new,
+                open_total=mine.open,
+                overdue=await store.list_cases(here, deadline_before=day, limit=LISTED)
+                if mine.overdue
+                else [],
+                overdue_total=mine.overdue,
+                escalated=await store.list_cases(children, deadline_before=day, limit=LISTED)
+                if escalated_total
+                else [],
+                escalated_total=escalated_total,
+            )
+        )
+    return digests
 
 
 def render_digest(
@@ -146,17 +167,13 @@ async def send_digests(
     head cannot be reached has its digest sent to the head of the unit above, with a note."""
     store, desk = dispatcher.store, dispatcher.cases
     day = day or desk.settings.today(now)
-    units = await store.list_units()
-    parents = {u.code: u.parent_code for u in units}
+    parents = {u.code: u.parent_code for u in await store.list_units()}
     run = DigestRun()
-    for unit in units:
-        if only is not None and unit.code not in only:
-            continue
+    for digest in await build_digests(store, desk, day, show, only):
+        unit = digest.unit
         if not await store.claim_digest(unit.code, day, now):
             run.already += 1
             continue
-        children = [u.code for u in units if u.parent_code == unit.code]
-        digest = await build_digest(store, unit, children, day, desk, show)
         if digest.empty:
             await store.finish_digest(unit.code, day, "empty", now)
             run.empty += 1

@@ -12,6 +12,7 @@ from storage.records import (
     Answer,
     AnswerRow,
     Case,
+    CaseCounts,
     CaseEvent,
     CaseState,
     Chat,
@@ -283,6 +284,15 @@ class CaseRepository(ABC):
     @abstractmethod
     async def unit_figures(self, unit_code: str, start: datetime, end: datetime) -> UnitFigures:
         """The unit's answers in [start, end) by rating."""
+
+    @abstractmethod
+    async def figures_by_unit(self, start: datetime, end: datetime) -> dict[str, UnitFigures]:
+        """Every unit's answers in [start, end) by rating, at once; units without any are left out."""
+
+    @abstractmethod
+    async def case_counts(self, day: date) -> dict[str, CaseCounts]:
+        """Every unit's open cases, those overdue on `day` and those opened since its last digest,
+        at once; units without cases are left out."""
 
     @abstractmethod
     async def last_digest_at(self, unit_code: str) -> datetime | None:

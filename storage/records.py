@@ -216,3 +216,12 @@ class UnitFigures(Record):
     satisfied: int = 0
     neutral: int = 0
     unsatisfied: int = 0
+
+
+class CaseCounts(Record):
+    """A unit's cases as the digest counts them."""
+
+    open: int = 0
+    overdue: int = 0
+    new: int = 0  # opened since the unit's last digest
+    last_digest_at: datetime | None = None

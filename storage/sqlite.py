@@ -32,6 +32,7 @@ from storage.records import (
     Answer,
     AnswerRow,
     Case,
+    CaseCounts,
     CaseEvent,
     CaseState,
     Chat,
@@ -642,8 +643,11 @@ class SQLiteStorage(Storage):
         offset: int = 0,
     ) -> list[Case]:
         where, params = self._case_filter(unit_codes, states, opened_after, deadline_before, assignee_id)
+        # The page is chosen on the cases table alone, then only its rows are joined.
         rows = await self._read(
-            f"{_CASE}{where} ORDER BY c.opened_at, c.id LIMIT ? OFFSET ?", (*params, limit or -1, offset)
+            f"{_CASE} WHERE c.id IN (SELECT c.id FROM cases c{where}"
+            " ORDER BY c.opened_at, c.id LIMIT ? OFFSET ?) ORDER BY c.opened_at, c.id",
+            (*params, limit or -1, offset),
         )
         return [_case(r) for r in rows]
 
@@ -749,16 +753,35 @@ class SQLiteStorage(Storage):
 
     # digests
 
+    _FIGURES = (
+        "SELECT d.unit_code, COUNT(*) AS answers, SUM(a.rating = 'satisfied') AS satisfied,"
+        " SUM(a.rating = 'neutral') AS neutral, SUM(a.rating = 'unsatisfied') AS unsatisfied"
+        " FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
+        " WHERE a.answered_at >= ? AND a.answered_at < ?"
+    )
+
     async def unit_figures(self, unit_code: str, start: datetime, end: datetime) -> UnitFigures:
         row = await self._read_one(
-            "SELECT COUNT(*) AS answers, COALESCE(SUM(a.rating = 'satisfied'), 0) AS satisfied,"
-            " COALESCE(SUM(a.rating = 'neutral'), 0) AS neutral,"
-            " COALESCE(SUM(a.rating = 'unsatisfied'), 0) AS unsatisfied"
-            " FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
-            " WHERE d.unit_code = ? AND a.answered_at >= ? AND a.answered_at < ?",
-            (unit_code, _iso(start), _iso(end)),
+            f"{self._FIGURES} AND d.unit_code = ? GROUP BY d.unit_code", (_iso(start), _iso(end), unit_code)
         )
         return UnitFigures.model_validate(dict(row)) if row else UnitFigures()
+
+    async def figures_by_unit(self, start: datetime, end: datetime) -> dict[str, UnitFigures]:
+        rows = await self._read(f"{self._FIGURES} GROUP BY d.unit_code", (_iso(start), _iso(end)))
+        return {r["unit_code"]: UnitFigures.model_validate(dict(r)) for r in rows}
+
+    async def case_counts(self, day: date) -> dict[str, CaseCounts]:
+        open_states = ", ".join(f"'{s.value}'" for s in OPEN_STATES)  # constants, not input
+        rows = await self._read(
+            f"SELECT c.unit_code, SUM(c.state IN ({open_states})) AS open,"
+            f" SUM(c.state IN ({open_states}) AND c.deadline < ?) AS overdue,"
+            " SUM(c.opened_at > COALESCE(last.sent_at, '')) AS new, last.sent_at AS last_digest_at"
+            " FROM cases c LEFT JOIN (SELECT unit_code, MAX(sent_at) AS sent_at FROM digests"
+            " WHERE status IN ('sent', 'empty') GROUP BY unit_code) last ON last.unit_code = c.unit_code"
+            " GROUP BY c.unit_code",
+            (_iso(day),),
+        )
+        return {r["unit_code"]: CaseCounts.model_validate(dict(r)) for r in rows}
 
     async def last_digest_at(self, unit_code: str) -> datetime | None:
         row = await self._read_one(

@@ -23,8 +23,7 @@ CREATE TABLE cases (
     resolution  TEXT,
     updated_at  TEXT NOT NULL
 );
-CREATE INDEX cases_unit_state ON cases(unit_code, state);
-CREATE INDEX cases_opened ON cases(opened_at);
+CREATE INDEX cases_unit_state ON cases(unit_code, state, opened_at);
 
 -- Every change of a case: who (a person id, or the citizen), when, what, and a note.
 CREATE TABLE case_events (
