@@ -148,6 +148,8 @@ def load_config(path: Path, *, must_exist: bool = False) -> Config:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        except ValueError as exc:  # PyYAML turns 2026-13-01 into a date and fails there
+            raise ConfigError(f"{path}: a value cannot be read: {exc} (check the dates)") from exc
         except OSError as exc:
             raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
         if not isinstance(data, dict):

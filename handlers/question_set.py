@@ -135,6 +135,8 @@ def parse_question_set(source: str, name: str = "<question set>") -> QuestionSet
         data = yaml.safe_load(source)
     except yaml.YAMLError as exc:
         raise QuestionSetError(f"{name}: not valid YAML: {exc}") from exc
+    except ValueError as exc:  # PyYAML turns 2026-13-01 into a date and fails there
+        raise QuestionSetError(f"{name}: a value cannot be read: {exc}") from exc
     try:
         return QuestionSet.model_validate(data)
     except ValidationError as exc:

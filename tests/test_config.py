@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,9 @@ def test_the_shipped_config_is_valid_and_matches_the_documented_keys(monkeypatch
     assert dict((u.code, p) for u, p in config.all_units())["Q1-BN"] == "Q1"
     assert config.survey.cooldown_days == 7 and config.telegram.token is None
     assert config.telegram.username == "HcmFeedbackBot"
+    assert config.digest.time == "07:30" and config.digest.hour_minute == (7, 30)
+    assert config.cases.open_on == ("unsatisfied",) and config.cases.deadline_working_days == 3
+    assert date(2026, 9, 2) in config.cases.holidays
 
 
 def test_a_short_file_gets_defaults(tmp_path):
@@ -74,6 +78,12 @@ def test_config_path_order(monkeypatch):
         ("units: [{code: Q1}]\n", "units.0.name: Field required"),
         ("units: [{code: Q1, name: A, head: {name: X, telegram: abc}}]\n", "units.0.head.telegram"),
         ("- just\n- a list\n", "the top level must be a mapping"),
+        ("digest: {time: '7h30'}\n", "digest.time"),
+        ("digest: {time: '25:00'}\n", "digest.time"),
+        ("cases: {open_on: [angry]}\n", "cases.open_on.0"),
+        ("cases: {holidays: [2026-13-01]}\n", "month must be in 1..12 (check the dates)"),
+        ("cases: {holidays: [tomorrow]}\n", "cases.holidays.0"),
+        ("cases: {deadline_working_days: 0}\n", "cases.deadline_working_days"),
         ("database: [unclosed\n", "not valid YAML"),
     ],
 )

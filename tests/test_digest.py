@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 
 from bot.app import digest_due_today
@@ -160,3 +161,35 @@ async def test_a_day_that_had_nothing_to_report_sends_when_something_comes(confi
     later = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
     assert (await send_digests(dispatcher, {"telegram": sender}, later, show=5)).sent == 1
     assert "Phản ánh mới: 1" in to(sender, "2101")[0].text
+
+
+async def test_one_unit_and_another_day_can_be_asked_for(config, store, dispatcher):
+    await complain(dispatcher, config, store)
+    sender = RecordingSender()
+    run = await send_digests(
+        dispatcher, {"telegram": sender}, MORNING, show=5, only=["Q1-BN"], day=date(2026, 12, 2)
+    )
+    assert (run.sent, run.empty, run.already) == (1, 0, 0)
+    assert (
+        "Báo cáo ngày 02/12/2026" in to(sender, "2101")[0].text and "Quá hạn: 1" in to(sender, "2101")[0].text
+    )
+
+
+async def test_a_long_digest_is_split_into_whole_messages(config, store, dispatcher):
+    from handlers.chat import split_text
+    from handlers.digest import build_digests, render_digest
+
+    for n in range(30):
+        await complain(dispatcher, config, store, f"HS-{n:03}", str(1000 + n))
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE dossiers SET procedure = ? ", ("Cấp giấy chứng nhận quyền sử dụng đất " * 8,))
+    (digest,) = await build_digests(store, dispatcher.cases, date(2026, 12, 2), 5, only=["Q1-BN"])
+    header = render_digest(dispatcher.cases, digest, "vi", None)[0].text
+    assert len(header) > 4096 and "… (+10)" in header  # 20 overdue listed, 10 counted
+    pieces = split_text(header, 4096)
+    assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
+    assert all(
+        line.startswith(("•", "Báo cáo", "Ý kiến", "Phản ánh", "Quá hạn", "…", ""))
+        for p in pieces
+        for line in p.splitlines()
+    )
