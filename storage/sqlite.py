@@ -85,6 +85,7 @@ _CASE = (
 _PERSON = "SELECT id, unit_code, role, name, channel, chat_id FROM people WHERE active = 1"
 _INVITATION_COLUMNS = "id, dossier_id, channel, chat_id, status, attempts, created_at, sent_at, error"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+_OUTBOXES = {"invitations", "notices"}  # tables with status, attempts, sent_at and error
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -556,25 +557,35 @@ class SQLiteStorage(Storage):
         )
         return [Invitation.model_validate(dict(r)) for r in rows]
 
-    async def finish_invitation(
-        self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
+    async def _finish_outbox(
+        self, table: str, row_id: int, status: OutboxStatus, now: datetime, error: str | None
     ) -> None:
+        assert table in _OUTBOXES  # a table name cannot be a parameter; only these two
         await self._write(
             lambda db: db.execute(
-                "UPDATE invitations SET status = ?, sent_at = ?, error = ? WHERE id = ?",
-                (status.value, _iso(now), error, invitation_id),
+                f"UPDATE {table} SET status = ?, sent_at = ?, error = ? WHERE id = ?",
+                (status.value, _iso(now), error, row_id),
             )
         )
 
-    async def retry_invitation(self, invitation_id: int, error: str) -> int:
+    async def _retry_outbox(self, table: str, row_id: int, error: str) -> int:
+        assert table in _OUTBOXES
         row = await self._write(
             lambda db: _first(
                 db,
-                "UPDATE invitations SET attempts = attempts + 1, error = ? WHERE id = ? RETURNING attempts",
-                (error, invitation_id),
+                f"UPDATE {table} SET attempts = attempts + 1, error = ? WHERE id = ? RETURNING attempts",
+                (error, row_id),
             )
         )
         return int(row[0]) if row else 0
+
+    async def finish_invitation(
+        self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
+    ) -> None:
+        await self._finish_outbox("invitations", invitation_id, status, now, error)
+
+    async def retry_invitation(self, invitation_id: int, error: str) -> int:
+        return await self._retry_outbox("invitations", invitation_id, error)
 
     # people and cases
 
@@ -734,22 +745,10 @@ class SQLiteStorage(Storage):
     async def finish_notice(
         self, notice_id: int, status: OutboxStatus, now: datetime, error: str | None = None
     ) -> None:
-        await self._write(
-            lambda db: db.execute(
-                "UPDATE notices SET status = ?, sent_at = ?, error = ? WHERE id = ?",
-                (status.value, _iso(now), error, notice_id),
-            )
-        )
+        await self._finish_outbox("notices", notice_id, status, now, error)
 
     async def retry_notice(self, notice_id: int, error: str) -> int:
-        row = await self._write(
-            lambda db: _first(
-                db,
-                "UPDATE notices SET attempts = attempts + 1, error = ? WHERE id = ? RETURNING attempts",
-                (error, notice_id),
-            )
-        )
-        return int(row[0]) if row else 0
+        return await self._retry_outbox("notices", notice_id, error)
 
     # digests
 

@@ -3,9 +3,10 @@ the dispatcher every channel calls."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,32 @@ def texts(replies: list[Reply]) -> str:
 
 def labels(replies: list[Reply]) -> list[str]:
     return [o.label for r in replies for o in r.options]
+
+
+# End-to-end fixtures. The emulators are imported only when an end-to-end test asks for them.
+
+
+@pytest.fixture(scope="module")
+def tg() -> Iterator[Any]:
+    """The Telegram emulator, one per test module; each test's bot has its own token."""
+    from tests.e2e_support import TelegramEmulator
+
+    with TelegramEmulator() as emulator:
+        yield emulator
+    # The emulator module leaves its server's output pipe open; close it so no ResourceWarning fires.
+    if emulator._process is not None and emulator._process.stdout is not None:
+        emulator._process.stdout.close()
+
+
+@pytest.fixture
+async def people(tg: Any) -> AsyncIterator[Callable[[Any, int], Any]]:
+    """Telegram users talking to a bot; their connections are closed afterwards."""
+    made: list[Any] = []
+
+    def person(bot: Any, user_id: int) -> Any:
+        made.append(tg.user(bot.token, user_id=user_id))
+        return made[-1]
+
+    yield person
+    for user in made:
+        await user.aclose()

@@ -5,36 +5,15 @@ against the Telegram emulator."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e_support import BotProcess, TelegramEmulator, texts_of
+from tests.e2e_support import BotProcess, texts_of
 from tests.test_e2e_telegram import has_buttons, tap
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-    if emulator._process is not None and emulator._process.stdout is not None:
-        emulator._process.stdout.close()
-
-
-@pytest.fixture
-async def people(tg: TelegramEmulator) -> AsyncIterator[Callable[[BotProcess, int], Any]]:
-    made: list[Any] = []
-
-    def person(bot: BotProcess, user_id: int) -> Any:
-        made.append(tg.user(bot.token, user_id=user_id))
-        return made[-1]
-
-    yield person
-    for user in made:
-        await user.aclose()
 
 
 def with_text(fragment: str) -> Callable[[list[Any]], bool]:

@@ -4,9 +4,8 @@ driven as Telegram users would drive it."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,33 +14,10 @@ from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator, texts_of
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def tg() -> Iterator[TelegramEmulator]:
-    with TelegramEmulator() as emulator:
-        yield emulator
-    # The emulator module leaves its server's output pipe open; close it so no ResourceWarning fires.
-    if emulator._process is not None and emulator._process.stdout is not None:
-        emulator._process.stdout.close()
-
-
 @pytest.fixture
 def bot(tg: TelegramEmulator, tmp_path: Path) -> Iterator[BotProcess]:
     with BotProcess(tg, tmp_path) as running:
         yield running
-
-
-@pytest.fixture
-async def people(tg: TelegramEmulator) -> AsyncIterator[Callable[[BotProcess, int], Any]]:
-    """Telegram users talking to a bot; their connections are closed afterwards."""
-    made: list[Any] = []
-
-    def person(bot: BotProcess, user_id: int) -> Any:
-        made.append(tg.user(bot.token, user_id=user_id))
-        return made[-1]
-
-    yield person
-    for user in made:
-        await user.aclose()
 
 
 def has_buttons(messages: list[BotMessage]) -> bool:
