@@ -22,7 +22,8 @@ from handlers.dispatch import Dispatcher
 from handlers.invitations import send_invitations
 from handlers.links import SurveyLinks
 from handlers.notices import send_notices
-from handlers.question_set import load_question_set
+from handlers.question_set import QuestionSet, load_question_set
+from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
 from handlers.texts import LANGUAGES
 from storage.base import Storage
@@ -76,12 +77,12 @@ def case_settings(config: Config) -> CaseSettings:
     )
 
 
-def build_dispatcher(config: Config, store: Storage) -> Dispatcher:
-    question_set = load_question_set(config.question_set)
+def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Dispatcher:
+    question_set = default_set or load_question_set(config.question_set)
     cases = case_settings(config)
     survey = SurveyFlow(
         store,
-        question_set,
+        QuestionSets(store, question_set),
         links_for(config),
         SurveySettings(
             cooldown_days=config.survey.cooldown_days, link_valid_days=config.survey.link_valid_days

@@ -20,9 +20,10 @@ from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, UnitConfig, config_path, load_config
 from handlers.digest import DigestRun, send_digests
-from handlers.question_set import QuestionSetError, load_question_set
+from handlers.question_set import QuestionSet, QuestionSetError, load_question_set
+from handlers.question_sets import QuestionSets
 from storage.base import DuplicateDossier, UnknownDossier, UnknownUnit
-from storage.records import AnswerRow
+from storage.records import AnswerRow, AuditEntry, StoredQuestionSet
 
 log = logging.getLogger("feedback-bot")
 
@@ -107,6 +108,32 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--date", type=_date, metavar="DATE", help="the day (default: today, locally)")
     digest.set_defaults(handler=send_digests_now)
 
+    questions = commands.add_parser("questions", parents=[common], help="manage question sets")
+    question_commands = questions.add_subparsers(dest="questions_command", metavar="ACTION", required=True)
+    for action, about in (
+        ("validate", "check a question-set file and say what is wrong, with line numbers"),
+        ("import", "store a question-set file as the set's next version (inactive until activated)"),
+    ):
+        command = question_commands.add_parser(action, parents=[common], help=about)
+        command.add_argument("file", type=Path)
+        command.set_defaults(handler=validate_questions if action == "validate" else import_questions)
+    listing = question_commands.add_parser(
+        "list", parents=[common], help="list sets: scope, version, state, answers"
+    )
+    listing.set_defaults(handler=list_questions)
+    for action, about, handler in (
+        ("activate", "make this version its set's active one (also to go back to an earlier one)",
+         "activate_questions"),
+        ("preview", "answer this version's survey in the terminal; nothing is stored", "preview_questions"),
+    ):  # fmt: skip
+        command = question_commands.add_parser(action, parents=[common], help=about)
+        command.add_argument("id", type=int, help="the id shown by `questions list`")
+        command.set_defaults(handler=globals()[handler])
+
+    audit = commands.add_parser("audit", parents=[common], help="print admin changes and case actions")
+    audit.add_argument("--since", type=_date, metavar="DATE", help="from this day on (YYYY-MM-DD)")
+    audit.set_defaults(handler=print_audit)
+
     answers = commands.add_parser("answers", parents=[common], help="list stored answers")
     answers.add_argument("--unit", help="only this unit and the units under it")
     answers.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -178,6 +205,11 @@ def run_console(config: Config, args: argparse.Namespace) -> int:
     """Runs the survey in the terminal, on the configured database or a throwaway demo one."""
     if not args.demo:
         return asyncio.run(_console(config))
+    return _demo(config)
+
+
+def _demo(config: Config, question_set: QuestionSet | None = None) -> int:
+    """The survey of a demo dossier in the terminal, on a throwaway database."""
     with tempfile.TemporaryDirectory(prefix="feedback-bot-demo-") as folder:
         demo = config.model_copy(
             update={
@@ -185,12 +217,14 @@ def run_console(config: Config, args: argparse.Namespace) -> int:
                 "units": (UnitConfig(code="DEMO", name="UBND Phường Bến Nghé"),),
             }
         )
-        return asyncio.run(_console(demo, demo_dossier=True))
+        return asyncio.run(_console(demo, demo_dossier=True, question_set=question_set))
 
 
-async def _console(config: Config, demo_dossier: bool = False) -> int:
+async def _console(
+    config: Config, demo_dossier: bool = False, question_set: QuestionSet | None = None
+) -> int:
     async with opened_storage(config) as store:
-        dispatcher = build_dispatcher(config, store)
+        dispatcher = build_dispatcher(config, store, question_set)
         channel = ConsoleChannel(dispatcher)
         print("Gõ /help để xem hướng dẫn, /quit để thoát. Type /help for help, /quit to leave.")
         if demo_dossier:
@@ -296,6 +330,106 @@ def send_digests_now(config: Config, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def validate_questions(config: Config, args: argparse.Namespace) -> int:
+    """Checks a question-set file; prints what it asks, or each problem with its line."""
+    question_set = load_question_set(args.file)
+    rating = question_set.rating_question
+    print(f"{args.file}: valid: {question_set.id}, {len(question_set.questions)} questions, rating options: "
+          + ", ".join(o.text(config.language) for o in rating.options))  # fmt: skip
+    return 0
+
+
+def import_questions(config: Config, args: argparse.Namespace) -> int:
+    """Stores a question-set file as its set's next version, unless it is unchanged."""
+    load_question_set(args.file)  # refuse an invalid file before touching the database
+    source = args.file.read_text(encoding="utf-8")
+
+    async def store_it() -> tuple[StoredQuestionSet, bool]:
+        async with opened_storage(config) as store:
+            sets = QuestionSets(store, load_question_set(config.question_set))
+            return await sets.import_set(source, str(args.file), datetime.now(UTC), _cli_actor())
+
+    stored, created = asyncio.run(store_it())
+    if created:
+        print(f"imported {stored.set_id} v{stored.version} as id {stored.id}; "
+              f"activate it with: feedback-bot questions activate {stored.id}")  # fmt: skip
+    else:
+        print(f"unchanged: the same as {stored.set_id} v{stored.version} (id {stored.id})")
+    return 0
+
+
+def list_questions(config: Config, args: argparse.Namespace) -> int:
+    """Lists every stored version with its scope, state and answer count."""
+
+    async def fetch() -> list[tuple[StoredQuestionSet, str]]:
+        async with opened_storage(config) as store:
+            sets = QuestionSets(store, load_question_set(config.question_set))
+            rows = []
+            for stored in await store.list_question_sets():
+                scope = sets.parsed(stored).scope
+                where = ", ".join([*scope.units, *scope.procedures]) or "everywhere"
+                rows.append((stored, where))
+            return rows
+
+    rows = asyncio.run(fetch())
+    if not rows:
+        print("no imported question sets; citizens get the default set")
+        return 0
+    print(f"{'id':>4}  {'set':<20} {'version':>7}  {'state':<8} {'answers':>7}  scope")
+    for stored, where in rows:
+        state = "active" if stored.active else "inactive"
+        row = f"{stored.id:>4}  {stored.set_id:<20} {stored.version:>7}  {state:<8} {stored.answers:>7}"
+        print(f"{row}  {where}")
+    return 0
+
+
+def activate_questions(config: Config, args: argparse.Namespace) -> int:
+    """Makes a stored version its set's active one."""
+
+    async def activate() -> StoredQuestionSet | None:
+        async with opened_storage(config) as store:
+            return await store.activate_question_set(args.id, datetime.now(UTC), _cli_actor())
+
+    stored = asyncio.run(activate())
+    if stored is None:
+        raise CommandError(f"no question set with id {args.id}: see `feedback-bot questions list`")
+    print(f"{stored.set_id} v{stored.version} is active; new surveys in its scope use it")
+    return 0
+
+
+def preview_questions(config: Config, args: argparse.Namespace) -> int:
+    """Runs a stored version's survey in the terminal on a throwaway database."""
+
+    async def fetch() -> QuestionSet:
+        async with opened_storage(config) as store:
+            stored = await store.get_question_set(args.id)
+            if stored is None:
+                raise CommandError(f"no question set with id {args.id}: see `feedback-bot questions list`")
+            return QuestionSets(store, load_question_set(config.question_set)).parsed(stored)
+
+    return _demo(config, asyncio.run(fetch()))
+
+
+def print_audit(config: Config, args: argparse.Namespace) -> int:
+    """Prints the audit trail: admin changes and case actions, oldest first."""
+    since = datetime.combine(args.since, datetime.min.time(), config.zone) if args.since else None
+
+    async def fetch() -> list[AuditEntry]:
+        async with opened_storage(config) as store:
+            return await store.audit_since(since)
+
+    for entry in asyncio.run(fetch()):
+        at = entry.at.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
+        print(f"{at}  {entry.actor:<14} {entry.action:<24} {entry.detail or ''}".rstrip())
+    return 0
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
 
 
 def list_answers(config: Config, args: argparse.Namespace) -> int:

@@ -46,6 +46,8 @@ class Dispatcher:
         """Answers one incoming message or button press."""
         address, now = incoming.address, incoming.received_at
         chat = await self.store.get_chat_state(address.channel, address.chat_id)
+        if chat.survey is not None:  # the set it was begun with, even if imported by another process
+            await self.survey.sets.load(chat.survey.question_set, chat.survey.question_set_version)
         if chat.unreachable_since is not None:
             # They wrote to us, so they unblocked the bot.
             await self.store.mark_reachable(address.channel, address.chat_id)

@@ -83,12 +83,23 @@ class Question(BaseModel):
         return self
 
 
+class Scope(BaseModel):
+    """Where a set applies: dossiers of these units (and the units under them) and/or of these
+    procedures. An empty scope applies everywhere."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    units: tuple[str, ...] = ()
+    procedures: tuple[str, ...] = ()
+
+
 class QuestionSet(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
-    version: int = Field(ge=1)
+    version: int = Field(default=1, ge=1)  # given by the bot on import: each changed import is a new version
     name: Texts
+    scope: Scope = Scope()
     questions: tuple[Question, ...]
 
     @field_validator("questions")
@@ -131,6 +142,7 @@ class QuestionSetError(ValueError):
 
 
 def parse_question_set(source: str, name: str = "<question set>") -> QuestionSet:
+    """The set a YAML text describes; errors name the line and the key."""
     try:
         data = yaml.safe_load(source)
     except yaml.YAMLError as exc:
@@ -141,10 +153,32 @@ def parse_question_set(source: str, name: str = "<question set>") -> QuestionSet
         return QuestionSet.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'top level'}: {error['msg']}"
-            for error in exc.errors()
+            f"{_line_of(source, error['loc'])}{_path(error['loc'])}: {error['msg']}" for error in exc.errors()
         )
         raise QuestionSetError(f"{name}: {problems}") from exc
+
+
+def _path(location: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in location) or "top level"
+
+
+def _line_of(source: str, location: tuple[int | str, ...]) -> str:
+    """'line N, ' for the deepest YAML node the error's location reaches, or '' if none."""
+    try:
+        node = yaml.compose(source)
+    except yaml.YAMLError:
+        return ""
+    for part in location:
+        if isinstance(node, yaml.MappingNode):
+            found = next((value for key, value in node.value if key.value == part), None)
+            if found is None:
+                break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    return f"line {node.start_mark.line + 1}, " if node is not None else ""
 
 
 def load_question_set(path: str | Path | None) -> QuestionSet:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,6 +11,7 @@ from handlers.cases import CaseSettings
 from handlers.chat import Address, Option, Reply
 from handlers.links import SurveyLinks
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
+from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
 from storage.base import AlreadyAnswered, StaleStep, Storage
 from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
@@ -53,18 +53,16 @@ class SurveyFlow:
     def __init__(
         self,
         store: Storage,
-        question_set: QuestionSet,
+        sets: QuestionSets,
         links: SurveyLinks,
         settings: SurveySettings,
         cases: CaseSettings,
-        earlier_sets: Mapping[tuple[str, int], QuestionSet] | None = None,
     ) -> None:
         self.store = store
-        self.question_set = question_set
+        self.sets = sets
         self.links = links
         self.settings = settings
         self.cases = cases
-        self._sets = {(question_set.id, question_set.version): question_set, **(earlier_sets or {})}
 
     # Entry points: `chat` is what the dispatcher read about the chat before calling.
 
@@ -93,13 +91,14 @@ class SurveyFlow:
 
     async def begin(self, address: Address, dossier: Dossier, language: Language, now: datetime) -> Reply:
         """Starts the dossier's survey in this chat: the greeting and the first question, stored first."""
-        first = self.question_set.rating_question
+        question_set = await self.sets.for_dossier(dossier)
+        first = question_set.rating_question
         survey = await self.store.start_survey(
             channel=address.channel,
             chat_id=address.chat_id,
             dossier_id=dossier.id,
-            question_set=self.question_set.id,
-            question_set_version=self.question_set.version,
+            question_set=question_set.id,
+            question_set_version=question_set.version,
             first_step=first.id,
             now=now,
         )
@@ -242,14 +241,15 @@ class SurveyFlow:
         return Reply(text("thanks_unsatisfied", language, unit=survey.unit_name))
 
     def _is_complaint(self, answer: Answer, question_id: str) -> bool:
-        question_set = self._sets.get((answer.question_set, answer.question_set_version))
+        question_set = self.sets.cached(answer.question_set, answer.question_set_version)
         question = question_set.question(question_id) if question_set else None
         return question is not None and question.takes_complaint
 
     # Helpers
 
     def _set_of(self, survey: Survey) -> QuestionSet:
-        return self._sets.get((survey.question_set, survey.question_set_version), self.question_set)
+        """The set the survey was begun with (the dispatcher loads it first), else the default."""
+        return self.sets.cached(survey.question_set, survey.question_set_version) or self.sets.default
 
     def _question(self, survey: Survey) -> Question | None:
         if survey.step is None:

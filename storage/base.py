@@ -11,6 +11,7 @@ from storage.records import (
     OPEN_STATES,
     Answer,
     AnswerRow,
+    AuditEntry,
     Case,
     CaseCounts,
     CaseEvent,
@@ -26,6 +27,7 @@ from storage.records import (
     Person,
     PersonEntry,
     Rating,
+    StoredQuestionSet,
     Survey,
     Unit,
     UnitFigures,
@@ -309,8 +311,43 @@ class CaseRepository(ABC):
     ) -> None: ...
 
 
+class QuestionSetRepository(ABC):
+    @abstractmethod
+    async def save_question_set(
+        self, set_id: str, source: str, fingerprint: str, now: datetime, actor: str
+    ) -> tuple[StoredQuestionSet, bool]:
+        """Stores an imported set as its next version, unless a version with the same content
+        (fingerprint) exists; returns the version and whether it is new. Audited."""
+
+    @abstractmethod
+    async def list_question_sets(self) -> list[StoredQuestionSet]: ...
+
+    @abstractmethod
+    async def get_question_set(self, row_id: int) -> StoredQuestionSet | None: ...
+
+    @abstractmethod
+    async def find_question_set(self, set_id: str, version: int) -> StoredQuestionSet | None: ...
+
+    @abstractmethod
+    async def activate_question_set(self, row_id: int, now: datetime, actor: str) -> StoredQuestionSet | None:
+        """Makes this version the set's active one (any other version of it stops). Audited."""
+
+    @abstractmethod
+    async def record_audit(self, actor: str, action: str, detail: str | None, now: datetime) -> None: ...
+
+    @abstractmethod
+    async def audit_since(self, since: datetime | None) -> list[AuditEntry]:
+        """Admin changes and case actions, oldest first."""
+
+
 class Storage(
-    UnitRepository, DossierRepository, ChatRepository, SurveyRepository, OutboxRepository, CaseRepository
+    UnitRepository,
+    DossierRepository,
+    ChatRepository,
+    SurveyRepository,
+    OutboxRepository,
+    CaseRepository,
+    QuestionSetRepository,
 ):
     """Every repository over one database; opened and closed by the application."""
 

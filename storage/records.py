@@ -225,3 +225,23 @@ class CaseCounts(Record):
     overdue: int = 0
     new: int = 0  # opened since the unit's last digest
     last_digest_at: datetime | None = None
+
+
+class StoredQuestionSet(Record):
+    """One imported version of a question set, with how many answers it has."""
+
+    id: int
+    set_id: str
+    version: int
+    source: str
+    active: bool
+    imported_at: datetime
+    imported_by: str
+    answers: int = 0
+
+
+class AuditEntry(Record):
+    at: datetime
+    actor: str
+    action: str
+    detail: str | None = None

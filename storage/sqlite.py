@@ -31,6 +31,7 @@ from storage.records import (
     OPEN_STATES,
     Answer,
     AnswerRow,
+    AuditEntry,
     Case,
     CaseCounts,
     CaseEvent,
@@ -46,6 +47,7 @@ from storage.records import (
     Person,
     PersonEntry,
     Rating,
+    StoredQuestionSet,
     Survey,
     Unit,
     UnitFigures,
@@ -138,6 +140,13 @@ def _open_case(db: sqlite3.Connection, dossier_id: int, deadline: date, now: dat
             "INSERT INTO case_events (case_id, at, actor, action) VALUES (?, ?, 'citizen', 'opened')",
             (opened["id"], _iso(now)),
         )
+
+
+def _audit(db: sqlite3.Connection, actor: str, action: str, detail: str | None, now: datetime) -> None:
+    db.execute(
+        "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+        (_iso(now), actor, action, detail),
+    )
 
 
 def _first(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
@@ -811,6 +820,77 @@ class SQLiteStorage(Storage):
                 (status, _iso(now), recipient, unit_code, _iso(day)),
             )
         )
+
+    # question sets and the audit trail
+
+    _QUESTION_SETS = (
+        "SELECT q.id, q.set_id, q.version, q.source, q.active, q.imported_at, q.imported_by,"
+        " (SELECT COUNT(*) FROM answers a WHERE a.question_set = q.set_id"
+        " AND a.question_set_version = q.version) AS answers FROM question_sets q"
+    )
+
+    async def save_question_set(
+        self, set_id: str, source: str, fingerprint: str, now: datetime, actor: str
+    ) -> tuple[StoredQuestionSet, bool]:
+        def save(db: sqlite3.Connection) -> tuple[int, bool]:
+            same = _first(db, "SELECT id FROM question_sets WHERE set_id = ? AND fingerprint = ?",
+                          (set_id, fingerprint))  # fmt: skip
+            if same is not None:
+                return int(same["id"]), False
+            row = _first(
+                db,
+                "INSERT INTO question_sets (set_id, version, source, fingerprint, imported_at, imported_by)"
+                " SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ? FROM question_sets WHERE set_id = ?"
+                " RETURNING id, version",
+                (set_id, source, fingerprint, _iso(now), actor, set_id),
+            )
+            assert row is not None
+            _audit(db, actor, "question set imported", f"{set_id} v{row['version']}", now)
+            return int(row["id"]), True
+
+        row_id, created = await self._write(save)
+        stored = await self.get_question_set(row_id)
+        assert stored is not None
+        return stored, created
+
+    async def list_question_sets(self) -> list[StoredQuestionSet]:
+        rows = await self._read(f"{self._QUESTION_SETS} ORDER BY q.set_id, q.version")
+        return [StoredQuestionSet.model_validate(dict(r)) for r in rows]
+
+    async def get_question_set(self, row_id: int) -> StoredQuestionSet | None:
+        row = await self._read_one(f"{self._QUESTION_SETS} WHERE q.id = ?", (row_id,))
+        return StoredQuestionSet.model_validate(dict(row)) if row else None
+
+    async def find_question_set(self, set_id: str, version: int) -> StoredQuestionSet | None:
+        row = await self._read_one(
+            f"{self._QUESTION_SETS} WHERE q.set_id = ? AND q.version = ?", (set_id, version)
+        )
+        return StoredQuestionSet.model_validate(dict(row)) if row else None
+
+    async def activate_question_set(self, row_id: int, now: datetime, actor: str) -> StoredQuestionSet | None:
+        def activate(db: sqlite3.Connection) -> bool:
+            row = _first(db, "SELECT set_id, version FROM question_sets WHERE id = ?", (row_id,))
+            if row is None:
+                return False
+            db.execute("UPDATE question_sets SET active = (id = ?) WHERE set_id = ?", (row_id, row["set_id"]))
+            _audit(db, actor, "question set activated", f"{row['set_id']} v{row['version']}", now)
+            return True
+
+        return await self.get_question_set(row_id) if await self._write(activate) else None
+
+    async def record_audit(self, actor: str, action: str, detail: str | None, now: datetime) -> None:
+        await self._write(lambda db: _audit(db, actor, action, detail, now))
+
+    async def audit_since(self, since: datetime | None) -> list[AuditEntry]:
+        rows = await self._read(
+            "SELECT at, actor, action, detail FROM ("
+            " SELECT at, actor, action, detail, 0 AS kind, id FROM audit"
+            " UNION ALL SELECT e.at, e.actor, 'case ' || e.action,"
+            " '#' || e.case_id || COALESCE(': ' || e.note, ''), 1, e.id FROM case_events e)"
+            " WHERE at >= ? ORDER BY at, kind, id",
+            (_iso(since) or "",),
+        )
+        return [AuditEntry.model_validate(dict(r)) for r in rows]
 
 
 def _statements(script: str) -> list[str]:

@@ -303,3 +303,12 @@ async def test_config_people_are_synced_and_removed_ones_deactivated(tmp_path, s
     await save_config_units(store, smaller)
     assert [p.name for p in await store.unit_people("Q1-BN")] == ["Lê Văn C"]
     assert await store.people_at("telegram", "2102") == []
+
+
+async def test_case_actions_are_in_the_audit_trail(config, store, dispatcher):
+    await complain(dispatcher, config, store)
+    case = await only_case(store)
+    staff_id = (await store.people_at("telegram", "2102"))[0].id
+    await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
+    trail = [(e.action, e.detail) for e in await store.audit_since(None)]
+    assert trail == [("case opened", f"#{case.id}"), ("case assigned", f"#{case.id}: Phạm Thị D")]

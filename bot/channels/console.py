@@ -28,9 +28,9 @@ def incoming_from(line: str, language_hint: str | None = None) -> Incoming:
 
 
 class ConsoleChannel:
-    def __init__(self, dispatcher: Dispatcher, out: TextIO = sys.stdout) -> None:
+    def __init__(self, dispatcher: Dispatcher, out: TextIO | None = None) -> None:
         self.dispatcher = dispatcher
-        self.out = out
+        self.out = out or sys.stdout
         self.address = Address(CHANNEL, CHAT_ID)
 
     async def send(self, chat_id: str, reply: Reply) -> Delivery:
@@ -39,8 +39,10 @@ class ConsoleChannel:
         self.out.flush()
         return Delivery.SENT
 
-    async def converse(self, lines: TextIO = sys.stdin) -> None:
-        """Reads what the person types until end of input or /quit, answering each line."""
+    async def converse(self, lines: TextIO | None = None) -> None:
+        """Reads what the person types (standard input by default) until end of input or /quit,
+        answering each line."""
+        lines = lines or sys.stdin
         loop = asyncio.get_running_loop()
         while True:
             self.out.write("\n> ")

@@ -1,0 +1,92 @@
+"""Which question set a citizen is asked: the default set (shipped, or the config's file) unless an
+active imported set is scoped to the dossier's unit (or a unit above it) and/or its procedure; the
+most specific wins. Stored versions never change, so each is parsed once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from handlers.question_set import QuestionSet, QuestionSetError, Scope, parse_question_set
+from storage.base import Storage
+from storage.records import Dossier, StoredQuestionSet, Unit
+
+
+def fingerprint(question_set: QuestionSet) -> str:
+    """What a set says, whatever its version number or formatting: a changed set has another."""
+    content = question_set.model_dump(mode="json", exclude={"version"})
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def specificity(scope: Scope, dossier: Dossier, ancestry: Sequence[str]) -> tuple[int, int, int] | None:
+    """How closely a scope fits a dossier (higher is closer), or None where it does not apply.
+    `ancestry` is the dossier's unit followed by the units above it."""
+    if scope.procedures and dossier.procedure not in scope.procedures:
+        return None
+    distance = next((n for n, code in enumerate(ancestry) if code in scope.units), None)
+    if scope.units and distance is None:
+        return None
+    return (1 if scope.procedures else 0, 1 if scope.units else 0, -(distance or 0))
+
+
+def ancestry_of(unit_code: str, units: Sequence[Unit]) -> list[str]:
+    parents = {u.code: u.parent_code for u in units}
+    chain: list[str] = []
+    code: str | None = unit_code
+    while code is not None and code not in chain:
+        chain.append(code)
+        code = parents.get(code)
+    return chain
+
+
+class QuestionSets:
+    def __init__(self, store: Storage, default: QuestionSet) -> None:
+        self.store = store
+        self.default = default
+        self._parsed: dict[tuple[str, int], QuestionSet] = {(default.id, default.version): default}
+
+    def cached(self, set_id: str, version: int) -> QuestionSet | None:
+        return self._parsed.get((set_id, version))
+
+    def parsed(self, stored: StoredQuestionSet) -> QuestionSet:
+        """A stored version as a QuestionSet with its stored version number."""
+        key = (stored.set_id, stored.version)
+        if key not in self._parsed:
+            parsed = parse_question_set(stored.source, f"{stored.set_id} v{stored.version}")
+            self._parsed[key] = parsed.model_copy(update={"version": stored.version})
+        return self._parsed[key]
+
+    async def load(self, set_id: str, version: int) -> QuestionSet | None:
+        """The set a survey was begun with, from the cache or storage."""
+        if (found := self.cached(set_id, version)) is not None:
+            return found
+        stored = await self.store.find_question_set(set_id, version)
+        return self.parsed(stored) if stored else None
+
+    async def for_dossier(self, dossier: Dossier) -> QuestionSet:
+        """The most specific active set for this dossier, else the default."""
+        active = [s for s in await self.store.list_question_sets() if s.active]
+        if not active:
+            return self.default
+        ancestry = ancestry_of(dossier.unit_code, await self.store.list_units())
+        best, best_fit = self.default, (-1, -1, -1)
+        for stored in sorted(active, key=lambda s: s.id):
+            candidate = self.parsed(stored)
+            fit = specificity(candidate.scope, dossier, ancestry)
+            if fit is not None and fit >= best_fit:  # a tie goes to the later import
+                best, best_fit = candidate, fit
+        return best
+
+    async def import_set(
+        self, source: str, name: str, now: datetime, actor: str
+    ) -> tuple[StoredQuestionSet, bool]:
+        """Validates and stores a set as its next version (unless unchanged). Raises QuestionSetError."""
+        question_set = parse_question_set(source, name)
+        return await self.store.save_question_set(
+            question_set.id, source, fingerprint(question_set), now, actor
+        )
+
+
+__all__ = ["QuestionSetError", "QuestionSets", "ancestry_of", "fingerprint", "specificity"]
