@@ -15,6 +15,7 @@ from telegram.error import InvalidToken
 
 from bot.channels.telegram import CHANNEL, TelegramChannel
 from bot.config import PLACEHOLDER_SECRET, Config
+from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Sender
 from handlers.digest import send_digests
@@ -80,9 +81,10 @@ def case_settings(config: Config) -> CaseSettings:
 def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Dispatcher:
     question_set = default_set or load_question_set(config.question_set)
     cases = case_settings(config)
+    sets = QuestionSets(store, question_set)
     survey = SurveyFlow(
         store,
-        QuestionSets(store, question_set),
+        sets,
         links_for(config),
         SurveySettings(
             cooldown_days=config.survey.cooldown_days, link_valid_days=config.survey.link_valid_days
@@ -95,7 +97,10 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
         }
         for language in LANGUAGES
     }
-    return Dispatcher(store, survey, CaseDesk(store, cases, option_texts), config.language)
+    admins = [(CHANNEL, str(person.telegram)) for person in config.admins if person.telegram is not None]
+    return Dispatcher(
+        store, survey, CaseDesk(store, cases, option_texts), AdminDesk(sets, admins), config.language
+    )
 
 
 async def deliver_outbox(dispatcher: Dispatcher, senders: Mapping[str, Sender], cooldown: timedelta) -> None:

@@ -95,6 +95,7 @@ class Config(Section):
     telegram: TelegramConfig = TelegramConfig()
     digest: DigestConfig = DigestConfig()
     cases: CasesConfig = CasesConfig()
+    admins: tuple[Person, ...] = ()
     units: tuple[UnitConfig, ...] = ()
 
     @field_validator("timezone")

@@ -27,8 +27,9 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """Something a person sent. `text` is the message, the command's arguments, or the
-    phone number of a shared contact; `option` is the key of the option chosen."""
+    """Something a person sent. `text` is the message, the command's arguments, the phone
+    number of a shared contact, or a document's file name; `option` is the key of the option
+    chosen; `attachment` is a document's bytes (None when it was too big to fetch)."""
 
     address: Address
     kind: Kind
@@ -38,6 +39,7 @@ class Incoming:
     command: str | None = None
     option: str | None = None
     language_hint: str | None = None
+    attachment: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,9 @@ class Reply:
     text: str
     options: tuple[Option, ...] = field(default=())
     typing_hint: str = ""
+
+
+MAX_ATTACHMENT = 256 * 1024  # bytes of a document the bot fetches; question sets are a few KB
 
 
 class Delivery(StrEnum):

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from handlers.admin import AdminDesk, parse_question_set_key
 from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key
 from handlers.chat import Incoming, Kind, Option, Reply
 from handlers.question_set import MAX_TEXT_LENGTH
@@ -29,11 +30,17 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 class Dispatcher:
     def __init__(
-        self, store: Storage, survey: SurveyFlow, cases: CaseDesk, default_language: Language
+        self,
+        store: Storage,
+        survey: SurveyFlow,
+        cases: CaseDesk,
+        admin: AdminDesk,
+        default_language: Language,
     ) -> None:
         self.store = store
         self.survey = survey
         self.cases = cases
+        self.admin = admin
         self.default_language = default_language
         # Called after a case changed, so its notices go out now rather than at the next round.
         self.on_notices: Callable[[], None] = lambda: None
@@ -61,6 +68,8 @@ class Dispatcher:
                 return await self.set_language(chat, key[len(LANGUAGE_KEY) :])
             if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdigit():
                 return await self.cases.list_open(chat, int(key[len(CASES_PAGE_KEY) :]), language)
+            if parse_question_set_key(key) is not None:
+                return await self.admin.press(chat, key, language, now)
             if parse_case_key(key) is not None:
                 return self._notifying(await self.cases.press(chat, key, language, now))
             return await self.survey.answer_option(chat, key, language, now)
@@ -70,6 +79,8 @@ class Dispatcher:
             if chat.awaiting is not None and chat.awaiting.startswith(AWAITING_NOTE):
                 return self._notifying(await self.cases.record_resolution(chat, incoming.text, language, now))
             return await self.survey.answer_text(chat, incoming.text, language, now)
+        if incoming.kind == Kind.DOCUMENT:
+            return await self.admin.receive_document(chat, incoming.text, incoming.attachment, language, now)
         return self.refuse_unsupported(chat, language)
 
     async def _command(
@@ -87,6 +98,8 @@ class Dispatcher:
             return await self.cases.list_open(chat, int(argument) - 1 if argument.isdigit() else 0, language)
         if command == "mycases":
             return await self.cases.list_mine(chat, language)
+        if command == "questions":
+            return await self.admin.list_sets(chat, language)
         if command == "language":
             if argument.lower() in LANGUAGES:
                 return await self.set_language(chat, argument.lower())

@@ -242,6 +242,54 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "• #{id} {dossier} · {procedure} · hạn {deadline}{assignee}",
         "en": "• #{id} {dossier} · {procedure} · due {deadline}{assignee}",
     },
+    # Admins.
+    "admin_only_file": {
+        "vi": "Xin lỗi, bot không nhận tệp từ Ông/Bà. Chỉ quản trị viên được gửi tệp cấu hình.",
+        "en": "Sorry, the bot does not take files from you. Only admins send configuration files.",
+    },
+    "admin_only": {
+        "vi": "Xin lỗi, lệnh này chỉ dành cho quản trị viên.",
+        "en": "Sorry, this command is for admins only.",
+    },
+    "file_unreadable": {
+        "vi": "Không đọc được tệp «{name}»: tệp cần là văn bản YAML (UTF-8), dưới 256 KB.",
+        "en": "Cannot read «{name}»: it must be a YAML text file (UTF-8) under 256 KB.",
+    },
+    "qs_invalid": {
+        "vi": "Bộ câu hỏi «{name}» chưa hợp lệ, chưa có gì thay đổi:\n{problems}",
+        "en": "The question set «{name}» is not valid; nothing changed:\n{problems}",
+    },
+    "qs_imported": {
+        "vi": "Đã lưu bộ câu hỏi {set} phiên bản {version} (chưa kích hoạt). Người dân sẽ thấy như sau:",
+        "en": "Stored question set {set} version {version} (not active yet). Citizens will see:",
+    },
+    "qs_unchanged": {
+        "vi": "Bộ câu hỏi này giống hệt {set} phiên bản {version} đã có. Người dân sẽ thấy như sau:",
+        "en": "This question set is the same as {set} version {version}. Citizens will see:",
+    },
+    "qs_scope": {"vi": "Phạm vi áp dụng: {scope}", "en": "Applies to: {scope}"},
+    "qs_everywhere": {"vi": "mọi đơn vị, mọi thủ tục", "en": "every unit and procedure"},
+    "qs_shown_after": {"vi": "(hỏi khi đánh giá: {ratings})", "en": "(asked after: {ratings})"},
+    "qs_free_text": {
+        "vi": "(trả lời bằng chữ, tối đa {limit} ký tự)",
+        "en": "(answered in words, at most {limit} characters)",
+    },
+    "button_activate": {"vi": "Kích hoạt", "en": "Activate"},
+    "qs_activated": {
+        "vi": "Đã kích hoạt {set} phiên bản {version}. "
+        "Các khảo sát mới trong phạm vi sẽ dùng bộ câu hỏi này.",
+        "en": "{set} version {version} is active. New surveys in its scope use it.",
+    },
+    "qs_none": {
+        "vi": "Chưa có bộ câu hỏi nào được nhập; người dân được hỏi bộ mặc định.",
+        "en": "No question sets imported; citizens get the default set.",
+    },
+    "qs_line": {
+        "vi": "#{id} {set} v{version} · {state} · {answers} ý kiến · {scope}",
+        "en": "#{id} {set} v{version} · {state} · {answers} answers · {scope}",
+    },
+    "qs_active": {"vi": "đang dùng", "en": "active"},
+    "qs_inactive": {"vi": "không dùng", "en": "inactive"},
 }
 
 

@@ -17,6 +17,7 @@ from handlers.dispatch import Dispatcher
 from storage.records import Dossier
 from storage.sqlite import SQLiteStorage
 
+ADMINS = [{"name": "Quản trị Sở Nội vụ", "telegram": 9001}]
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 UNITS = [
     {
@@ -42,6 +43,7 @@ def make_config(tmp_path: Path, **overrides: object) -> Config:
         "database": str(tmp_path / "feedback.db"),
         "secret": "test-secret",
         "units": UNITS,
+        "admins": ADMINS,
         "telegram": {"token": "123:ABC", "username": "TestNameBot"},
     }
     data.update(overrides)
@@ -109,6 +111,9 @@ class Citizen:
 
     async def send_photo(self) -> list[Reply]:
         return await self._send(Kind.UNSUPPORTED)
+
+    async def send_document(self, name: str, data: bytes | None) -> list[Reply]:
+        return await self._send(Kind.DOCUMENT, text=name, attachment=data)
 
 
 async def add_dossier(

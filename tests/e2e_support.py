@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import UNITS
+from tests.conftest import ADMINS, UNITS
 
 # shared/ lies beside the clone (here and in CI); FEEDBACK_BOT_SHARED points elsewhere.
 SHARED = Path(os.environ.get("FEEDBACK_BOT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -44,6 +44,7 @@ class BotProcess:
             "database": "feedback.db",
             "secret": "e2e-secret",
             "units": UNITS,
+            "admins": ADMINS,
             "survey": {"invitation_check_seconds": 0.5},
             "telegram": {
                 "username": "TestNameBot",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Awaitable, Coroutine
@@ -17,7 +18,7 @@ from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Conte
 from telegram.request import BaseRequest
 
 from bot.config import TelegramConfig
-from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
+from handlers.chat import MAX_ATTACHMENT, Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.texts import LANGUAGES, text
 
@@ -202,6 +203,12 @@ class TelegramChannel:
         incoming = incoming_from(update)
         if incoming is None:
             return
+        if (
+            incoming.kind == Kind.DOCUMENT
+            and update.message is not None
+            and update.message.document is not None
+        ):
+            incoming = dataclasses.replace(incoming, attachment=await self._fetch(update.message.document))
         query = update.callback_query
         if query is None:
             replies = await self.dispatcher.handle(incoming)
@@ -211,6 +218,18 @@ class TelegramChannel:
         for reply in replies:
             if await self.send(incoming.address.chat_id, reply) == Delivery.UNREACHABLE:
                 break
+
+    async def _fetch(self, document: Any) -> bytes | None:
+        """A document's bytes, if it is small enough to be a file the bot reads; None otherwise."""
+        if document.file_size is not None and document.file_size > MAX_ATTACHMENT:
+            return None
+        try:
+            file = await document.get_file()
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("telegram: could not fetch a document: %s", exc)
+            return None
+        return data if len(data) <= MAX_ATTACHMENT else None
 
     async def _settle_button(self, query: Any) -> None:
         """Stops the spinner and takes the buttons off the message, so each is pressed once."""

@@ -1,0 +1,59 @@
+"""Admins send a question set to the bot, see it as citizens will, and activate it; nobody else can."""
+
+from __future__ import annotations
+
+from handlers.admin import question_set_key
+from tests.conftest import Citizen, add_dossier, labels, texts
+from tests.test_question_sets import WARD_SET
+
+
+async def test_an_admin_uploads_previews_and_activates_a_set(config, store, dispatcher):
+    admin = Citizen(dispatcher, chat_id="9001")
+    replies = await admin.send_document("ward.yaml", WARD_SET.encode())
+    (preview,) = replies
+    assert "Đã lưu bộ câu hỏi ward-five-level phiên bản 1 (chưa kích hoạt)" in preview.text
+    assert "1. Ông/Bà đánh giá thế nào?" in preview.text and "5) Rất không hài lòng" in preview.text
+    assert "Phạm vi áp dụng: Q1-BN" in preview.text
+    assert labels(replies) == ["Kích hoạt"]
+    assert "Đã kích hoạt ward-five-level phiên bản 1" in texts(await admin.press("Kích hoạt"))
+
+    _, token = await add_dossier(config, store)
+    citizen = Citizen(dispatcher, chat_id="1001")
+    assert labels(await citizen.command("start", token))[0] == "Rất hài lòng"  # the next survey uses it
+
+    again = await admin.send_document("ward.yaml", WARD_SET.encode())
+    assert "giống hệt ward-five-level phiên bản 1" in texts(again) and labels(again) == []
+    listing = await admin.command("questions")
+    assert "#1 ward-five-level v1 · đang dùng · 0 ý kiến · Q1-BN" in texts(listing)
+
+
+async def test_an_invalid_or_unreadable_file_changes_nothing(store, dispatcher):
+    admin = Citizen(dispatcher, chat_id="9001")
+    replies = await admin.send_document("ward.yaml", WARD_SET.replace("type: rating", "type: stars").encode())
+    assert "chưa hợp lệ" in texts(replies) and "line 7, questions.0.type" in texts(replies)
+    assert "Không đọc được tệp «photo.jpg»" in texts(
+        await admin.send_document("photo.jpg", b"\xff\xd8\xff\xe0")
+    )
+    assert "Không đọc được tệp «big.yaml»" in texts(await admin.send_document("big.yaml", None))
+    assert await store.list_question_sets() == []
+
+
+async def test_nobody_but_an_admin_uploads_activates_or_lists(store, dispatcher):
+    admin = Citizen(dispatcher, chat_id="9001")
+    await admin.send_document("ward.yaml", WARD_SET.encode())
+    (stored,) = await store.list_question_sets()
+    for who in ("1001", "2101", "2102"):  # a citizen, a head, a staff member
+        person = Citizen(dispatcher, chat_id=who)
+        assert "Chỉ quản trị viên" in texts(await person.send_document("mine.yaml", WARD_SET.encode()))
+        assert "chỉ dành cho quản trị viên" in texts(
+            await person.press_key(question_set_key(stored.id, "activate"))
+        )
+        assert "chỉ dành cho quản trị viên" in texts(await person.command("questions"))
+    (still,) = await store.list_question_sets()
+    assert not still.active and still.version == 1
+
+
+async def test_a_forged_activation_key_changes_nothing(store, dispatcher):
+    admin = Citizen(dispatcher, chat_id="9001")
+    for key in ("qs999.activate", "qs1.delete"):
+        assert "không còn hiệu lực" in texts(await admin.press_key(key))
