@@ -32,7 +32,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.app import build_dispatcher, links_for, save_config_units
+from bot.app import build_dispatcher, links_for, seed_directory
 from bot.channels.telegram import TelegramChannel
 from bot.config import Config
 from storage.sqlite import SQLiteStorage
@@ -93,7 +93,7 @@ async def ours(citizens: int, folder: Path, synchronous: str) -> tuple[float, in
     )
     store = SQLiteStorage(config.database, synchronous=synchronous)
     await store.open()
-    await save_config_units(store, config)
+    await seed_directory(store, config)
     links = links_for(config)
     tokens = []
     for n in range(citizens):

@@ -19,6 +19,7 @@ from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Sender
 from handlers.digest import send_digests
+from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
 from handlers.invitations import send_invitations
 from handlers.links import SurveyLinks
@@ -28,28 +29,34 @@ from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
 from handlers.texts import LANGUAGES
 from storage.base import Storage
-from storage.records import PersonEntry, Rating, Role, Unit
+from storage.records import Rating
 from storage.sqlite import SQLiteStorage
 
 log = logging.getLogger(__name__)
 
 
-async def save_config_units(store: Storage, config: Config) -> None:
-    """Stores the units listed in the config, with their heads and staff."""
-    units = [Unit(code=u.code, name=u.name, parent_code=parent) for u, parent in config.all_units()]
-    if units:
-        await store.save_units(units)
-    people = []
-    for unit, _ in config.all_units():
-        members = [(Role.HEAD, unit.head)] if unit.head else []
-        members += [(Role.STAFF, person) for person in unit.staff]
-        people += [
-            PersonEntry(unit_code=unit.code, role=role, name=person.name, channel=CHANNEL,
-                        chat_id=str(person.telegram))
-            for role, person in members
-            if person.telegram is not None
-        ]  # fmt: skip
-    await store.save_people(people)
+async def seed_directory(store: Storage, config: Config) -> None:
+    """On first start, the config's units and people become the directory. After that the
+    directory lives in the database and admins change it with `feedback-bot directory import`."""
+    units, people = flatten(config.units)
+    stored = await store.list_units(retired=True)
+    if not stored:
+        if units:
+            await store.apply_directory(
+                units=units,
+                people=people,
+                retired=[],
+                moves={},
+                now=datetime.now(UTC),
+                actor="config",
+                summary=f"seeded from the config: {len(units)} units",
+            )
+        return
+    if {(u.code, u.name, u.parent_code) for u in units} - {(u.code, u.name, u.parent_code) for u in stored}:
+        log.warning(
+            "the config's units differ from the directory in the database, which wins; "
+            "apply changes with: feedback-bot directory import FILE"
+        )
 
 
 @asynccontextmanager
@@ -59,7 +66,7 @@ async def opened_storage(config: Config) -> AsyncIterator[Storage]:
     store = SQLiteStorage(config.database)
     await store.open()
     try:
-        await save_config_units(store, config)
+        await seed_directory(store, config)
         yield store
     finally:
         await store.close()

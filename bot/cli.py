@@ -18,8 +18,9 @@ from bot.app import build_dispatcher, links_for, opened_storage, serve
 from bot.channels.console import CHAT_ID, ConsoleChannel
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
-from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, UnitConfig, config_path, load_config
+from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, config_path, load_config
 from handlers.digest import DigestRun, send_digests
+from handlers.directory import UnitConfig
 from handlers.question_set import QuestionSet, QuestionSetError, load_question_set
 from handlers.question_sets import QuestionSets
 from storage.base import DuplicateDossier, UnknownDossier, UnknownUnit

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from handlers.directory import PersonConfig, UnitConfig, walk_units
+
 DEFAULT_PATH = "config.yaml"
 ENV_CONFIG = "FEEDBACK_BOT_CONFIG"
 ENV_SECRET = "FEEDBACK_BOT_SECRET"
@@ -30,25 +32,6 @@ PLACEHOLDER_SECRET = "change-me"
 
 class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Person(Section):
-    name: str = Field(min_length=1)
-    telegram: int | None = None
-
-
-class UnitConfig(Section):
-    code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
-    name: str = Field(min_length=1)
-    head: Person | None = None
-    staff: tuple[Person, ...] = ()
-    children: tuple[UnitConfig, ...] = ()
-
-    def walk(self, parent: str | None = None) -> Iterator[tuple[UnitConfig, str | None]]:
-        """This unit and its subtree, parents first, each with its parent's code."""
-        yield self, parent
-        for child in self.children:
-            yield from child.walk(self.code)
 
 
 class SurveyConfig(Section):
@@ -83,6 +66,9 @@ class CasesConfig(Section):
     open_on: tuple[Literal["satisfied", "neutral", "unsatisfied"], ...] = ("unsatisfied",)
     deadline_working_days: int = Field(default=3, ge=1, le=60)
     holidays: tuple[date, ...] = ()
+
+
+Person = PersonConfig
 
 
 class Config(Section):
@@ -124,8 +110,7 @@ class Config(Section):
         return self
 
     def all_units(self) -> Iterator[tuple[UnitConfig, str | None]]:
-        for unit in self.units:
-            yield from unit.walk()
+        return walk_units(self.units)
 
     @property
     def zone(self) -> ZoneInfo:

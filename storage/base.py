@@ -18,6 +18,7 @@ from storage.records import (
     CaseState,
     Chat,
     ChatState,
+    DirectoryProposal,
     Dossier,
     FollowUp,
     Invitation,
@@ -67,7 +68,8 @@ class UnitRepository(ABC):
     async def get_unit(self, code: str) -> Unit | None: ...
 
     @abstractmethod
-    async def list_units(self) -> list[Unit]: ...
+    async def list_units(self, *, retired: bool = False) -> list[Unit]:
+        """The units in the tree; with `retired`, also those that left it."""
 
 
 class DossierRepository(ABC):
@@ -340,6 +342,34 @@ class QuestionSetRepository(ABC):
         """Admin changes and case actions, oldest first."""
 
 
+class DirectoryRepository(ABC):
+    @abstractmethod
+    async def all_people(self) -> list[Person]: ...
+
+    @abstractmethod
+    async def propose_directory(self, source: str, now: datetime, actor: str) -> DirectoryProposal: ...
+
+    @abstractmethod
+    async def get_directory_proposal(self, proposal_id: int) -> DirectoryProposal | None: ...
+
+    @abstractmethod
+    async def apply_directory(
+        self,
+        *,
+        units: Sequence[Unit],
+        people: Sequence[PersonEntry],
+        retired: Sequence[str],
+        moves: dict[str, str],
+        now: datetime,
+        actor: str,
+        summary: str,
+        proposal_id: int | None = None,
+    ) -> bool:
+        """In one transaction: the units (parents first) become the tree, `retired` units leave it,
+        open cases of each retired unit move to `moves[unit]`, the people become the active heads
+        and staff, and the change is audited. False if the proposal was applied already."""
+
+
 class Storage(
     UnitRepository,
     DossierRepository,
@@ -348,6 +378,7 @@ class Storage(
     OutboxRepository,
     CaseRepository,
     QuestionSetRepository,
+    DirectoryRepository,
 ):
     """Every repository over one database; opened and closed by the application."""
 

@@ -24,6 +24,7 @@ class Unit(Record):
     code: str
     name: str
     parent_code: str | None = None
+    retired_at: datetime | None = None
 
 
 class Dossier(Record):
@@ -245,3 +246,11 @@ class AuditEntry(Record):
     actor: str
     action: str
     detail: str | None = None
+
+
+class DirectoryProposal(Record):
+    id: int
+    source: str
+    proposed_at: datetime
+    proposed_by: str
+    applied_at: datetime | None = None

@@ -38,6 +38,7 @@ from storage.records import (
     CaseState,
     Chat,
     ChatState,
+    DirectoryProposal,
     Dossier,
     FollowUp,
     Invitation,
@@ -142,6 +143,16 @@ def _open_case(db: sqlite3.Connection, dossier_id: int, deadline: date, now: dat
         )
 
 
+def _save_people(db: sqlite3.Connection, people: Sequence[PersonEntry]) -> None:
+    """Makes these the active heads and staff; the others become inactive, kept for history."""
+    db.execute("UPDATE people SET active = 0")
+    db.executemany(
+        "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (unit_code, role, channel, chat_id) DO UPDATE SET name = excluded.name, active = 1",
+        [(p.unit_code, p.role.value, p.name, p.channel, p.chat_id) for p in people],
+    )
+
+
 def _audit(db: sqlite3.Connection, actor: str, action: str, detail: str | None, now: datetime) -> None:
     db.execute(
         "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
@@ -236,11 +247,14 @@ class SQLiteStorage(Storage):
         await self._write(save)
 
     async def get_unit(self, code: str) -> Unit | None:
-        row = await self._read_one("SELECT code, name, parent_code FROM units WHERE code = ?", (code,))
+        row = await self._read_one(
+            "SELECT code, name, parent_code, retired_at FROM units WHERE code = ?", (code,)
+        )
         return Unit.model_validate(dict(row)) if row else None
 
-    async def list_units(self) -> list[Unit]:
-        rows = await self._read("SELECT code, name, parent_code FROM units ORDER BY code")
+    async def list_units(self, *, retired: bool = False) -> list[Unit]:
+        where = "" if retired else " WHERE retired_at IS NULL"
+        rows = await self._read(f"SELECT code, name, parent_code, retired_at FROM units{where} ORDER BY code")
         return [Unit.model_validate(dict(r)) for r in rows]
 
     # dossiers
@@ -599,16 +613,7 @@ class SQLiteStorage(Storage):
     # people and cases
 
     async def save_people(self, people: Sequence[PersonEntry]) -> None:
-        def save(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE people SET active = 0")
-            db.executemany(
-                "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (unit_code, role, channel, chat_id)"
-                " DO UPDATE SET name = excluded.name, active = 1",
-                [(p.unit_code, p.role.value, p.name, p.channel, p.chat_id) for p in people],
-            )
-
-        await self._write(save)
+        await self._write(lambda db: _save_people(db, people))
 
     async def people_at(self, channel: str, chat_id: str) -> list[Person]:
         rows = await self._read(f"{_PERSON} AND channel = ? AND chat_id = ? ORDER BY id", (channel, chat_id))
@@ -891,6 +896,82 @@ class SQLiteStorage(Storage):
             (_iso(since) or "",),
         )
         return [AuditEntry.model_validate(dict(r)) for r in rows]
+
+    # the directory
+
+    async def all_people(self) -> list[Person]:
+        rows = await self._read(f"{_PERSON} ORDER BY unit_code, role, name, id")
+        return [Person.model_validate(dict(r)) for r in rows]
+
+    async def propose_directory(self, source: str, now: datetime, actor: str) -> DirectoryProposal:
+        row = await self._write(
+            lambda db: _first(
+                db,
+                "INSERT INTO directory_proposals (source, proposed_at, proposed_by) VALUES (?, ?, ?)"
+                " RETURNING id, source, proposed_at, proposed_by, applied_at",
+                (source, _iso(now), actor),
+            )
+        )
+        assert row is not None
+        return DirectoryProposal.model_validate(dict(row))
+
+    async def get_directory_proposal(self, proposal_id: int) -> DirectoryProposal | None:
+        row = await self._read_one(
+            "SELECT id, source, proposed_at, proposed_by, applied_at FROM directory_proposals WHERE id = ?",
+            (proposal_id,),
+        )
+        return DirectoryProposal.model_validate(dict(row)) if row else None
+
+    async def apply_directory(
+        self,
+        *,
+        units: Sequence[Unit],
+        people: Sequence[PersonEntry],
+        retired: Sequence[str],
+        moves: dict[str, str],
+        now: datetime,
+        actor: str,
+        summary: str,
+        proposal_id: int | None = None,
+    ) -> bool:
+        open_states = [s.value for s in OPEN_STATES]
+
+        def apply(db: sqlite3.Connection) -> bool:
+            if proposal_id is not None:
+                claimed = _first(
+                    db,
+                    "UPDATE directory_proposals SET applied_at = ? WHERE id = ? AND applied_at IS NULL"
+                    " RETURNING id",
+                    (_iso(now), proposal_id),
+                )
+                if claimed is None:
+                    return False
+            db.executemany(
+                "INSERT INTO units (code, name, parent_code) VALUES (?, ?, ?) ON CONFLICT (code) DO UPDATE"
+                " SET name = excluded.name, parent_code = excluded.parent_code, retired_at = NULL",
+                [(u.code, u.name, u.parent_code) for u in units],
+            )
+            for code in retired:
+                db.execute(
+                    "UPDATE units SET retired_at = ?, parent_code = NULL WHERE code = ?", (_iso(now), code)
+                )
+                target = moves.get(code)
+                if target is None:
+                    continue
+                moved = db.execute(
+                    "UPDATE cases SET unit_code = ?, updated_at = ?"
+                    " WHERE unit_code = ? AND state IN (?, ?, ?) RETURNING id",
+                    (target, _iso(now), code, *open_states),
+                ).fetchall()
+                db.executemany(
+                    "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, 'moved', ?)",
+                    [(row["id"], _iso(now), actor, f"{code} → {target}") for row in moved],
+                )
+            _save_people(db, people)
+            _audit(db, actor, "directory applied", summary, now)
+            return True
+
+        return await self._write(apply)
 
 
 def _statements(script: str) -> list[str]:

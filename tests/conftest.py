@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_dispatcher, links_for, save_config_units
+from bot.app import build_dispatcher, links_for, seed_directory
 from bot.config import Config
 from handlers.chat import Address, Incoming, Kind, Reply
 from handlers.dispatch import Dispatcher
@@ -59,7 +59,7 @@ def config(tmp_path: Path) -> Config:
 async def store(config: Config) -> AsyncIterator[SQLiteStorage]:
     db = SQLiteStorage(config.database)
     await db.open()
-    await save_config_units(db, config)
+    await seed_directory(db, config)
     yield db
     await db.close()
 

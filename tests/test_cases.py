@@ -280,29 +280,14 @@ async def test_cases_and_mycases_list_page_by_page(config, store, dispatcher):
     )
 
 
-async def test_config_people_are_synced_and_removed_ones_deactivated(tmp_path, store):
-    from bot.app import save_config_units
+async def test_the_config_seeds_the_directory_only_on_first_start(tmp_path, store, caplog):
+    from bot.app import seed_directory
 
     assert [p.name for p in await store.unit_people("Q1-BN")] == ["Lê Văn C", "Phạm Thị D", "Võ Văn E"]
-    smaller = make_config(
-        tmp_path,
-        units=[
-            {
-                "code": "Q1",
-                "name": "UBND Quận 1",
-                "children": [
-                    {
-                        "code": "Q1-BN",
-                        "name": "UBND Phường Bến Nghé",
-                        "head": {"name": "Lê Văn C", "telegram": 2101},
-                    }
-                ],
-            }
-        ],
-    )
-    await save_config_units(store, smaller)
-    assert [p.name for p in await store.unit_people("Q1-BN")] == ["Lê Văn C"]
-    assert await store.people_at("telegram", "2102") == []
+    smaller = make_config(tmp_path, units=[{"code": "Q1", "name": "UBND Quận Một"}])
+    await seed_directory(store, smaller)
+    assert [p.name for p in await store.unit_people("Q1-BN")] == ["Lê Văn C", "Phạm Thị D", "Võ Văn E"]
+    assert "the database, which wins" in caplog.text
 
 
 async def test_case_actions_are_in_the_audit_trail(config, store, dispatcher):
@@ -311,4 +296,8 @@ async def test_case_actions_are_in_the_audit_trail(config, store, dispatcher):
     staff_id = (await store.people_at("telegram", "2102"))[0].id
     await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
     trail = [(e.action, e.detail) for e in await store.audit_since(None)]
-    assert trail == [("case opened", f"#{case.id}"), ("case assigned", f"#{case.id}: Phạm Thị D")]
+    assert [entry for entry in trail if entry[0].startswith("case")] == [
+        ("case opened", f"#{case.id}"),
+        ("case assigned", f"#{case.id}: Phạm Thị D"),
+    ]
+    assert ("directory applied", "seeded from the config: 3 units") in trail

@@ -117,11 +117,12 @@ async def test_a_head_who_blocked_the_bot_has_the_digest_go_to_the_head_above(co
     assert (await store.get_chat("telegram", "2101")).unreachable_since == MORNING
 
 
-async def test_a_digest_reaching_no_head_is_recorded(tmp_path, store):
-    from bot.app import build_dispatcher, save_config_units
+async def test_a_digest_reaching_no_head_is_recorded(tmp_path):
+    from bot.app import build_dispatcher, opened_storage
 
     config = make_config(
         tmp_path,
+        database=str(tmp_path / "headless.db"),
         units=[
             {
                 "code": "Q1",
@@ -130,10 +131,10 @@ async def test_a_digest_reaching_no_head_is_recorded(tmp_path, store):
             }
         ],
     )
-    await save_config_units(store, config)
-    dispatcher = build_dispatcher(config, store)
-    await complain(dispatcher, config, store)
-    run = await send_digests(dispatcher, {"telegram": RecordingSender()}, MORNING, show=5)
+    async with opened_storage(config) as store:
+        dispatcher = build_dispatcher(config, store)
+        await complain(dispatcher, config, store)
+        run = await send_digests(dispatcher, {"telegram": RecordingSender()}, MORNING, show=5)
     assert run.unreachable == 1
 
 

@@ -1,0 +1,174 @@
+"""The directory: the unit tree and its heads and staff. The config seeds it on first start; after
+that admins change it at run time from a directory YAML file. Administrative reforms that merge or
+split units are a normal operation: a unit that leaves the tree is retired, never deleted, and its
+open cases move to the unit the file names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from storage.records import CaseCounts, Person, PersonEntry, Role, Unit
+
+CHANNEL = "telegram"
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PersonConfig(Entry):
+    name: str = Field(min_length=1)
+    telegram: int | None = None
+
+
+class UnitConfig(Entry):
+    code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    name: str = Field(min_length=1)
+    head: PersonConfig | None = None
+    staff: tuple[PersonConfig, ...] = ()
+    children: tuple[UnitConfig, ...] = ()
+
+    def walk(self, parent: str | None = None) -> Iterator[tuple[UnitConfig, str | None]]:
+        """This unit and its subtree, parents first, each with its parent's code."""
+        yield self, parent
+        for child in self.children:
+            yield from child.walk(self.code)
+
+
+class Retirement(Entry):
+    code: str
+    move_cases_to: str
+
+
+class DirectoryFile(Entry):
+    units: tuple[UnitConfig, ...]
+    retire: tuple[Retirement, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> DirectoryFile:
+        codes = [u.code for u, _ in walk_units(self.units)]
+        duplicated = sorted({c for c in codes if codes.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"unit codes appear more than once: {', '.join(duplicated)}")
+        for retirement in self.retire:
+            if retirement.move_cases_to not in codes:
+                raise ValueError(
+                    f"retire {retirement.code}: {retirement.move_cases_to} is not in the new tree"
+                )
+        return self
+
+
+def walk_units(units: Sequence[UnitConfig]) -> Iterator[tuple[UnitConfig, str | None]]:
+    for unit in units:
+        yield from unit.walk()
+
+
+def flatten(units: Sequence[UnitConfig]) -> tuple[list[Unit], list[PersonEntry]]:
+    """The tree as unit records (parents first) and the people of each unit."""
+    flat, people = [], []
+    for unit, parent in walk_units(units):
+        flat.append(Unit(code=unit.code, name=unit.name, parent_code=parent))
+        members = [(Role.HEAD, unit.head)] if unit.head else []
+        members += [(Role.STAFF, person) for person in unit.staff]
+        people += [
+            PersonEntry(unit_code=unit.code, role=role, name=p.name, channel=CHANNEL, chat_id=str(p.telegram))
+            for role, p in members
+            if p.telegram is not None
+        ]
+    return flat, people
+
+
+class DirectoryError(ValueError):
+    """A directory file that cannot be applied; the message says why."""
+
+
+def parse_directory(source: str, name: str) -> DirectoryFile:
+    try:
+        data = yaml.safe_load(source)
+        return DirectoryFile.model_validate(data)
+    except (yaml.YAMLError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: "
+                + e["msg"].removeprefix("Value error, ")
+                for e in exc.errors()
+            )
+            raise DirectoryError(f"{name}: {problems}") from exc
+        raise DirectoryError(f"{name}: not valid YAML: {exc}") from exc
+
+
+@dataclass
+class DirectoryChange:
+    """What applying a directory file would change."""
+
+    units: list[Unit]
+    people: list[PersonEntry]
+    moves: dict[str, str]  # retired unit → where its open cases go
+    added: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str, str]] = field(default_factory=list)
+    moved: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    people_added: list[str] = field(default_factory=list)
+    people_removed: list[str] = field(default_factory=list)
+    role_changed: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.renamed or self.moved or self.retired or self.people_added
+                    or self.people_removed or self.role_changed)  # fmt: skip
+
+    def lines(self) -> list[str]:
+        """The change, a line an item (unit codes and names are the same in both languages)."""
+        out = [f"+ {code}" for code in self.added]
+        out += [f"~ {code}: {old} → {new}" for code, old, new in self.renamed]
+        out += [f"↳ {code}: {old or '—'} → {new or '—'}" for code, old, new in self.moved]
+        out += [f"− {code} → {self.moves.get(code, '—')}" for code in self.retired]
+        out += [f"+ {who}" for who in self.people_added]
+        out += [f"− {who}" for who in self.people_removed]
+        out += [f"~ {who}" for who in self.role_changed]
+        return out
+
+
+def plan_change(
+    file: DirectoryFile, current: Sequence[Unit], people: Sequence[Person], counts: dict[str, CaseCounts]
+) -> DirectoryChange:
+    """Compares a directory file with the stored directory. Raises DirectoryError when a unit
+    with open cases would leave the tree without saying where its cases go."""
+    units, entries = flatten(file.units)
+    moves = {r.code: r.move_cases_to for r in file.retire}
+    change = DirectoryChange(units=units, people=entries, moves=moves)
+    now_units = {u.code: u for u in current}
+    for unit in units:
+        before = now_units.get(unit.code)
+        if before is None:
+            change.added.append(unit.code)
+            continue
+        if before.name != unit.name:
+            change.renamed.append((unit.code, before.name, unit.name))
+        if before.parent_code != unit.parent_code:
+            change.moved.append((unit.code, before.parent_code, unit.parent_code))
+    new_codes = {u.code for u in units}
+    change.retired = [code for code in now_units if code not in new_codes]
+    stranded = [c for c in change.retired if counts.get(c, CaseCounts()).open and c not in moves]
+    if stranded:
+        raise DirectoryError(
+            "these units leave the tree with open cases; say where the cases go under 'retire:' "
+            "(- {code: X, move_cases_to: Y}): " + ", ".join(stranded)
+        )
+    old = {(p.unit_code, p.chat_id): p for p in people}
+    new = {(p.unit_code, p.chat_id): p for p in entries}
+    for key, person in new.items():
+        if key not in old:
+            change.people_added.append(f"{person.name} ({person.role.value}, {person.unit_code})")
+        elif old[key].role != person.role:
+            change.role_changed.append(
+                f"{person.name}: {old[key].role.value} → {person.role.value} ({person.unit_code})"
+            )
+    change.people_removed = [
+        f"{p.name} ({p.role.value}, {p.unit_code})" for k, p in old.items() if k not in new
+    ]
+    return change
