@@ -19,8 +19,9 @@ from bot.channels.console import CHAT_ID, ConsoleChannel
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, config_path, load_config
+from handlers.admin import apply_directory, plan_directory, summarize
 from handlers.digest import DigestRun, send_digests
-from handlers.directory import UnitConfig
+from handlers.directory import DirectoryChange, DirectoryError, UnitConfig
 from handlers.question_set import QuestionSet, QuestionSetError, load_question_set
 from handlers.question_sets import QuestionSets
 from storage.base import DuplicateDossier, UnknownDossier, UnknownUnit
@@ -130,6 +131,15 @@ def _parser() -> argparse.ArgumentParser:
         command = question_commands.add_parser(action, parents=[common], help=about)
         command.add_argument("id", type=int, help="the id shown by `questions list`")
         command.set_defaults(handler=globals()[handler])
+
+    directory = commands.add_parser("directory", parents=[common], help="change units and people")
+    directory_commands = directory.add_subparsers(dest="directory_command", metavar="ACTION", required=True)
+    directory_import = directory_commands.add_parser(
+        "import", parents=[common], help="show what a directory file changes; --apply to apply it"
+    )
+    directory_import.add_argument("file", type=Path)
+    directory_import.add_argument("--apply", action="store_true", help="apply the change")
+    directory_import.set_defaults(handler=import_directory)
 
     audit = commands.add_parser("audit", parents=[common], help="print admin changes and case actions")
     audit.add_argument("--since", type=_date, metavar="DATE", help="from this day on (YYYY-MM-DD)")
@@ -411,6 +421,37 @@ def preview_questions(config: Config, args: argparse.Namespace) -> int:
             return QuestionSets(store, load_question_set(config.question_set)).parsed(stored)
 
     return _demo(config, asyncio.run(fetch()))
+
+
+def import_directory(config: Config, args: argparse.Namespace) -> int:
+    """Prints what a directory file changes (units added, renamed, moved, retired; people added,
+    removed, changing role) and applies it with --apply."""
+    try:
+        source = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{args.file}: cannot be read: {exc}") from exc
+
+    async def run() -> tuple[DirectoryChange, bool]:
+        async with opened_storage(config) as store:
+            now = datetime.now(UTC)
+            try:
+                change = await plan_directory(
+                    store, source, str(args.file), now.astimezone(config.zone).date()
+                )
+            except DirectoryError as exc:
+                raise CommandError(str(exc)) from exc
+            applied = bool(
+                args.apply and not change.empty and await apply_directory(store, change, now, _cli_actor())
+            )
+            return change, applied
+
+    change, applied = asyncio.run(run())
+    if change.empty:
+        print("nothing in the directory changes")
+        return 0
+    print("\n".join(change.lines()))
+    print(f"applied: {summarize(change)}" if applied else "not applied: run again with --apply")
+    return 0
 
 
 def print_audit(config: Config, args: argparse.Namespace) -> int:

@@ -4,15 +4,62 @@ they send a question-set YAML file to the bot, see it as a citizen would, and ac
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
+
+import yaml
 
 from handlers.chat import Option, Reply
+from handlers.directory import DirectoryChange, DirectoryError, parse_directory, plan_change
 from handlers.question_set import QuestionSet, QuestionSetError
 from handlers.question_sets import QuestionSets
 from handlers.texts import Language, text
+from storage.base import Storage
 from storage.records import ChatState, StoredQuestionSet
 
 ACTIVATE = "activate"
+APPLY = "apply"
+
+
+def directory_key(proposal_id: int) -> str:
+    return f"dir{proposal_id}.{APPLY}"
+
+
+def parse_directory_key(key: str) -> int | None:
+    head, _, action = key.partition(".")
+    return int(head[3:]) if head.startswith("dir") and head[3:].isdigit() and action == APPLY else None
+
+
+def is_directory(source: str) -> bool:
+    """A directory file has `units:` at the top; a question set has `questions:`."""
+    try:
+        data = yaml.safe_load(source)
+    except (yaml.YAMLError, ValueError):
+        return False
+    return isinstance(data, dict) and "units" in data and "questions" not in data
+
+
+async def plan_directory(store: Storage, source: str, name: str, today: date) -> DirectoryChange:
+    """What applying a directory file would change now. Raises DirectoryError."""
+    file = parse_directory(source, name)
+    counts = await store.case_counts(today)
+    return plan_change(file, await store.list_units(), await store.all_people(), counts)
+
+
+async def apply_directory(
+    store: Storage, change: DirectoryChange, now: datetime, actor: str, proposal_id: int | None = None
+) -> bool:
+    return await store.apply_directory(
+        units=change.units, people=change.people, retired=change.retired, moves=change.moves, now=now,
+        actor=actor, summary=summarize(change), proposal_id=proposal_id,
+    )  # fmt: skip
+
+
+def summarize(change: DirectoryChange) -> str:
+    return (
+        f"units +{len(change.added)} renamed {len(change.renamed)} moved {len(change.moved)} "
+        f"retired {len(change.retired)}; people +{len(change.people_added)} −{len(change.people_removed)} "
+        f"role changed {len(change.role_changed)}"
+    )
 
 
 def question_set_key(row_id: int, action: str) -> str:
@@ -68,6 +115,8 @@ class AdminDesk:
             source = None
         if source is None:
             return [Reply(text("file_unreadable", language, name=name))]
+        if is_directory(source):
+            return await self.propose_directory(chat, source, name, language, now)
         try:
             stored, created = await self.sets.import_set(source, name, now, f"{chat.channel}:{chat.chat_id}")
         except QuestionSetError as exc:
@@ -97,6 +146,43 @@ class AdminDesk:
         if stored is None:
             return [Reply(text("stale_option", language))]
         return [Reply(text("qs_activated", language, set=stored.set_id, version=stored.version))]
+
+    async def propose_directory(
+        self, chat: ChatState, source: str, name: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Shows an admin what a directory file would change, with an Apply button."""
+        try:
+            change = await plan_directory(self.sets.store, source, name, now.date())
+        except DirectoryError as exc:
+            return [
+                Reply(text("dir_invalid", language, name=name, problem=str(exc).removeprefix(f"{name}: ")))
+            ]
+        if change.empty:
+            return [Reply(text("dir_none", language))]
+        proposal = await self.sets.store.propose_directory(source, now, f"{chat.channel}:{chat.chat_id}")
+        body = text("dir_preview", language, name=name, lines="\n".join(change.lines()))
+        return [Reply(body, (Option(directory_key(proposal.id), text("button_apply", language)),))]
+
+    async def apply_proposal(
+        self, chat: ChatState, key: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Applies a proposed directory, checked again against the directory as it is now."""
+        if not self.is_admin(chat):
+            return [Reply(text("admin_only", language))]
+        proposal_id = parse_directory_key(key)
+        store = self.sets.store
+        proposal = await store.get_directory_proposal(proposal_id) if proposal_id is not None else None
+        if proposal is None:
+            return [Reply(text("stale_option", language))]
+        if proposal.applied_at is not None:
+            return [Reply(text("dir_already", language))]
+        try:
+            change = await plan_directory(store, proposal.source, f"#{proposal.id}", now.date())
+        except DirectoryError as exc:
+            return [Reply(text("dir_invalid", language, name=f"#{proposal.id}", problem=str(exc)))]
+        if not await apply_directory(store, change, now, f"{chat.channel}:{chat.chat_id}", proposal.id):
+            return [Reply(text("dir_already", language))]
+        return [Reply(text("dir_applied", language, summary=summarize(change)))]
 
     async def list_sets(self, chat: ChatState, language: Language) -> list[Reply]:
         """/questions: every stored version with its scope, state and answer count."""

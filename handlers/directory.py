@@ -159,16 +159,21 @@ def plan_change(
             "these units leave the tree with open cases; say where the cases go under 'retire:' "
             "(- {code: X, move_cases_to: Y}): " + ", ".join(stranded)
         )
-    old = {(p.unit_code, p.chat_id): p for p in people}
-    new = {(p.unit_code, p.chat_id): p for p in entries}
-    for key, person in new.items():
-        if key not in old:
-            change.people_added.append(f"{person.name} ({person.role.value}, {person.unit_code})")
-        elif old[key].role != person.role:
-            change.role_changed.append(
-                f"{person.name}: {old[key].role.value} → {person.role.value} ({person.unit_code})"
-            )
+
+    def roles(group: Sequence[PersonEntry]) -> dict[str, tuple[str, set[str]]]:
+        found: dict[str, tuple[str, set[str]]] = {}
+        for p in group:
+            found.setdefault(p.chat_id, (p.name, set()))[1].add(f"{p.role.value} {p.unit_code}")
+        return found
+
+    old, new = roles(people), roles(entries)
+    for chat_id, (name, held) in new.items():
+        if chat_id not in old:
+            change.people_added.append(f"{name} ({', '.join(sorted(held))})")
+        elif old[chat_id][1] != held:
+            had = ", ".join(sorted(old[chat_id][1]))
+            change.role_changed.append(f"{name}: {had} → {', '.join(sorted(held))}")
     change.people_removed = [
-        f"{p.name} ({p.role.value}, {p.unit_code})" for k, p in old.items() if k not in new
+        f"{name} ({', '.join(sorted(held))})" for chat_id, (name, held) in old.items() if chat_id not in new
     ]
     return change

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from handlers.admin import AdminDesk, parse_question_set_key
+from handlers.admin import AdminDesk, parse_directory_key, parse_question_set_key
 from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key
 from handlers.chat import Incoming, Kind, Option, Reply
 from handlers.question_set import MAX_TEXT_LENGTH
@@ -68,6 +68,8 @@ class Dispatcher:
                 return await self.set_language(chat, key[len(LANGUAGE_KEY) :])
             if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdigit():
                 return await self.cases.list_open(chat, int(key[len(CASES_PAGE_KEY) :]), language)
+            if parse_directory_key(key) is not None:
+                return await self.admin.apply_proposal(chat, key, language, now)
             if parse_question_set_key(key) is not None:
                 return await self.admin.press(chat, key, language, now)
             if parse_case_key(key) is not None:

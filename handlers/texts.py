@@ -290,6 +290,26 @@ CATALOG: dict[str, dict[Language, str]] = {
     },
     "qs_active": {"vi": "đang dùng", "en": "active"},
     "qs_inactive": {"vi": "không dùng", "en": "inactive"},
+    "dir_preview": {
+        "vi": "Thay đổi danh bạ từ «{name}» (chưa áp dụng):\n{lines}\n\nĐơn vị rời khỏi cây được lưu trữ, "
+        "phản ánh đang mở chuyển sang đơn vị ghi sau dấu →.",
+        "en": "Directory changes from «{name}» (not applied yet):\n{lines}\n\nUnits that leave the tree are "
+        "retired; their open complaints move to the unit after →.",
+    },
+    "dir_none": {"vi": "Danh bạ không có gì thay đổi.", "en": "Nothing in the directory changes."},
+    "dir_invalid": {
+        "vi": "Tệp danh bạ «{name}» chưa áp dụng được, chưa có gì thay đổi:\n{problem}",
+        "en": "The directory file «{name}» cannot be applied; nothing changed:\n{problem}",
+    },
+    "dir_applied": {
+        "vi": "Đã áp dụng danh bạ mới: {summary}.",
+        "en": "The new directory is applied: {summary}.",
+    },
+    "dir_already": {
+        "vi": "Thay đổi này đã được áp dụng trước đó.",
+        "en": "This change was applied already.",
+    },
+    "button_apply": {"vi": "Áp dụng", "en": "Apply"},
 }
 
 
