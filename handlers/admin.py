@@ -120,7 +120,7 @@ class AdminDesk:
         try:
             stored, created = await self.sets.import_set(source, name, now, f"{chat.channel}:{chat.chat_id}")
         except QuestionSetError as exc:
-            problems = str(exc).removeprefix(f"{name}: ").replace("; ", "\n")
+            problems = exc.describe(language).removeprefix(f"{name}: ").replace("; ", "\n")
             return [Reply(text("qs_invalid", language, name=name, problems=problems))]
         intro = text(
             "qs_imported" if created else "qs_unchanged", language, set=stored.set_id, version=stored.version

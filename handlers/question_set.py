@@ -3,15 +3,18 @@ a SIPAS factor. Loaded from YAML and validated before the bot starts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from handlers.texts import Language
+from handlers.texts import CATALOG, Language, text
 from storage.records import Rating
 
 MAX_QUESTIONS_ON_A_PATH = 3
@@ -67,18 +70,28 @@ class Question(BaseModel):
     @model_validator(mode="after")
     def _options_fit_type(self) -> Question:
         if self.type == "text" and self.options:
-            raise ValueError(f"question {self.id!r}: a text question has no options")
+            raise PydanticCustomError(
+                "qs_text_options",
+                "question {question}: a text question has no options",
+                {"question": self.id},
+            )
         if self.type != "text" and not 2 <= len(self.options) <= 8:
-            raise ValueError(f"question {self.id!r}: give between 2 and 8 options")
+            raise PydanticCustomError(
+                "qs_option_count", "question {question}: give between 2 and 8 options", {"question": self.id}
+            )
         ids = [o.id for o in self.options]
         if len(set(ids)) != len(ids):
-            raise ValueError(f"question {self.id!r}: option ids must be unique")
+            raise PydanticCustomError(
+                "qs_option_ids", "question {question}: option ids must be unique", {"question": self.id}
+            )
         if self.type == "rating":
             missing = {r for r in Rating} - {o.rating for o in self.options}
             if any(o.rating is None for o in self.options) or missing:
-                raise ValueError(
-                    f"question {self.id!r}: every option needs a rating, and every rating "
-                    "(satisfied, neutral, unsatisfied) needs an option"
+                raise PydanticCustomError(
+                    "qs_rating_options",
+                    "question {question}: every option needs a rating, and every rating "
+                    "(satisfied, neutral, unsatisfied) needs an option",
+                    {"question": self.id},
                 )
         return self
 
@@ -106,18 +119,21 @@ class QuestionSet(BaseModel):
     @classmethod
     def _one_rating_first(cls, questions: tuple[Question, ...]) -> tuple[Question, ...]:
         if not questions or questions[0].type != "rating":
-            raise ValueError("the first question must be the rating question (type: rating)")
+            raise PydanticCustomError(
+                "qs_first_rating", "the first question must be the rating question (type: rating)"
+            )
         if sum(q.type == "rating" for q in questions) != 1:
-            raise ValueError("there must be exactly one rating question")
+            raise PydanticCustomError("qs_one_rating", "there must be exactly one rating question")
         ids = [q.id for q in questions]
         if len(set(ids)) != len(ids):
-            raise ValueError("question ids must be unique")
+            raise PydanticCustomError("qs_question_ids", "question ids must be unique")
         for rating in Rating:
             asked = sum(rating in q.show_for for q in questions)
             if asked > MAX_QUESTIONS_ON_A_PATH:
-                raise ValueError(
-                    f"a citizen who answers {rating.value!r} would get {asked} questions; "
-                    f"at most {MAX_QUESTIONS_ON_A_PATH}"
+                raise PydanticCustomError(
+                    "qs_too_many",
+                    "a citizen who answers {rating} would get {asked} questions; at most {limit}",
+                    {"rating": rating.value, "asked": asked, "limit": MAX_QUESTIONS_ON_A_PATH},
                 )
         return questions
 
@@ -137,8 +153,34 @@ class QuestionSet(BaseModel):
         return None
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a question-set file: where, which key, and what."""
+
+    line: int | None
+    path: str
+    kind: str
+    context: dict[str, Any]
+    message: str  # pydantic's English wording, used where the catalog has none
+
+    def describe(self, language: Language) -> str:
+        key = f"error_{self.kind}"
+        words = text(key, language, **self.context) if key in CATALOG else self.message
+        where = text("error_line", language, line=self.line) if self.line else ""
+        return f"{where}{self.path}: {words}"
+
+
 class QuestionSetError(ValueError):
-    """A question-set file that cannot be used; the message names the place and the problem."""
+    """A question-set file that cannot be used; the message names the line, the key and the problem."""
+
+    def __init__(self, name: str, problems: Sequence[Problem] = (), detail: str = "") -> None:
+        self.name, self.problems, self.detail = name, tuple(problems), detail
+        super().__init__(self.describe("en"))
+
+    def describe(self, language: Language) -> str:
+        """The problems in the reader's language, separated by '; '."""
+        found = "; ".join(problem.describe(language) for problem in self.problems) or self.detail
+        return f"{self.name}: {found}"
 
 
 def parse_question_set(source: str, name: str = "<question set>") -> QuestionSet:
@@ -146,28 +188,34 @@ def parse_question_set(source: str, name: str = "<question set>") -> QuestionSet
     try:
         data = yaml.safe_load(source)
     except yaml.YAMLError as exc:
-        raise QuestionSetError(f"{name}: not valid YAML: {exc}") from exc
+        raise QuestionSetError(name, detail=f"not valid YAML: {exc}") from exc
     except ValueError as exc:  # PyYAML turns 2026-13-01 into a date and fails there
-        raise QuestionSetError(f"{name}: a value cannot be read: {exc}") from exc
+        raise QuestionSetError(name, detail=f"a value cannot be read: {exc}") from exc
     try:
         return QuestionSet.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{_line_of(source, error['loc'])}{_path(error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise QuestionSetError(f"{name}: {problems}") from exc
+        problems = [
+            Problem(_line_of(source, error["loc"]), _path(error["loc"]), error["type"],
+                    {k: _shown(v) for k, v in (error.get("ctx") or {}).items()}, error["msg"])
+            for error in exc.errors()
+        ]  # fmt: skip
+        raise QuestionSetError(name, problems) from exc
+
+
+def _shown(value: object) -> object:
+    return value if isinstance(value, int | float | str) else str(value)
 
 
 def _path(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "top level"
 
 
-def _line_of(source: str, location: tuple[int | str, ...]) -> str:
-    """'line N, ' for the deepest YAML node the error's location reaches, or '' if none."""
+def _line_of(source: str, location: tuple[int | str, ...]) -> int | None:
+    """The line of the deepest YAML node the error's location reaches."""
     try:
         node = yaml.compose(source)
     except yaml.YAMLError:
-        return ""
+        return None
     for part in location:
         if isinstance(node, yaml.MappingNode):
             found = next((value for key, value in node.value if key.value == part), None)
@@ -178,7 +226,7 @@ def _line_of(source: str, location: tuple[int | str, ...]) -> str:
             node = node.value[part]
         else:
             break
-    return f"line {node.start_mark.line + 1}, " if node is not None else ""
+    return node.start_mark.line + 1 if node is not None else None
 
 
 def load_question_set(path: str | Path | None) -> QuestionSet:
@@ -189,5 +237,5 @@ def load_question_set(path: str | Path | None) -> QuestionSet:
     try:
         source = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise QuestionSetError(f"{path}: cannot be read: {exc.strerror}") from exc
+        raise QuestionSetError(str(path), detail=f"cannot be read: {exc.strerror}") from exc
     return parse_question_set(source, str(path))

@@ -310,6 +310,66 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "This change was applied already.",
     },
     "button_apply": {"vi": "Áp dụng", "en": "Apply"},
+    # Problems in a question-set file, by the kind of error (pydantic's, or the set's own rules).
+    "error_line": {"vi": "dòng {line}, ", "en": "line {line}, "},
+    "error_missing": {"vi": "thiếu mục bắt buộc", "en": "Field required"},
+    "error_extra_forbidden": {
+        "vi": "khóa không được phép (kiểm tra chính tả)",
+        "en": "Extra inputs are not permitted",
+    },
+    "error_literal_error": {
+        "vi": "giá trị phải là một trong: {expected}",
+        "en": "Input should be {expected}",
+    },
+    "error_enum": {"vi": "giá trị phải là một trong: {expected}", "en": "Input should be {expected}"},
+    "error_string_pattern_mismatch": {
+        "vi": "chỉ dùng chữ thường không dấu, số, - và _ (mẫu {pattern})",
+        "en": "String should match pattern '{pattern}'",
+    },
+    "error_string_too_short": {
+        "vi": "không được để trống (ít nhất {min_length} ký tự)",
+        "en": "String should have at least {min_length} character",
+    },
+    "error_int_parsing": {"vi": "phải là một số nguyên", "en": "Input should be a valid integer"},
+    "error_greater_than_equal": {
+        "vi": "phải lớn hơn hoặc bằng {ge}",
+        "en": "Input should be greater than or equal to {ge}",
+    },
+    "error_less_than_equal": {
+        "vi": "phải nhỏ hơn hoặc bằng {le}",
+        "en": "Input should be less than or equal to {le}",
+    },
+    "error_qs_text_options": {
+        "vi": "câu hỏi {question}: câu hỏi trả lời bằng chữ không có phương án",
+        "en": "question {question}: a text question has no options",
+    },
+    "error_qs_option_count": {
+        "vi": "câu hỏi {question}: cần từ 2 đến 8 phương án",
+        "en": "question {question}: give between 2 and 8 options",
+    },
+    "error_qs_option_ids": {
+        "vi": "câu hỏi {question}: mã phương án không được trùng nhau",
+        "en": "question {question}: option ids must be unique",
+    },
+    "error_qs_rating_options": {
+        "vi": "câu hỏi {question}: mỗi phương án cần một mức (satisfied, neutral, unsatisfied) và mỗi mức "
+        "cần ít nhất một phương án",
+        "en": "question {question}: every option needs a rating, and every rating (satisfied, neutral, "
+        "unsatisfied) needs an option",
+    },
+    "error_qs_first_rating": {
+        "vi": "câu hỏi đầu tiên phải là câu hỏi đánh giá (type: rating)",
+        "en": "the first question must be the rating question (type: rating)",
+    },
+    "error_qs_one_rating": {
+        "vi": "phải có đúng một câu hỏi đánh giá",
+        "en": "there must be exactly one rating question",
+    },
+    "error_qs_question_ids": {"vi": "mã câu hỏi không được trùng nhau", "en": "question ids must be unique"},
+    "error_qs_too_many": {
+        "vi": "người dân chọn {rating} sẽ phải trả lời {asked} câu hỏi; tối đa {limit}",
+        "en": "a citizen who answers {rating} would get {asked} questions; at most {limit}",
+    },
 }
 
 

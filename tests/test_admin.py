@@ -30,7 +30,8 @@ async def test_an_admin_uploads_previews_and_activates_a_set(config, store, disp
 async def test_an_invalid_or_unreadable_file_changes_nothing(store, dispatcher):
     admin = Citizen(dispatcher, chat_id="9001")
     replies = await admin.send_document("ward.yaml", WARD_SET.replace("type: rating", "type: stars").encode())
-    assert "chưa hợp lệ" in texts(replies) and "line 7, questions.0.type" in texts(replies)
+    assert "chưa hợp lệ" in texts(replies)
+    assert "dòng 7, questions.0.type: giá trị phải là một trong: 'rating', 'choice'" in texts(replies)
     assert "Không đọc được tệp «photo.jpg»" in texts(
         await admin.send_document("photo.jpg", b"\xff\xd8\xff\xe0")
     )
@@ -57,3 +58,13 @@ async def test_a_forged_activation_key_changes_nothing(store, dispatcher):
     admin = Citizen(dispatcher, chat_id="9001")
     for key in ("qs999.activate", "qs1.delete"):
         assert "không còn hiệu lực" in texts(await admin.press_key(key))
+
+
+async def test_problems_come_in_the_admins_language(store, dispatcher):
+    admin = Citizen(dispatcher, chat_id="9001")
+    await store.set_language("telegram", "9001", "en")
+    broken = WARD_SET.replace("type: rating", "type: stars").replace("{id: ok,", "{id: ok, colour: red,")
+    replies = await admin.send_document("ward.yaml", broken.encode())
+    assert "is not valid; nothing changed" in texts(replies)
+    assert "line 7, questions.0.type: Input should be 'rating', 'choice' or 'text'" in texts(replies)
+    assert "line 13, questions.0.options.2.colour: Extra inputs are not permitted" in texts(replies)

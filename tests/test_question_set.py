@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.question_set import Factor, QuestionSetError, load_question_set, parse_question_set
+from handlers.texts import CATALOG
 from storage.records import Rating
 
 
@@ -97,6 +98,10 @@ def test_invalid_sets_name_the_place_and_the_problem(body, problem):
     with pytest.raises(QuestionSetError) as caught:
         parse_question_set(source, "mine.yaml")
     assert problem in str(caught.value) and str(caught.value).startswith("mine.yaml: ")
+    # every problem has Vietnamese words of its own, not pydantic's English
+    for found in caught.value.problems:
+        assert f"error_{found.kind}" in CATALOG, found.kind
+        assert found.describe("vi") != found.describe("en")
 
 
 def test_an_unreadable_file_is_reported(tmp_path):
