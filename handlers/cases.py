@@ -267,10 +267,10 @@ class CaseDesk:
         first = page * PAGE_SIZE + 1
         replies = [Reply(text("cases_page", language, first=first, last=first + len(cases) - 1, total=total))]
         replies += [Reply(self.describe(c, language), self.head_buttons(c, language)) for c in cases]
-        if first + len(cases) - 1 < total:
-            replies.append(
-                Reply("…", (Option(f"cases.page.{page + 1}", text("button_next_page", language)),))
-            )
+        last = first + len(cases) - 1
+        if last < total:
+            next_page = Option(f"cases.page.{page + 1}", text("button_next_page", language))
+            replies.append(Reply(text("cases_more", language, count=total - last), (next_page,)))
         return replies
 
     async def list_mine(self, chat: ChatState, language: Language) -> list[Reply]:

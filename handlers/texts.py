@@ -207,6 +207,7 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Phản ánh đang mở: {first}–{last} trên {total}.",
         "en": "Open complaints: {first}–{last} of {total}.",
     },
+    "cases_more": {"vi": "Còn {count} phản ánh nữa.", "en": "{count} more complaints."},
     "my_cases_none": {
         "vi": "Ông/Bà không có phản ánh nào đang được giao.",
         "en": "You have no complaints assigned.",

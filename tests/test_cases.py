@@ -265,7 +265,7 @@ async def test_cases_and_mycases_list_page_by_page(config, store, dispatcher):
     head = Citizen(dispatcher, chat_id="2101")
     first = await head.command("cases")
     assert first[0].text == "Phản ánh đang mở: 1–5 trên 7."
-    assert len(first) == 7 and labels(first)[-1] == "Trang sau ›"
+    assert len(first) == 7 and labels(first)[-1] == "Trang sau ›" and first[-1].text == "Còn 2 phản ánh nữa."
     second = await head.press("Trang sau ›")
     assert second[0].text == "Phản ánh đang mở: 6–7 trên 7." and len(second) == 3
     staff = Citizen(dispatcher, chat_id="2102")
