@@ -286,10 +286,6 @@ class CaseRepository(ABC):
     async def retry_notice(self, notice_id: int, error: str) -> int: ...
 
     @abstractmethod
-    async def unit_figures(self, unit_code: str, start: datetime, end: datetime) -> UnitFigures:
-        """The unit's answers in [start, end) by rating."""
-
-    @abstractmethod
     async def figures_by_unit(self, start: datetime, end: datetime) -> dict[str, UnitFigures]:
         """Every unit's answers in [start, end) by rating, at once; units without any are left out."""
 
@@ -297,10 +293,6 @@ class CaseRepository(ABC):
     async def case_counts(self, day: date) -> dict[str, CaseCounts]:
         """Every unit's open cases, those overdue on `day` and those opened since its last digest,
         at once; units without cases are left out."""
-
-    @abstractmethod
-    async def last_digest_at(self, unit_code: str) -> datetime | None:
-        """When the unit's last digest was sent."""
 
     @abstractmethod
     async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
@@ -333,9 +325,6 @@ class QuestionSetRepository(ABC):
     @abstractmethod
     async def activate_question_set(self, row_id: int, now: datetime, actor: str) -> StoredQuestionSet | None:
         """Makes this version the set's active one (any other version of it stops). Audited."""
-
-    @abstractmethod
-    async def record_audit(self, actor: str, action: str, detail: str | None, now: datetime) -> None: ...
 
     @abstractmethod
     async def audit_since(self, since: datetime | None) -> list[AuditEntry]:

@@ -766,21 +766,14 @@ class SQLiteStorage(Storage):
 
     # digests
 
-    _FIGURES = (
-        "SELECT d.unit_code, COUNT(*) AS answers, SUM(a.rating = 'satisfied') AS satisfied,"
-        " SUM(a.rating = 'neutral') AS neutral, SUM(a.rating = 'unsatisfied') AS unsatisfied"
-        " FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
-        " WHERE a.answered_at >= ? AND a.answered_at < ?"
-    )
-
-    async def unit_figures(self, unit_code: str, start: datetime, end: datetime) -> UnitFigures:
-        row = await self._read_one(
-            f"{self._FIGURES} AND d.unit_code = ? GROUP BY d.unit_code", (_iso(start), _iso(end), unit_code)
-        )
-        return UnitFigures.model_validate(dict(row)) if row else UnitFigures()
-
     async def figures_by_unit(self, start: datetime, end: datetime) -> dict[str, UnitFigures]:
-        rows = await self._read(f"{self._FIGURES} GROUP BY d.unit_code", (_iso(start), _iso(end)))
+        rows = await self._read(
+            "SELECT d.unit_code, COUNT(*) AS answers, SUM(a.rating = 'satisfied') AS satisfied,"
+            " SUM(a.rating = 'neutral') AS neutral, SUM(a.rating = 'unsatisfied') AS unsatisfied"
+            " FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
+            " WHERE a.answered_at >= ? AND a.answered_at < ? GROUP BY d.unit_code",
+            (_iso(start), _iso(end)),
+        )
         return {r["unit_code"]: UnitFigures.model_validate(dict(r)) for r in rows}
 
     async def case_counts(self, day: date) -> dict[str, CaseCounts]:
@@ -795,13 +788,6 @@ class SQLiteStorage(Storage):
             (_iso(day),),
         )
         return {r["unit_code"]: CaseCounts.model_validate(dict(r)) for r in rows}
-
-    async def last_digest_at(self, unit_code: str) -> datetime | None:
-        row = await self._read_one(
-            "SELECT MAX(sent_at) FROM digests WHERE unit_code = ? AND status IN ('sent', 'empty')",
-            (unit_code,),
-        )
-        return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
         row = await self._write(
@@ -882,9 +868,6 @@ class SQLiteStorage(Storage):
             return True
 
         return await self.get_question_set(row_id) if await self._write(activate) else None
-
-    async def record_audit(self, actor: str, action: str, detail: str | None, now: datetime) -> None:
-        await self._write(lambda db: _audit(db, actor, action, detail, now))
 
     async def audit_since(self, since: datetime | None) -> list[AuditEntry]:
         rows = await self._read(
