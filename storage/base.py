@@ -61,10 +61,6 @@ class StaleStep(StorageError):
 
 class UnitRepository(ABC):
     @abstractmethod
-    async def save_units(self, units: Sequence[Unit]) -> None:
-        """Insert or update units (parents before children); units not listed are left alone."""
-
-    @abstractmethod
     async def get_unit(self, code: str) -> Unit | None: ...
 
     @abstractmethod

@@ -236,16 +236,6 @@ class SQLiteStorage(Storage):
 
     # units
 
-    async def save_units(self, units: Sequence[Unit]) -> None:
-        def save(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT INTO units (code, name, parent_code) VALUES (?, ?, ?)"
-                " ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent_code = excluded.parent_code",
-                [(u.code, u.name, u.parent_code) for u in units],
-            )
-
-        await self._write(save)
-
     async def get_unit(self, code: str) -> Unit | None:
         row = await self._read_one(
             "SELECT code, name, parent_code, retired_at FROM units WHERE code = ?", (code,)

@@ -19,18 +19,25 @@ BACKENDS: dict[str, Callable[[Path], Storage]] = {
 }
 
 
+TREE = [
+    Unit(code="HCM", name="TP. Hồ Chí Minh"),
+    Unit(code="Q1", name="UBND Quận 1", parent_code="HCM"),
+    Unit(code="Q1-BN", name="UBND Phường Bến Nghé", parent_code="Q1"),
+    Unit(code="Q3", name="UBND Quận 3", parent_code="HCM"),
+]
+
+
+async def set_units(db: Storage, units: list[Unit], retired: tuple[str, ...] = ()) -> None:
+    await db.apply_directory(
+        units=units, people=[], retired=retired, moves={}, now=T0, actor="test", summary=""
+    )
+
+
 @pytest.fixture(params=sorted(BACKENDS))
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     backend = BACKENDS[request.param](tmp_path)
     await backend.open()
-    await backend.save_units(
-        [
-            Unit(code="HCM", name="TP. Hồ Chí Minh"),
-            Unit(code="Q1", name="UBND Quận 1", parent_code="HCM"),
-            Unit(code="Q1-BN", name="UBND Phường Bến Nghé", parent_code="Q1"),
-            Unit(code="Q3", name="UBND Quận 3", parent_code="HCM"),
-        ]
-    )
+    await set_units(backend, TREE)
     yield backend
     await backend.close()
 
@@ -61,11 +68,16 @@ async def _survey(db: Storage, dossier_id: int, chat: str = "42"):
 
 
 class TestRepositoryContract:
-    async def test_units_are_saved_and_updated(self, db: Storage):
-        await db.save_units([Unit(code="Q3", name="UBND Quận Ba", parent_code="HCM")])
+    async def test_units_are_saved_updated_and_retired(self, db: Storage):
+        renamed = [*TREE[:3], Unit(code="Q3", name="UBND Quận Ba", parent_code="HCM")]
+        await set_units(db, renamed)
         assert await db.get_unit("Q3") == Unit(code="Q3", name="UBND Quận Ba", parent_code="HCM")
         assert [u.code for u in await db.list_units()] == ["HCM", "Q1", "Q1-BN", "Q3"]
         assert await db.get_unit("nope") is None
+        await set_units(db, TREE[:3], retired=("Q3",))
+        assert [u.code for u in await db.list_units()] == ["HCM", "Q1", "Q1-BN"]
+        assert [u.code for u in await db.list_units(retired=True)] == ["HCM", "Q1", "Q1-BN", "Q3"]
+        assert (await db.get_unit("Q3")).retired_at == T0
 
     async def test_dossier_round_trip_and_lookups(self, db: Storage):
         dossier = await _dossier(db)
@@ -224,7 +236,7 @@ async def test_migrations_are_numbered_and_applied_once(tmp_path: Path):
     for _ in range(2):  # a second open applies nothing again
         db = SQLiteStorage(path)
         await db.open()
-        await db.save_units([Unit(code="X", name="X")])
+        await set_units(db, [Unit(code="X", name="X")])
         await db.close()
     import sqlite3
 
