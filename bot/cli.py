@@ -22,6 +22,7 @@ from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, config_path, loa
 from handlers.admin import apply_directory, plan_directory, summarize
 from handlers.digest import DigestRun, send_digests
 from handlers.directory import DirectoryChange, DirectoryError, UnitConfig
+from handlers.links import new_survey_code
 from handlers.question_set import QuestionSet, QuestionSetError, load_question_set
 from handlers.question_sets import QuestionSets
 from storage.base import DuplicateDossier, UnknownDossier, UnknownUnit
@@ -259,7 +260,7 @@ def add_dossier(config: Config, args: argparse.Namespace) -> int:
     links = links_for(config)
     returned_at = _moment(args.returned, config) if args.returned else None
 
-    async def add() -> str:
+    async def add() -> tuple[str, str]:
         async with opened_storage(config) as store:
             try:
                 dossier = await store.add_dossier(
@@ -271,6 +272,7 @@ def add_dossier(config: Config, args: argparse.Namespace) -> int:
                     received_on=args.received,
                     due_on=args.due,
                     returned_at=returned_at,
+                    survey_code=new_survey_code(),
                 )
             except DuplicateDossier as exc:
                 raise CommandError(f"dossier {args.code} is already recorded") from exc
@@ -278,13 +280,14 @@ def add_dossier(config: Config, args: argparse.Namespace) -> int:
                 raise CommandError(
                     f"unknown unit {args.unit!r}: add it under 'units:' in the config"
                 ) from exc
-        return links.url(dossier.link_id)
+        return links.url(dossier.link_id), dossier.survey_code or ""
 
-    url = asyncio.run(add())
+    url, code = asyncio.run(add())
     if args.qr:
         _write_qr(url, args.qr)
         print(f"QR code written to {args.qr}", file=sys.stderr)
     print(url)
+    print(code)  # for Zalo, which has no deep links: the citizen types it
     return 0
 
 

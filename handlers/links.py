@@ -46,3 +46,24 @@ class SurveyLinks:
 
     def url(self, link_id: str) -> str:
         return f"https://t.me/{self.bot_username}?start={self.token(link_id)}"
+
+
+# Survey codes, typed from a paper receipt where a platform has no deep links (Zalo): ten characters
+# of Crockford's base32 (no I, L, O, U), 50 random bits, shown as two groups of five.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CODE_LENGTH = 10
+_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
+
+
+def new_survey_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def normalized_code(typed: str) -> str | None:
+    """A typed survey code in its stored form, forgiving case, spaces, dashes and look-alike
+    letters; None if it cannot be one."""
+    compact = "".join(typed.split()).replace("-", "").upper().translate(_LOOKALIKES)
+    if len(compact) != _CODE_LENGTH or any(c not in CODE_ALPHABET for c in compact):
+        return None
+    return f"{compact[:5]}-{compact[5:]}"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from handlers.cases import CaseSettings
 from handlers.chat import Address, Option, Reply
-from handlers.links import SurveyLinks
+from handlers.links import SurveyLinks, normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
@@ -19,6 +19,8 @@ from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 log = logging.getLogger(__name__)
 
 SKIP = "skip"
+MAX_WRONG_CODES = 5  # wrong survey codes a chat may type in CODE_WINDOW
+CODE_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,34 @@ class SurveyFlow:
     # Entry points: `chat` is what the dispatcher read about the chat before calling.
 
     async def open_link(self, chat: ChatState, token: str, language: Language, now: datetime) -> list[Reply]:
-        """Opens the survey a survey link points at, or says why it cannot be opened."""
+        """Opens the survey a survey link (or a typed survey code) points at, or says why not."""
+        if normalized_code(token) is not None:
+            return await self.open_code(chat, token, language, now)
         link_id = self.links.link_id(token)
         dossier = await self.store.get_dossier_by_link(link_id) if link_id else None
         if dossier is None:
             log.info("refused a forged or unknown survey link from %s:%s", chat.channel, chat.chat_id)
             return [Reply(text("bad_link", language))]
+        return await self._open(chat, dossier, language, now)
+
+    async def open_code(self, chat: ChatState, typed: str, language: Language, now: datetime) -> list[Reply]:
+        """Opens the survey of a typed survey code; a chat that types too many wrong codes waits."""
+        code = normalized_code(typed)
+        if (
+            await self.store.count_wrong_codes(chat.channel, chat.chat_id, now - CODE_WINDOW)
+            >= MAX_WRONG_CODES
+        ):
+            return [Reply(text("too_many_codes", language))]
+        dossier = await self.store.get_dossier_by_survey_code(code) if code else None
+        if dossier is None:
+            await self.store.record_wrong_code(chat.channel, chat.chat_id, now)
+            log.info("wrong survey code from %s:%s", chat.channel, chat.chat_id)
+            return [Reply(text("wrong_code", language))]
+        return await self._open(chat, dossier, language, now)
+
+    async def _open(
+        self, chat: ChatState, dossier: Dossier, language: Language, now: datetime
+    ) -> list[Reply]:
         survey = chat.survey
         if survey is not None and survey.dossier_id == dossier.id:
             current = self._question(survey)
@@ -135,6 +159,8 @@ class SurveyFlow:
         survey = chat.survey
         question = self._question(survey) if survey else None
         if survey is None or question is None:
+            if normalized_code(message) is not None:
+                return await self.open_code(chat, message, language, now)
             return [Reply(text("outside_survey", language))]
         limit = question.max_length if question.type == "text" else MAX_TEXT_LENGTH
         if len(message) > limit:

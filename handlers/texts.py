@@ -49,6 +49,14 @@ CATALOG: dict[str, dict[Language, str]] = {
         "phiếu hẹn trả kết quả.",
         "en": "Sorry, this survey link is not valid. Please scan the QR code on your receipt again.",
     },
+    "wrong_code": {
+        "vi": "Xin lỗi, không tìm thấy mã khảo sát này. Ông/Bà vui lòng kiểm tra lại mã in trên phiếu hẹn.",
+        "en": "Sorry, this survey code was not found. Please check the code printed on your receipt.",
+    },
+    "too_many_codes": {
+        "vi": "Ông/Bà đã nhập sai mã nhiều lần. Xin vui lòng thử lại sau một giờ.",
+        "en": "Too many wrong codes. Please try again in an hour.",
+    },
     "expired_link": {
         "vi": "Xin lỗi, đường dẫn khảo sát này đã hết hạn. Cảm ơn Ông/Bà đã quan tâm.",
         "en": "Sorry, this survey link has expired. Thank you for your interest.",

@@ -81,6 +81,7 @@ class DossierRepository(ABC):
         received_on: date | None = None,
         due_on: date | None = None,
         returned_at: datetime | None = None,
+        survey_code: str | None = None,
     ) -> Dossier:
         """Raises DuplicateDossier or UnknownUnit."""
 
@@ -92,6 +93,15 @@ class DossierRepository(ABC):
 
     @abstractmethod
     async def get_dossier_by_link(self, link_id: str) -> Dossier | None: ...
+
+    @abstractmethod
+    async def get_dossier_by_survey_code(self, survey_code: str) -> Dossier | None: ...
+
+    @abstractmethod
+    async def count_wrong_codes(self, channel: str, chat_id: str, since: datetime) -> int: ...
+
+    @abstractmethod
+    async def record_wrong_code(self, channel: str, chat_id: str, at: datetime) -> None: ...
 
     @abstractmethod
     async def mark_returned(self, code: str, at: datetime) -> Dossier:

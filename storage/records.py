@@ -37,6 +37,7 @@ class Dossier(Record):
     returned_at: datetime | None = None
     link_id: str
     created_at: datetime
+    survey_code: str | None = None  # typed on platforms without deep links (Zalo)
     unit_name: str = ""
     answered: bool = False  # the dossier has its one answer
 

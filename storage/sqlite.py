@@ -58,7 +58,7 @@ T = TypeVar("T")
 
 _DOSSIER_WITH_UNIT = (
     "SELECT d.id, d.code, d.unit_code, d.procedure, d.received_on, d.due_on, d.returned_at, d.link_id,"
-    " d.created_at, u.name AS unit_name,"
+    " d.created_at, d.survey_code, u.name AS unit_name,"
     " EXISTS (SELECT 1 FROM answers a WHERE a.dossier_id = d.id) AS answered"
     " FROM dossiers d JOIN units u ON u.code = d.unit_code"
 )
@@ -260,17 +260,12 @@ class SQLiteStorage(Storage):
         received_on: date | None = None,
         due_on: date | None = None,
         returned_at: datetime | None = None,
+        survey_code: str | None = None,
     ) -> Dossier:
         values = (
-            code,
-            unit_code,
-            procedure,
-            _iso(received_on),
-            _iso(due_on),
-            _iso(returned_at),
-            link_id,
-            _iso(now),
-        )
+            code, unit_code, procedure, _iso(received_on), _iso(due_on), _iso(returned_at), link_id,
+            _iso(now), survey_code,
+        )  # fmt: skip
 
         def add(db: sqlite3.Connection) -> sqlite3.Row | None:
             if _first(db, "SELECT 1 FROM units WHERE code = ?", (unit_code,)) is None:
@@ -278,7 +273,7 @@ class SQLiteStorage(Storage):
             try:
                 db.execute(
                     "INSERT INTO dossiers (code, unit_code, procedure, received_on, due_on, returned_at,"
-                    " link_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " link_id, created_at, survey_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     values,
                 )
             except sqlite3.IntegrityError as exc:
@@ -300,6 +295,25 @@ class SQLiteStorage(Storage):
     async def get_dossier_by_link(self, link_id: str) -> Dossier | None:
         row = await self._read_one(f"{_DOSSIER_WITH_UNIT} WHERE d.link_id = ?", (link_id,))
         return _dossier(row) if row else None
+
+    async def get_dossier_by_survey_code(self, survey_code: str) -> Dossier | None:
+        row = await self._read_one(f"{_DOSSIER_WITH_UNIT} WHERE d.survey_code = ?", (survey_code,))
+        return _dossier(row) if row else None
+
+    async def count_wrong_codes(self, channel: str, chat_id: str, since: datetime) -> int:
+        row = await self._read_one(
+            "SELECT COUNT(*) FROM wrong_codes WHERE channel = ? AND chat_id = ? AND at >= ?",
+            (channel, chat_id, _iso(since)),
+        )
+        return int(row[0]) if row else 0
+
+    async def record_wrong_code(self, channel: str, chat_id: str, at: datetime) -> None:
+        await self._write(
+            lambda db: db.execute(
+                "INSERT INTO wrong_codes (channel, chat_id, at) VALUES (?, ?, ?)",
+                (channel, chat_id, _iso(at)),
+            )
+        )
 
     async def mark_returned(self, code: str, at: datetime) -> Dossier:
         def mark(db: sqlite3.Connection) -> sqlite3.Row:

@@ -119,10 +119,17 @@ class BotProcess:
         self, code: str, *, returned: bool = True, unit: str = "Q1-BN", procedure: str = "Đăng ký khai sinh"
     ) -> str:
         """Records a dossier from the command line; returns the token of its survey link."""
+        return self.add_dossier_with_code(code, returned=returned, unit=unit, procedure=procedure)[0]
+
+    def add_dossier_with_code(
+        self, code: str, *, returned: bool = True, unit: str = "Q1-BN", procedure: str = "Đăng ký khai sinh"
+    ) -> tuple[str, str]:
+        """Records a dossier from the command line; returns its link token and its survey code."""
         args = ["dossier", "add", code, "--unit", unit, "--procedure", procedure]
         done = self.cli(*args, *(["--returned"] if returned else []))
         assert done.returncode == 0, done.stderr
-        return done.stdout.strip().split("start=", 1)[1]
+        link, survey_code = done.stdout.split()
+        return link.split("start=", 1)[1], survey_code
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.folder / "feedback.db") as db:

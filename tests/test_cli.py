@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bot.cli import main
-from handlers.links import SurveyLinks
+from handlers.links import SurveyLinks, normalized_code
 from tests.conftest import UNITS
 
 
@@ -61,7 +61,8 @@ def test_dossier_add_prints_a_verifiable_survey_link_and_writes_a_qr(config_file
     )
     assert code == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and out[0].startswith("https://t.me/TestNameBot?start=")
+    assert len(out) == 2 and out[0].startswith("https://t.me/TestNameBot?start=")
+    assert normalized_code(out[1]) == out[1] and len(out[1]) == 11  # the Zalo survey code: XXXXX-XXXXX
     token = out[0].split("start=", 1)[1]
     assert len(token) <= 64 and "HS-1" not in token
     assert SurveyLinks("cli-secret", "x").link_id(token) is not None
@@ -106,7 +107,7 @@ def test_answers_are_listed_as_table_csv_and_json(config_file, capsys):
         )
         == 0
     )
-    token = capsys.readouterr().out.strip().split("start=", 1)[1]
+    token = capsys.readouterr().out.splitlines()[0].split("start=", 1)[1]
     config = load_config(config_file)
 
     async def answer() -> None:

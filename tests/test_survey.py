@@ -346,3 +346,36 @@ async def test_an_old_button_of_a_finished_survey_changes_nothing(config, store,
     for option in first[0].options:
         assert "không còn hiệu lực" in texts(await alice.press_key(option.key))
     assert await store.get_answer(dossier.id) == finished
+
+
+async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(config, store, dispatcher):
+    from handlers.links import new_survey_code, normalized_code
+
+    code = new_survey_code()
+    dossier = await store.add_dossier(
+        code="HS-Z1", unit_code="Q1-BN", procedure="Đăng ký khai sinh", link_id="Lz", now=NOW,
+        returned_at=NOW, survey_code=code,
+    )  # fmt: skip
+    assert normalized_code(code.lower().replace("-", " ")) == code
+    dan = Citizen(dispatcher, chat_id="z-dan", channel="zalo")
+    replies = await dan.say(f"  {code.lower()} ")
+    assert labels(replies) == ["Hài lòng", "Bình thường", "Không hài lòng"]
+    assert "Đăng ký khai sinh" in texts(replies)
+    await dan.say("3")
+    assert (await store.get_answer(dossier.id)).rating == Rating.UNSATISFIED
+
+    guesser = Citizen(dispatcher, chat_id="z-guess", channel="zalo")
+    for _ in range(5):
+        assert "không tìm thấy mã" in texts(await guesser.say("ABCDE-FGHJK"))
+    assert "sai mã nhiều lần" in texts(await guesser.say(code))  # even the right one waits an hour
+    guesser.now = NOW + timedelta(hours=1, seconds=1)
+    assert labels(await guesser.command("start", code)) == []  # answered already, but no longer slowed
+    assert "đã được đánh giá" in texts(guesser.last)
+
+
+def test_survey_codes_are_random_and_unambiguous():
+    from handlers.links import CODE_ALPHABET, new_survey_code
+
+    codes = {new_survey_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(c not in CODE_ALPHABET for c in "ILOU") and len(CODE_ALPHABET) ** 10 >= 2**50
