@@ -9,15 +9,19 @@ import signal
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram.error import InvalidToken
 
-from bot.channels.telegram import CHANNEL, TelegramChannel
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import CHANNEL as ZALO
+from bot.channels.zalo import ZaloChannel, ZaloClient, ZaloError
 from bot.config import PLACEHOLDER_SECRET, Config
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
-from handlers.chat import Sender
+from handlers.chat import Delivery, Reply, Sender
 from handlers.digest import send_digests
 from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
@@ -104,7 +108,7 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
         }
         for language in LANGUAGES
     }
-    admins = [(CHANNEL, str(person.telegram)) for person in config.admins if person.telegram is not None]
+    admins = [(TELEGRAM, str(person.telegram)) for person in config.admins if person.telegram is not None]
     return Dispatcher(
         store, survey, CaseDesk(store, cases, option_texts), AdminDesk(sets, admins), config.language
     )
@@ -158,10 +162,22 @@ async def serve(config: Config) -> int:
 
     async with opened_storage(config) as store:
         dispatcher = build_dispatcher(config, store)
-        telegram = TelegramChannel(config.telegram, dispatcher)
-        if not await _start_with_backoff(telegram, stop):
-            return 0 if stop.is_set() else 1
-        senders: dict[str, Sender] = {CHANNEL: telegram}
+        channels: dict[str, Channel] = {}
+        if config.telegram.token is not None:
+            channels[TELEGRAM] = TelegramChannel(config.telegram, dispatcher)
+        if config.zalo.token is not None:
+            client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
+            channels[ZALO] = ZaloChannel(client, dispatcher)
+        senders: dict[str, Sender] = {}  # each channel joins once it has started
+        tried = {name: asyncio.Event() for name in channels}
+        starting = [
+            asyncio.create_task(_keep_starting(name, channel, senders, tried[name], stop))
+            for name, channel in channels.items()
+        ]
+        await asyncio.wait([asyncio.create_task(event.wait()) for event in tried.values()])
+        if not senders and all(task.done() for task in starting):
+            log.error("no channel could start")
+            return 1
         scheduler = AsyncIOScheduler(timezone=config.zone)
         outbox = scheduler.add_job(
             deliver_outbox,
@@ -190,29 +206,53 @@ async def serve(config: Config) -> int:
             # A run missed while the bot was down is caught up at start; each (unit, day) goes once.
             digests.modify(next_run_time=datetime.now(config.zone))
         scheduler.start()
-        log.info("feedback bot running; database %s", config.database)
+        log.info(
+            "feedback bot running (%s); database %s", ", ".join(senders) or "no channel yet", config.database
+        )
         await stop.wait()
         log.info("stopping")
         scheduler.shutdown(wait=False)
-        await telegram.stop()
+        for task in starting:
+            task.cancel()
+        for channel in channels.values():
+            await channel.stop()
     return 0
 
 
-async def _start_with_backoff(channel: TelegramChannel, stop: asyncio.Event) -> bool:
-    """Starts a channel, retrying with backoff while its server cannot be reached. A token the
-    server refuses stops here: retrying would not help."""
+class Channel(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, chat_id: str, reply: Reply) -> Delivery: ...
+
+
+async def _keep_starting(
+    name: str, channel: Channel, senders: dict[str, Sender], tried: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """Starts a channel, retrying with backoff while its server cannot be reached, without holding
+    up the others. A token the platform refuses stops here: retrying would not help."""
     delay = 1.0
     while not stop.is_set():
         try:
             await channel.start()
-            return True
         except InvalidToken:
-            log.error("Telegram refused the bot token: check TELEGRAM_BOT_TOKEN or telegram.token")
-            return False
+            log.error("%s refused the bot token: check its token in the config or environment", name)
+            tried.set()
+            return
+        except ZaloError as exc:
+            if exc.code in (401, 403):
+                log.error("%s refused the bot token (%s): check ZALO_BOT_TOKEN or zalo.token", name, exc)
+                tried.set()
+                return
+            log.warning("%s: cannot start (%s); retrying in %.0f s", name, exc, delay)
         except Exception as exc:  # network down, server error: try again
-            log.warning("telegram: cannot start (%s); retrying in %.0f s", exc, delay)
-            await channel.stop()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, 60)
-    return False
+            log.warning("%s: cannot start (%s); retrying in %.0f s", name, exc, delay)
+        else:
+            senders[name] = channel
+            tried.set()
+            return
+        tried.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 60)

@@ -18,7 +18,7 @@ from bot.app import build_dispatcher, links_for, opened_storage, serve
 from bot.channels.console import CHAT_ID, ConsoleChannel
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
-from bot.config import ENV_TELEGRAM_TOKEN, Config, ConfigError, config_path, load_config
+from bot.config import ENV_TELEGRAM_TOKEN, ENV_ZALO_TOKEN, Config, ConfigError, config_path, load_config
 from handlers.admin import apply_directory, plan_directory, summarize
 from handlers.digest import DigestRun, send_digests
 from handlers.directory import DirectoryChange, DirectoryError, UnitConfig
@@ -205,10 +205,11 @@ def _moment(value: str, config: Config) -> datetime:
 
 def run_bot(config: Config, args: argparse.Namespace) -> int:
     """Runs the bot on Telegram until Ctrl-C or SIGTERM."""
-    if config.telegram.token is None:
+    if config.telegram.token is None and config.zalo.token is None:
         raise CommandError(
-            f"no Telegram bot token: set {ENV_TELEGRAM_TOKEN}=<token from @BotFather> or telegram.token "
-            "in the config; to try the survey without Telegram, run: feedback-bot console --demo"
+            f"no bot token: set {ENV_TELEGRAM_TOKEN}=<token from @BotFather> (or {ENV_ZALO_TOKEN}, or "
+            "telegram.token / zalo.token in the config); to try the survey without them, run: "
+            "feedback-bot console --demo"
         )
     return asyncio.run(serve(config))
 

@@ -27,6 +27,7 @@ DEFAULT_PATH = "config.yaml"
 ENV_CONFIG = "FEEDBACK_BOT_CONFIG"
 ENV_SECRET = "FEEDBACK_BOT_SECRET"
 ENV_TELEGRAM_TOKEN = "TELEGRAM_BOT_TOKEN"
+ENV_ZALO_TOKEN = "ZALO_BOT_TOKEN"
 PLACEHOLDER_SECRET = "change-me"
 
 
@@ -50,6 +51,12 @@ class TelegramConfig(Section):
     # (short bursts allowed).
     messages_per_second: float = Field(default=30, gt=0)
     chat_burst: int = Field(default=3, ge=1)
+
+
+class ZaloConfig(Section):
+    token: SecretStr | None = None  # env ZALO_BOT_TOKEN overrides; the channel is on when set
+    base_url: str = "https://bot-api.zaloplatforms.com/bot"
+    mode: Literal["polling"] = "polling"
 
 
 class DigestConfig(Section):
@@ -79,6 +86,7 @@ class Config(Section):
     question_set: Path | None = None
     survey: SurveyConfig = SurveyConfig()
     telegram: TelegramConfig = TelegramConfig()
+    zalo: ZaloConfig = ZaloConfig()
     digest: DigestConfig = DigestConfig()
     cases: CasesConfig = CasesConfig()
     admins: tuple[Person, ...] = ()
@@ -158,9 +166,10 @@ def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     if secret := os.environ.get(ENV_SECRET):
         data["secret"] = secret
-    if token := os.environ.get(ENV_TELEGRAM_TOKEN):
-        telegram = data.get("telegram")
-        data["telegram"] = {**(telegram if isinstance(telegram, dict) else {}), "token": token}
+    for section, variable in (("telegram", ENV_TELEGRAM_TOKEN), ("zalo", ENV_ZALO_TOKEN)):
+        if token := os.environ.get(variable):
+            given = data.get(section)
+            data[section] = {**(given if isinstance(given, dict) else {}), "token": token}
     return data
 
 

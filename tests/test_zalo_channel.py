@@ -1,0 +1,120 @@
+"""The Zalo channel offline: its client against httpx's MockTransport (polling with 408s, 403,
+429, splitting), and the channel running the survey by typed numbers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from bot.channels.zalo import ZaloChannel, ZaloClient
+from handlers.chat import Delivery, Option, Reply
+from tests.conftest import NOW
+
+
+class FakeZalo:
+    """A Zalo Bot API: queued updates, recorded calls, faults to switch on."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        self.faults: list[tuple[int, int, str]] = []  # (http status, error code, description)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        method = request.url.path.rsplit("/", 1)[-1]
+        body = json.loads(request.content or b"{}")
+        if method == "getMe":
+            return httpx.Response(200, json={"ok": True, "result": {"id": "1", "account_name": "bot.Test"}})
+        if method == "getUpdates":
+            if self.updates:
+                return httpx.Response(200, json={"ok": True, "result": self.updates.pop(0)})
+            return httpx.Response(
+                200, json={"ok": False, "error_code": 408, "description": "Request Timeout"}
+            )
+        if self.faults:
+            status, code, description = self.faults.pop(0)
+            return httpx.Response(status, json={"ok": False, "error_code": code, "description": description})
+        if len(body.get("text", "")) > 2000:
+            return httpx.Response(400, json={"ok": False, "error_code": 400, "description": "too long"})
+        self.sent.append(body)
+        return httpx.Response(200, json={"ok": True, "result": {"message_id": "m", "date": 0}})
+
+    def client(self) -> ZaloClient:
+        return ZaloClient("https://zalo.test/bot", "1:abc", transport=httpx.MockTransport(self.handle))
+
+    def text_from(self, user: str, text: str) -> None:
+        self.updates.append(
+            {
+                "event_name": "message.text.received",
+                "message": {
+                    "from": {"id": user, "display_name": "Dân", "is_bot": False},
+                    "chat": {"id": user, "chat_type": "PRIVATE"},
+                    "text": text,
+                    "message_id": "x",
+                    "date": 0,
+                },
+            }
+        )
+
+
+async def test_polling_treats_408_as_nothing_new():
+    zalo = FakeZalo()
+    client = zalo.client()
+    assert await client.next_update(wait=0) is None
+    zalo.text_from("u1", "xin chào")
+    update = await client.next_update(wait=0)
+    assert update is not None and update["message"]["text"] == "xin chào"
+    await client.close()
+
+
+async def test_a_citizen_answers_by_typing_numbers(config, store, dispatcher):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher)
+    dossier = await store.add_dossier(
+        code="HS-Z",
+        unit_code="Q1-BN",
+        procedure="Đăng ký khai sinh",
+        link_id="lz",
+        now=NOW,
+        returned_at=NOW,
+        survey_code="ABCDE-FGHJK",
+    )
+    for typed in ("abcde fghjk", "khong hai long", "3", "Cán bộ không nghe máy"):
+        zalo.text_from("u1", typed)
+        await channel.answer_update((await channel.client.next_update(wait=0)) or {})
+    texts = [m["text"] for m in zalo.sent]
+    assert "1. Hài lòng\n2. Bình thường\n3. Không hài lòng" in texts[0] and "gõ số thứ tự" in texts[0]
+    assert "6. Lý do khác" in texts[1]
+    assert "Thủ trưởng UBND Phường Bến Nghé" in texts[-1]
+    answer = await store.get_answer(dossier.id)
+    assert answer.channel == "zalo" and answer.follow_ups[0].option_id == "staff"
+    assert answer.texts == {"complaint": "Cán bộ không nghe máy"}
+    await channel.stop()
+
+
+async def test_stickers_get_a_polite_reply(dispatcher):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher)
+    await channel.answer_update({"event_name": "message.sticker.received", "message": {
+        "from": {"id": "u2"}, "chat": {"id": "u2", "chat_type": "PRIVATE"}, "sticker": "s"}})  # fmt: skip
+    assert zalo.sent[0]["text"].startswith("Xin lỗi, bot chỉ nhận tin nhắn chữ")
+    await channel.stop()
+
+
+async def test_blocked_flooded_and_long_messages(store, dispatcher):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher)
+    zalo.faults.append((403, 403, "Forbidden: user has blocked the bot"))
+    assert await channel.send("u3", Reply("Xin chào")) == Delivery.UNREACHABLE
+    assert (await store.get_chat("zalo", "u3")).unreachable_since is not None
+    zalo.faults += [(429, 429, "Too Many Requests: retry after 0")] * 2
+    assert await channel.send("u4", Reply("Xin chào", (Option("k", "Một"),))) == Delivery.SENT
+    assert zalo.sent[-1] == {"chat_id": "u4", "text": "Xin chào\n\n1. Một"}
+    long = ("Đoạn văn dài. " * 400).strip()
+    assert await channel.send("u5", Reply(long)) == Delivery.SENT
+    pieces = [m["text"] for m in zalo.sent if m["chat_id"] == "u5"]
+    assert len(pieces) == 3 and all(len(p) <= 2000 for p in pieces) and " ".join(pieces) == long
+    zalo.faults.append((500, 500, "Internal error"))
+    assert await channel.send("u6", Reply("x")) == Delivery.FAILED
+    await channel.stop()
