@@ -21,11 +21,11 @@ from tests.conftest import ADMINS, UNITS
 SHARED = Path(os.environ.get("FEEDBACK_BOT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(SHARED / "emulators"))
 
-from emulators import BotMessage, TelegramEmulator  # noqa: E402
+from emulators import BotMessage, TelegramEmulator, ZaloEmulator  # noqa: E402
 
 SCRIPT = Path(sys.executable).parent / "feedback-bot"
 
-__all__ = ["BotMessage", "BotProcess", "TelegramEmulator", "texts_of"]
+__all__ = ["BotMessage", "BotProcess", "TelegramEmulator", "ZaloEmulator", "texts_of"]
 
 
 def texts_of(messages: list[BotMessage]) -> str:
