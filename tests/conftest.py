@@ -149,16 +149,28 @@ def labels(replies: list[Reply]) -> list[str]:
 # End-to-end fixtures. The emulators are imported only when an end-to-end test asks for them.
 
 
+def _running(emulator_class: Any) -> Iterator[Any]:
+    with emulator_class() as emulator:
+        yield emulator
+    # The emulator module leaves its server's output pipe open; close it so no ResourceWarning fires.
+    if emulator._process is not None and emulator._process.stdout is not None:
+        emulator._process.stdout.close()
+
+
 @pytest.fixture(scope="module")
 def tg() -> Iterator[Any]:
     """The Telegram emulator, one per test module; each test's bot has its own token."""
     from tests.e2e_support import TelegramEmulator
 
-    with TelegramEmulator() as emulator:
-        yield emulator
-    # The emulator module leaves its server's output pipe open; close it so no ResourceWarning fires.
-    if emulator._process is not None and emulator._process.stdout is not None:
-        emulator._process.stdout.close()
+    yield from _running(TelegramEmulator)
+
+
+@pytest.fixture(scope="module")
+def zalo() -> Iterator[Any]:
+    """The Zalo emulator, one per test module."""
+    from tests.e2e_support import ZaloEmulator
+
+    yield from _running(ZaloEmulator)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ completes the unsatisfied survey on Zalo by typing the code from the receipt and
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,16 +11,6 @@ from tests.e2e_support import BotProcess, texts_of
 from tests.test_e2e_telegram import has_buttons
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def zalo() -> Iterator[object]:
-    from tests.e2e_support import ZaloEmulator
-
-    with ZaloEmulator() as emulator:
-        yield emulator
-    if emulator._process is not None and emulator._process.stdout is not None:
-        emulator._process.stdout.close()
 
 
 async def test_a_citizen_answers_on_zalo_while_telegram_runs_too(tg, zalo, tmp_path, people):
