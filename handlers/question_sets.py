@@ -67,7 +67,7 @@ class QuestionSets:
 
     async def for_dossier(self, dossier: Dossier) -> QuestionSet:
         """The most specific active set for this dossier, else the default."""
-        active = [s for s in await self.store.list_question_sets() if s.active]
+        active = await self.store.active_question_sets()
         if not active:
             return self.default
         ancestry = ancestry_of(dossier.unit_code, await self.store.list_units())

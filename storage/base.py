@@ -320,7 +320,12 @@ class QuestionSetRepository(ABC):
         (fingerprint) exists; returns the version and whether it is new. Audited."""
 
     @abstractmethod
-    async def list_question_sets(self) -> list[StoredQuestionSet]: ...
+    async def list_question_sets(self) -> list[StoredQuestionSet]:
+        """Every stored version with its answer count."""
+
+    @abstractmethod
+    async def active_question_sets(self) -> list[StoredQuestionSet]:
+        """The active versions, without counting answers: read at every survey start."""
 
     @abstractmethod
     async def get_question_set(self, row_id: int) -> StoredQuestionSet | None: ...

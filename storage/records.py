@@ -239,7 +239,7 @@ class StoredQuestionSet(Record):
     active: bool
     imported_at: datetime
     imported_by: str
-    answers: int = 0
+    answers: int | None = None  # counted only where asked for (the listing)
 
 
 class AuditEntry(Record):

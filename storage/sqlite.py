@@ -852,6 +852,13 @@ class SQLiteStorage(Storage):
         rows = await self._read(f"{self._QUESTION_SETS} ORDER BY q.set_id, q.version")
         return [StoredQuestionSet.model_validate(dict(r)) for r in rows]
 
+    async def active_question_sets(self) -> list[StoredQuestionSet]:
+        rows = await self._read(
+            "SELECT id, set_id, version, source, active, imported_at, imported_by FROM question_sets"
+            " WHERE active = 1 ORDER BY id"
+        )
+        return [StoredQuestionSet.model_validate(dict(r)) for r in rows]
+
     async def get_question_set(self, row_id: int) -> StoredQuestionSet | None:
         row = await self._read_one(f"{self._QUESTION_SETS} WHERE q.id = ?", (row_id,))
         return StoredQuestionSet.model_validate(dict(row)) if row else None

@@ -12,6 +12,9 @@ CREATE TABLE question_sets (
     UNIQUE (set_id, fingerprint)
 );
 
+-- Counting a version's answers for the listing.
+CREATE INDEX answers_question_set ON answers(question_set, question_set_version);
+
 CREATE TABLE audit (
     id     INTEGER PRIMARY KEY,
     at     TEXT NOT NULL,
