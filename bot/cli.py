@@ -349,16 +349,24 @@ def send_digests_now(config: Config, args: argparse.Namespace) -> int:
 
 def validate_questions(config: Config, args: argparse.Namespace) -> int:
     """Checks a question-set file; prints what it asks, or each problem with its line."""
-    question_set = load_question_set(args.file)
+    question_set = _question_set_file(args.file, config)
     rating = question_set.rating_question
     print(f"{args.file}: valid: {question_set.id}, {len(question_set.questions)} questions, rating options: "
           + ", ".join(o.text(config.language) for o in rating.options))  # fmt: skip
     return 0
 
 
+def _question_set_file(path: Path, config: Config) -> QuestionSet:
+    """The set in a file; its problems told in the config's language."""
+    try:
+        return load_question_set(path)
+    except QuestionSetError as exc:
+        raise CommandError(exc.describe(config.language)) from exc
+
+
 def import_questions(config: Config, args: argparse.Namespace) -> int:
     """Stores a question-set file as its set's next version, unless it is unchanged."""
-    load_question_set(args.file)  # refuse an invalid file before touching the database
+    _question_set_file(args.file, config)  # refuse an invalid file before touching the database
     source = args.file.read_text(encoding="utf-8")
 
     async def store_it() -> tuple[StoredQuestionSet, bool]:
@@ -453,7 +461,7 @@ def import_directory(config: Config, args: argparse.Namespace) -> int:
     if change.empty:
         print("nothing in the directory changes")
         return 0
-    print("\n".join(change.lines()))
+    print("\n".join(change.lines(config.language)))
     print(f"applied: {summarize(change)}" if applied else "not applied: run again with --apply")
     return 0
 

@@ -160,7 +160,7 @@ class AdminDesk:
         if change.empty:
             return [Reply(text("dir_none", language))]
         proposal = await self.sets.store.propose_directory(source, now, f"{chat.channel}:{chat.chat_id}")
-        body = text("dir_preview", language, name=name, lines="\n".join(change.lines()))
+        body = text("dir_preview", language, name=name, lines="\n".join(change.lines(language)))
         return [Reply(body, (Option(directory_key(proposal.id), text("button_apply", language)),))]
 
     async def apply_proposal(

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from handlers.texts import Language, text
 from storage.records import CaseCounts, Person, PersonEntry, Role, Unit
 
 CHANNEL = "telegram"
+Roles = frozenset[tuple[str, str]]
 
 
 class Entry(BaseModel):
@@ -112,24 +114,29 @@ class DirectoryChange:
     renamed: list[tuple[str, str, str]] = field(default_factory=list)
     moved: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
-    people_added: list[str] = field(default_factory=list)
-    people_removed: list[str] = field(default_factory=list)
-    role_changed: list[str] = field(default_factory=list)
+    # people: (name, roles before, roles after); a role is (role, unit code)
+    people_added: list[tuple[str, Roles, Roles]] = field(default_factory=list)
+    people_removed: list[tuple[str, Roles, Roles]] = field(default_factory=list)
+    role_changed: list[tuple[str, Roles, Roles]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.renamed or self.moved or self.retired or self.people_added
                     or self.people_removed or self.role_changed)  # fmt: skip
 
-    def lines(self) -> list[str]:
-        """The change, a line an item (unit codes and names are the same in both languages)."""
+    def lines(self, language: Language) -> list[str]:
+        """The change, a line an item, in the reader's language."""
+
+        def roles(held: Roles) -> str:
+            return ", ".join(f"{text('role_' + role, language)} {unit}" for role, unit in sorted(held))
+
         out = [f"+ {code}" for code in self.added]
         out += [f"~ {code}: {old} → {new}" for code, old, new in self.renamed]
         out += [f"↳ {code}: {old or '—'} → {new or '—'}" for code, old, new in self.moved]
         out += [f"− {code} → {self.moves.get(code, '—')}" for code in self.retired]
-        out += [f"+ {who}" for who in self.people_added]
-        out += [f"− {who}" for who in self.people_removed]
-        out += [f"~ {who}" for who in self.role_changed]
+        out += [f"+ {name} ({roles(after)})" for name, _, after in self.people_added]
+        out += [f"− {name} ({roles(before)})" for name, before, _ in self.people_removed]
+        out += [f"~ {name}: {roles(before)} → {roles(after)}" for name, before, after in self.role_changed]
         return out
 
 
@@ -160,20 +167,19 @@ def plan_change(
             "(- {code: X, move_cases_to: Y}): " + ", ".join(stranded)
         )
 
-    def roles(group: Sequence[PersonEntry]) -> dict[str, tuple[str, set[str]]]:
-        found: dict[str, tuple[str, set[str]]] = {}
+    def roles(group: Sequence[PersonEntry]) -> dict[str, tuple[str, Roles]]:
+        found: dict[str, tuple[str, set[tuple[str, str]]]] = {}
         for p in group:
-            found.setdefault(p.chat_id, (p.name, set()))[1].add(f"{p.role.value} {p.unit_code}")
-        return found
+            found.setdefault(p.chat_id, (p.name, set()))[1].add((p.role.value, p.unit_code))
+        return {chat_id: (name, frozenset(held)) for chat_id, (name, held) in found.items()}
 
     old, new = roles(people), roles(entries)
     for chat_id, (name, held) in new.items():
         if chat_id not in old:
-            change.people_added.append(f"{name} ({', '.join(sorted(held))})")
+            change.people_added.append((name, frozenset(), held))
         elif old[chat_id][1] != held:
-            had = ", ".join(sorted(old[chat_id][1]))
-            change.role_changed.append(f"{name}: {had} → {', '.join(sorted(held))}")
+            change.role_changed.append((name, old[chat_id][1], held))
     change.people_removed = [
-        f"{name} ({', '.join(sorted(held))})" for chat_id, (name, held) in old.items() if chat_id not in new
+        (name, held, frozenset()) for chat_id, (name, held) in old.items() if chat_id not in new
     ]
     return change

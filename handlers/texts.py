@@ -305,6 +305,8 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "Directory changes from «{name}» (not applied yet):\n{lines}\n\nUnits that leave the tree are "
         "retired; their open complaints move to the unit after →.",
     },
+    "role_head": {"vi": "thủ trưởng", "en": "head"},
+    "role_staff": {"vi": "cán bộ", "en": "staff"},
     "dir_none": {"vi": "Danh bạ không có gì thay đổi.", "en": "Nothing in the directory changes."},
     "dir_invalid": {
         "vi": "Tệp danh bạ «{name}» chưa áp dụng được, chưa có gì thay đổi:\n{problem}",

@@ -49,7 +49,7 @@ async def test_a_merge_previews_then_applies_and_moves_open_cases(config, store,
     preview = texts(replies)
     assert "(chưa áp dụng)" in preview and labels(replies) == ["Áp dụng"]
     for line in ("+ Q1-SG", "~ Q3: UBND Quận 3 → UBND Quận Ba", "− Q1-BN → Q1-SG",
-                 "~ Phạm Thị D: staff Q1-BN → head Q1-SG", "− Võ Văn E (staff Q1-BN)"):  # fmt: skip
+                 "~ Phạm Thị D: cán bộ Q1-BN → thủ trưởng Q1-SG", "− Võ Văn E (cán bộ Q1-BN)"):  # fmt: skip
         assert line in preview, line
     assert [u.code for u in await store.list_units()] == ["Q1", "Q1-BN", "Q3"]  # nothing changed yet
 

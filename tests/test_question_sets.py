@@ -146,7 +146,7 @@ def test_the_question_commands_and_the_audit_trail(config_file, tmp_path, capsys
     bad = tmp_path / "bad.yaml"
     bad.write_text(WARD_SET.replace("type: rating", "type: stars"), encoding="utf-8")
     assert main(["--config", str(config_file), "questions", "validate", str(bad)]) == 2
-    assert "line 7, questions.0.type" in capsys.readouterr().err
+    assert "dòng 7, questions.0.type: giá trị phải là một trong" in capsys.readouterr().err  # config: vi
     assert main(["--config", str(config_file), "questions", "import", str(bad)]) == 2
 
     assert main(["--config", str(config_file), "questions", "import", str(ward)]) == 0
