@@ -17,7 +17,7 @@ from telegram.error import InvalidToken
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import CHANNEL as ZALO
-from bot.channels.zalo import ZaloChannel, ZaloClient, ZaloError
+from bot.channels.zalo import Webhook, ZaloChannel, ZaloClient, ZaloError
 from bot.config import PLACEHOLDER_SECRET, Config
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
@@ -167,7 +167,7 @@ async def serve(config: Config) -> int:
             channels[TELEGRAM] = TelegramChannel(config.telegram, dispatcher)
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
-            channels[ZALO] = ZaloChannel(client, dispatcher)
+            channels[ZALO] = ZaloChannel(client, dispatcher, zalo_webhook(config))
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         tried = {name: asyncio.Event() for name in channels}
         starting = [
@@ -217,6 +217,13 @@ async def serve(config: Config) -> int:
         for channel in channels.values():
             await channel.stop()
     return 0
+
+
+def zalo_webhook(config: Config) -> Webhook | None:
+    zalo = config.zalo
+    if zalo.mode != "webhook" or zalo.url is None or zalo.secret is None:
+        return None
+    return Webhook(url=zalo.url, secret=zalo.secret.get_secret_value(), listen=zalo.listen, port=zalo.port)
 
 
 class Channel(Protocol):

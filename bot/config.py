@@ -28,6 +28,7 @@ ENV_CONFIG = "FEEDBACK_BOT_CONFIG"
 ENV_SECRET = "FEEDBACK_BOT_SECRET"
 ENV_TELEGRAM_TOKEN = "TELEGRAM_BOT_TOKEN"
 ENV_ZALO_TOKEN = "ZALO_BOT_TOKEN"
+ENV_ZALO_SECRET = "ZALO_WEBHOOK_SECRET"
 PLACEHOLDER_SECRET = "change-me"
 
 
@@ -56,7 +57,21 @@ class TelegramConfig(Section):
 class ZaloConfig(Section):
     token: SecretStr | None = None  # env ZALO_BOT_TOKEN overrides; the channel is on when set
     base_url: str = "https://bot-api.zaloplatforms.com/bot"
-    mode: Literal["polling"] = "polling"
+    mode: Literal["polling", "webhook"] = "polling"
+    # webhook mode: Zalo POSTs updates to `url`, which reaches this process at listen:port
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=1, le=65535)
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    secret: SecretStr | None = None  # env ZALO_WEBHOOK_SECRET overrides; 8 to 256 characters
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> ZaloConfig:
+        if self.mode == "webhook":
+            if self.url is None:
+                raise ValueError("webhook mode needs zalo.url, the public address Zalo posts updates to")
+            if self.secret is None or not 8 <= len(self.secret.get_secret_value()) <= 256:
+                raise ValueError("webhook mode needs zalo.secret of 8 to 256 characters")
+        return self
 
 
 class DigestConfig(Section):
@@ -166,10 +181,14 @@ def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     if secret := os.environ.get(ENV_SECRET):
         data["secret"] = secret
-    for section, variable in (("telegram", ENV_TELEGRAM_TOKEN), ("zalo", ENV_ZALO_TOKEN)):
-        if token := os.environ.get(variable):
+    for section, key, variable in (
+        ("telegram", "token", ENV_TELEGRAM_TOKEN),
+        ("zalo", "token", ENV_ZALO_TOKEN),
+        ("zalo", "secret", ENV_ZALO_SECRET),
+    ):
+        if value := os.environ.get(variable):
             given = data.get(section)
-            data[section] = {**(given if isinstance(given, dict) else {}), "token": token}
+            data[section] = {**(given if isinstance(given, dict) else {}), key: value}
     return data
 
 

@@ -44,3 +44,31 @@ async def test_a_citizen_answers_on_zalo_while_telegram_runs_too(tg, zalo, tmp_p
     assert bot.query("SELECT channel, chat_id, rating, follow_ups FROM answers") == [
         ("zalo", "a1b2c3", "unsatisfied", '[{"question_id":"problem","option_id":"staff","factor":"staff"}]')
     ]
+
+
+async def test_webhook_mode_answers_and_refuses_a_wrong_secret(tg, zalo, tmp_path):
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = f"{uuid.uuid4().int % 10**6}:zalo{uuid.uuid4().hex[:8]}"
+    url = f"http://127.0.0.1:{port}/zalo"
+    webhook = {"base_url": zalo.base_url, "token": token, "mode": "webhook", "url": url, "port": port,
+               "secret": "e2e-webhook-secret"}  # fmt: skip
+    with BotProcess(tg, tmp_path, zalo=webhook) as bot:
+        _, code = bot.add_dossier_with_code("HS-E2E-Z3")
+        dan = zalo.user(token, user_id="w-dan")
+        try:
+            await dan.send_text(code)  # the emulator posts it to our webhook with the secret
+            assert "3. Không hài lòng" in "\n".join(m.text or "" for m in await dan.replies(timeout=15))
+        finally:
+            await dan.aclose()
+        async with httpx.AsyncClient() as http:
+            forged = await http.post(url, json={"event_name": "message.text.received", "message": {
+                "from": {"id": "x"}, "chat": {"id": "x", "chat_type": "PRIVATE"}, "text": "/help"}},
+                headers={"X-Bot-Api-Secret-Token": "not-the-secret"})  # fmt: skip
+        assert forged.status_code == 403
+        assert any("wrong secret" in line for line in bot.log)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -118,3 +119,31 @@ async def test_blocked_flooded_and_long_messages(store, dispatcher):
     zalo.faults.append((500, 500, "Internal error"))
     assert await channel.send("u6", Reply("x")) == Delivery.FAILED
     await channel.stop()
+
+
+async def test_webhook_mode_checks_the_secret(config, store, dispatcher, unused_tcp_port):
+    from bot.channels.zalo import Webhook
+
+    zalo = FakeZalo()
+    url = f"http://127.0.0.1:{unused_tcp_port}/zalo/hook"
+    channel = ZaloChannel(
+        zalo.client(), dispatcher, Webhook(url=url, secret="s3cret-token", port=unused_tcp_port)
+    )
+    await channel.start()
+    update = {"event_name": "message.text.received", "message": {
+        "from": {"id": "w1"}, "chat": {"id": "w1", "chat_type": "PRIVATE"}, "text": "/help"}}  # fmt: skip
+    try:
+        async with httpx.AsyncClient() as http:
+            refused = await http.post(url, json=update, headers={"X-Bot-Api-Secret-Token": "wrong-secret"})
+            missing = await http.post(url, json=update)
+            accepted = await http.post(url, json=update, headers={"X-Bot-Api-Secret-Token": "s3cret-token"})
+        assert (refused.status_code, missing.status_code, accepted.status_code) == (403, 403, 200)
+        for _ in range(100):
+            if any(m.get("chat_id") == "w1" for m in zalo.sent):
+                break
+            await asyncio.sleep(0.02)
+        helps = [m for m in zalo.sent if m.get("chat_id") == "w1"]
+        assert len(helps) == 1 and "/language" in helps[0]["text"]  # only the request with the secret
+        assert {"url": url, "secret_token": "s3cret-token"} in zalo.sent  # setWebhook registered it
+    finally:
+        await channel.stop()

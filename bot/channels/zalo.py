@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from aiohttp import web
 
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, numbered, split_text
 from handlers.dispatch import Dispatcher
@@ -93,17 +97,63 @@ def incoming_from(update: dict[str, Any]) -> Incoming | None:
     return Incoming(kind=Kind.UNSUPPORTED, **common)
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """Where Zalo posts updates (`url`, public) and where this process listens for them."""
+
+    url: str
+    secret: str
+    listen: str = "127.0.0.1"
+    port: int = 8443
+
+
 class ZaloChannel:
-    def __init__(self, client: ZaloClient, dispatcher: Dispatcher) -> None:
+    def __init__(self, client: ZaloClient, dispatcher: Dispatcher, webhook: Webhook | None = None) -> None:
         self.client = client
         self.dispatcher = dispatcher
+        self.webhook = webhook
         self._polling: asyncio.Task[None] | None = None
+        self._server: web.AppRunner | None = None
+        self._handling: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Checks the token (getMe) and starts long polling."""
+        """Checks the token (getMe), then long-polls, or listens and registers the webhook."""
         me = await self.client.call("getMe")
-        log.info("zalo: polling as %s", (me or {}).get("account_name", "?"))
-        self._polling = asyncio.create_task(self._poll(), name="zalo-polling")
+        name = (me or {}).get("account_name", "?")
+        if self.webhook is None:
+            await self.client.call("deleteWebhook")  # getUpdates fails while a webhook is set
+            self._polling = asyncio.create_task(self._poll(), name="zalo-polling")
+            log.info("zalo: polling as %s", name)
+            return
+        app = web.Application()
+        app.router.add_post(urlsplit(self.webhook.url).path or "/", self.receive)
+        self._server = web.AppRunner(app, access_log=None)
+        await self._server.setup()
+        await web.TCPSite(self._server, self.webhook.listen, self.webhook.port).start()
+        await self.client.call("setWebhook", url=self.webhook.url, secret_token=self.webhook.secret)
+        log.info("zalo: webhook for %s on %s:%s", name, self.webhook.listen, self.webhook.port)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        """A webhook call: refused unless it carries our secret; answered at once, handled after."""
+        assert self.webhook is not None
+        given = request.headers.get("X-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.webhook.secret.encode()):
+            log.warning("zalo webhook: refused a request from %s with a wrong secret", request.remote)
+            return web.json_response({"ok": False}, status=403)
+        try:
+            update = await request.json()
+        except ValueError:
+            return web.json_response({"ok": False}, status=400)
+        task = asyncio.create_task(self._answer_logged(update))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+        return web.json_response({"ok": True})
+
+    async def _answer_logged(self, update: dict[str, Any]) -> None:
+        try:
+            await self.answer_update(update)
+        except Exception:
+            log.exception("error while handling a zalo update")
 
     async def stop(self) -> None:
         if self._polling is not None:
@@ -111,6 +161,9 @@ class ZaloChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
             self._polling = None
+        if self._server is not None:
+            await self._server.cleanup()
+            self._server = None
         await self.client.close()
 
     async def _poll(self) -> None:
@@ -125,10 +178,7 @@ class ZaloChannel:
                 delay = min(delay * 2, 60)
                 continue
             if update is not None:
-                try:
-                    await self.answer_update(update)
-                except Exception:
-                    log.exception("error while handling a zalo update")
+                await self._answer_logged(update)
 
     async def answer_update(self, update: dict[str, Any]) -> None:
         """Turns an update into Incoming, lets the dispatcher answer it, and sends the replies."""
