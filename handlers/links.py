@@ -60,10 +60,16 @@ def new_survey_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
+_TYPED_CODE = re.compile(r"^([A-Za-z0-9]{5})[-\s]?([A-Za-z0-9]{5})$")
+
+
 def normalized_code(typed: str) -> str | None:
-    """A typed survey code in its stored form, forgiving case, spaces, dashes and look-alike
-    letters; None if it cannot be one."""
-    compact = "".join(typed.split()).replace("-", "").upper().translate(_LOOKALIKES)
-    if len(compact) != _CODE_LENGTH or any(c not in CODE_ALPHABET for c in compact):
+    """A typed survey code in its stored form, forgiving case, a space or dash between the two
+    groups, and look-alike letters; None if it cannot be one (so "xin chao ban" is not a code)."""
+    match = _TYPED_CODE.match(typed.strip())
+    if match is None:
+        return None
+    compact = (match.group(1) + match.group(2)).upper().translate(_LOOKALIKES)
+    if any(c not in CODE_ALPHABET for c in compact):
         return None
     return f"{compact[:5]}-{compact[5:]}"

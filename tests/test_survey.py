@@ -357,6 +357,8 @@ async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(confi
         returned_at=NOW, survey_code=code,
     )  # fmt: skip
     assert normalized_code(code.lower().replace("-", " ")) == code
+    assert normalized_code(code.replace("-", "")) == code
+    assert normalized_code("xin chao ban") is None and normalized_code("cam on nhieu") is None
     dan = Citizen(dispatcher, chat_id="z-dan", channel="zalo")
     replies = await dan.say(f"  {code.lower()} ")
     assert labels(replies) == ["Hài lòng", "Bình thường", "Không hài lòng"]
