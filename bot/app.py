@@ -108,7 +108,7 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
         }
         for language in LANGUAGES
     }
-    admins = [(TELEGRAM, str(person.telegram)) for person in config.admins if person.telegram is not None]
+    admins = [(c.channel, c.chat_id) for person in config.admins for c in person.contacts]
     return Dispatcher(
         store, survey, CaseDesk(store, cases, option_texts), AdminDesk(sets, admins), config.language
     )
@@ -231,7 +231,7 @@ class Channel(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def send(self, chat_id: str, reply: Reply) -> Delivery: ...
+    async def send(self, chat_id: str, *replies: Reply) -> Delivery: ...
 
 
 async def _keep_starting(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -15,11 +16,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.app import build_dispatcher, links_for, opened_storage, serve
-from bot.channels.console import CHAT_ID, ConsoleChannel
+from bot.channels.console import ConsoleChannel
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import CHANNEL as ZALO
+from bot.channels.zalo import ZaloChannel, ZaloClient
 from bot.config import ENV_TELEGRAM_TOKEN, ENV_ZALO_TOKEN, Config, ConfigError, config_path, load_config
 from handlers.admin import apply_directory, plan_directory, summarize
+from handlers.chat import Sender
 from handlers.digest import DigestRun, send_digests
 from handlers.directory import DirectoryChange, DirectoryError, UnitConfig
 from handlers.links import new_survey_code
@@ -251,7 +255,7 @@ async def _console(
                 returned_at=now,
             )
             reply = await dispatcher.survey.begin(channel.address, dossier, config.language, now)
-            await channel.send(CHAT_ID, reply)
+            await channel.show([reply], conversation=True)
         await channel.converse()
     return 0
 
@@ -322,21 +326,33 @@ def return_dossier(config: Config, args: argparse.Namespace) -> int:
 
 
 def send_digests_now(config: Config, args: argparse.Namespace) -> int:
-    """Sends the digests of the day that have not gone yet; their buttons work in the running bot."""
-    if config.telegram.token is None:
-        raise CommandError(f"no Telegram bot token: set {ENV_TELEGRAM_TOKEN} or telegram.token in the config")
+    """Sends the digests of the day that have not gone yet, on every configured channel; their
+    buttons and typed choices work in the running bot."""
+    if config.telegram.token is None and config.zalo.token is None:
+        raise CommandError(
+            f"no bot token: set {ENV_TELEGRAM_TOKEN} or {ENV_ZALO_TOKEN} (or their keys in the config)"
+        )
 
     async def send() -> DigestRun:
-        async with opened_storage(config) as store:
+        async with opened_storage(config) as store, contextlib.AsyncExitStack() as stack:
             if args.unit and await store.get_unit(args.unit) is None:
                 raise CommandError(f"unknown unit {args.unit!r}")
             dispatcher = build_dispatcher(config, store)
-            telegram = TelegramChannel(config.telegram, dispatcher)
-            async with telegram.application:
-                return await send_digests(
-                    dispatcher, {TELEGRAM: telegram}, datetime.now(UTC), config.digest.show,
-                    day=args.date, only=[args.unit] if args.unit else None,
-                )  # fmt: skip
+            senders: dict[str, Sender] = {}
+            if config.telegram.token is not None:
+                telegram = TelegramChannel(config.telegram, dispatcher)
+                await stack.enter_async_context(telegram.application)
+                senders[TELEGRAM] = telegram
+            if config.zalo.token is not None:
+                zalo = ZaloChannel(
+                    ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value()), dispatcher
+                )
+                stack.push_async_callback(zalo.client.close)
+                senders[ZALO] = zalo
+            return await send_digests(
+                dispatcher, senders, datetime.now(UTC), config.digest.show,
+                day=args.date, only=[args.unit] if args.unit else None,
+            )  # fmt: skip
 
     run = asyncio.run(send())
     print(

@@ -58,7 +58,7 @@ def summarize(change: DirectoryChange) -> str:
     return (
         f"units +{len(change.added)} renamed {len(change.renamed)} moved {len(change.moved)} "
         f"retired {len(change.retired)}; people +{len(change.people_added)} −{len(change.people_removed)} "
-        f"role changed {len(change.role_changed)}"
+        f"role changed {len(change.role_changed)} chats changed {len(change.contacts_changed)}"
     )
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.chat import Option, Reply
 from handlers.texts import Language, text
+from handlers.typed import folded
 from storage.base import Storage
 from storage.records import (
     OPEN_STATES,
@@ -67,6 +68,25 @@ def parse_case_key(key: str) -> tuple[int, str, str | None] | None:
     return int(parts[0][1:]), parts[1], parts[2] if len(parts) == 3 else None
 
 
+# Short commands typed where there are no buttons ("giao 12", "assign 12", "xong 12", "done 12"),
+# compared without diacritics; each names a case action and the case's number.
+TYPED_ACTIONS = {
+    "giao": "assign",
+    "assign": "assign",
+    "xong": "resolve",
+    "done": "resolve",
+    "resolve": "resolve",
+}
+
+
+def typed_case_key(words: str) -> str | None:
+    """The case key a typed short command stands for, such as "giao 12" → c12.assign."""
+    parts = folded(words).lstrip("/").replace("#", " ").split()
+    if len(parts) == 2 and parts[0] in TYPED_ACTIONS and parts[1].isdigit():
+        return case_key(int(parts[1]), TYPED_ACTIONS[parts[0]])
+    return None
+
+
 def describe_case(case: Case, language: Language, question_texts: Mapping[str, str] | None = None) -> str:
     """The case as a head or staff member reads it."""
     problem = (
@@ -106,8 +126,21 @@ class CaseDesk:
     def head_buttons(self, case: Case, language: Language) -> tuple[Option, ...]:
         if case.state not in OPEN_STATES:
             return ()
-        label = "button_reassign" if case.state == CaseState.ASSIGNED else "button_assign"
-        return (Option(case_key(case.id, "assign"), text(label, language)),)
+        again = case.state == CaseState.ASSIGNED
+        return (
+            Option(
+                case_key(case.id, "assign"),
+                text("button_reassign" if again else "button_assign", language),
+                typed=text("typed_reassign" if again else "typed_assign", language, id=case.id),
+            ),
+        )
+
+    def resolve_button(self, case: Case, language: Language) -> Option:
+        return Option(
+            case_key(case.id, "resolve"),
+            text("button_resolve", language),
+            typed=text("typed_resolve", language, id=case.id),
+        )
 
     # Who may act
 
@@ -178,7 +211,7 @@ class CaseDesk:
             assignee_id=staff.id,
             now=now,
             notices=(
-                NoticeTo(kind="to_staff", channel=staff.channel, chat_id=staff.chat_id),
+                NoticeTo(kind="to_staff", channel=staff.channel, chat_id=staff.chat_id, person_id=staff.id),
                 NoticeTo(kind="assigned", channel=case.citizen_channel, chat_id=case.citizen_chat_id),
             ),
         )
@@ -237,7 +270,9 @@ class CaseDesk:
         notices: tuple[NoticeTo, ...] = ()
         if not resolved:
             heads = [p for p in await self.store.unit_people(case.unit_code) if p.role == Role.HEAD]
-            notices = tuple(NoticeTo(kind="reopened", channel=h.channel, chat_id=h.chat_id) for h in heads)
+            notices = tuple(
+                NoticeTo(kind="reopened", channel=h.channel, chat_id=h.chat_id, person_id=h.id) for h in heads
+            )
         changed = await self.store.change_case(
             case.id,
             from_states=(CaseState.RESOLVED,),
@@ -286,7 +321,4 @@ class CaseDesk:
             )
         if not cases:
             return [Reply(text("my_cases_none", language))]
-        resolve = text("button_resolve", language)
-        return [
-            Reply(self.describe(c, language), (Option(case_key(c.id, "resolve"), resolve),)) for c in cases
-        ]
+        return [Reply(self.describe(c, language), (self.resolve_button(c, language),)) for c in cases]

@@ -44,10 +44,13 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One choice offered with a reply: a button, or a numbered line where there are no buttons."""
+    """One choice offered with a reply: a button, or a numbered line where there are no buttons.
+    `typed` is what to show instead of a number where people type: a line that names a short
+    command ("To assign it, type: giao 12"), for choices that must stay valid while others come."""
 
     key: str
     label: str
+    typed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +73,27 @@ class Delivery(StrEnum):
 
 
 class Sender(Protocol):
-    """What a channel offers to messages the handlers start themselves (invitations, notices)."""
+    """What a channel offers to messages the handlers start themselves (invitations, notices,
+    digests): the replies go in order, as one batch (where options are typed, numbered on from
+    one another), stopping at the first that does not go through; the outcome of the batch."""
 
-    async def send(self, chat_id: str, reply: Reply) -> Delivery: ...
+    async def send(self, chat_id: str, *replies: Reply) -> Delivery: ...
 
 
-def numbered(reply: Reply) -> str:
-    """The reply as text for platforms without buttons: options become a numbered list."""
+def numbered(reply: Reply, first: int = 1, *, hint: bool = True) -> str:
+    """The reply as text for platforms without buttons: options become a numbered list from
+    `first` (options with a typed command show that line instead); `hint` adds how to answer."""
     if not reply.options:
         return reply.text
-    lines = [reply.text, ""] + [f"{n}. {option.label}" for n, option in enumerate(reply.options, 1)]
-    if reply.typing_hint:
+    lines = [reply.text, ""]
+    number = first
+    for option in reply.options:
+        if option.typed:
+            lines.append(option.typed)
+        else:
+            lines.append(f"{number}. {option.label}")
+            number += 1
+    if hint and reply.typing_hint and number > first:
         lines += ["", reply.typing_hint]
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from handlers.cases import CaseDesk
 from handlers.chat import Delivery, Reply, Sender
 from handlers.dispatch import Dispatcher
+from handlers.outbox import targets
 from handlers.texts import Language, text
 from storage.base import Storage
 from storage.records import Case, CaseCounts, CaseState, Person, Role, Unit, UnitFigures
@@ -201,19 +202,13 @@ async def _deliver(
     code: str | None = digest.unit.code
     while code is not None:
         for head in [p for p in await store.unit_people(code) if p.role == Role.HEAD]:
-            sender = senders.get(head.channel)
-            chat = await store.get_chat_state(head.channel, head.chat_id)
-            if sender is None or chat.unreachable_since is not None:
-                continue
-            language = dispatcher.language_of(chat)
             forwarded = digest.unit.name if code != digest.unit.code else None
-            outcome = Delivery.SENT
-            for reply in render_digest(dispatcher.cases, digest, language, forwarded):
-                outcome = await sender.send(head.chat_id, reply)
-                if outcome == Delivery.UNREACHABLE:
-                    await store.mark_unreachable(head.channel, head.chat_id, now)
-                    break
-            if outcome != Delivery.UNREACHABLE:
-                return head
+            for target in await targets(store, senders, head.contacts):
+                language = dispatcher.language_of(target.chat)
+                replies = render_digest(dispatcher.cases, digest, language, forwarded)
+                outcome = await target.sender.send(target.address.chat_id, *replies)
+                if outcome != Delivery.UNREACHABLE:
+                    return head
+                await store.mark_unreachable(target.address.channel, target.address.chat_id, now)
         code = parents.get(code)
     return None

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from handlers.texts import Language, text
-from storage.records import CaseCounts, Person, PersonEntry, Role, Unit
+from storage.records import CaseCounts, Contact, Person, PersonEntry, Role, Unit
 
-CHANNEL = "telegram"
 Roles = frozenset[tuple[str, str]]
+# A Zalo user id is a string; YAML reads one made of digits as a number, so take that too.
+ZaloId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
+                   Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]  # fmt: skip
 
 
 class Entry(BaseModel):
@@ -23,8 +26,23 @@ class Entry(BaseModel):
 
 
 class PersonConfig(Entry):
+    """A person and the chats they are reached on: a Telegram user id, a Zalo user id, or both
+    (then the one they last wrote from is used, else Telegram)."""
+
     name: str = Field(min_length=1)
     telegram: int | None = None
+    zalo: ZaloId | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> PersonConfig:
+        if self.telegram is None and self.zalo is None:
+            raise ValueError(f"{self.name}: give a telegram or a zalo user id (or both)")
+        return self
+
+    @property
+    def contacts(self) -> tuple[Contact, ...]:
+        found = [Contact(channel="telegram", chat_id=str(self.telegram))] if self.telegram is not None else []
+        return (*found, *([Contact(channel="zalo", chat_id=self.zalo)] if self.zalo is not None else []))
 
 
 class UnitConfig(Entry):
@@ -77,9 +95,8 @@ def flatten(units: Sequence[UnitConfig]) -> tuple[list[Unit], list[PersonEntry]]
         members = [(Role.HEAD, unit.head)] if unit.head else []
         members += [(Role.STAFF, person) for person in unit.staff]
         people += [
-            PersonEntry(unit_code=unit.code, role=role, name=p.name, channel=CHANNEL, chat_id=str(p.telegram))
+            PersonEntry(unit_code=unit.code, role=role, name=p.name, contacts=p.contacts)
             for role, p in members
-            if p.telegram is not None
         ]
     return flat, people
 
@@ -118,11 +135,12 @@ class DirectoryChange:
     people_added: list[tuple[str, Roles, Roles]] = field(default_factory=list)
     people_removed: list[tuple[str, Roles, Roles]] = field(default_factory=list)
     role_changed: list[tuple[str, Roles, Roles]] = field(default_factory=list)
+    contacts_changed: list[tuple[str, frozenset[Contact], frozenset[Contact]]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.renamed or self.moved or self.retired or self.people_added
-                    or self.people_removed or self.role_changed)  # fmt: skip
+                    or self.people_removed or self.role_changed or self.contacts_changed)  # fmt: skip
 
     def lines(self, language: Language) -> list[str]:
         """The change, a line an item, in the reader's language."""
@@ -137,6 +155,9 @@ class DirectoryChange:
         out += [f"+ {name} ({roles(after)})" for name, _, after in self.people_added]
         out += [f"− {name} ({roles(before)})" for name, before, _ in self.people_removed]
         out += [f"~ {name}: {roles(before)} → {roles(after)}" for name, before, after in self.role_changed]
+        out += [
+            f"~ {name}: {_chats(before)} → {_chats(after)}" for name, before, after in self.contacts_changed
+        ]
         return out
 
 
@@ -167,19 +188,45 @@ def plan_change(
             "(- {code: X, move_cases_to: Y}): " + ", ".join(stranded)
         )
 
-    def roles(group: Sequence[PersonEntry]) -> dict[str, tuple[str, Roles]]:
-        found: dict[str, tuple[str, set[tuple[str, str]]]] = {}
-        for p in group:
-            found.setdefault(p.chat_id, (p.name, set()))[1].add((p.role.value, p.unit_code))
-        return {chat_id: (name, frozenset(held)) for chat_id, (name, held) in found.items()}
-
-    old, new = roles(people), roles(entries)
-    for chat_id, (name, held) in new.items():
-        if chat_id not in old:
+    old, new = _humans(people), _humans(entries)
+    matched: set[int] = set()
+    for name, contacts, held in new:
+        same = next((n for n, h in enumerate(old) if n not in matched and h[1] & contacts), None)
+        if same is None:
             change.people_added.append((name, frozenset(), held))
-        elif old[chat_id][1] != held:
-            change.role_changed.append((name, old[chat_id][1], held))
+            continue
+        matched.add(same)
+        if old[same][2] != held:
+            change.role_changed.append((name, old[same][2], held))
+        if old[same][1] != contacts:
+            change.contacts_changed.append((name, old[same][1], contacts))
     change.people_removed = [
-        (name, held, frozenset()) for chat_id, (name, held) in old.items() if chat_id not in new
+        (name, held, frozenset()) for n, (name, _, held) in enumerate(old) if n not in matched
     ]
     return change
+
+
+def _chats(contacts: frozenset[Contact]) -> str:
+    return ", ".join(
+        f"{c.channel} {c.chat_id}" for c in sorted(contacts, key=lambda c: (c.channel, c.chat_id))
+    )
+
+
+def _humans(group: Sequence[PersonEntry]) -> list[tuple[str, frozenset[Contact], Roles]]:
+    """The people behind directory rows: rows sharing a contact are one person, with every role
+    they hold, in the order first listed."""
+    found: list[tuple[str, set[Contact], set[tuple[str, str]]]] = []
+    for entry in group:
+        contacts = set(entry.contacts)
+        same = [h for h in found if h[1] & contacts]
+        if not same:
+            found.append((entry.name, contacts, set()))
+            same = [found[-1]]
+        keep = same[0]
+        for other in same[1:]:  # this row joins people listed apart so far
+            keep[1].update(other[1])
+            keep[2].update(other[2])
+            found.remove(other)
+        keep[1].update(contacts)
+        keep[2].add((entry.role.value, entry.unit_code))
+    return [(name, frozenset(contacts), frozenset(held)) for name, contacts, held in found]

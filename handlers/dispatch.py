@@ -7,11 +7,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from handlers.admin import AdminDesk, parse_directory_key, parse_question_set_key
-from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key
+from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key, typed_case_key
 from handlers.chat import Incoming, Kind, Option, Reply
+from handlers.links import normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow
 from handlers.texts import LANGUAGES, Language, language_of, text
+from handlers.typed import typed_choice
 from storage.base import Storage
 from storage.records import ChatState
 
@@ -60,30 +62,51 @@ class Dispatcher:
             await self.store.mark_reachable(address.channel, address.chat_id)
         language = self.language_of(chat, incoming.language_hint)
 
+        if chat.is_person and chat.person_channel != address.channel:
+            # Heads and staff on several channels are written to where they last wrote from.
+            await self.store.note_person_channel(address.channel, address.chat_id)
+
         if incoming.kind == Kind.COMMAND:
             return await self._command(incoming, chat, language, now)
         if incoming.kind == Kind.OPTION and incoming.option is not None:
-            key = incoming.option
-            if key.startswith(LANGUAGE_KEY):
-                return await self.set_language(chat, key[len(LANGUAGE_KEY) :])
-            if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdigit():
-                return await self.cases.list_open(chat, int(key[len(CASES_PAGE_KEY) :]), language)
-            if parse_directory_key(key) is not None:
-                return await self.admin.apply_proposal(chat, key, language, now)
-            if parse_question_set_key(key) is not None:
-                return await self.admin.press(chat, key, language, now)
-            if parse_case_key(key) is not None:
-                return self._notifying(await self.cases.press(chat, key, language, now))
-            return await self.survey.answer_option(chat, key, language, now)
+            return await self.press(chat, incoming.option, language, now)
         if incoming.kind == Kind.TEXT:
-            if len(incoming.text) > MAX_TEXT_LENGTH:
-                return [Reply(text("too_long", language, length=len(incoming.text), limit=MAX_TEXT_LENGTH))]
-            if chat.awaiting is not None and chat.awaiting.startswith(AWAITING_NOTE):
-                return self._notifying(await self.cases.record_resolution(chat, incoming.text, language, now))
-            return await self.survey.answer_text(chat, incoming.text, language, now)
+            return await self._text(chat, incoming.text, language, now)
         if incoming.kind == Kind.DOCUMENT:
             return await self.admin.receive_document(chat, incoming.text, incoming.attachment, language, now)
         return self.refuse_unsupported(chat, language)
+
+    async def press(self, chat: ChatState, key: str, language: Language, now: datetime) -> list[Reply]:
+        """Answers a button pressed, or an option chosen by typing its number or a short command."""
+        if key.startswith(LANGUAGE_KEY):
+            return await self.set_language(chat, key[len(LANGUAGE_KEY) :])
+        if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdigit():
+            return await self.cases.list_open(chat, int(key[len(CASES_PAGE_KEY) :]), language)
+        if parse_directory_key(key) is not None:
+            return await self.admin.apply_proposal(chat, key, language, now)
+        if parse_question_set_key(key) is not None:
+            return await self.admin.press(chat, key, language, now)
+        if parse_case_key(key) is not None:
+            return self._notifying(await self.cases.press(chat, key, language, now))
+        return await self.survey.answer_option(chat, key, language, now)
+
+    async def _text(self, chat: ChatState, message: str, language: Language, now: datetime) -> list[Reply]:
+        """Answers typed text: a resolution note awaited, a short command ("giao 12"), an option
+        typed by its number or words, a survey answer or a survey code."""
+        if len(message) > MAX_TEXT_LENGTH:
+            return [Reply(text("too_long", language, length=len(message), limit=MAX_TEXT_LENGTH))]
+        if chat.awaiting is not None and chat.awaiting.startswith(AWAITING_NOTE):
+            return self._notifying(await self.cases.record_resolution(chat, message, language, now))
+        key = typed_case_key(message) or typed_choice(chat.menu, message)
+        if key is not None:
+            return await self.press(chat, key, language, now)
+        if self.survey.survey_step(chat) is None and normalized_code(message) is None:
+            if chat.menu:  # the choices shown last, again
+                options = tuple(Option(key, label) for key, label in chat.menu)
+                return [Reply(text("menu_expected", language), options, text("typing_hint", language))]
+            if chat.is_person:
+                return [Reply(text("help_people", language))]
+        return await self.survey.answer_text(chat, message, language, now)
 
     async def _command(
         self, incoming: Incoming, chat: ChatState, language: Language, now: datetime
@@ -96,6 +119,8 @@ class Dispatcher:
             return self.welcome(chat, language)
         if command == "help":
             return self.show_help(chat, language)
+        if (key := typed_case_key(f"{command} {argument}")) is not None:
+            return await self.press(chat, key, language, now)
         if command == "cases":
             return await self.cases.list_open(chat, int(argument) - 1 if argument.isdigit() else 0, language)
         if command == "mycases":
@@ -120,7 +145,8 @@ class Dispatcher:
     def show_help(self, chat: ChatState, language: Language) -> list[Reply]:
         """Explains the bot, then repeats the question a survey in progress waits on."""
         current = self.survey.current_question(chat, language)
-        return [Reply(text("help", language)), *([current] if current else [])]
+        people = [Reply(text("help_people", language))] if chat.is_person else []
+        return [Reply(text("help", language)), *people, *([current] if current else [])]
 
     def offer_languages(self, language: Language) -> list[Reply]:
         """Offers the languages the bot speaks."""

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from handlers.cases import CaseDesk, case_key
-from handlers.chat import Address, Option, Reply, Sender
+from handlers.chat import Delivery, Option, Reply, Sender
 from handlers.dispatch import Dispatcher
-from handlers.outbox import Round, settle
+from handlers.outbox import Round, settle, targets
 from handlers.texts import Language, text
-from storage.records import Case, Notice, OutboxStatus
+from storage.records import Case, Contact, Notice, OutboxStatus
 
 
 def render_notice(desk: CaseDesk, kind: str, case: Case, language: Language) -> Reply:
@@ -19,8 +19,7 @@ def render_notice(desk: CaseDesk, kind: str, case: Case, language: Language) -> 
     if kind == "to_staff":
         return Reply(
             f"{text('notice_case_to_staff', language)}\n\n{desk.describe(case, language)}",
-            (Option(case_key(case.id, "resolve"), text("button_resolve", language)),),
-            text("typing_hint", language),
+            (desk.resolve_button(case, language),),
         )
     if kind == "assigned":
         return Reply(
@@ -57,42 +56,41 @@ def render_notice(desk: CaseDesk, kind: str, case: Case, language: Language) -> 
 
 
 async def send_notices(dispatcher: Dispatcher, senders: Mapping[str, Sender], now: datetime) -> Round:
-    """Sends every pending case notice whose channel is running; returns what became of them."""
+    """Sends every pending case notice that can go now; returns what became of them. A notice to a
+    head or staff member goes to the first of their chats that takes it."""
     outcome = Round()
     for notice in await dispatcher.store.pending_notices():
-        sender = senders.get(notice.channel)
-        outcome.count(await _send_one(dispatcher, sender, notice, now) if sender else None)
+        outcome.count(await _send_one(dispatcher, senders, notice, now))
     return outcome
 
 
 async def _send_one(
-    dispatcher: Dispatcher, sender: Sender, notice: Notice, now: datetime
+    dispatcher: Dispatcher, senders: Mapping[str, Sender], notice: Notice, now: datetime
 ) -> OutboxStatus | None:
     store = dispatcher.store
     case = await store.get_case(notice.case_id)
-    chat = await store.get_chat_state(notice.channel, notice.chat_id)
+    person = await store.get_person(notice.person_id) if notice.person_id is not None else None
+    contacts = person.contacts if person else (Contact(channel=notice.channel, chat_id=notice.chat_id),)
 
     async def finish(status: OutboxStatus, why: str | None) -> None:
         await store.finish_notice(notice.id, status, now, why)
 
-    if case is None:
-        await finish(OutboxStatus.SKIPPED, "no such case")
-        return OutboxStatus.SKIPPED
-    if chat.unreachable_since is not None:
-        await finish(OutboxStatus.UNREACHABLE, "chat blocked the bot")
-        return OutboxStatus.UNREACHABLE
-    reply = render_notice(dispatcher.cases, notice.kind, case, dispatcher.language_of(chat))
-    delivery = await sender.send(notice.chat_id, reply)
-
     async def retry(error: str) -> int:
         return await store.retry_notice(notice.id, error)
 
-    return await settle(
-        store,
-        Address(notice.channel, notice.chat_id),
-        delivery,
-        now,
-        finish=finish,
-        retry=retry,
-        what=f"notice {notice.id}",
-    )
+    if case is None:
+        await finish(OutboxStatus.SKIPPED, "no such case")
+        return OutboxStatus.SKIPPED
+    if not any(c.channel in senders for c in contacts):
+        return None  # its channel is not running in this process: it waits for one that does
+    for target in await targets(store, senders, contacts):
+        reply = render_notice(dispatcher.cases, notice.kind, case, dispatcher.language_of(target.chat))
+        delivery = await target.sender.send(target.address.chat_id, reply)
+        if delivery == Delivery.UNREACHABLE:
+            await store.mark_unreachable(target.address.channel, target.address.chat_id, now)
+            continue  # blocked there: the person's next chat, if any
+        return await settle(
+            store, target.address, delivery, now, finish=finish, retry=retry, what=f"notice {notice.id}"
+        )
+    await finish(OutboxStatus.UNREACHABLE, "every chat of the recipient blocked the bot")
+    return OutboxStatus.UNREACHABLE

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from handlers.chat import Address, Delivery
+from handlers.chat import Address, Delivery, Sender
 from storage.base import Storage
-from storage.records import OutboxStatus
+from storage.records import ChatState, Contact, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +60,26 @@ async def settle(
         "%s to %s:%s failed (attempt %s); will retry", what, address.channel, address.chat_id, attempts
     )
     return None
+
+
+@dataclass
+class Target:
+    """One of a person's chats the bot can send to now."""
+
+    address: Address
+    sender: Sender
+    chat: ChatState
+
+
+async def targets(store: Storage, senders: Mapping[str, Sender], contacts: Sequence[Contact]) -> list[Target]:
+    """A person's chats in the order to try them, leaving out those on a channel this process does
+    not run and those that blocked the bot."""
+    found = []
+    for contact in contacts:
+        sender = senders.get(contact.channel)
+        if sender is None:
+            continue
+        chat = await store.get_chat_state(contact.channel, contact.chat_id)
+        if chat.unreachable_since is None:
+            found.append(Target(Address(contact.channel, contact.chat_id), sender, chat))
+    return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,6 +12,7 @@ from handlers.links import SurveyLinks, normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
+from handlers.typed import folded
 from storage.base import AlreadyAnswered, StaleStep, Storage
 from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 
@@ -40,13 +40,6 @@ def parse_option_key(key: str) -> tuple[int, str, str] | None:
     if len(parts) != 3 or not parts[0].startswith("s") or not parts[0][1:].isdigit():
         return None
     return int(parts[0][1:]), parts[1], parts[2]
-
-
-def folded(value: str) -> str:
-    """Text compared loosely: no diacritics, case or extra spaces ("Không hài lòng" ~ "khong hai long")."""
-    decomposed = unicodedata.normalize("NFD", value.replace("đ", "d").replace("Đ", "D"))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(stripped.casefold().split())
 
 
 class SurveyFlow:

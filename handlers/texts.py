@@ -79,6 +79,32 @@ CATALOG: dict[str, dict[Language, str]] = {
         "• /language: change language (Tiếng Việt / English).\n"
         "• /help: show this help.",
     },
+    "help_people": {
+        "vi": "Dành cho thủ trưởng và cán bộ:\n"
+        "• /cases: các phản ánh đang mở của đơn vị; /mycases: các phản ánh được giao cho Ông/Bà.\n"
+        "• Nơi không có nút bấm (Zalo): gõ «giao 12» để giao phản ánh #12, «xong 12» khi đã xử lý "
+        "xong phản ánh #12; các lựa chọn khác trả lời bằng số thứ tự.",
+        "en": "For unit heads and staff:\n"
+        "• /cases: your unit's open complaints; /mycases: the complaints assigned to you.\n"
+        "• Where there are no buttons (Zalo): type «assign 12» to assign complaint #12, «done 12» "
+        "once complaint #12 is resolved; answer other choices with their number.",
+    },
+    "typed_assign": {
+        "vi": "👉 Giao xử lý: gõ «giao {id}»",
+        "en": "👉 To assign it, type «assign {id}»",
+    },
+    "typed_reassign": {
+        "vi": "👉 Giao lại: gõ «giao {id}»",
+        "en": "👉 To reassign it, type «assign {id}»",
+    },
+    "typed_resolve": {
+        "vi": "👉 Khi đã xử lý xong: gõ «xong {id}», rồi gửi nội dung kết quả",
+        "en": "👉 Once resolved, type «done {id}», then send the resolution note",
+    },
+    "menu_expected": {
+        "vi": "Xin lỗi, tôi chưa hiểu. Ông/Bà vui lòng chọn một trong các lựa chọn sau:",
+        "en": "Sorry, I did not understand. Please choose one of these:",
+    },
     "outside_survey": {
         "vi": "Cảm ơn Ông/Bà đã nhắn tin. Hiện Ông/Bà không có phiếu khảo sát nào đang mở. Để đánh "
         "giá, Ông/Bà vui lòng quét mã QR trên phiếu hẹn trả kết quả. Gõ /help để xem hướng dẫn.",

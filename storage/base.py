@@ -131,6 +131,13 @@ class ChatRepository(ABC):
     @abstractmethod
     async def mark_reachable(self, channel: str, chat_id: str) -> None: ...
 
+    @abstractmethod
+    async def extend_menu(
+        self, channel: str, chat_id: str, options: Sequence[tuple[str, str]], *, replace: bool, now: datetime
+    ) -> int:
+        """Numbers `options` (key, label) for a chat that types numbers: they replace the chat's
+        menu, or (`replace` False) follow on from it. Returns the number of the first of them."""
+
 
 class SurveyRepository(ABC):
     @abstractmethod
@@ -220,6 +227,10 @@ class CaseRepository(ABC):
     @abstractmethod
     async def people_at(self, channel: str, chat_id: str) -> list[Person]:
         """Every active role of whoever is reached at this address."""
+
+    @abstractmethod
+    async def note_person_channel(self, channel: str, chat_id: str) -> None:
+        """Remembers that whoever is reached at this address last wrote from this channel."""
 
     @abstractmethod
     async def unit_people(self, unit_code: str) -> list[Person]: ...

@@ -85,6 +85,12 @@ class ChatState(Record):
     unreachable_since: datetime | None = None
     survey: Survey | None = None
     awaiting: str | None = None  # what the chat's next text answers, such as "note:12"
+    # The numbered options shown last where people type numbers (Zalo, the terminal): (key, label).
+    menu: tuple[tuple[str, str], ...] = ()
+    menu_at: datetime | None = None
+    # Set when the chat is a head's or staff member's: the channel they last wrote from.
+    person_channel: str | None = None
+    is_person: bool = False
 
 
 class Answer(Record):
@@ -139,18 +145,36 @@ class Role(StrEnum):
     STAFF = "staff"
 
 
-class PersonEntry(Record):
-    """A head or staff member of a unit, reached at (channel, chat id)."""
+class Contact(Record):
+    """Where a person is reached: a channel (telegram, zalo) and a chat id on it."""
 
-    unit_code: str
-    role: Role
-    name: str
     channel: str
     chat_id: str
 
 
+class PersonEntry(Record):
+    """A head or staff member of a unit, with the chats they are reached on, in the order the
+    directory lists them."""
+
+    unit_code: str
+    role: Role
+    name: str
+    contacts: tuple[Contact, ...] = Field(min_length=1)
+
+
 class Person(PersonEntry):
+    """A stored person. `contacts` come in the order to try them: the channel the person last
+    wrote to the bot from first, then the directory's order."""
+
     id: int
+
+    @property
+    def channel(self) -> str:
+        return self.contacts[0].channel
+
+    @property
+    def chat_id(self) -> str:
+        return self.contacts[0].chat_id
 
 
 class CaseState(StrEnum):
@@ -199,11 +223,13 @@ class CaseEvent(Record):
 
 
 class NoticeTo(Record):
-    """A message about a case to send someone: what kind, and where."""
+    """A message about a case to send someone: what kind, and where. A notice to a head or staff
+    member names the person, so it goes to whichever of their chats can be reached when sent."""
 
     kind: str
     channel: str
     chat_id: str
+    person_id: int | None = None
 
 
 class Notice(NoticeTo):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from storage.records import (
     CaseState,
     Chat,
     ChatState,
+    Contact,
     DirectoryProposal,
     Dossier,
     FollowUp,
@@ -85,7 +86,13 @@ _CASE = (
     " FROM cases c JOIN dossiers d ON d.id = c.dossier_id JOIN units u ON u.code = c.unit_code"
     " JOIN answers a ON a.dossier_id = c.dossier_id LEFT JOIN people p ON p.id = c.assignee_id"
 )
-_PERSON = "SELECT id, unit_code, role, name, channel, chat_id FROM people WHERE active = 1"
+_PERSON_COLUMNS = (
+    "p.id, p.unit_code, p.role, p.name, p.last_channel, (SELECT json_group_array(json_array(k.channel,"
+    " k.chat_id, k.position)) FROM person_contacts k WHERE k.person_id = p.id) AS contacts"
+)
+_PERSON = f"SELECT {_PERSON_COLUMNS} FROM people p WHERE p.active = 1"
+MENU_LIMIT = 60  # numbered options a chat keeps; past it, numbering starts again at 1
+MENU_FRESH = timedelta(hours=12)  # messages the bot starts continue a menu this young
 _INVITATION_COLUMNS = "id, dossier_id, channel, chat_id, status, attempts, created_at, sent_at, error"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 _OUTBOXES = {"invitations", "notices"}  # tables with status, attempts, sent_at and error
@@ -127,6 +134,16 @@ def _case(row: sqlite3.Row) -> Case:
     return Case.model_validate(data)
 
 
+def _person(row: sqlite3.Row) -> Person:
+    """A person, contacts in the order to try them: the channel last written from, then as listed."""
+    last = row["last_channel"]
+    contacts = sorted(json.loads(row["contacts"]), key=lambda c: (c[0] != last, c[2]))
+    return Person(
+        id=row["id"], unit_code=row["unit_code"], role=row["role"], name=row["name"],
+        contacts=tuple(Contact(channel=c[0], chat_id=c[1]) for c in contacts),
+    )  # fmt: skip
+
+
 def _open_case(db: sqlite3.Connection, dossier_id: int, deadline: date, now: datetime) -> None:
     """Opens the dossier's complaint case unless it has one."""
     opened = _first(
@@ -144,13 +161,40 @@ def _open_case(db: sqlite3.Connection, dossier_id: int, deadline: date, now: dat
 
 
 def _save_people(db: sqlite3.Connection, people: Sequence[PersonEntry]) -> None:
-    """Makes these the active heads and staff; the others become inactive, kept for history."""
+    """Makes these the active heads and staff; the others become inactive, kept for history. A
+    listed person is the stored one of the same unit and role sharing any of their contacts, so
+    adding a Zalo id to a head keeps the cases they hold."""
     db.execute("UPDATE people SET active = 0")
-    db.executemany(
-        "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (unit_code, role, channel, chat_id) DO UPDATE SET name = excluded.name, active = 1",
-        [(p.unit_code, p.role.value, p.name, p.channel, p.chat_id) for p in people],
-    )
+    for person in people:
+        found = None
+        for contact in person.contacts:
+            found = _first(
+                db,
+                "SELECT p.id FROM people p JOIN person_contacts k ON k.person_id = p.id"
+                " WHERE p.unit_code = ? AND p.role = ? AND k.channel = ? AND k.chat_id = ?"
+                " ORDER BY p.active DESC, p.id DESC LIMIT 1",
+                (person.unit_code, person.role.value, contact.channel, contact.chat_id),
+            )
+            if found is not None:
+                break
+        if found is None:
+            first = person.contacts[0]
+            found = _first(
+                db,
+                "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (unit_code, role, channel, chat_id) DO UPDATE SET name = excluded.name"
+                " RETURNING id",
+                (person.unit_code, person.role.value, person.name, first.channel, first.chat_id),
+            )
+        assert found is not None
+        person_id = found["id"]
+        db.execute("UPDATE people SET name = ?, active = 1 WHERE id = ?", (person.name, person_id))
+        db.execute("DELETE FROM person_contacts WHERE person_id = ?", (person_id,))
+        db.executemany(
+            "INSERT OR IGNORE INTO person_contacts (person_id, channel, chat_id, position)"
+            " VALUES (?, ?, ?, ?)",
+            [(person_id, c.channel, c.chat_id, n) for n, c in enumerate(person.contacts)],
+        )
 
 
 def _audit(db: sqlite3.Connection, actor: str, action: str, detail: str | None, now: datetime) -> None:
@@ -357,7 +401,12 @@ class SQLiteStorage(Storage):
 
     async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
         row = await self._read_one(
-            f"SELECT c.language, c.unreachable_since, c.awaiting, {_SURVEY_STATE_COLUMNS}"
+            "SELECT c.language, c.unreachable_since, c.awaiting, c.menu, c.menu_at,"
+            " (SELECT COALESCE(p.last_channel, '') FROM person_contacts pk JOIN people p"
+            "  ON p.id = pk.person_id AND p.active = 1"
+            "  WHERE pk.channel = k.channel AND pk.chat_id = k.chat_id"
+            "  ORDER BY p.last_channel IS NULL LIMIT 1)"
+            f" AS person_channel, {_SURVEY_STATE_COLUMNS}"
             " FROM (SELECT ? AS channel, ? AS chat_id) k"
             " LEFT JOIN chats c ON c.channel = k.channel AND c.chat_id = k.chat_id"
             f" LEFT JOIN surveys s ON s.channel = k.channel AND s.chat_id = k.chat_id{_SURVEY_STATE_JOINS}",
@@ -371,6 +420,10 @@ class SQLiteStorage(Storage):
             unreachable_since=row["unreachable_since"],
             survey=_survey(row) if row["id"] is not None else None,
             awaiting=row["awaiting"],
+            menu=tuple(tuple(entry) for entry in json.loads(row["menu"])) if row["menu"] else (),
+            menu_at=row["menu_at"],
+            is_person=row["person_channel"] is not None,
+            person_channel=row["person_channel"] or None,
         )
 
     async def _change_chat(self, sql: str, params: Sequence[Any]) -> None:
@@ -395,6 +448,33 @@ class SQLiteStorage(Storage):
         await self._change_chat(
             "UPDATE chats SET unreachable_since = NULL WHERE channel = ? AND chat_id = ?", (channel, chat_id)
         )
+
+    async def extend_menu(
+        self, channel: str, chat_id: str, options: Sequence[tuple[str, str]], *, replace: bool, now: datetime
+    ) -> int:
+        def extend(db: sqlite3.Connection) -> int:
+            row = _first(
+                db, "SELECT menu, menu_at FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+            )
+            menu: list[list[str]] = json.loads(row["menu"]) if row and row["menu"] else []
+            fresh = (
+                row is not None
+                and row["menu_at"] is not None
+                and (datetime.fromisoformat(row["menu_at"]) > now - MENU_FRESH)
+            )
+            if replace or not fresh or len(menu) + len(options) > MENU_LIMIT:
+                menu = []
+            first = len(menu) + 1
+            menu += [[key, label] for key, label in options]
+            db.execute(
+                "INSERT INTO chats (channel, chat_id, menu, menu_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, chat_id) DO UPDATE"
+                " SET menu = excluded.menu, menu_at = excluded.menu_at",
+                (channel, chat_id, json.dumps(menu, ensure_ascii=False) if menu else None, _iso(now)),
+            )
+            return first
+
+        return await self._write(extend)
 
     # surveys and answers
 
@@ -620,18 +700,27 @@ class SQLiteStorage(Storage):
         await self._write(lambda db: _save_people(db, people))
 
     async def people_at(self, channel: str, chat_id: str) -> list[Person]:
-        rows = await self._read(f"{_PERSON} AND channel = ? AND chat_id = ? ORDER BY id", (channel, chat_id))
-        return [Person.model_validate(dict(r)) for r in rows]
+        rows = await self._read(
+            f"{_PERSON} AND p.id IN (SELECT person_id FROM person_contacts WHERE channel = ? AND chat_id = ?)"
+            " ORDER BY p.id",
+            (channel, chat_id),
+        )
+        return [_person(r) for r in rows]
+
+    async def note_person_channel(self, channel: str, chat_id: str) -> None:
+        await self._change_chat(
+            "UPDATE people SET last_channel = ? WHERE id IN"
+            " (SELECT person_id FROM person_contacts WHERE channel = ? AND chat_id = ?)",
+            (channel, channel, chat_id),
+        )
 
     async def unit_people(self, unit_code: str) -> list[Person]:
-        rows = await self._read(f"{_PERSON} AND unit_code = ? ORDER BY role, name, id", (unit_code,))
-        return [Person.model_validate(dict(r)) for r in rows]
+        rows = await self._read(f"{_PERSON} AND p.unit_code = ? ORDER BY p.role, p.name, p.id", (unit_code,))
+        return [_person(r) for r in rows]
 
     async def get_person(self, person_id: int) -> Person | None:
-        row = await self._read_one(
-            "SELECT id, unit_code, role, name, channel, chat_id FROM people WHERE id = ?", (person_id,)
-        )
-        return Person.model_validate(dict(row)) if row else None
+        row = await self._read_one(f"SELECT {_PERSON_COLUMNS} FROM people p WHERE p.id = ?", (person_id,))
+        return _person(row) if row else None
 
     async def get_case(self, case_id: int) -> Case | None:
         row = await self._read_one(f"{_CASE} WHERE c.id = ?", (case_id,))
@@ -730,8 +819,9 @@ class SQLiteStorage(Storage):
                 (case_id, _iso(now), actor, action, note),
             )
             db.executemany(
-                "INSERT INTO notices (case_id, kind, channel, chat_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                [(case_id, n.kind, n.channel, n.chat_id, _iso(now)) for n in notices],
+                "INSERT INTO notices (case_id, kind, channel, chat_id, person_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(case_id, n.kind, n.channel, n.chat_id, n.person_id, _iso(now)) for n in notices],
             )
             return _first(db, f"{_CASE} WHERE c.id = ?", (case_id,))
 
@@ -754,7 +844,7 @@ class SQLiteStorage(Storage):
 
     async def pending_notices(self, limit: int = 100) -> list[Notice]:
         rows = await self._read(
-            "SELECT id, case_id, kind, channel, chat_id, status, attempts FROM notices"
+            "SELECT id, case_id, kind, channel, chat_id, person_id, status, attempts FROM notices"
             " WHERE status = 'pending' ORDER BY id LIMIT ?",
             (limit,),
         )
@@ -894,8 +984,8 @@ class SQLiteStorage(Storage):
     # the directory
 
     async def all_people(self) -> list[Person]:
-        rows = await self._read(f"{_PERSON} ORDER BY unit_code, role, name, id")
-        return [Person.model_validate(dict(r)) for r in rows]
+        rows = await self._read(f"{_PERSON} ORDER BY p.unit_code, p.role, p.name, p.id")
+        return [_person(r) for r in rows]
 
     async def propose_directory(self, source: str, now: datetime, actor: str) -> DirectoryProposal:
         row = await self._write(

@@ -14,8 +14,8 @@ class RecordingSender:
     sent: list[tuple[str, Reply]] = field(default_factory=list)
     outcomes: dict[str, Delivery] = field(default_factory=dict)
 
-    async def send(self, chat_id: str, reply: Reply) -> Delivery:
+    async def send(self, chat_id: str, *replies: Reply) -> Delivery:
         outcome = self.outcomes.get(chat_id, Delivery.SENT)
         if outcome == Delivery.SENT:
-            self.sent.append((chat_id, reply))
+            self.sent += [(chat_id, reply) for reply in replies]
         return outcome

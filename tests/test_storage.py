@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from storage.base import AlreadyAnswered, DuplicateDossier, StaleStep, Storage, UnknownDossier, UnknownUnit
-from storage.records import FollowUp, OutboxStatus, Rating, Unit
+from storage.records import Contact, FollowUp, OutboxStatus, PersonEntry, Rating, Role, Unit
 from storage.sqlite import SQLiteStorage, migrations
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+TG_2001 = Contact(channel="telegram", chat_id="2001")
+ZALO_A = Contact(channel="zalo", chat_id="z-an")
 
 BACKENDS: dict[str, Callable[[Path], Storage]] = {
     "sqlite": lambda folder: SQLiteStorage(folder / "contract.db"),
@@ -227,6 +229,62 @@ class TestRepositoryContract:
         assert [r.dossier_code for r in await db.list_answers("Q1-BN")] == ["A"]
         (row,) = await db.list_answers("Q3")
         assert row.unit_name == "UBND Quận 3" and row.procedure == "Đăng ký kết hôn"
+
+    async def test_a_person_is_found_by_any_of_their_chats_and_written_to_where_they_last_wrote(
+        self, db: Storage
+    ):
+        head = PersonEntry(unit_code="Q1", role=Role.HEAD, name="An", contacts=(TG_2001, ZALO_A))
+        await db.save_people([head])
+        (by_telegram,) = await db.people_at("telegram", "2001")
+        (by_zalo,) = await db.people_at("zalo", "z-an")
+        assert by_telegram.id == by_zalo.id and by_telegram.contacts == (TG_2001, ZALO_A)
+        assert (by_telegram.channel, by_telegram.chat_id) == (
+            "telegram",
+            "2001",
+        )  # as listed, until they write
+        state = await db.get_chat_state("zalo", "z-an")
+        assert state.is_person and state.person_channel is None
+        assert not (await db.get_chat_state("zalo", "someone")).is_person
+        await db.note_person_channel("zalo", "z-an")
+        assert (await db.get_person(by_zalo.id)).contacts == (ZALO_A, TG_2001)
+        assert (await db.unit_people("Q1"))[0].channel == "zalo"
+        assert (await db.get_chat_state("telegram", "2001")).person_channel == "zalo"
+
+    async def test_adding_a_zalo_id_keeps_the_person_and_their_cases(self, db: Storage):
+        await db.save_people([PersonEntry(unit_code="Q1", role=Role.STAFF, name="Bình", contacts=(TG_2001,))])
+        (before,) = await db.people_at("telegram", "2001")
+        await db.save_people(
+            [PersonEntry(unit_code="Q1", role=Role.STAFF, name="Bình", contacts=(ZALO_A, TG_2001))]
+        )
+        (after,) = await db.people_at("zalo", "z-an")
+        assert after.id == before.id and set(after.contacts) == {ZALO_A, TG_2001}
+        # dropping Telegram: no longer reached there
+        await db.save_people([PersonEntry(unit_code="Q1", role=Role.STAFF, name="Bình", contacts=(ZALO_A,))])
+        assert await db.people_at("telegram", "2001") == []
+        assert [p.id for p in await db.people_at("zalo", "z-an")] == [before.id]
+
+    async def test_a_menu_numbers_on_or_starts_again(self, db: Storage):
+        first = await db.extend_menu("zalo", "z1", [("a", "A"), ("b", "B")], replace=True, now=T0)
+        assert first == 1 and (await db.get_chat_state("zalo", "z1")).menu == (("a", "A"), ("b", "B"))
+        # a notice soon after numbers on; an answer to the person starts again
+        assert await db.extend_menu("zalo", "z1", [("c", "C")], replace=False, now=T0) == 3
+        assert [k for k, _ in (await db.get_chat_state("zalo", "z1")).menu] == ["a", "b", "c"]
+        assert await db.extend_menu("zalo", "z1", [("d", "D")], replace=True, now=T0) == 1
+        # a notice a day later starts again too: nobody remembers yesterday's numbers
+        later = T0 + timedelta(days=1)
+        assert await db.extend_menu("zalo", "z1", [("e", "E")], replace=False, now=later) == 1
+        await db.extend_menu("zalo", "z1", [], replace=True, now=later)
+        assert (await db.get_chat_state("zalo", "z1")).menu == ()
+        # the language and the rest of the chat are untouched
+        await db.set_language("zalo", "z1", "en")
+        await db.extend_menu("zalo", "z1", [("f", "F")], replace=True, now=later)
+        assert (await db.get_chat_state("zalo", "z1")).language == "en"
+
+    async def test_a_menu_never_grows_without_end(self, db: Storage):
+        many = [(f"k{n}", f"L{n}") for n in range(40)]
+        await db.extend_menu("zalo", "z1", many, replace=True, now=T0)
+        assert await db.extend_menu("zalo", "z1", many, replace=False, now=T0) == 1
+        assert len((await db.get_chat_state("zalo", "z1")).menu) == 40
 
 
 async def test_migrations_are_numbered_and_applied_once(tmp_path: Path):

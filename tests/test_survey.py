@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bot.app import build_dispatcher
 from bot.config import Config
 from handlers.dispatch import Dispatcher
-from handlers.survey import folded
+from handlers.typed import folded
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, Citizen, add_dossier, labels, texts

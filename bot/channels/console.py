@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
-from handlers.chat import Address, Delivery, Incoming, Kind, Reply, numbered
+from handlers.chat import Address, Delivery, Incoming, Kind, Reply
 from handlers.dispatch import Dispatcher
+from handlers.typed import number_replies
 
 CHANNEL = "console"
 CHAT_ID = "local"
@@ -33,9 +35,17 @@ class ConsoleChannel:
         self.out = out or sys.stdout
         self.address = Address(CHANNEL, CHAT_ID)
 
-    async def send(self, chat_id: str, reply: Reply) -> Delivery:
-        """Prints a reply, options as a numbered list."""
-        self.out.write(f"\n🤖 {numbered(reply)}\n")
+    async def send(self, chat_id: str, *replies: Reply) -> Delivery:
+        """Prints replies the bot starts itself, options numbered on from what was shown last."""
+        return await self.show(replies, conversation=False)
+
+    async def show(self, replies: Sequence[Reply], *, conversation: bool) -> Delivery:
+        """Prints replies, options numbered; an answer to what was typed (`conversation`) numbers from 1."""
+        texts = await number_replies(
+            self.dispatcher.store, self.address, replies, conversation=conversation, now=datetime.now(UTC)
+        )
+        for message in texts:
+            self.out.write(f"\n🤖 {message}\n")
         self.out.flush()
         return Delivery.SENT
 
@@ -53,5 +63,4 @@ class ConsoleChannel:
                 return
             if not line.strip():
                 continue
-            for reply in await self.dispatcher.handle(incoming_from(line)):
-                await self.send(CHAT_ID, reply)
+            await self.show(await self.dispatcher.handle(incoming_from(line)), conversation=True)

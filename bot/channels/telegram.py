@@ -215,9 +215,7 @@ class TelegramChannel:
         else:
             # The button is settled while the answer is stored: the tap shows as taken at once.
             replies, _ = await asyncio.gather(self.dispatcher.handle(incoming), self._settle_button(query))
-        for reply in replies:
-            if await self.send(incoming.address.chat_id, reply) == Delivery.UNREACHABLE:
-                break
+        await self.send(incoming.address.chat_id, *replies)
 
     async def _fetch(self, document: Any) -> bytes | None:
         """A document's bytes, if it is small enough to be a file the bot reads; None otherwise."""
@@ -237,13 +235,15 @@ class TelegramChannel:
         if query.message is not None:
             await _quietly(query.edit_message_reply_markup(reply_markup=None))
 
-    async def send(self, chat_id: str, reply: Reply) -> Delivery:
-        """Sends a reply (split if longer than Telegram allows); records a chat that blocked the bot."""
-        pieces = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+    async def send(self, chat_id: str, *replies: Reply) -> Delivery:
+        """Sends replies, each split if longer than Telegram allows, its buttons under its last
+        piece; records a chat that blocked the bot."""
         try:
-            for n, piece in enumerate(pieces, 1):
-                markup = keyboard(reply) if n == len(pieces) else None
-                await self.application.bot.send_message(int(chat_id), piece, reply_markup=markup)
+            for reply in replies:
+                pieces = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+                for n, piece in enumerate(pieces, 1):
+                    markup = keyboard(reply) if n == len(pieces) else None
+                    await self.application.bot.send_message(int(chat_id), piece, reply_markup=markup)
         except Forbidden:
             log.info("telegram chat %s blocked the bot; marked unreachable", chat_id)
             await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))

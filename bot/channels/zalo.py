@@ -8,6 +8,7 @@ import contextlib
 import hmac
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 from aiohttp import web
 
-from handlers.chat import Address, Delivery, Incoming, Kind, Reply, numbered, split_text
+from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
+from handlers.typed import number_replies
 
 log = logging.getLogger(__name__)
 
@@ -185,19 +187,30 @@ class ZaloChannel:
         incoming = incoming_from(update)
         if incoming is None:
             return
-        for reply in await self.dispatcher.handle(incoming):
-            if await self.send(incoming.address.chat_id, reply) == Delivery.UNREACHABLE:
-                break
+        replies = await self.dispatcher.handle(incoming)
+        await self._send(incoming.address.chat_id, replies, conversation=True)
 
-    async def send(self, chat_id: str, reply: Reply) -> Delivery:
-        """Sends a reply as text, options numbered, split into messages of at most 2,000 characters."""
+    async def send(self, chat_id: str, *replies: Reply) -> Delivery:
+        """Sends replies the bot starts itself (notices, digests): their options numbered on from
+        what the person was shown recently."""
+        return await self._send(chat_id, replies, conversation=False)
+
+    async def _send(self, chat_id: str, replies: Sequence[Reply], *, conversation: bool) -> Delivery:
+        """Sends replies as texts, options numbered (and remembered for the chat), each split into
+        messages of at most 2,000 characters."""
+        now = datetime.now(UTC)
+        address = Address(CHANNEL, chat_id)
         try:
-            for piece in split_text(numbered(reply), MAX_TEXT):
-                await self.client.send_message(chat_id, piece)
+            texts = await number_replies(
+                self.dispatcher.store, address, replies, conversation=conversation, now=now
+            )
+            for message in texts:
+                for piece in split_text(message, MAX_TEXT):
+                    await self.client.send_message(chat_id, piece)
         except ZaloError as exc:
             if exc.code == 403:
                 log.info("zalo chat %s blocked the bot; marked unreachable", chat_id)
-                await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
+                await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, now)
                 return Delivery.UNREACHABLE
             log.warning("zalo: could not send to chat %s: %s", chat_id, exc)
             return Delivery.FAILED

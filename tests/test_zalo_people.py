@@ -1,0 +1,249 @@
+"""Heads and staff on Zalo, offline: the directory's Zalo ids, messages to the chat a person last
+wrote from, and the complaint loop by typed numbers and short commands through the real Zalo
+channel (its HTTP API faked with httpx's MockTransport), with the same access checks as buttons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.app import build_dispatcher, seed_directory
+from bot.channels.zalo import ZaloChannel
+from bot.config import Config
+from handlers.admin import apply_directory, plan_directory
+from handlers.chat import Address, Delivery, Option, Reply
+from handlers.digest import send_digests
+from handlers.dispatch import Dispatcher
+from handlers.notices import send_notices
+from handlers.typed import number_replies, typed_choice
+from storage.records import CaseState
+from storage.sqlite import SQLiteStorage
+from tests.conftest import NOW, Citizen, add_dossier, make_config
+from tests.fakes import RecordingSender
+from tests.test_zalo_channel import FakeZalo
+
+MORNING = datetime(2026, 11, 27, 0, 30, tzinfo=UTC)  # 07:30 local, the day after NOW
+UNITS = [
+    {
+        "code": "Q1-BN",
+        "name": "UBND Phường Bến Nghé",
+        "head": {"name": "Lê Văn C", "telegram": 2101, "zalo": "z-head"},
+        "staff": [{"name": "Phạm Thị D", "zalo": "z-staff"}, {"name": "Võ Văn E", "telegram": 2103}],
+    },
+]
+
+
+@pytest.fixture
+def config(tmp_path: Any) -> Config:
+    return make_config(tmp_path, units=UNITS)
+
+
+@pytest.fixture
+async def store(config: Config) -> Any:
+    db = SQLiteStorage(config.database)
+    await db.open()
+    await seed_directory(db, config)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def dispatcher(config: Config, store: SQLiteStorage) -> Dispatcher:
+    return build_dispatcher(config, store)
+
+
+class Loop:
+    """The Zalo channel on a fake Zalo API, and Telegram as a recording sender."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.zalo = FakeZalo()
+        self.channel = ZaloChannel(self.zalo.client(), dispatcher)
+        self.telegram = RecordingSender()
+        self.senders = {"zalo": self.channel, "telegram": self.telegram}
+        self.dispatcher = dispatcher
+
+    async def type(self, user: str, message: str) -> str:
+        """`user` types `message` on Zalo; what the bot answered, all messages joined."""
+        before = len(self.zalo.sent)
+        chat = {"id": user, "chat_type": "PRIVATE"}
+        message_update = {"from": {"id": user}, "chat": chat, "text": message}
+        await self.channel.answer_update({"event_name": "message.text.received", "message": message_update})
+        return "\n---\n".join(m["text"] for m in self.zalo.sent[before:] if m["chat_id"] == user)
+
+    def received(self, user: str) -> list[str]:
+        return [m["text"] for m in self.zalo.sent if m["chat_id"] == user]
+
+
+async def zalo_complaint(dispatcher: Dispatcher, config: Config, store: SQLiteStorage) -> int:
+    _, token = await add_dossier(config, store)
+    citizen = Citizen(dispatcher, chat_id="z-citizen", channel="zalo")
+    await citizen.command("start", token)
+    await citizen.press("Không hài lòng")
+    await citizen.press("Lý do khác")
+    await citizen.say("Cán bộ hẹn lên hẹn xuống")
+    (case,) = await store.list_cases(["Q1-BN"])
+    return case.id
+
+
+async def test_options_are_numbered_on_across_a_batch_and_typed_commands_are_shown_as_lines(store):
+    replies = [
+        Reply("Chọn:", (Option("a", "Một"), Option("b", "Hai")), "Gõ số."),
+        Reply("Phản ánh #7", (Option("c7", "Giao xử lý", typed="👉 gõ «giao 7»"),)),
+        Reply("Trang:", (Option("p", "Trang sau"),), "Gõ số."),
+    ]
+    shown = await number_replies(store, Address("zalo", "u"), replies, conversation=True, now=NOW)
+    assert shown[0] == "Chọn:\n\n1. Một\n2. Hai"  # the hint only once, after the last numbered options
+    assert shown[1] == "Phản ánh #7\n\n👉 gõ «giao 7»"
+    assert shown[2] == "Trang:\n\n3. Trang sau\n\nGõ số."
+    assert (await store.get_chat_state("zalo", "u")).menu == (("a", "Một"), ("b", "Hai"), ("p", "Trang sau"))
+    # a notice soon after numbers on; the next answer to the person starts at 1 again
+    notice = await number_replies(store, Address("zalo", "u"), [replies[2]], conversation=False, now=NOW)
+    assert notice == ["Trang:\n\n4. Trang sau\n\nGõ số."]
+    answer = await number_replies(store, Address("zalo", "u"), [Reply("Cảm ơn")], conversation=True, now=NOW)
+    assert answer == ["Cảm ơn"] and (await store.get_chat_state("zalo", "u")).menu == ()
+
+
+def test_a_typed_choice_is_a_number_shown_or_words_no_other_option_has():
+    menu = [("s1", "Hài lòng"), ("s2", "Không hài lòng"), ("c1", "Giao xử lý"), ("c2", "Giao xử lý")]
+    assert typed_choice(menu, " 2. ") == "s2"
+    assert typed_choice(menu, "KHONG hai  long") == "s2"
+    assert typed_choice(menu, "giao xu ly") is None  # two options say so: a number is needed
+    assert typed_choice(menu, "5") is None and typed_choice(menu, "0") is None
+    assert typed_choice([], "1") is None
+
+
+def test_the_directory_takes_zalo_ids_beside_or_instead_of_telegram(tmp_path: Any):
+    from bot.config import ConfigError, load_config
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("units:\n  - {code: A, name: Phường A, head: {name: Không Liên Lạc}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="give a telegram or a zalo user id"):
+        load_config(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "units:\n  - {code: A, name: Phường A, head: {name: An, zalo: 1234567890}}\n", encoding="utf-8"
+    )
+    (unit,) = load_config(good).units
+    assert unit.head is not None and unit.head.zalo == "1234567890"  # YAML's number read as the id it is
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        "units:\n  - {code: A, name: Phường A, head: {name: An, zalo: 'a b'}}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="zalo"):
+        load_config(wrong)
+
+
+async def test_the_whole_loop_on_zalo_by_typing(config, store, dispatcher):
+    case_id = await zalo_complaint(dispatcher, config, store)
+    loop = Loop(dispatcher)
+
+    # The head has Telegram and Zalo; having written on Zalo last, the digest comes there.
+    assert "/cases" in await loop.type("z-head", "/help")
+    run = await send_digests(dispatcher, loop.senders, MORNING, show=5)
+    assert run.sent == 1 and loop.telegram.sent == []
+    header, complaint = loop.received("z-head")[-2:]
+    assert "Báo cáo ngày 27/11/2026 · UBND Phường Bến Nghé" in header
+    assert "Cán bộ hẹn lên hẹn xuống" in complaint and f"gõ «giao {case_id}»" in complaint
+
+    # Assign by the short command, then the staff member's number.
+    answer = await loop.type("z-head", f"giao {case_id}")
+    assert "1. Phạm Thị D\n2. Võ Văn E" in answer and "gõ số thứ tự" in answer
+    answer = await loop.type("z-head", "có lẽ chị D")  # neither a number nor a name
+    assert "chưa hiểu" in answer and "1. Phạm Thị D" in answer
+    assert "Đã giao phản ánh" in await loop.type("z-head", "1")
+    assert (await store.get_case(case_id)).state == CaseState.ASSIGNED
+
+    # Notices: the staff member (Zalo only) and the citizen (on Zalo) hear of it.
+    await send_notices(dispatcher, loop.senders, NOW)
+    (to_staff,) = loop.received("z-staff")
+    assert "Ông/Bà được giao xử lý phản ánh sau" in to_staff and f"gõ «xong {case_id}»" in to_staff
+    assert "đã được giao cho cán bộ Phạm Thị D" in loop.received("z-citizen")[-1]
+
+    # The staff member resolves with the short command and a note.
+    assert "Xin nhập ngắn gọn" in await loop.type("z-staff", f"Xong {case_id}")
+    assert "Đã ghi nhận" in await loop.type("z-staff", "1")  # a note may be anything, even "1"
+    assert (await store.get_case(case_id)).resolution == "1"
+
+    # The citizen is told and answers by number; the head hears it was not resolved.
+    await send_notices(dispatcher, loop.senders, NOW)
+    resolved = loop.received("z-citizen")[-1]
+    assert "1. Đã được giải quyết\n2. Chưa được giải quyết" in resolved
+    assert "mở lại" in await loop.type("z-citizen", "2")
+    await send_notices(dispatcher, loop.senders, NOW)
+    reopened = loop.received("z-head")[-1]
+    assert "CHƯA được giải quyết" in reopened and f"gõ «giao {case_id}»" in reopened
+    assert (await store.get_case(case_id)).state == CaseState.REOPENED
+
+
+async def test_typed_commands_check_who_types_them(config, store, dispatcher):
+    case_id = await zalo_complaint(dispatcher, config, store)
+    loop = Loop(dispatcher)
+    for who in ("z-staff", "z-citizen", "z-stranger"):
+        assert "không có quyền" in await loop.type(who, f"giao {case_id}")
+    assert "không có quyền" in await loop.type("z-stranger", f"/giao {case_id}")
+    await loop.type("z-head", f"giao {case_id}")
+    await loop.type("z-head", "2")  # to Võ Văn E
+    for who in ("z-staff", "z-head", "z-citizen"):
+        assert "không có quyền" in await loop.type(who, f"xong {case_id}")
+    assert "không có quyền" in await loop.type("z-stranger", f"done {case_id}")
+    assert "không còn hiệu lực" in await loop.type("z-head", "giao 999")
+    case = await store.get_case(case_id)
+    assert case.state == CaseState.ASSIGNED and case.assignee_name == "Võ Văn E"
+
+
+async def test_a_person_is_written_to_on_their_other_chat_when_one_is_blocked(config, store, dispatcher):
+    await zalo_complaint(dispatcher, config, store)
+    loop = Loop(dispatcher)
+    loop.telegram.outcomes["2101"] = Delivery.UNREACHABLE
+    run = await send_digests(dispatcher, loop.senders, MORNING, show=5)
+    assert run.sent == 1 and len(loop.received("z-head")) == 2  # Telegram first (as listed), then Zalo
+    assert (await store.get_chat("telegram", "2101")).unreachable_since is not None
+
+
+async def test_a_digest_waits_for_no_channel_the_head_lacks(config, store, dispatcher):
+    await zalo_complaint(dispatcher, config, store)
+    telegram_only = RecordingSender()
+    await send_digests(dispatcher, {"telegram": telegram_only}, MORNING, show=5)
+    assert [chat for chat, _ in telegram_only.sent] == ["2101", "2101"]
+
+
+async def test_a_notice_to_a_zalo_only_person_waits_until_zalo_runs(config, store, dispatcher):
+    case_id = await zalo_complaint(dispatcher, config, store)
+    head = Citizen(dispatcher, chat_id="2101")
+    await head.press_key(f"c{case_id}.assign")
+    await head.press("Phạm Thị D")
+    telegram_only = RecordingSender()
+    first = await send_notices(dispatcher, {"telegram": telegram_only}, NOW)
+    assert first.waiting == 2 and telegram_only.sent == []  # the staff member and the citizen are on Zalo
+    loop = Loop(dispatcher)
+    second = await send_notices(dispatcher, loop.senders, NOW)
+    assert second.sent == 2 and len(loop.received("z-staff")) == 1
+
+
+async def test_adding_a_zalo_id_is_shown_as_a_change_not_a_new_person(config, store, dispatcher):
+    units = [dict(UNITS[0], staff=[{"name": "Phạm Thị D", "zalo": "z-staff"},
+                                    {"name": "Võ Văn E", "telegram": 2103, "zalo": "z-e"}])]  # fmt: skip
+    source = yaml.safe_dump({"units": units}, allow_unicode=True)
+    change = await plan_directory(store, source, "d.yaml", NOW.date())
+    assert change.people_added == [] and change.people_removed == []
+    assert change.lines("vi") == ["~ Võ Văn E: telegram 2103 → telegram 2103, zalo z-e"]
+    await apply_directory(store, change, NOW, "test")
+    (person,) = await store.people_at("zalo", "z-e")
+    assert person.name == "Võ Văn E" and [p.id for p in await store.people_at("telegram", "2103")] == [
+        person.id
+    ]
+
+
+async def test_a_second_bot_process_sees_the_numbers_the_first_showed(config, store, dispatcher):
+    """The menu is stored: a digest sent by `feedback-bot digest` is answered in the running bot."""
+    case_id = await zalo_complaint(dispatcher, config, store)
+    await Loop(dispatcher).type("z-head", f"giao {case_id}")
+    other_store = SQLiteStorage(config.database)  # another process on the same database
+    await other_store.open()
+    try:
+        assert "Đã giao phản ánh" in await Loop(build_dispatcher(config, other_store)).type("z-head", "1")
+    finally:
+        await other_store.close()
