@@ -1,12 +1,19 @@
 """End to end on Zalo: the real `feedback-bot run` with Telegram and Zalo in one process; a citizen
-completes the unsatisfied survey on Zalo by typing the code from the receipt and numbers."""
+completes the unsatisfied survey on Zalo by typing the code from the receipt and numbers; a head
+on Zalo gets the digest from `feedback-bot digest`, assigns by typing, the staff member resolves,
+the citizen is told and confirms."""
 
 from __future__ import annotations
 
+import copy
+import re
+import time
 import uuid
+from typing import Any
 
 import pytest
 
+from tests.conftest import UNITS
 from tests.e2e_support import BotProcess, texts_of
 from tests.test_e2e_telegram import has_buttons
 
@@ -72,3 +79,72 @@ async def test_webhook_mode_answers_and_refuses_a_wrong_secret(tg, zalo, tmp_pat
                 headers={"X-Bot-Api-Secret-Token": "not-the-secret"})  # fmt: skip
         assert forged.status_code == 403
         assert any("wrong secret" in line for line in bot.log)
+
+
+async def until(user: Any, fragment: str, within: float = 20) -> str:
+    """What the bot wrote to a Zalo user, read until `fragment` shows up (or `within` seconds pass)."""
+    deadline, seen = time.monotonic() + within, ""
+    while fragment not in seen and (left := deadline - time.monotonic()) > 0:
+        seen += "\n".join(m.text or "" for m in await user.replies(timeout=left))
+    assert fragment in seen, seen
+    return seen
+
+
+async def test_heads_and_staff_work_a_complaint_on_zalo(tg, zalo, tmp_path):
+    token = f"{uuid.uuid4().int % 10**6}:zalo{uuid.uuid4().hex[:8]}"
+    units = copy.deepcopy(UNITS)
+    ward = units[0]["children"][0]
+    ward["head"]["zalo"] = "zh-2101"  # Telegram and Zalo: the one written from last is used
+    ward["staff"][0] = {"name": "Phạm Thị D", "zalo": "zs-2102"}  # Zalo only
+    config = {"zalo": {"base_url": zalo.base_url, "token": token}, "units": units}
+    with BotProcess(tg, tmp_path, **config) as bot:
+        _, code = bot.add_dossier_with_code("HS-E2E-Z4", procedure="Cấp giấy phép xây dựng")
+        dan, head, staff = (zalo.user(token, user_id=who) for who in ("zc-dan", "zh-2101", "zs-2102"))
+        try:
+            await dan.send_text(code)
+            await until(dan, "3. Không hài lòng")
+            await dan.send_text("khong hai long")
+            await until(dan, "Lý do khác")
+            await dan.send_text("6")
+            await dan.send_text("Chờ ba tuần chưa có kết quả.")
+            await until(dan, "Thủ trưởng UBND Phường Bến Nghé")
+
+            await head.send_text("/help")
+            await until(head, "giao 12")  # the help for heads explains the short commands
+
+            done = bot.cli("digest")
+            assert done.returncode == 0 and "1 sent" in done.stderr, done.stderr
+            digest = await until(head, "Chờ ba tuần chưa có kết quả.")
+            assert "Báo cáo ngày" in digest and "Phản ánh mới: 1" in digest
+            found = re.search(r"gõ «giao (\d+)»", digest)
+            assert found, digest
+            case_id = found.group(1)
+
+            await head.send_text(f"giao {case_id}")
+            assert "1. Phạm Thị D\n2. Võ Văn E" in await until(head, "Võ Văn E")
+            await head.send_text("1")
+            await until(head, "Đã giao phản ánh")
+
+            task = await until(staff, f"gõ «xong {case_id}»")
+            assert "Cấp giấy phép xây dựng" in task
+            await until(dan, "đã được giao cho cán bộ Phạm Thị D")
+            await staff.send_text(f"xong {case_id}")
+            await until(staff, "Xin nhập ngắn gọn")
+            await staff.send_text("Đã trả kết quả và xin lỗi Ông.")
+            await until(staff, "Đã ghi nhận")
+
+            resolved = await until(dan, "Chưa được giải quyết")
+            assert "Đã trả kết quả và xin lỗi Ông." in resolved and "1. Đã được giải quyết" in resolved
+            await dan.send_text("1")
+            await until(dan, "đã được đóng")
+        finally:
+            for user in (dan, head, staff):
+                await user.aclose()
+        assert bot.query("SELECT state, resolution FROM cases") == [
+            ("closed", "Đã trả kết quả và xin lỗi Ông.")
+        ]
+        head_on_telegram = tg.user(bot.token, user_id=2101)
+        try:  # they last wrote on Zalo, so their Telegram chat got nothing
+            assert await head_on_telegram.replies(timeout=0.5) == []
+        finally:
+            await head_on_telegram.aclose()
