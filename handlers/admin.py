@@ -204,4 +204,4 @@ class AdminDesk:
             for s in stored
             if not s.active
         )
-        return [Reply("\n".join(lines), buttons)]
+        return [Reply("\n".join(lines), buttons, text("typing_hint", language) if buttons else "")]

@@ -148,3 +148,37 @@ async def test_heads_and_staff_work_a_complaint_on_zalo(tg, zalo, tmp_path):
             assert await head_on_telegram.replies(timeout=0.5) == []
         finally:
             await head_on_telegram.aclose()
+
+
+async def test_zalo_down_at_start_does_not_stop_telegram_and_joins_when_it_comes_up(tg, tmp_path, people):
+    import socket
+
+    from tests.e2e_support import ZaloEmulator
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = f"{uuid.uuid4().int % 10**6}:zalo{uuid.uuid4().hex[:8]}"
+    with BotProcess(tg, tmp_path, zalo={"base_url": f"http://127.0.0.1:{port}/bot", "token": token}) as bot:
+        alice = people(bot, 1402)
+        await alice.send_command(f"/start {bot.add_dossier('HS-E2E-Z5')}")
+        assert has_buttons(await alice.replies_until(has_buttons, timeout=15))  # Telegram serves meanwhile
+        assert any("zalo: cannot start" in line and "retrying" in line for line in bot.log)
+        with ZaloEmulator(port=port) as zalo:  # Zalo comes back: the bot's next try starts the channel
+            dan = zalo.user(token, user_id="late-dan")
+            try:
+                await dan.send_text("/help")
+                assert "/language" in await until(dan, "/language", within=30)
+            finally:
+                await dan.aclose()
+        if zalo._process is not None and zalo._process.stdout is not None:
+            zalo._process.stdout.close()  # the emulator module leaves its output pipe open
+
+
+async def test_a_zalo_token_refused_is_reported_once_and_telegram_runs_on(tg, zalo, tmp_path, people):
+    with BotProcess(tg, tmp_path, zalo={"base_url": zalo.base_url, "token": "no-such-token"}) as bot:
+        alice = people(bot, 1403)
+        await alice.send_command(f"/start {bot.add_dossier('HS-E2E-Z6')}")
+        assert has_buttons(await alice.replies_until(has_buttons, timeout=15))
+    refused = [line for line in bot.log if "refused the bot token" in line]
+    assert len(refused) == 1 and "zalo" in refused[0] and "no-such-token" not in "\n".join(bot.log)

@@ -5,6 +5,7 @@ channel (its HTTP API faked with httpx's MockTransport), with the same access ch
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,7 +39,7 @@ UNITS = [
 
 @pytest.fixture
 def config(tmp_path: Any) -> Config:
-    return make_config(tmp_path, units=UNITS)
+    return make_config(tmp_path, units=UNITS, admins=[{"name": "Quản trị", "zalo": "z-admin"}])
 
 
 @pytest.fixture
@@ -247,3 +248,16 @@ async def test_a_second_bot_process_sees_the_numbers_the_first_showed(config, st
         assert "Đã giao phản ánh" in await Loop(build_dispatcher(config, other_store)).type("z-head", "1")
     finally:
         await other_store.close()
+
+
+async def test_an_admin_on_zalo_lists_and_activates_question_sets_by_typing(config, store, dispatcher):
+    await zalo_complaint(dispatcher, config, store)  # the default set is stored with its first survey
+    source = (Path(__file__).parents[1] / "handlers" / "question_sets" / "default.yaml").read_text("utf-8")
+    changed = source.replace("Khảo sát mức độ hài lòng", "Khảo sát mức độ hài lòng (bản 2)", 1)
+    stored, _ = await dispatcher.survey.sets.import_set(changed, "second.yaml", NOW, "test")
+    loop = Loop(dispatcher)
+    assert "chỉ dành cho quản trị" in await loop.type("z-citizen", "/questions")
+    listing = await loop.type("z-admin", "/questions")
+    assert f"1. Kích hoạt #{stored.id}" in listing and "gõ số thứ tự" in listing
+    assert "Đã kích hoạt" in await loop.type("z-admin", "1")
+    assert [s.id for s in await store.active_question_sets()] == [stored.id]
