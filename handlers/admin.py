@@ -26,7 +26,7 @@ def directory_key(proposal_id: int) -> str:
 
 def parse_directory_key(key: str) -> int | None:
     head, _, action = key.partition(".")
-    return int(head[3:]) if head.startswith("dir") and head[3:].isdigit() and action == APPLY else None
+    return int(head[3:]) if head.startswith("dir") and head[3:].isdecimal() and action == APPLY else None
 
 
 def is_directory(source: str) -> bool:
@@ -68,7 +68,7 @@ def question_set_key(row_id: int, action: str) -> str:
 
 def parse_question_set_key(key: str) -> tuple[int, str] | None:
     head, _, action = key.partition(".")
-    if not head.startswith("qs") or not head[2:].isdigit() or not action:
+    if not head.startswith("qs") or not head[2:].isdecimal() or not action:
         return None
     return int(head[2:]), action
 

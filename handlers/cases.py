@@ -63,7 +63,7 @@ def case_key(case_id: int, action: str, argument: str | int | None = None) -> st
 
 def parse_case_key(key: str) -> tuple[int, str, str | None] | None:
     parts = key.split(".")
-    if len(parts) not in (2, 3) or not parts[0].startswith("c") or not parts[0][1:].isdigit():
+    if len(parts) not in (2, 3) or not parts[0].startswith("c") or not parts[0][1:].isdecimal():
         return None
     return int(parts[0][1:]), parts[1], parts[2] if len(parts) == 3 else None
 
@@ -82,7 +82,7 @@ TYPED_ACTIONS = {
 def typed_case_key(words: str) -> str | None:
     """The case key a typed short command stands for, such as "giao 12" → c12.assign."""
     parts = folded(words).lstrip("/").replace("#", " ").split()
-    if len(parts) == 2 and parts[0] in TYPED_ACTIONS and parts[1].isdigit():
+    if len(parts) == 2 and parts[0] in TYPED_ACTIONS and parts[1].isdecimal():
         return case_key(int(parts[1]), TYPED_ACTIONS[parts[0]])
     return None
 
@@ -171,7 +171,7 @@ class CaseDesk:
         people = await self.store.people_at(chat.channel, chat.chat_id)
         if action == "assign":
             return await self.offer_staff(case, people, language)
-        if action == "to" and argument is not None and argument.isdigit():
+        if action == "to" and argument is not None and argument.isdecimal():
             return await self.assign(case, people, int(argument), language, now)
         if action == "resolve":
             return await self.ask_resolution(chat, case, people, language)
@@ -305,7 +305,13 @@ class CaseDesk:
         last = first + len(cases) - 1
         if last < total:
             next_page = Option(f"cases.page.{page + 1}", text("button_next_page", language))
-            replies.append(Reply(text("cases_more", language, count=total - last), (next_page,)))
+            replies.append(
+                Reply(
+                    text("cases_more", language, count=total - last),
+                    (next_page,),
+                    text("typing_hint", language),
+                )
+            )
         return replies
 
     async def list_mine(self, chat: ChatState, language: Language) -> list[Reply]:

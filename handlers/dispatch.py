@@ -80,7 +80,7 @@ class Dispatcher:
         """Answers a button pressed, or an option chosen by typing its number or a short command."""
         if key.startswith(LANGUAGE_KEY):
             return await self.set_language(chat, key[len(LANGUAGE_KEY) :])
-        if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdigit():
+        if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdecimal():
             return await self.cases.list_open(chat, int(key[len(CASES_PAGE_KEY) :]), language)
         if parse_directory_key(key) is not None:
             return await self.admin.apply_proposal(chat, key, language, now)
@@ -122,7 +122,9 @@ class Dispatcher:
         if (key := typed_case_key(f"{command} {argument}")) is not None:
             return await self.press(chat, key, language, now)
         if command == "cases":
-            return await self.cases.list_open(chat, int(argument) - 1 if argument.isdigit() else 0, language)
+            return await self.cases.list_open(
+                chat, int(argument) - 1 if argument.isdecimal() else 0, language
+            )
         if command == "mycases":
             return await self.cases.list_mine(chat, language)
         if command == "questions":

@@ -37,7 +37,7 @@ def option_key(survey: Survey, question_id: str, option_id: str) -> str:
 
 def parse_option_key(key: str) -> tuple[int, str, str] | None:
     parts = key.split(".")
-    if len(parts) != 3 or not parts[0].startswith("s") or not parts[0][1:].isdigit():
+    if len(parts) != 3 or not parts[0].startswith("s") or not parts[0][1:].isdecimal():
         return None
     return int(parts[0][1:]), parts[1], parts[2]
 
@@ -288,7 +288,7 @@ class SurveyFlow:
     @staticmethod
     def _typed_option(question: Question, message: str) -> str | None:
         typed = folded(message).rstrip(".)")
-        if typed.isdigit() and 1 <= int(typed) <= len(question.options):
+        if typed.isdecimal() and 1 <= int(typed) <= len(question.options):
             return question.options[int(typed) - 1].id
         for option in question.options:
             if typed in {folded(option.text.vi), folded(option.text.en)}:

@@ -63,18 +63,22 @@ CATALOG: dict[str, dict[Language, str]] = {
     },
     "welcome": {
         "vi": "Kính chào Ông/Bà! Đây là kênh lấy ý kiến người dân về việc giải quyết thủ tục hành "
-        "chính. Để đánh giá, Ông/Bà vui lòng quét mã QR trên phiếu hẹn trả kết quả.",
+        "chính. Để đánh giá, Ông/Bà vui lòng quét mã QR trên phiếu hẹn trả kết quả, hoặc gửi mã "
+        "khảo sát in trên phiếu (10 ký tự, ví dụ K7M2P-9XQ4R).",
         "en": "Hello! This is where citizens give feedback on how their administrative procedures "
-        "were handled. To rate a service, please scan the QR code on your receipt.",
+        "were handled. To rate a service, please scan the QR code on your receipt, or send the survey "
+        "code printed on it (10 characters, such as K7M2P-9XQ4R).",
     },
     "help": {
         "vi": "Bot lấy ý kiến người dân về việc giải quyết thủ tục hành chính.\n"
-        "• Quét mã QR trên phiếu hẹn trả kết quả để đánh giá hồ sơ của Ông/Bà.\n"
+        "• Quét mã QR trên phiếu hẹn trả kết quả (hoặc gửi mã khảo sát in trên phiếu) để đánh giá "
+        "hồ sơ của Ông/Bà.\n"
         "• Trả lời bằng cách bấm nút (hoặc gõ số thứ tự).\n"
         "• /language: đổi ngôn ngữ (Tiếng Việt / English).\n"
         "• /help: xem hướng dẫn này.",
         "en": "This bot collects citizens' feedback on administrative services.\n"
-        "• Scan the QR code on your receipt to rate your application.\n"
+        "• Scan the QR code on your receipt (or send the survey code printed on it) to rate your "
+        "application.\n"
         "• Answer by tapping a button (or typing its number).\n"
         "• /language: change language (Tiếng Việt / English).\n"
         "• /help: show this help.",
@@ -107,9 +111,11 @@ CATALOG: dict[str, dict[Language, str]] = {
     },
     "outside_survey": {
         "vi": "Cảm ơn Ông/Bà đã nhắn tin. Hiện Ông/Bà không có phiếu khảo sát nào đang mở. Để đánh "
-        "giá, Ông/Bà vui lòng quét mã QR trên phiếu hẹn trả kết quả. Gõ /help để xem hướng dẫn.",
+        "giá, Ông/Bà vui lòng quét mã QR trên phiếu hẹn trả kết quả hoặc gửi mã khảo sát in trên "
+        "phiếu. Gõ /help để xem hướng dẫn.",
         "en": "Thank you for your message. You have no survey open right now. To rate a service, "
-        "please scan the QR code on your receipt. Send /help for help.",
+        "please scan the QR code on your receipt or send the survey code printed on it. Send /help "
+        "for help.",
     },
     "stale_option": {
         "vi": "Câu hỏi này đã được trả lời hoặc không còn hiệu lực.",

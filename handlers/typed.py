@@ -43,7 +43,7 @@ def typed_choice(menu: Sequence[tuple[str, str]], typed: str) -> str | None:
     """The key of the remembered option a typed text names: its number, or its words when no
     other option has the same words."""
     words = folded(typed).rstrip(".)")
-    if words.isdigit():
+    if words.isdecimal():
         number = int(words)
         return menu[number - 1][0] if 1 <= number <= len(menu) else None
     same = [key for key, label in menu if folded(label) == words]

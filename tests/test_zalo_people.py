@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.app import build_dispatcher, seed_directory
 from bot.channels.zalo import ZaloChannel
 from bot.config import Config
 from handlers.admin import apply_directory, plan_directory
+from handlers.cases import typed_case_key
 from handlers.chat import Address, Delivery, Option, Reply
 from handlers.digest import send_digests
 from handlers.dispatch import Dispatcher
@@ -114,6 +117,15 @@ def test_a_typed_choice_is_a_number_shown_or_words_no_other_option_has():
     assert typed_choice(menu, "giao xu ly") is None  # two options say so: a number is needed
     assert typed_choice(menu, "5") is None and typed_choice(menu, "0") is None
     assert typed_choice([], "1") is None
+
+
+@settings(max_examples=300)
+@given(typed=st.text(max_size=40))
+def test_any_typed_text_is_a_choice_or_nothing_never_an_error(typed: str):
+    menu = [("a", "Một"), ("b", "Hai")]
+    assert typed_choice(menu, typed) in {"a", "b", None}
+    assert typed_case_key(typed) is None or typed_case_key(typed).startswith("c")
+    assert typed_choice(menu, "²") is None and typed_case_key("giao ²") is None  # digits int() refuses
 
 
 def test_the_directory_takes_zalo_ids_beside_or_instead_of_telegram(tmp_path: Any):
@@ -261,3 +273,17 @@ async def test_an_admin_on_zalo_lists_and_activates_question_sets_by_typing(conf
     assert f"1. Kích hoạt #{stored.id}" in listing and "gõ số thứ tự" in listing
     assert "Đã kích hoạt" in await loop.type("z-admin", "1")
     assert [s.id for s in await store.active_question_sets()] == [stored.id]
+
+
+async def test_english_speakers_type_the_english_commands(config, store, dispatcher):
+    case_id = await zalo_complaint(dispatcher, config, store)
+    loop = Loop(dispatcher)
+    await loop.type("z-head", "/language en")
+    await send_digests(dispatcher, loop.senders, MORNING, show=5)
+    assert f"type «assign {case_id}»" in loop.received("z-head")[-1]
+    assert "1. Phạm Thị D" in await loop.type("z-head", f"Assign #{case_id}")
+    assert "is assigned to Phạm Thị D" in await loop.type("z-head", "pham thi d")  # the name, typed loosely
+    await loop.type("z-staff", "/language en")
+    await send_notices(dispatcher, loop.senders, NOW)
+    assert f"type «done {case_id}»" in loop.received("z-staff")[-1]
+    assert "Please write briefly" in await loop.type("z-staff", f"done {case_id}")
