@@ -97,7 +97,8 @@ class Dispatcher:
             return [Reply(text("too_long", language, length=len(message), limit=MAX_TEXT_LENGTH))]
         if chat.awaiting is not None and chat.awaiting.startswith(AWAITING_NOTE):
             return self._notifying(await self.cases.record_resolution(chat, message, language, now))
-        key = typed_case_key(message) or typed_choice(chat.menu, message)
+        # Short commands are for heads and staff: a citizen's words are never taken for one.
+        key = (typed_case_key(message) if chat.is_person else None) or typed_choice(chat.menu, message)
         if key is not None:
             return await self.press(chat, key, language, now)
         if self.survey.survey_step(chat) is None and normalized_code(message) is None:
@@ -119,7 +120,7 @@ class Dispatcher:
             return self.welcome(chat, language)
         if command == "help":
             return self.show_help(chat, language)
-        if (key := typed_case_key(f"{command} {argument}")) is not None:
+        if chat.is_person and (key := typed_case_key(f"{command} {argument}")) is not None:
             return await self.press(chat, key, language, now)
         if command == "cases":
             return await self.cases.list_open(
