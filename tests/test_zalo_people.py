@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.app import build_dispatcher, seed_directory
+from bot.app import build_dispatcher
 from bot.channels.zalo import ZaloChannel
 from bot.config import Config
 from handlers.admin import apply_directory, plan_directory
@@ -42,21 +42,8 @@ UNITS = [
 
 @pytest.fixture
 def config(tmp_path: Any) -> Config:
+    """This module's directory and admin; conftest's store and dispatcher are built on it."""
     return make_config(tmp_path, units=UNITS, admins=[{"name": "Quản trị", "zalo": "z-admin"}])
-
-
-@pytest.fixture
-async def store(config: Config) -> Any:
-    db = SQLiteStorage(config.database)
-    await db.open()
-    await seed_directory(db, config)
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-def dispatcher(config: Config, store: SQLiteStorage) -> Dispatcher:
-    return build_dispatcher(config, store)
 
 
 class Loop:
