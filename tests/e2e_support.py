@@ -95,6 +95,15 @@ class BotProcess:
         self.process = None
         return code
 
+    def logged(self, fragment: str, within: float = 10) -> bool:
+        """Whether the bot logs a line with `fragment`, waiting for its log to be read."""
+        deadline = time.monotonic() + within
+        while not any(fragment in line for line in self.log):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def kill(self) -> None:
         """kill -9: no chance to clean up."""
         self.stop(signal.SIGKILL)
