@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import build_dispatcher
+from bot.app import build_dispatcher, links_for
 from bot.config import Config
 from handlers.dispatch import Dispatcher
 from handlers.typed import folded
@@ -373,6 +373,10 @@ async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(confi
     guesser.now = NOW + timedelta(hours=1, seconds=1)
     assert labels(await guesser.command("start", code)) == []  # answered already, but no longer slowed
     assert "đã được đánh giá" in texts(guesser.last)
+    # the same dossier's Telegram link, answered on Zalo already: still one answer
+    alice = Citizen(dispatcher, chat_id="1001")
+    assert "đã được đánh giá" in texts(await alice.command("start", links_for(config).token(dossier.link_id)))
+    assert (await store.get_answer(dossier.id)).channel == "zalo"
 
 
 def test_survey_codes_are_random_and_unambiguous():
