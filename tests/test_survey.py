@@ -353,8 +353,8 @@ async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(confi
 
     code = new_survey_code()
     dossier = await store.add_dossier(
-        code="HS-Z1", unit_code="Q1-BN", procedure="Đăng ký khai sinh", link_id="Lz", now=NOW,
-        returned_at=NOW, survey_code=code,
+        code="HS-Z1", unit_code="Q1-BN", procedure="Đăng ký khai sinh",
+        link_id=links_for(config).new_link_id(), now=NOW, returned_at=NOW, survey_code=code,
     )  # fmt: skip
     assert normalized_code(code.lower().replace("-", " ")) == code
     assert normalized_code(code.replace("-", "")) == code
