@@ -20,11 +20,16 @@ ABANDONED_AFTER = timedelta(hours=12)
 async def send_invitations(
     dispatcher: Dispatcher, senders: Mapping[str, Sender], now: datetime, cooldown: timedelta
 ) -> Round:
-    """Sends every pending invitation whose channel is running; returns what became of them."""
+    """Sends every pending invitation whose channel is running; returns what became of them.
+    Reads them a page at a time to the end, so those waiting for a channel that is not running
+    never hold back the others."""
     outcome = Round()
-    for invitation in await dispatcher.store.pending_invitations():
-        sender = senders.get(invitation.channel)
-        outcome.count(await _send_one(dispatcher, sender, invitation, now, cooldown) if sender else None)
+    after = 0
+    while page := await dispatcher.store.pending_invitations(after_id=after):
+        for invitation in page:
+            sender = senders.get(invitation.channel)
+            outcome.count(await _send_one(dispatcher, sender, invitation, now, cooldown) if sender else None)
+        after = page[-1].id
     return outcome
 
 

@@ -59,8 +59,11 @@ async def send_notices(dispatcher: Dispatcher, senders: Mapping[str, Sender], no
     """Sends every pending case notice that can go now; returns what became of them. A notice to a
     head or staff member goes to the first of their chats that takes it."""
     outcome = Round()
-    for notice in await dispatcher.store.pending_notices():
-        outcome.count(await _send_one(dispatcher, senders, notice, now))
+    after = 0
+    while page := await dispatcher.store.pending_notices(after_id=after):  # to the end: see invitations
+        for notice in page:
+            outcome.count(await _send_one(dispatcher, senders, notice, now))
+        after = page[-1].id
     return outcome
 
 

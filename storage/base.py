@@ -206,7 +206,8 @@ class SurveyRepository(ABC):
 
 class OutboxRepository(ABC):
     @abstractmethod
-    async def pending_invitations(self, limit: int = 100) -> list[Invitation]: ...
+    async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
+        """Pending invitations in the order recorded, a page at a time: those after `after_id`."""
 
     @abstractmethod
     async def finish_invitation(
@@ -292,7 +293,8 @@ class CaseRepository(ABC):
     async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None: ...
 
     @abstractmethod
-    async def pending_notices(self, limit: int = 100) -> list[Notice]: ...
+    async def pending_notices(self, limit: int = 100, after_id: int = 0) -> list[Notice]:
+        """Pending notices in the order recorded, a page at a time: those after `after_id`."""
 
     @abstractmethod
     async def finish_notice(

@@ -657,10 +657,11 @@ class SQLiteStorage(Storage):
 
     # outbox
 
-    async def pending_invitations(self, limit: int = 100) -> list[Invitation]:
+    async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
         rows = await self._read(
-            f"SELECT {_INVITATION_COLUMNS} FROM invitations WHERE status = 'pending' ORDER BY id LIMIT ?",
-            (limit,),
+            f"SELECT {_INVITATION_COLUMNS} FROM invitations WHERE status = 'pending' AND id > ?"
+            " ORDER BY id LIMIT ?",
+            (after_id, limit),
         )
         return [Invitation.model_validate(dict(r)) for r in rows]
 
@@ -842,11 +843,11 @@ class SQLiteStorage(Storage):
             (channel, chat_id, awaiting),
         )
 
-    async def pending_notices(self, limit: int = 100) -> list[Notice]:
+    async def pending_notices(self, limit: int = 100, after_id: int = 0) -> list[Notice]:
         rows = await self._read(
             "SELECT id, case_id, kind, channel, chat_id, person_id, status, attempts FROM notices"
-            " WHERE status = 'pending' ORDER BY id LIMIT ?",
-            (limit,),
+            " WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
         )
         return [Notice.model_validate(dict(r)) for r in rows]
 

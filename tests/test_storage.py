@@ -109,6 +109,11 @@ class TestRepositoryContract:
         await db.mark_returned("HS-1", T0 + timedelta(days=1))  # recorded twice: still one each
         pending = await db.pending_invitations()
         assert sorted((i.channel, i.chat_id) for i in pending) == [("telegram", "42"), ("zalo", "z1")]
+        # read a page at a time: the page after the first invitation holds the second
+        first, second = pending
+        assert await db.pending_invitations(limit=1) == [first]
+        assert await db.pending_invitations(limit=1, after_id=first.id) == [second]
+        assert await db.pending_invitations(after_id=second.id) == []
 
     async def test_a_link_made_after_the_return_queues_its_invitation(self, db: Storage):
         dossier = await _dossier(db, returned=True)

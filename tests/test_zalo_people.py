@@ -277,3 +277,22 @@ async def test_english_speakers_type_the_english_commands(config, store, dispatc
     await send_notices(dispatcher, loop.senders, NOW)
     assert f"type «done {case_id}»" in loop.received("z-staff")[-1]
     assert "Please write briefly" in await loop.type("z-staff", f"done {case_id}")
+
+
+async def test_notices_waiting_for_a_channel_never_hold_back_the_others(config, store, dispatcher):
+    import sqlite3
+
+    case_id = await zalo_complaint(dispatcher, config, store)
+    with sqlite3.connect(config.database) as db:  # many notices to Zalo chats, recorded first
+        db.executemany(
+            "INSERT INTO notices (case_id, kind, channel, chat_id, created_at)"
+            " VALUES (?, 'assigned', 'zalo', ?, ?)",
+            [(case_id, f"z-{n}", NOW.isoformat()) for n in range(150)],
+        )
+    head = Citizen(dispatcher, chat_id="2101")
+    await head.press_key(f"c{case_id}.assign")
+    await head.press("Võ Văn E")  # on Telegram only
+    telegram_only = RecordingSender()
+    run = await send_notices(dispatcher, {"telegram": telegram_only}, NOW)
+    assert run.sent == 1 and run.waiting == 151  # the citizen's notice and the 150 wait for Zalo
+    assert [chat for chat, _ in telegram_only.sent] == ["2103"]
