@@ -120,6 +120,8 @@ class Dispatcher:
             return self.welcome(chat, language)
         if command == "help":
             return self.show_help(chat, language)
+        if command in ("id", "myid"):
+            return [Reply(text("your_id", language, channel=chat.channel, chat_id=chat.chat_id))]
         if chat.is_person and (key := typed_case_key(f"{command} {argument}")) is not None:
             return await self.press(chat, key, language, now)
         if command == "cases":

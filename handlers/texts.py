@@ -86,12 +86,20 @@ CATALOG: dict[str, dict[Language, str]] = {
     "help_people": {
         "vi": "Dành cho thủ trưởng và cán bộ:\n"
         "• /cases: các phản ánh đang mở của đơn vị; /mycases: các phản ánh được giao cho Ông/Bà.\n"
+        "• /id: mã người dùng của Ông/Bà, để quản trị viên thêm vào danh bạ.\n"
         "• Nơi không có nút bấm (Zalo): gõ «giao 12» để giao phản ánh #12, «xong 12» khi đã xử lý "
         "xong phản ánh #12; các lựa chọn khác trả lời bằng số thứ tự.",
         "en": "For unit heads and staff:\n"
         "• /cases: your unit's open complaints; /mycases: the complaints assigned to you.\n"
+        "• /id: your user id, for the admin to add you to the directory.\n"
         "• Where there are no buttons (Zalo): type «assign 12» to assign complaint #12, «done 12» "
         "once complaint #12 is resolved; answer other choices with their number.",
+    },
+    "your_id": {
+        "vi": "Mã người dùng {channel} của Ông/Bà: {chat_id}\nThủ trưởng, cán bộ: gửi mã này cho quản trị "
+        "viên để được thêm vào danh bạ đơn vị ({channel}: {chat_id}).",
+        "en": "Your {channel} user id: {chat_id}\nUnit heads and staff: send it to your admin to be added "
+        "to the directory ({channel}: {chat_id}).",
     },
     "typed_assign": {
         "vi": "👉 Giao xử lý: gõ «giao {id}»",

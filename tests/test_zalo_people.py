@@ -115,6 +115,12 @@ def test_any_typed_text_is_a_choice_or_nothing_never_an_error(typed: str):
     assert typed_choice(menu, "²") is None and typed_case_key("giao ²") is None  # digits int() refuses
 
 
+async def test_anyone_can_ask_for_their_id_to_be_added_to_the_directory(dispatcher):
+    loop = Loop(dispatcher)
+    assert "Mã người dùng zalo của Ông/Bà: z-new-staff" in await loop.type("z-new-staff", "/id")
+    assert "(zalo: z-new-staff)" in await loop.type("z-new-staff", "/myid")
+
+
 def test_the_directory_takes_zalo_ids_beside_or_instead_of_telegram(tmp_path: Any):
     from bot.config import ConfigError, load_config
 
