@@ -147,3 +147,44 @@ async def test_webhook_mode_checks_the_secret(config, store, dispatcher, unused_
         assert {"url": url, "secret_token": "s3cret-token"} in zalo.sent  # setWebhook registered it
     finally:
         await channel.stop()
+
+
+async def test_polling_answers_one_chat_in_order_and_others_beside_it(config, store, dispatcher):
+    """A chat whose replies are slow (a flood wait, say) does not hold up another chat, and a
+    chat's quick answers are taken in the order typed."""
+    zalo = FakeZalo()
+    gate = asyncio.Event()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/getUpdates") and not zalo.updates:
+            await asyncio.sleep(0.01)  # a long poll with nothing new waits, as Zalo's does
+        if json.loads(request.content or b"{}").get("chat_id") == "slow":
+            await gate.wait()  # the slow chat's messages wait until the fast chat is answered
+        return zalo.handle(request)
+
+    client = ZaloClient("https://zalo.test/bot", "1:abc", transport=httpx.MockTransport(handle))
+    channel = ZaloChannel(client, dispatcher)
+    code = "ABCDE-FGHJK"
+    await store.add_dossier(
+        code="HS-ORDER", unit_code="Q1-BN", procedure="Đăng ký khai sinh", link_id="lo", now=NOW,
+        returned_at=NOW, survey_code=code,
+    )  # fmt: skip
+    for typed in (code, "3", "6"):
+        zalo.text_from("slow", typed)
+    zalo.text_from("fast", "/help")
+    await channel.start()
+    try:
+        for _ in range(200):
+            if any(m.get("chat_id") == "fast" for m in zalo.sent):
+                break
+            await asyncio.sleep(0.01)
+        assert [m.get("chat_id") for m in zalo.sent if "text" in m] == ["fast"]  # answered while "slow" waits
+        gate.set()
+        for _ in range(200):
+            if len([m for m in zalo.sent if m.get("chat_id") == "slow"]) >= 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await channel.stop()
+    slow = [m["text"] for m in zalo.sent if m.get("chat_id") == "slow"]
+    assert "3. Không hài lòng" in slow[0] and "6. Lý do khác" in slow[1] and "mô tả" in slow[2]

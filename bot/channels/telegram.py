@@ -17,6 +17,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
+from bot.channels.ordering import ChatOrder
 from bot.config import TelegramConfig
 from handlers.chat import MAX_ATTACHMENT, Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import COMMANDS, Dispatcher
@@ -75,24 +76,14 @@ class PerChatOrder(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self._order = ChatOrder()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             await coroutine
             return
-        lock, users = self._locks.get(chat.id, (asyncio.Lock(), 0))
-        self._locks[chat.id] = (lock, users + 1)
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            lock, users = self._locks[chat.id]
-            if users == 1:
-                del self._locks[chat.id]
-            else:
-                self._locks[chat.id] = (lock, users - 1)
+        await self._order.run(chat.id, coroutine)
 
     async def initialize(self) -> None:
         """Nothing to set up."""

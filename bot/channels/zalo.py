@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 from aiohttp import web
 
+from bot.channels.ordering import ChatOrder
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies
@@ -27,6 +28,9 @@ CHANNEL = "zalo"
 MAX_TEXT = 2000
 MAX_RETRIES_ON_FLOOD = 5
 POLL_SECONDS = 30
+HANDLING_AT_ONCE = 64  # updates answered at the same time (different chats)
+HANDLING_QUEUED = 1000  # updates taken in and not yet answered before polling waits
+STOP_GRACE_SECONDS = 10
 
 
 class ZaloError(Exception):
@@ -117,6 +121,8 @@ class ZaloChannel:
         self._polling: asyncio.Task[None] | None = None
         self._server: web.AppRunner | None = None
         self._handling: set[asyncio.Task[None]] = set()
+        self._order = ChatOrder()
+        self._slots = asyncio.Semaphore(HANDLING_AT_ONCE)
 
     async def start(self) -> None:
         """Checks the token (getMe), then long-polls, or listens and registers the webhook."""
@@ -146,16 +152,22 @@ class ZaloChannel:
             update = await request.json()
         except ValueError:
             return web.json_response({"ok": False}, status=400)
-        task = asyncio.create_task(self._answer_logged(update))
-        self._handling.add(task)
-        task.add_done_callback(self._handling.discard)
+        self._take(update)
         return web.json_response({"ok": True})
 
+    def _take(self, update: dict[str, Any]) -> None:
+        """Answers an update in the background: after the same chat's earlier ones, beside others'."""
+        chat = ((update.get("message") or {}).get("chat") or {}).get("id")
+        task = asyncio.create_task(self._order.run(str(chat), self._answer_logged(update)))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+
     async def _answer_logged(self, update: dict[str, Any]) -> None:
-        try:
-            await self.answer_update(update)
-        except Exception:
-            log.exception("error while handling a zalo update")
+        async with self._slots:
+            try:
+                await self.answer_update(update)
+            except Exception:
+                log.exception("error while handling a zalo update")
 
     async def stop(self) -> None:
         if self._polling is not None:
@@ -166,6 +178,8 @@ class ZaloChannel:
         if self._server is not None:
             await self._server.cleanup()
             self._server = None
+        if self._handling:  # answers under way finish (their writes are already safe either way)
+            await asyncio.wait(set(self._handling), timeout=STOP_GRACE_SECONDS)
         await self.client.close()
 
     async def _poll(self) -> None:
@@ -180,7 +194,9 @@ class ZaloChannel:
                 delay = min(delay * 2, 60)
                 continue
             if update is not None:
-                await self._answer_logged(update)
+                self._take(update)
+                while len(self._handling) >= HANDLING_QUEUED:
+                    await asyncio.wait(set(self._handling), return_when=asyncio.FIRST_COMPLETED)
 
     async def answer_update(self, update: dict[str, Any]) -> None:
         """Turns an update into Incoming, lets the dispatcher answer it, and sends the replies."""
