@@ -87,7 +87,6 @@ class ChatState(Record):
     awaiting: str | None = None  # what the chat's next text answers, such as "note:12"
     # The numbered options shown last where people type numbers (Zalo, the terminal): (key, label).
     menu: tuple[tuple[str, str], ...] = ()
-    menu_at: datetime | None = None
     # Set when the chat is a head's or staff member's: the channel they last wrote from.
     person_channel: str | None = None
     is_person: bool = False

@@ -401,7 +401,7 @@ class SQLiteStorage(Storage):
 
     async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
         row = await self._read_one(
-            "SELECT c.language, c.unreachable_since, c.awaiting, c.menu, c.menu_at,"
+            "SELECT c.language, c.unreachable_since, c.awaiting, c.menu,"
             " (SELECT COALESCE(p.last_channel, '') FROM person_contacts pk JOIN people p"
             "  ON p.id = pk.person_id AND p.active = 1"
             "  WHERE pk.channel = k.channel AND pk.chat_id = k.chat_id"
@@ -421,7 +421,6 @@ class SQLiteStorage(Storage):
             survey=_survey(row) if row["id"] is not None else None,
             awaiting=row["awaiting"],
             menu=tuple(tuple(entry) for entry in json.loads(row["menu"])) if row["menu"] else (),
-            menu_at=row["menu_at"],
             is_person=row["person_channel"] is not None,
             person_channel=row["person_channel"] or None,
         )
