@@ -95,5 +95,7 @@ async def _send_one(
         return await settle(
             store, target.address, delivery, now, finish=finish, retry=retry, what=f"notice {notice.id}"
         )
+    if any(c.channel not in senders for c in contacts):
+        return None  # blocked where it could go; another of their chats waits for its channel
     await finish(OutboxStatus.UNREACHABLE, "every chat of the recipient blocked the bot")
     return OutboxStatus.UNREACHABLE

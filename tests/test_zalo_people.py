@@ -23,7 +23,7 @@ from handlers.digest import send_digests
 from handlers.dispatch import Dispatcher
 from handlers.notices import send_notices
 from handlers.typed import number_replies, typed_choice
-from storage.records import CaseState
+from storage.records import CaseState, NoticeTo
 from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, Citizen, add_dossier, make_config
 from tests.fakes import RecordingSender
@@ -302,3 +302,19 @@ async def test_notices_waiting_for_a_channel_never_hold_back_the_others(config, 
     run = await send_notices(dispatcher, {"telegram": telegram_only}, NOW)
     assert run.sent == 1 and run.waiting == 151  # the citizen's notice and the 150 wait for Zalo
     assert [chat for chat, _ in telegram_only.sent] == ["2103"]
+
+
+async def test_a_notice_blocked_on_one_chat_waits_for_the_persons_other_channel(config, store, dispatcher):
+    case_id = await zalo_complaint(dispatcher, config, store)
+    (head,) = [p for p in await store.unit_people("Q1-BN") if p.role.value == "head"]
+    await store.change_case(
+        case_id, from_states=(CaseState.NEW,), to_state=CaseState.REOPENED, actor="test", action="reopened",
+        now=NOW, notices=(NoticeTo(kind="reopened", channel="telegram", chat_id="2101", person_id=head.id),),
+    )  # fmt: skip
+    blocked = RecordingSender(outcomes={"2101": Delivery.UNREACHABLE})
+    first = await send_notices(dispatcher, {"telegram": blocked}, NOW)
+    assert first.waiting == 1 and first.unreachable == 0  # Zalo is not running here: it waits for it
+    loop = Loop(dispatcher)
+    second = await send_notices(dispatcher, loop.senders, NOW)
+    assert second.sent == 1 and "CHƯA được giải quyết" in loop.received("z-head")[-1]
+    assert loop.telegram.sent == []  # the blocked Telegram chat is not tried again
