@@ -308,6 +308,34 @@ async def test_migrations_are_numbered_and_applied_once(tmp_path: Path):
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+async def test_people_stored_before_contacts_existed_keep_their_chat(tmp_path: Path):
+    """A database from before migration 006 (one chat per person row) upgrades in place."""
+    import sqlite3
+
+    from storage.sqlite import _statements
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        for number, script in migrations():
+            if number < 6:
+                for statement in _statements(script):
+                    raw.execute(statement)
+        raw.execute("PRAGMA user_version = 5")
+        raw.execute("INSERT INTO units (code, name) VALUES ('Q1', 'UBND Quận 1')")
+        raw.execute(
+            "INSERT INTO people (unit_code, role, name, channel, chat_id)"
+            " VALUES ('Q1', 'head', 'An', 'telegram', '2001')"
+        )
+    db = SQLiteStorage(path)
+    await db.open()
+    try:
+        (head,) = await db.people_at("telegram", "2001")
+        assert head.name == "An" and head.contacts == (TG_2001,)
+        assert (await db.get_chat_state("telegram", "2001")).is_person
+    finally:
+        await db.close()
+
+
 async def test_the_database_folder_is_created(tmp_path: Path):
     db = SQLiteStorage(tmp_path / "new" / "folder" / "feedback.db")
     await db.open()
