@@ -121,7 +121,10 @@ class Dispatcher:
         if command == "help":
             return self.show_help(chat, language)
         if command in ("id", "myid"):
-            return [Reply(text("your_id", language, channel=chat.channel, chat_id=chat.chat_id))]
+            platform, chat_id = chat.channel.capitalize(), chat.chat_id
+            return [
+                Reply(text("your_id", language, platform=platform, channel=chat.channel, chat_id=chat_id))
+            ]
         if chat.is_person and (key := typed_case_key(f"{command} {argument}")) is not None:
             return await self.press(chat, key, language, now)
         if command == "cases":

@@ -96,9 +96,9 @@ CATALOG: dict[str, dict[Language, str]] = {
         "once complaint #12 is resolved; answer other choices with their number.",
     },
     "your_id": {
-        "vi": "Mã người dùng {channel} của Ông/Bà: {chat_id}\nThủ trưởng, cán bộ: gửi mã này cho quản trị "
+        "vi": "Mã người dùng {platform} của Ông/Bà: {chat_id}\nThủ trưởng, cán bộ: gửi mã này cho quản trị "
         "viên để được thêm vào danh bạ đơn vị ({channel}: {chat_id}).",
-        "en": "Your {channel} user id: {chat_id}\nUnit heads and staff: send it to your admin to be added "
+        "en": "Your {platform} user id: {chat_id}\nUnit heads and staff: send it to your admin to be added "
         "to the directory ({channel}: {chat_id}).",
     },
     "typed_assign": {

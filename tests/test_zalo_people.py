@@ -117,7 +117,7 @@ def test_any_typed_text_is_a_choice_or_nothing_never_an_error(typed: str):
 
 async def test_anyone_can_ask_for_their_id_to_be_added_to_the_directory(dispatcher):
     loop = Loop(dispatcher)
-    assert "Mã người dùng zalo của Ông/Bà: z-new-staff" in await loop.type("z-new-staff", "/id")
+    assert "Mã người dùng Zalo của Ông/Bà: z-new-staff" in await loop.type("z-new-staff", "/id")
     assert "(zalo: z-new-staff)" in await loop.type("z-new-staff", "/myid")
 
 
