@@ -151,6 +151,13 @@ def test_run_without_a_token_says_how_to_set_one_and_how_to_try_without(config_f
     assert "TELEGRAM_BOT_TOKEN" in err and "feedback-bot console --demo" in err
 
 
+def test_digest_without_any_token_says_which_to_set(config_file, monkeypatch, capsys):
+    monkeypatch.delenv("ZALO_BOT_TOKEN", raising=False)
+    assert run(config_file, "digest") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "TELEGRAM_BOT_TOKEN" in err and "ZALO_BOT_TOKEN" in err
+
+
 def test_a_malformed_config_names_the_key(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("survey:\n  cooldown_days: soon\n")
