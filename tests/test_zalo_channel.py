@@ -149,20 +149,26 @@ async def test_webhook_mode_checks_the_secret(config, store, dispatcher, unused_
         await channel.stop()
 
 
+def waiting_client(zalo: FakeZalo, slow_chat: str = "", gate: asyncio.Event | None = None) -> ZaloClient:
+    """A client of the fake whose polls, with nothing new, wait a moment as Zalo's long polls do;
+    messages to `slow_chat` wait for `gate`."""
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/getUpdates") and not zalo.updates:
+            await asyncio.sleep(0.01)
+        if gate is not None and json.loads(request.content or b"{}").get("chat_id") == slow_chat:
+            await gate.wait()
+        return zalo.handle(request)
+
+    return ZaloClient("https://zalo.test/bot", "1:abc", transport=httpx.MockTransport(handle))
+
+
 async def test_polling_answers_one_chat_in_order_and_others_beside_it(config, store, dispatcher):
     """A chat whose replies are slow (a flood wait, say) does not hold up another chat, and a
     chat's quick answers are taken in the order typed."""
     zalo = FakeZalo()
-    gate = asyncio.Event()
-
-    async def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/getUpdates") and not zalo.updates:
-            await asyncio.sleep(0.01)  # a long poll with nothing new waits, as Zalo's does
-        if json.loads(request.content or b"{}").get("chat_id") == "slow":
-            await gate.wait()  # the slow chat's messages wait until the fast chat is answered
-        return zalo.handle(request)
-
-    client = ZaloClient("https://zalo.test/bot", "1:abc", transport=httpx.MockTransport(handle))
+    gate = asyncio.Event()  # the slow chat's messages wait until the fast chat is answered
+    client = waiting_client(zalo, slow_chat="slow", gate=gate)
     channel = ZaloChannel(client, dispatcher)
     code = "ABCDE-FGHJK"
     await store.add_dossier(
@@ -188,3 +194,41 @@ async def test_polling_answers_one_chat_in_order_and_others_beside_it(config, st
         await channel.stop()
     slow = [m["text"] for m in zalo.sent if m.get("chat_id") == "slow"]
     assert "3. Không hài lòng" in slow[0] and "6. Lý do khác" in slow[1] and "mô tả" in slow[2]
+
+
+async def test_malformed_updates_are_ignored_and_polling_goes_on(dispatcher):
+    zalo = FakeZalo()
+    zalo.updates += [
+        {"event_name": "message.text.received", "message": "not an object"},
+        {"event_name": "message.text.received", "message": {"chat": ["x"], "from": 5, "text": "hi"}},
+        {"message": {"chat": {"id": "g1", "chat_type": "GROUP"}, "text": "/help"}},  # groups: ignored
+    ]
+    zalo.text_from("after", "/help")
+    channel = ZaloChannel(waiting_client(zalo), dispatcher)
+    await channel.start()
+    try:
+        for _ in range(200):
+            if any(m.get("chat_id") == "after" for m in zalo.sent):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await channel.stop()
+    assert [m.get("chat_id") for m in zalo.sent if "text" in m] == ["after"]
+
+
+async def test_a_webhook_body_that_is_not_an_update_is_refused(dispatcher, unused_tcp_port):
+    from bot.channels.zalo import Webhook
+
+    url = f"http://127.0.0.1:{unused_tcp_port}/hook"
+    channel = ZaloChannel(
+        FakeZalo().client(), dispatcher, Webhook(url=url, secret="s3cret-token", port=unused_tcp_port)
+    )
+    await channel.start()
+    try:
+        async with httpx.AsyncClient() as http:
+            headers = {"X-Bot-Api-Secret-Token": "s3cret-token"}
+            as_list = await http.post(url, json=[1, 2], headers=headers)
+            not_json = await http.post(url, content=b"{oops", headers=headers)
+        assert (as_list.status_code, not_json.status_code) == (400, 400)
+    finally:
+        await channel.stop()

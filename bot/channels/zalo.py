@@ -83,11 +83,16 @@ class ZaloClient:
         await self._http.aclose()
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of an update, or an empty one where the update has something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def incoming_from(update: dict[str, Any]) -> Incoming | None:
     """What a Zalo update means to the handlers; None for updates the bot ignores."""
-    message = update.get("message") or {}
-    chat = message.get("chat") or {}
-    sender = message.get("from") or {}
+    message = _object(update.get("message"))
+    chat = _object(message.get("chat"))
+    sender = _object(message.get("from"))
     if not chat.get("id") or chat.get("chat_type", "PRIVATE") != "PRIVATE":
         return None
     address = Address(CHANNEL, str(chat["id"]))
@@ -151,14 +156,17 @@ class ZaloChannel:
         try:
             update = await request.json()
         except ValueError:
+            update = None
+        if not isinstance(update, dict):
+            log.warning("zalo webhook: a request from %s is not an update; refused", request.remote)
             return web.json_response({"ok": False}, status=400)
         self._take(update)
         return web.json_response({"ok": True})
 
     def _take(self, update: dict[str, Any]) -> None:
         """Answers an update in the background: after the same chat's earlier ones, beside others'."""
-        chat = ((update.get("message") or {}).get("chat") or {}).get("id")
-        task = asyncio.create_task(self._order.run(str(chat), self._answer_logged(update)))
+        key = str(_object(_object(update.get("message")).get("chat")).get("id", ""))
+        task = asyncio.create_task(self._order.run(key, self._answer_logged(update)))
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
 
