@@ -164,16 +164,19 @@ class ZaloChannel:
         return web.json_response({"ok": True})
 
     def _take(self, update: dict[str, Any]) -> None:
-        """Answers an update in the background: after the same chat's earlier ones, beside others'."""
-        key = str(_object(_object(update.get("message")).get("chat")).get("id", ""))
-        task = asyncio.create_task(self._order.run(key, self._answer_logged(update)))
+        """Answers an update in the background: after the same chat's earlier ones, beside others'.
+        Updates the bot ignores (groups, malformed ones) are dropped here."""
+        incoming = incoming_from(update)
+        if incoming is None:
+            return
+        task = asyncio.create_task(self._order.run(incoming.address.chat_id, self._answer_logged(incoming)))
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
 
-    async def _answer_logged(self, update: dict[str, Any]) -> None:
+    async def _answer_logged(self, incoming: Incoming) -> None:
         async with self._slots:
             try:
-                await self.answer_update(update)
+                await self._answer(incoming)
             except Exception:
                 log.exception("error while handling a zalo update")
 
@@ -209,8 +212,10 @@ class ZaloChannel:
     async def answer_update(self, update: dict[str, Any]) -> None:
         """Turns an update into Incoming, lets the dispatcher answer it, and sends the replies."""
         incoming = incoming_from(update)
-        if incoming is None:
-            return
+        if incoming is not None:
+            await self._answer(incoming)
+
+    async def _answer(self, incoming: Incoming) -> None:
         replies = await self.dispatcher.handle(incoming)
         await self._send(incoming.address.chat_id, replies, conversation=True)
 
