@@ -19,6 +19,10 @@ from tests.conftest import ADMINS, UNITS
 
 # shared/ lies beside the clone (here and in CI); FEEDBACK_BOT_SHARED points elsewhere.
 SHARED = Path(os.environ.get("FEEDBACK_BOT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+if not (SHARED / "emulators" / "emulators.py").is_file():
+    raise ImportError(
+        f"the emulators are not at {SHARED / 'emulators'}: clone beside shared/ or set FEEDBACK_BOT_SHARED"
+    )
 sys.path.insert(0, str(SHARED / "emulators"))
 
 from emulators import BotMessage, TelegramEmulator, ZaloEmulator  # noqa: E402
