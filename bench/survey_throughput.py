@@ -97,7 +97,7 @@ async def ours(citizens: int, folder: Path, synchronous: str) -> tuple[float, in
     links = links_for(config)
     tokens = []
     for n in range(citizens):
-        dossier = await store.add_dossier(
+        dossier = await store.dossiers.add_dossier(
             code=f"HS-{n}",
             unit_code="Q1",
             procedure="Đăng ký khai sinh",
@@ -107,10 +107,12 @@ async def ours(citizens: int, folder: Path, synchronous: str) -> tuple[float, in
         )
         tokens.append(links.token(dossier.link_id))
     fake = FakeTelegram()
-    channel = TelegramChannel(config.telegram, build_dispatcher(config, store), request=fake, paced=False)
+    channel = TelegramChannel(
+        config.telegram, build_dispatcher(config, store), store.chats, request=fake, paced=False
+    )
     async with channel.application:
         updates, seconds = await drive(channel.application, fake, tokens)
-    answered = len(await store.list_answers())
+    answered = len(await store.surveys.list_answers())
     await store.close()
     return updates / seconds, answered
 

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -22,12 +23,12 @@ from bot.config import PLACEHOLDER_SECRET, Config
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Delivery, Reply, Sender
-from handlers.digest import send_digests
+from handlers.digest import Digests
 from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
-from handlers.invitations import send_invitations
+from handlers.invitations import Invitations
 from handlers.links import SurveyLinks
-from handlers.notices import send_notices
+from handlers.notices import Notices
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
@@ -43,10 +44,10 @@ async def seed_directory(store: Storage, config: Config) -> None:
     """On first start, the config's units and people become the directory. After that the
     directory lives in the database and admins change it with `feedback-bot directory import`."""
     units, people = flatten(config.units)
-    stored = await store.list_units(retired=True)
+    stored = await store.directory.list_units(retired=True)
     if not stored:
         if units:
-            await store.apply_directory(
+            await store.directory.apply_directory(
                 units=units,
                 people=people,
                 retired=[],
@@ -89,12 +90,25 @@ def case_settings(config: Config) -> CaseSettings:
     )
 
 
-def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Dispatcher:
+@dataclass(frozen=True)
+class Handlers:
+    """Everything the running bot calls: the dispatcher for what people send, and the jobs that
+    send on their own (invitations, case notices, digests)."""
+
+    dispatcher: Dispatcher
+    invitations: Invitations
+    notices: Notices
+    digests: Digests
+
+
+def build_handlers(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Handlers:
+    """Wires the handlers to the repositories each uses."""
     question_set = default_set or load_question_set(config.question_set)
     cases = case_settings(config)
-    sets = QuestionSets(store, question_set)
+    sets = QuestionSets(store.question_sets, store.directory, question_set)
     survey = SurveyFlow(
-        store,
+        store.dossiers,
+        store.surveys,
         sets,
         links_for(config),
         SurveySettings(
@@ -109,26 +123,36 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
         for language in LANGUAGES
     }
     admins = [(c.channel, c.chat_id) for person in config.admins for c in person.contacts]
-    return Dispatcher(
-        store, survey, CaseDesk(store, cases, option_texts), AdminDesk(sets, admins), config.language
+    desk = CaseDesk(store.cases, store.directory, store.chats, cases, option_texts)
+    admin = AdminDesk(sets, store.directory, store.digests, admins)
+    language = config.language
+    return Handlers(
+        dispatcher=Dispatcher(store.chats, store.directory, survey, desk, admin, language),
+        invitations=Invitations(store.outbox, store.chats, store.dossiers, store.surveys, survey, language),
+        notices=Notices(store.outbox, store.cases, store.directory, store.chats, desk, language),
+        digests=Digests(store.directory, store.digests, store.cases, store.chats, desk, language),
     )
 
 
-async def deliver_outbox(dispatcher: Dispatcher, senders: Mapping[str, Sender], cooldown: timedelta) -> None:
+def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Dispatcher:
+    return build_handlers(config, store, default_set).dispatcher
+
+
+async def deliver_outbox(handlers: Handlers, senders: Mapping[str, Sender], cooldown: timedelta) -> None:
     """One scheduled round of the outboxes (invitations, case notices); errors are logged and
     the next round tries again."""
     try:
-        await send_invitations(dispatcher, senders, datetime.now(UTC), cooldown)
-        await send_notices(dispatcher, senders, datetime.now(UTC))
+        await handlers.invitations.send(senders, datetime.now(UTC), cooldown)
+        await handlers.notices.send(senders, datetime.now(UTC))
     except Exception:
         log.exception("sending from the outbox failed; will try again next round")
 
 
-async def deliver_digests(dispatcher: Dispatcher, senders: Mapping[str, Sender], show: int) -> None:
+async def deliver_digests(handlers: Handlers, senders: Mapping[str, Sender], show: int) -> None:
     """Sends the day's digests not sent yet; errors are logged, and a later run (or the next
     start) sends what is left."""
     try:
-        run = await send_digests(dispatcher, senders, datetime.now(UTC), show)
+        run = await handlers.digests.send(senders, datetime.now(UTC), show)
         log.info(
             "digests: %s sent, %s with nothing to report, %s unreachable, %s sent before",
             run.sent,
@@ -161,13 +185,14 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with opened_storage(config) as store:
-        dispatcher = build_dispatcher(config, store)
+        handlers = build_handlers(config, store)
+        dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
         if config.telegram.token is not None:
-            channels[TELEGRAM] = TelegramChannel(config.telegram, dispatcher)
+            channels[TELEGRAM] = TelegramChannel(config.telegram, dispatcher, store.chats)
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
-            channels[ZALO] = ZaloChannel(client, dispatcher, zalo_webhook(config))
+            channels[ZALO] = ZaloChannel(client, dispatcher, store.chats, zalo_webhook(config))
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         tried = {name: asyncio.Event() for name in channels}
         starting = [
@@ -183,7 +208,7 @@ async def serve(config: Config) -> int:
             deliver_outbox,
             "interval",
             seconds=config.survey.invitation_check_seconds,
-            args=(dispatcher, senders, timedelta(days=config.survey.cooldown_days)),
+            args=(handlers, senders, timedelta(days=config.survey.cooldown_days)),
             next_run_time=datetime.now(config.zone),
             max_instances=1,
             coalesce=True,
@@ -196,7 +221,7 @@ async def serve(config: Config) -> int:
             "cron",
             hour=hour,
             minute=minute,
-            args=(dispatcher, senders, config.digest.show),
+            args=(handlers, senders, config.digest.show),
             misfire_grace_time=None,
             max_instances=1,
             coalesce=True,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from bot.app import build_dispatcher, links_for, opened_storage, serve
+from bot.app import build_dispatcher, build_handlers, links_for, opened_storage, serve
 from bot.channels.console import ConsoleChannel
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
@@ -24,7 +24,7 @@ from bot.channels.zalo import ZaloChannel, ZaloClient
 from bot.config import ENV_TELEGRAM_TOKEN, ENV_ZALO_TOKEN, Config, ConfigError, config_path, load_config
 from handlers.admin import apply_directory, plan_directory, summarize
 from handlers.chat import Sender
-from handlers.digest import DigestRun, send_digests
+from handlers.digest import DigestRun
 from handlers.directory import DirectoryChange, DirectoryError, UnitConfig
 from handlers.links import new_survey_code
 from handlers.question_set import QuestionSet, QuestionSetError, load_question_set
@@ -242,11 +242,11 @@ async def _console(
 ) -> int:
     async with opened_storage(config) as store:
         dispatcher = build_dispatcher(config, store, question_set)
-        channel = ConsoleChannel(dispatcher)
+        channel = ConsoleChannel(dispatcher, store.chats)
         print("Gõ /help để xem hướng dẫn, /quit để thoát. Type /help for help, /quit to leave.")
         if demo_dossier:
             now = datetime.now(UTC)
-            dossier = await store.add_dossier(
+            dossier = await store.dossiers.add_dossier(
                 code="DEMO-0001",
                 unit_code="DEMO",
                 procedure="Cấp bản sao trích lục khai sinh",
@@ -268,7 +268,7 @@ def add_dossier(config: Config, args: argparse.Namespace) -> int:
     async def add() -> tuple[str, str]:
         async with opened_storage(config) as store:
             try:
-                dossier = await store.add_dossier(
+                dossier = await store.dossiers.add_dossier(
                     code=args.code,
                     unit_code=args.unit,
                     procedure=args.procedure,
@@ -316,7 +316,7 @@ def return_dossier(config: Config, args: argparse.Namespace) -> int:
     async def mark() -> None:
         async with opened_storage(config) as store:
             try:
-                await store.mark_returned(args.code, at)
+                await store.dossiers.mark_returned(args.code, at)
             except UnknownDossier as exc:
                 raise CommandError(f"no dossier {args.code!r} is recorded") from exc
 
@@ -335,22 +335,25 @@ def send_digests_now(config: Config, args: argparse.Namespace) -> int:
 
     async def send() -> DigestRun:
         async with opened_storage(config) as store, contextlib.AsyncExitStack() as stack:
-            if args.unit and await store.get_unit(args.unit) is None:
+            if args.unit and await store.directory.get_unit(args.unit) is None:
                 raise CommandError(f"unknown unit {args.unit!r}")
-            dispatcher = build_dispatcher(config, store)
+            handlers = build_handlers(config, store)
+            dispatcher = handlers.dispatcher
             senders: dict[str, Sender] = {}
             if config.telegram.token is not None:
-                telegram = TelegramChannel(config.telegram, dispatcher)
+                telegram = TelegramChannel(config.telegram, dispatcher, store.chats)
                 await stack.enter_async_context(telegram.application)
                 senders[TELEGRAM] = telegram
             if config.zalo.token is not None:
                 zalo = ZaloChannel(
-                    ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value()), dispatcher
+                    ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value()),
+                    dispatcher,
+                    store.chats,
                 )
                 stack.push_async_callback(zalo.client.close)
                 senders[ZALO] = zalo
-            return await send_digests(
-                dispatcher, senders, datetime.now(UTC), config.digest.show,
+            return await handlers.digests.send(
+                senders, datetime.now(UTC), config.digest.show,
                 day=args.date, only=[args.unit] if args.unit else None,
             )  # fmt: skip
 
@@ -387,7 +390,7 @@ def import_questions(config: Config, args: argparse.Namespace) -> int:
 
     async def store_it() -> tuple[StoredQuestionSet, bool]:
         async with opened_storage(config) as store:
-            sets = QuestionSets(store, load_question_set(config.question_set))
+            sets = QuestionSets(store.question_sets, store.directory, load_question_set(config.question_set))
             return await sets.import_set(source, str(args.file), datetime.now(UTC), _cli_actor())
 
     stored, created = asyncio.run(store_it())
@@ -404,9 +407,9 @@ def list_questions(config: Config, args: argparse.Namespace) -> int:
 
     async def fetch() -> list[tuple[StoredQuestionSet, str]]:
         async with opened_storage(config) as store:
-            sets = QuestionSets(store, load_question_set(config.question_set))
+            sets = QuestionSets(store.question_sets, store.directory, load_question_set(config.question_set))
             rows = []
-            for stored in await store.list_question_sets():
+            for stored in await store.question_sets.list_question_sets():
                 scope = sets.parsed(stored).scope
                 where = ", ".join([*scope.units, *scope.procedures]) or "everywhere"
                 rows.append((stored, where))
@@ -429,7 +432,7 @@ def activate_questions(config: Config, args: argparse.Namespace) -> int:
 
     async def activate() -> StoredQuestionSet | None:
         async with opened_storage(config) as store:
-            return await store.activate_question_set(args.id, datetime.now(UTC), _cli_actor())
+            return await store.question_sets.activate_question_set(args.id, datetime.now(UTC), _cli_actor())
 
     stored = asyncio.run(activate())
     if stored is None:
@@ -443,10 +446,12 @@ def preview_questions(config: Config, args: argparse.Namespace) -> int:
 
     async def fetch() -> QuestionSet:
         async with opened_storage(config) as store:
-            stored = await store.get_question_set(args.id)
+            stored = await store.question_sets.get_question_set(args.id)
             if stored is None:
                 raise CommandError(f"no question set with id {args.id}: see `feedback-bot questions list`")
-            return QuestionSets(store, load_question_set(config.question_set)).parsed(stored)
+            return QuestionSets(
+                store.question_sets, store.directory, load_question_set(config.question_set)
+            ).parsed(stored)
 
     return _demo(config, asyncio.run(fetch()))
 
@@ -464,12 +469,14 @@ def import_directory(config: Config, args: argparse.Namespace) -> int:
             now = datetime.now(UTC)
             try:
                 change = await plan_directory(
-                    store, source, str(args.file), now.astimezone(config.zone).date()
+                    store.directory, store.digests, source, str(args.file), now.astimezone(config.zone).date()
                 )
             except DirectoryError as exc:
                 raise CommandError(str(exc)) from exc
             applied = bool(
-                args.apply and not change.empty and await apply_directory(store, change, now, _cli_actor())
+                args.apply
+                and not change.empty
+                and await apply_directory(store.directory, change, now, _cli_actor())
             )
             return change, applied
 
@@ -488,7 +495,7 @@ def print_audit(config: Config, args: argparse.Namespace) -> int:
 
     async def fetch() -> list[AuditEntry]:
         async with opened_storage(config) as store:
-            return await store.audit_since(since)
+            return await store.audit.audit_since(since)
 
     for entry in asyncio.run(fetch()):
         at = entry.at.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
@@ -507,9 +514,9 @@ def list_answers(config: Config, args: argparse.Namespace) -> int:
 
     async def fetch() -> list[AnswerRow]:
         async with opened_storage(config) as store:
-            if args.unit and await store.get_unit(args.unit) is None:
+            if args.unit and await store.directory.get_unit(args.unit) is None:
                 raise CommandError(f"unknown unit {args.unit!r}")
-            return await store.list_answers(args.unit)
+            return await store.surveys.list_answers(args.unit)
 
     rows = [_answer_fields(row, config) for row in asyncio.run(fetch())]
     sys.stdout.write(_format(rows, args.format))

@@ -13,7 +13,7 @@ from handlers.directory import DirectoryChange, DirectoryError, parse_directory,
 from handlers.question_set import QuestionSet, QuestionSetError
 from handlers.question_sets import QuestionSets
 from handlers.texts import Language, text
-from storage.base import Storage
+from storage.base import DigestRepository, DirectoryRepository, QuestionSetRepository
 from storage.records import ChatState, StoredQuestionSet
 
 ACTIVATE = "activate"
@@ -38,17 +38,24 @@ def is_directory(source: str) -> bool:
     return isinstance(data, dict) and "units" in data and "questions" not in data
 
 
-async def plan_directory(store: Storage, source: str, name: str, today: date) -> DirectoryChange:
+async def plan_directory(
+    directory: DirectoryRepository, digests: DigestRepository, source: str, name: str, today: date
+) -> DirectoryChange:
     """What applying a directory file would change now. Raises DirectoryError."""
     file = parse_directory(source, name)
-    counts = await store.case_counts(today)
-    return plan_change(file, await store.list_units(), await store.all_people(), counts)
+    counts = await digests.case_counts(today)
+    people = await directory.all_people(inactive=True)
+    return plan_change(file, await directory.list_units(), people, counts)
 
 
 async def apply_directory(
-    store: Storage, change: DirectoryChange, now: datetime, actor: str, proposal_id: int | None = None
+    directory: DirectoryRepository,
+    change: DirectoryChange,
+    now: datetime,
+    actor: str,
+    proposal_id: int | None = None,
 ) -> bool:
-    return await store.apply_directory(
+    return await directory.apply_directory(
         units=change.units, people=change.people, retired=change.retired, moves=change.moves, now=now,
         actor=actor, summary=summarize(change), proposal_id=proposal_id,
     )  # fmt: skip
@@ -96,8 +103,17 @@ def preview(question_set: QuestionSet, language: Language) -> str:
 
 
 class AdminDesk:
-    def __init__(self, sets: QuestionSets, admins: Iterable[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        sets: QuestionSets,
+        directory: DirectoryRepository,
+        digests: DigestRepository,
+        admins: Iterable[tuple[str, str]],
+    ) -> None:
         self.sets = sets
+        self.question_sets: QuestionSetRepository = sets.repository
+        self.directory = directory
+        self.digests = digests
         self.admins = frozenset(admins)  # (channel, chat id)
 
     def is_admin(self, chat: ChatState) -> bool:
@@ -142,7 +158,9 @@ class AdminDesk:
             return [Reply(text("admin_only", language))]
         if parsed is None or parsed[1] != ACTIVATE:
             return [Reply(text("stale_option", language))]
-        stored = await self.sets.store.activate_question_set(parsed[0], now, f"{chat.channel}:{chat.chat_id}")
+        stored = await self.question_sets.activate_question_set(
+            parsed[0], now, f"{chat.channel}:{chat.chat_id}"
+        )
         if stored is None:
             return [Reply(text("stale_option", language))]
         return [Reply(text("qs_activated", language, set=stored.set_id, version=stored.version))]
@@ -152,14 +170,14 @@ class AdminDesk:
     ) -> list[Reply]:
         """Shows an admin what a directory file would change, with an Apply button."""
         try:
-            change = await plan_directory(self.sets.store, source, name, now.date())
+            change = await plan_directory(self.directory, self.digests, source, name, now.date())
         except DirectoryError as exc:
             return [
                 Reply(text("dir_invalid", language, name=name, problem=str(exc).removeprefix(f"{name}: ")))
             ]
         if change.empty:
             return [Reply(text("dir_none", language))]
-        proposal = await self.sets.store.propose_directory(source, now, f"{chat.channel}:{chat.chat_id}")
+        proposal = await self.directory.propose_directory(source, now, f"{chat.channel}:{chat.chat_id}")
         body = text("dir_preview", language, name=name, lines="\n".join(change.lines(language)))
         return [Reply(body, (Option(directory_key(proposal.id), text("button_apply", language)),))]
 
@@ -170,17 +188,22 @@ class AdminDesk:
         if not self.is_admin(chat):
             return [Reply(text("admin_only", language))]
         proposal_id = parse_directory_key(key)
-        store = self.sets.store
-        proposal = await store.get_directory_proposal(proposal_id) if proposal_id is not None else None
+        proposal = (
+            await self.directory.get_directory_proposal(proposal_id) if proposal_id is not None else None
+        )
         if proposal is None:
             return [Reply(text("stale_option", language))]
         if proposal.applied_at is not None:
             return [Reply(text("dir_already", language))]
         try:
-            change = await plan_directory(store, proposal.source, f"#{proposal.id}", now.date())
+            change = await plan_directory(
+                self.directory, self.digests, proposal.source, f"#{proposal.id}", now.date()
+            )
         except DirectoryError as exc:
             return [Reply(text("dir_invalid", language, name=f"#{proposal.id}", problem=str(exc)))]
-        if not await apply_directory(store, change, now, f"{chat.channel}:{chat.chat_id}", proposal.id):
+        if not await apply_directory(
+            self.directory, change, now, f"{chat.channel}:{chat.chat_id}", proposal.id
+        ):
             return [Reply(text("dir_already", language))]
         return [Reply(text("dir_applied", language, summary=summarize(change)))]
 
@@ -188,7 +211,7 @@ class AdminDesk:
         """/questions: every stored version with its scope, state and answer count."""
         if not self.is_admin(chat):
             return [Reply(text("admin_only", language))]
-        stored = await self.sets.store.list_question_sets()
+        stored = await self.question_sets.list_question_sets()
         if not stored:
             return [Reply(text("qs_none", language))]
         lines = [

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from handlers.chat import Option, Reply
 from handlers.texts import Language, text
 from handlers.typed import folded
-from storage.base import Storage
+from storage.base import CaseRepository, ChatRepository, DirectoryRepository
 from storage.records import (
     OPEN_STATES,
     Case,
@@ -114,9 +114,16 @@ def describe_case(case: Case, language: Language, question_texts: Mapping[str, s
 
 class CaseDesk:
     def __init__(
-        self, store: Storage, settings: CaseSettings, option_texts: Mapping[Language, Mapping[str, str]]
+        self,
+        cases: CaseRepository,
+        directory: DirectoryRepository,
+        chats: ChatRepository,
+        settings: CaseSettings,
+        option_texts: Mapping[Language, Mapping[str, str]],
     ) -> None:
-        self.store = store
+        self.cases = cases
+        self.directory = directory
+        self.chats = chats
         self.settings = settings
         self._option_texts = option_texts  # language -> follow-up option id -> its words
 
@@ -149,7 +156,7 @@ class CaseDesk:
         heads = {p.unit_code: p for p in people if p.role == Role.HEAD}
         if not heads:
             return None
-        parents = {u.code: u.parent_code for u in await self.store.list_units()}
+        parents = {u.code: u.parent_code for u in await self.directory.list_units()}
         code: str | None = unit_code
         while code is not None:
             if code in heads:
@@ -162,13 +169,13 @@ class CaseDesk:
     async def press(self, chat: ChatState, key: str, language: Language, now: datetime) -> list[Reply]:
         """Answers a button of a case: assign, pick a staff member, resolve, confirm or reopen."""
         parsed = parse_case_key(key)
-        case = await self.store.get_case(parsed[0]) if parsed else None
+        case = await self.cases.get_case(parsed[0]) if parsed else None
         if parsed is None or case is None:
             return [Reply(text("stale_option", language))]
         _, action, argument = parsed
         if action in ("ok", "no"):
             return await self.confirm(chat, case, resolved=action == "ok", language=language, now=now)
-        people = await self.store.people_at(chat.channel, chat.chat_id)
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
         if action == "assign":
             return await self.offer_staff(case, people, language)
         if action == "to" and argument is not None and argument.isdecimal():
@@ -183,7 +190,7 @@ class CaseDesk:
             return [Reply(text("not_allowed", language))]
         if case.state not in OPEN_STATES:
             return [Reply(text("case_stale", language, id=case.id))]
-        staff = [p for p in await self.store.unit_people(case.unit_code) if p.role == Role.STAFF]
+        staff = [p for p in await self.directory.unit_people(case.unit_code) if p.role == Role.STAFF]
         if not staff:
             return [Reply(text("no_staff", language, unit=case.unit_name))]
         options = tuple(Option(case_key(case.id, "to", p.id), p.name) for p in staff)
@@ -196,12 +203,12 @@ class CaseDesk:
         head = await self._heads_over(case.unit_code, people)
         if head is None:
             return [Reply(text("not_allowed", language))]
-        staff = await self.store.get_person(staff_id)
+        staff = await self.directory.get_person(staff_id)
         if staff is None or staff.role != Role.STAFF or staff.unit_code != case.unit_code:
             return [Reply(text("stale_option", language))]
         if case.assignee_id == staff_id and case.state == CaseState.ASSIGNED:
             return [Reply(text("assigned_done", language, id=case.id, name=staff.name))]
-        changed = await self.store.change_case(
+        changed = await self.cases.change_case(
             case.id,
             from_states=OPEN_STATES,
             to_state=CaseState.ASSIGNED,
@@ -227,7 +234,7 @@ class CaseDesk:
             return [Reply(text("not_allowed", language))]
         if case.state != CaseState.ASSIGNED:
             return [Reply(text("case_stale", language, id=case.id))]
-        await self.store.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_NOTE}{case.id}")
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_NOTE}{case.id}")
         return [Reply(text("ask_resolution", language, id=case.id, limit=NOTE_LIMIT))]
 
     async def record_resolution(
@@ -241,12 +248,12 @@ class CaseDesk:
             return [Reply(text("ask_resolution", language, id=case_id, limit=NOTE_LIMIT))]
         if len(cleaned) > NOTE_LIMIT:
             return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
-        people = await self.store.people_at(chat.channel, chat.chat_id)
-        case = await self.store.get_case(case_id)
-        await self.store.set_awaiting(chat.channel, chat.chat_id, None)
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
+        case = await self.cases.get_case(case_id)
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
         if case is None or case.assignee_id not in {p.id for p in people}:
             return [Reply(text("not_allowed", language))]
-        changed = await self.store.change_case(
+        changed = await self.cases.change_case(
             case.id,
             from_states=(CaseState.ASSIGNED,),
             to_state=CaseState.RESOLVED,
@@ -269,11 +276,11 @@ class CaseDesk:
             return [Reply(text("not_allowed", language))]
         notices: tuple[NoticeTo, ...] = ()
         if not resolved:
-            heads = [p for p in await self.store.unit_people(case.unit_code) if p.role == Role.HEAD]
+            heads = [p for p in await self.directory.unit_people(case.unit_code) if p.role == Role.HEAD]
             notices = tuple(
                 NoticeTo(kind="reopened", channel=h.channel, chat_id=h.chat_id, person_id=h.id) for h in heads
             )
-        changed = await self.store.change_case(
+        changed = await self.cases.change_case(
             case.id,
             from_states=(CaseState.RESOLVED,),
             to_state=CaseState.CLOSED if resolved else CaseState.REOPENED,
@@ -290,15 +297,15 @@ class CaseDesk:
 
     async def list_open(self, chat: ChatState, page: int, language: Language) -> list[Reply]:
         """/cases: the open cases of the units the person heads, a page at a time."""
-        people = await self.store.people_at(chat.channel, chat.chat_id)
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
         units = [p.unit_code for p in people if p.role == Role.HEAD]
         if not units:
             return await self.list_mine(chat, language) if people else [Reply(text("staff_only", language))]
-        total = await self.store.count_cases(units)
+        total = await self.cases.count_cases(units)
         if total == 0:
             return [Reply(text("no_cases", language))]
         page = max(0, min(page, (total - 1) // PAGE_SIZE))
-        cases = await self.store.list_cases(units, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        cases = await self.cases.list_cases(units, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
         first = page * PAGE_SIZE + 1
         replies = [Reply(text("cases_page", language, first=first, last=first + len(cases) - 1, total=total))]
         replies += [Reply(self.describe(c, language), self.head_buttons(c, language)) for c in cases]
@@ -316,13 +323,13 @@ class CaseDesk:
 
     async def list_mine(self, chat: ChatState, language: Language) -> list[Reply]:
         """/mycases: the cases assigned to this staff member, each with its resolve button."""
-        people = await self.store.people_at(chat.channel, chat.chat_id)
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
         staff = [p for p in people if p.role == Role.STAFF]
         if not staff:
             return [Reply(text("staff_only", language))]
         cases: list[Case] = []
         for person in staff:
-            cases += await self.store.list_cases(
+            cases += await self.cases.list_cases(
                 [person.unit_code], states=(CaseState.ASSIGNED,), assignee_id=person.id
             )
         if not cases:

@@ -11,10 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from handlers.cases import CaseDesk
 from handlers.chat import Delivery, Reply, Sender
-from handlers.dispatch import Dispatcher
 from handlers.outbox import targets
-from handlers.texts import Language, text
-from storage.base import Storage
+from handlers.texts import Language, language_of, text
+from storage.base import CaseRepository, ChatRepository, DigestRepository, DirectoryRepository
 from storage.records import Case, CaseCounts, CaseState, Person, Role, Unit, UnitFigures
 
 log = logging.getLogger(__name__)
@@ -38,52 +37,6 @@ class Digest:
     @property
     def empty(self) -> bool:
         return not (self.new_total or self.open_total or self.overdue_total or self.escalated_total)
-
-
-async def build_digests(
-    store: Storage, desk: CaseDesk, day: date, show: int, only: Sequence[str] | None = None
-) -> list[Digest]:
-    """Every unit's digest for `day` (a local date): figures of the day before, new cases since
-    the unit's previous digest, open and overdue cases, and overdue cases of child units. Figures
-    and counts come from two grouped queries; cases are listed only where there are some."""
-    zone = desk.settings.zone
-    start = datetime.combine(day - timedelta(days=1), time(0), zone).astimezone(UTC)
-    end = datetime.combine(day, time(0), zone).astimezone(UTC)
-    units = await store.list_units()
-    figures = await store.figures_by_unit(start, end)
-    counts = await store.case_counts(day)
-    every_state = tuple(CaseState)
-    digests = []
-    for unit in units:
-        if only is not None and unit.code not in only:
-            continue
-        mine = counts.get(unit.code, CaseCounts())
-        children = [u.code for u in units if u.parent_code == unit.code]
-        escalated_total = sum(counts[c].overdue for c in children if c in counts)
-        here = [unit.code]
-        digests.append(
-            Digest(
-                unit=unit,
-                day=day,
-                figures=figures.get(unit.code, UnitFigures()),
-                new=await store.list_cases(
-                    here, states=every_state, opened_after=mine.last_digest_at, limit=show
-                )
-                if mine.new
-                else [],
-                new_total=mine.new,
-                open_total=mine.open,
-                overdue=await store.list_cases(here, deadline_before=day, limit=LISTED)
-                if mine.overdue
-                else [],
-                overdue_total=mine.overdue,
-                escalated=await store.list_cases(children, deadline_before=day, limit=LISTED)
-                if escalated_total
-                else [],
-                escalated_total=escalated_total,
-            )
-        )
-    return digests
 
 
 def render_digest(
@@ -155,60 +108,116 @@ class DigestRun:
     already: int = 0
 
 
-async def send_digests(
-    dispatcher: Dispatcher,
-    senders: Mapping[str, Sender],
-    now: datetime,
-    show: int,
-    *,
-    day: date | None = None,
-    only: Sequence[str] | None = None,
-) -> DigestRun:
-    """Sends each unit's digest of `day` (today, locally) unless it went already. A unit whose
-    head cannot be reached has its digest sent to the head of the unit above, with a note."""
-    store, desk = dispatcher.store, dispatcher.cases
-    day = day or desk.settings.today(now)
-    parents = {u.code: u.parent_code for u in await store.list_units()}
-    run = DigestRun()
-    for digest in await build_digests(store, desk, day, show, only):
-        unit = digest.unit
-        if not await store.claim_digest(unit.code, day, now):
-            run.already += 1
-            continue
-        if digest.empty:
-            await store.finish_digest(unit.code, day, "empty", now)
-            run.empty += 1
-            continue
-        recipient = await _deliver(dispatcher, senders, digest, parents, now)
-        if recipient is None:
-            log.error("digest of %s for %s reached no head (nor any above it)", unit.code, day)
-            await store.finish_digest(unit.code, day, "unreachable", now)
-            run.unreachable += 1
-        else:
-            await store.finish_digest(unit.code, day, "sent", now, recipient=f"person:{recipient.id}")
-            run.sent += 1
-    return run
+class Digests:
+    def __init__(
+        self,
+        directory: DirectoryRepository,
+        digests: DigestRepository,
+        cases: CaseRepository,
+        chats: ChatRepository,
+        desk: CaseDesk,
+        default_language: Language,
+    ) -> None:
+        self.directory = directory
+        self.digests = digests
+        self.cases = cases
+        self.chats = chats
+        self.desk = desk
+        self.default_language = default_language
 
+    async def build(self, day: date, show: int, only: Sequence[str] | None = None) -> list[Digest]:
+        """Every unit's digest for `day` (a local date): figures of the day before, new cases
+        since the unit's previous digest, open and overdue cases, and overdue cases of child units.
+        Figures and counts come from two grouped queries; cases are listed only where there are some."""
+        zone = self.desk.settings.zone
+        start = datetime.combine(day - timedelta(days=1), time(0), zone).astimezone(UTC)
+        end = datetime.combine(day, time(0), zone).astimezone(UTC)
+        units = await self.directory.list_units()
+        figures = await self.digests.figures_by_unit(start, end)
+        counts = await self.digests.case_counts(day)
+        every_state = tuple(CaseState)
+        cases = self.cases
+        digests = []
+        for unit in units:
+            if only is not None and unit.code not in only:
+                continue
+            mine = counts.get(unit.code, CaseCounts())
+            children = [u.code for u in units if u.parent_code == unit.code]
+            escalated_total = sum(counts[c].overdue for c in children if c in counts)
+            here = [unit.code]
+            digests.append(
+                Digest(
+                    unit=unit,
+                    day=day,
+                    figures=figures.get(unit.code, UnitFigures()),
+                    new=await cases.list_cases(
+                        here, states=every_state, opened_after=mine.last_digest_at, limit=show
+                    )
+                    if mine.new
+                    else [],
+                    new_total=mine.new,
+                    open_total=mine.open,
+                    overdue=await cases.list_cases(here, deadline_before=day, limit=LISTED)
+                    if mine.overdue
+                    else [],
+                    overdue_total=mine.overdue,
+                    escalated=await cases.list_cases(children, deadline_before=day, limit=LISTED)
+                    if escalated_total
+                    else [],
+                    escalated_total=escalated_total,
+                )
+            )
+        return digests
 
-async def _deliver(
-    dispatcher: Dispatcher,
-    senders: Mapping[str, Sender],
-    digest: Digest,
-    parents: Mapping[str, str | None],
-    now: datetime,
-) -> Person | None:
-    """Sends the digest to the unit's head, else to the nearest head above; who got it."""
-    store = dispatcher.store
-    code: str | None = digest.unit.code
-    while code is not None:
-        for head in [p for p in await store.unit_people(code) if p.role == Role.HEAD]:
-            forwarded = digest.unit.name if code != digest.unit.code else None
-            for target in await targets(store, senders, head.contacts):
-                language = dispatcher.language_of(target.chat)
-                replies = render_digest(dispatcher.cases, digest, language, forwarded)
-                outcome = await target.sender.send(target.address.chat_id, *replies)
-                if outcome != Delivery.UNREACHABLE:
-                    return head
-                await store.mark_unreachable(target.address.channel, target.address.chat_id, now)
-        code = parents.get(code)
-    return None
+    async def send(
+        self,
+        senders: Mapping[str, Sender],
+        now: datetime,
+        show: int,
+        *,
+        day: date | None = None,
+        only: Sequence[str] | None = None,
+    ) -> DigestRun:
+        """Sends each unit's digest of `day` (today, locally) unless it went already. A unit whose
+        head cannot be reached has its digest sent to the head of the unit above, with a note."""
+        day = day or self.desk.settings.today(now)
+        parents = {u.code: u.parent_code for u in await self.directory.list_units()}
+        run = DigestRun()
+        for digest in await self.build(day, show, only):
+            unit = digest.unit
+            if not await self.digests.claim_digest(unit.code, day, now):
+                run.already += 1
+                continue
+            if digest.empty:
+                await self.digests.finish_digest(unit.code, day, "empty", now)
+                run.empty += 1
+                continue
+            recipient = await self._deliver(senders, digest, parents, now)
+            if recipient is None:
+                log.error("digest of %s for %s reached no head (nor any above it)", unit.code, day)
+                await self.digests.finish_digest(unit.code, day, "unreachable", now)
+                run.unreachable += 1
+            else:
+                await self.digests.finish_digest(
+                    unit.code, day, "sent", now, recipient=f"person:{recipient.id}"
+                )
+                run.sent += 1
+        return run
+
+    async def _deliver(
+        self, senders: Mapping[str, Sender], digest: Digest, parents: Mapping[str, str | None], now: datetime
+    ) -> Person | None:
+        """Sends the digest to the unit's head, else to the nearest head above; who got it."""
+        code: str | None = digest.unit.code
+        while code is not None:
+            for head in [p for p in await self.directory.unit_people(code) if p.role == Role.HEAD]:
+                forwarded = digest.unit.name if code != digest.unit.code else None
+                for target in await targets(self.chats, senders, head.contacts):
+                    language = language_of(target.chat.language, self.default_language)
+                    replies = render_digest(self.desk, digest, language, forwarded)
+                    outcome = await target.sender.send(target.address.chat_id, *replies)
+                    if outcome != Delivery.UNREACHABLE:
+                        return head
+                    await self.chats.mark_unreachable(target.address.channel, target.address.chat_id, now)
+            code = parents.get(code)
+        return None

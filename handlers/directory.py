@@ -164,9 +164,12 @@ class DirectoryChange:
 def plan_change(
     file: DirectoryFile, current: Sequence[Unit], people: Sequence[Person], counts: dict[str, CaseCounts]
 ) -> DirectoryChange:
-    """Compares a directory file with the stored directory. Raises DirectoryError when a unit
-    with open cases would leave the tree without saying where its cases go."""
-    units, entries = flatten(file.units)
+    """Compares a directory file with the stored directory (`people`: every stored person, those
+    no longer listed too). Raises DirectoryError when a unit with open cases would leave the tree
+    without saying where its cases go."""
+    units, listed = flatten(file.units)
+    entries = same_people(listed, people)
+    people = [p for p in people if p.active]
     moves = {r.code: r.move_cases_to for r in file.retire}
     change = DirectoryChange(units=units, people=entries, moves=moves)
     now_units = {u.code: u for u in current}
@@ -204,6 +207,26 @@ def plan_change(
         (name, held, frozenset()) for n, (name, _, held) in enumerate(old) if n not in matched
     ]
     return change
+
+
+def same_people(entries: Sequence[PersonEntry], stored: Sequence[Person]) -> list[PersonEntry]:
+    """The entries, each naming the stored person it is: the one of the same unit and role who
+    shares any of its chats (active first, then the latest). So adding a Zalo id to a head, or
+    listing again someone removed earlier, keeps the same person and the cases they hold."""
+    taken: set[int] = set()
+    matched = []
+    for entry in entries:
+        contacts = set(entry.contacts)
+        candidates = [
+            p for p in stored
+            if p.id not in taken and p.unit_code == entry.unit_code and p.role == entry.role
+            and contacts & set(p.contacts)
+        ]  # fmt: skip
+        same = max(candidates, key=lambda p: (p.active, p.id), default=None)
+        if same is not None:
+            taken.add(same.id)
+        matched.append(entry.model_copy(update={"person_id": same.id if same else None}))
+    return matched
 
 
 def _chats(contacts: frozenset[Contact]) -> str:

@@ -14,7 +14,7 @@ from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow
 from handlers.texts import LANGUAGES, Language, language_of, text
 from handlers.typed import typed_choice
-from storage.base import Storage
+from storage.base import ChatRepository, DirectoryRepository
 from storage.records import ChatState
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,15 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 class Dispatcher:
     def __init__(
         self,
-        store: Storage,
+        chats: ChatRepository,
+        directory: DirectoryRepository,
         survey: SurveyFlow,
         cases: CaseDesk,
         admin: AdminDesk,
         default_language: Language,
     ) -> None:
-        self.store = store
+        self.chats = chats
+        self.directory = directory
         self.survey = survey
         self.cases = cases
         self.admin = admin
@@ -54,17 +56,17 @@ class Dispatcher:
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answers one incoming message or button press."""
         address, now = incoming.address, incoming.received_at
-        chat = await self.store.get_chat_state(address.channel, address.chat_id)
+        chat = await self.chats.get_chat_state(address.channel, address.chat_id)
         if chat.survey is not None:  # the set it was begun with, even if imported by another process
             await self.survey.sets.load(chat.survey.question_set, chat.survey.question_set_version)
         if chat.unreachable_since is not None:
             # They wrote to us, so they unblocked the bot.
-            await self.store.mark_reachable(address.channel, address.chat_id)
+            await self.chats.mark_reachable(address.channel, address.chat_id)
         language = self.language_of(chat, incoming.language_hint)
 
         if chat.is_person and chat.person_channel != address.channel:
             # Heads and staff on several channels are written to where they last wrote from.
-            await self.store.note_person_channel(address.channel, address.chat_id)
+            await self.directory.note_person_channel(address.channel, address.chat_id)
 
         if incoming.kind == Kind.COMMAND:
             return await self._command(incoming, chat, language, now)
@@ -166,7 +168,7 @@ class Dispatcher:
         if choice not in LANGUAGES:
             return [Reply(text("stale_option", self.language_of(chat)))]
         language = language_of(choice, self.default_language)
-        await self.store.set_language(chat.channel, chat.chat_id, language)
+        await self.chats.set_language(chat.channel, chat.chat_id, language)
         current = self.survey.current_question(chat, language)
         return [Reply(text("language_set", language)), *([current] if current else [])]
 

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from handlers.cases import CaseDesk, case_key
 from handlers.chat import Delivery, Option, Reply, Sender
-from handlers.dispatch import Dispatcher
 from handlers.outbox import Round, settle, targets
-from handlers.texts import Language, text
+from handlers.texts import Language, language_of, text
+from storage.base import CaseRepository, ChatRepository, DirectoryRepository, OutboxRepository
 from storage.records import Case, Contact, Notice, OutboxStatus
 
 
@@ -55,47 +55,64 @@ def render_notice(desk: CaseDesk, kind: str, case: Case, language: Language) -> 
     raise ValueError(f"unknown notice kind {kind!r}")
 
 
-async def send_notices(dispatcher: Dispatcher, senders: Mapping[str, Sender], now: datetime) -> Round:
-    """Sends every pending case notice that can go now; returns what became of them. A notice to a
-    head or staff member goes to the first of their chats that takes it."""
-    outcome = Round()
-    after = 0
-    while page := await dispatcher.store.pending_notices(after_id=after):  # to the end: see invitations
-        for notice in page:
-            outcome.count(await _send_one(dispatcher, senders, notice, now))
-        after = page[-1].id
-    return outcome
+class Notices:
+    def __init__(
+        self,
+        outbox: OutboxRepository,
+        cases: CaseRepository,
+        directory: DirectoryRepository,
+        chats: ChatRepository,
+        desk: CaseDesk,
+        default_language: Language,
+    ) -> None:
+        self.outbox = outbox
+        self.cases = cases
+        self.directory = directory
+        self.chats = chats
+        self.desk = desk
+        self.default_language = default_language
 
+    async def send(self, senders: Mapping[str, Sender], now: datetime) -> Round:
+        """Sends every pending case notice that can go now; returns what became of them. A notice
+        to a head or staff member goes to the first of their chats that takes it."""
+        outcome = Round()
+        after = 0
+        while page := await self.outbox.pending_notices(after_id=after):  # to the end: see invitations
+            for notice in page:
+                outcome.count(await self._send_one(senders, notice, now))
+            after = page[-1].id
+        return outcome
 
-async def _send_one(
-    dispatcher: Dispatcher, senders: Mapping[str, Sender], notice: Notice, now: datetime
-) -> OutboxStatus | None:
-    store = dispatcher.store
-    case = await store.get_case(notice.case_id)
-    person = await store.get_person(notice.person_id) if notice.person_id is not None else None
-    contacts = person.contacts if person else (Contact(channel=notice.channel, chat_id=notice.chat_id),)
+    async def _send_one(
+        self, senders: Mapping[str, Sender], notice: Notice, now: datetime
+    ) -> OutboxStatus | None:
+        case = await self.cases.get_case(notice.case_id)
+        person = await self.directory.get_person(notice.person_id) if notice.person_id is not None else None
+        contacts = person.contacts if person else (Contact(channel=notice.channel, chat_id=notice.chat_id),)
 
-    async def finish(status: OutboxStatus, why: str | None) -> None:
-        await store.finish_notice(notice.id, status, now, why)
+        async def finish(status: OutboxStatus, why: str | None) -> None:
+            await self.outbox.finish_notice(notice.id, status, now, why)
 
-    async def retry(error: str) -> int:
-        return await store.retry_notice(notice.id, error)
+        async def retry(error: str) -> int:
+            return await self.outbox.retry_notice(notice.id, error)
 
-    if case is None:
-        await finish(OutboxStatus.SKIPPED, "no such case")
-        return OutboxStatus.SKIPPED
-    if not any(c.channel in senders for c in contacts):
-        return None  # its channel is not running in this process: it waits for one that does
-    for target in await targets(store, senders, contacts):
-        reply = render_notice(dispatcher.cases, notice.kind, case, dispatcher.language_of(target.chat))
-        delivery = await target.sender.send(target.address.chat_id, reply)
-        if delivery == Delivery.UNREACHABLE:
-            await store.mark_unreachable(target.address.channel, target.address.chat_id, now)
-            continue  # blocked there: the person's next chat, if any
-        return await settle(
-            store, target.address, delivery, now, finish=finish, retry=retry, what=f"notice {notice.id}"
-        )
-    if any(c.channel not in senders for c in contacts):
-        return None  # blocked where it could go; another of their chats waits for its channel
-    await finish(OutboxStatus.UNREACHABLE, "every chat of the recipient blocked the bot")
-    return OutboxStatus.UNREACHABLE
+        if case is None:
+            await finish(OutboxStatus.SKIPPED, "no such case")
+            return OutboxStatus.SKIPPED
+        if not any(c.channel in senders for c in contacts):
+            return None  # its channel is not running in this process: it waits for one that does
+        for target in await targets(self.chats, senders, contacts):
+            language = language_of(target.chat.language, self.default_language)
+            reply = render_notice(self.desk, notice.kind, case, language)
+            delivery = await target.sender.send(target.address.chat_id, reply)
+            if delivery == Delivery.UNREACHABLE:
+                await self.chats.mark_unreachable(target.address.channel, target.address.chat_id, now)
+                continue  # blocked there: the person's next chat, if any
+            return await settle(
+                self.chats, target.address, delivery, now, finish=finish, retry=retry,
+                what=f"notice {notice.id}",
+            )  # fmt: skip
+        if any(c.channel not in senders for c in contacts):
+            return None  # blocked where it could go; another of their chats waits for its channel
+        await finish(OutboxStatus.UNREACHABLE, "every chat of the recipient blocked the bot")
+        return OutboxStatus.UNREACHABLE

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handlers.chat import Address, Delivery, Sender
-from storage.base import Storage
+from storage.base import ChatRepository
 from storage.records import ChatState, Contact, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Round:
 
 
 async def settle(
-    store: Storage,
+    chats: ChatRepository,
     address: Address,
     delivery: Delivery,
     now: datetime,
@@ -49,7 +49,7 @@ async def settle(
         await finish(OutboxStatus.SENT, None)
         return OutboxStatus.SENT
     if delivery == Delivery.UNREACHABLE:
-        await store.mark_unreachable(address.channel, address.chat_id, now)
+        await chats.mark_unreachable(address.channel, address.chat_id, now)
         await finish(OutboxStatus.UNREACHABLE, "chat blocked the bot")
         return OutboxStatus.UNREACHABLE
     attempts = await retry("send failed")
@@ -71,7 +71,9 @@ class Target:
     chat: ChatState
 
 
-async def targets(store: Storage, senders: Mapping[str, Sender], contacts: Sequence[Contact]) -> list[Target]:
+async def targets(
+    chats: ChatRepository, senders: Mapping[str, Sender], contacts: Sequence[Contact]
+) -> list[Target]:
     """A person's chats in the order to try them, leaving out those on a channel this process does
     not run and those that blocked the bot."""
     found = []
@@ -79,7 +81,7 @@ async def targets(store: Storage, senders: Mapping[str, Sender], contacts: Seque
         sender = senders.get(contact.channel)
         if sender is None:
             continue
-        chat = await store.get_chat_state(contact.channel, contact.chat_id)
+        chat = await chats.get_chat_state(contact.channel, contact.chat_id)
         if chat.unreachable_since is None:
             found.append(Target(Address(contact.channel, contact.chat_id), sender, chat))
     return found

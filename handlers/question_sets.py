@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from handlers.question_set import QuestionSet, QuestionSetError, Scope, parse_question_set
-from storage.base import Storage
+from storage.base import DirectoryRepository, QuestionSetRepository
 from storage.records import Dossier, StoredQuestionSet, Unit
 
 
@@ -42,8 +42,11 @@ def ancestry_of(unit_code: str, units: Sequence[Unit]) -> list[str]:
 
 
 class QuestionSets:
-    def __init__(self, store: Storage, default: QuestionSet) -> None:
-        self.store = store
+    def __init__(
+        self, repository: QuestionSetRepository, directory: DirectoryRepository, default: QuestionSet
+    ) -> None:
+        self.repository = repository
+        self.directory = directory
         self.default = default
         self._parsed: dict[tuple[str, int], QuestionSet] = {(default.id, default.version): default}
 
@@ -62,15 +65,15 @@ class QuestionSets:
         """The set a survey was begun with, from the cache or storage."""
         if (found := self.cached(set_id, version)) is not None:
             return found
-        stored = await self.store.find_question_set(set_id, version)
+        stored = await self.repository.find_question_set(set_id, version)
         return self.parsed(stored) if stored else None
 
     async def for_dossier(self, dossier: Dossier) -> QuestionSet:
         """The most specific active set for this dossier, else the default."""
-        active = await self.store.active_question_sets()
+        active = await self.repository.active_question_sets()
         if not active:
             return self.default
-        ancestry = ancestry_of(dossier.unit_code, await self.store.list_units())
+        ancestry = ancestry_of(dossier.unit_code, await self.directory.list_units())
         best, best_fit = self.default, (-1, -1, -1)
         for stored in sorted(active, key=lambda s: s.id):
             candidate = self.parsed(stored)
@@ -84,7 +87,7 @@ class QuestionSets:
     ) -> tuple[StoredQuestionSet, bool]:
         """Validates and stores a set as its next version (unless unchanged). Raises QuestionSetError."""
         question_set = parse_question_set(source, name)
-        return await self.store.save_question_set(
+        return await self.repository.save_question_set(
             question_set.id, source, fingerprint(question_set), now, actor
         )
 

@@ -13,7 +13,7 @@ from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
 from handlers.typed import folded
-from storage.base import AlreadyAnswered, StaleStep, Storage
+from storage.base import AlreadyAnswered, DossierRepository, StaleStep, SurveyRepository
 from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 
 log = logging.getLogger(__name__)
@@ -47,13 +47,15 @@ class SurveyFlow:
 
     def __init__(
         self,
-        store: Storage,
+        dossiers: DossierRepository,
+        surveys: SurveyRepository,
         sets: QuestionSets,
         links: SurveyLinks,
         settings: SurveySettings,
         cases: CaseSettings,
     ) -> None:
-        self.store = store
+        self.dossiers = dossiers
+        self.surveys = surveys
         self.sets = sets
         self.links = links
         self.settings = settings
@@ -66,7 +68,7 @@ class SurveyFlow:
         if normalized_code(token) is not None:
             return await self.open_code(chat, token, language, now)
         link_id = self.links.link_id(token)
-        dossier = await self.store.get_dossier_by_link(link_id) if link_id else None
+        dossier = await self.dossiers.get_dossier_by_link(link_id) if link_id else None
         if dossier is None:
             log.info("refused a forged or unknown survey link from %s:%s", chat.channel, chat.chat_id)
             return [Reply(text("bad_link", language))]
@@ -76,13 +78,13 @@ class SurveyFlow:
         """Opens the survey of a typed survey code; a chat that types too many wrong codes waits."""
         code = normalized_code(typed)
         if (
-            await self.store.count_wrong_codes(chat.channel, chat.chat_id, now - CODE_WINDOW)
+            await self.dossiers.count_wrong_codes(chat.channel, chat.chat_id, now - CODE_WINDOW)
             >= MAX_WRONG_CODES
         ):
             return [Reply(text("too_many_codes", language))]
-        dossier = await self.store.get_dossier_by_survey_code(code) if code else None
+        dossier = await self.dossiers.get_dossier_by_survey_code(code) if code else None
         if dossier is None:
-            await self.store.record_wrong_code(chat.channel, chat.chat_id, now)
+            await self.dossiers.record_wrong_code(chat.channel, chat.chat_id, now)
             log.info("wrong survey code from %s:%s", chat.channel, chat.chat_id)
             return [Reply(text("wrong_code", language))]
         return await self._open(chat, dossier, language, now)
@@ -98,7 +100,7 @@ class SurveyFlow:
         if dossier.answered:
             return [Reply(text("already_answered", language))]
         if dossier.returned_at is None:
-            await self.store.link_chat(dossier.id, chat.channel, chat.chat_id, now)
+            await self.dossiers.link_chat(dossier.id, chat.channel, chat.chat_id, now)
             return [
                 Reply(text("not_returned_yet", language, procedure=dossier.procedure, unit=dossier.unit_name))
             ]
@@ -110,7 +112,7 @@ class SurveyFlow:
         """Starts the dossier's survey in this chat: the greeting and the first question, stored first."""
         question_set = await self.sets.for_dossier(dossier)
         first = question_set.rating_question
-        survey = await self.store.start_survey(
+        survey = await self.surveys.start_survey(
             channel=address.channel,
             chat_id=address.chat_id,
             dossier_id=dossier.id,
@@ -196,7 +198,7 @@ class SurveyFlow:
             if question.type == "rating":
                 assert option.rating is not None
                 following = question_set.next_question(question.id, option.rating)
-                answer = await self.store.record_rating(
+                answer = await self.surveys.record_rating(
                     survey,
                     rating=option.rating,
                     option_id=option.id,
@@ -208,7 +210,7 @@ class SurveyFlow:
                 if survey.rating is None:
                     return [Reply(text("stale_option", language))]
                 following = question_set.next_question(question.id, survey.rating)
-                answer = await self.store.record_follow_up(
+                answer = await self.surveys.record_follow_up(
                     survey,
                     FollowUp(
                         question_id=question.id,
@@ -232,7 +234,7 @@ class SurveyFlow:
         following = self._set_of(survey).next_question(question.id, survey.rating)
         try:
             complaint = message is not None and question.takes_complaint
-            answer = await self.store.record_text(
+            answer = await self.surveys.record_text(
                 survey,
                 question.id,
                 message,

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handlers.chat import Address, Reply, numbered
-from storage.base import Storage
+from storage.base import ChatRepository
+
+MENU_LIMIT = 60  # numbered options a chat keeps; past it, numbering starts again at 1
+MENU_FRESH = timedelta(hours=12)  # messages the bot starts continue a menu this young
 
 
 def folded(value: str) -> str:
@@ -20,7 +23,7 @@ def folded(value: str) -> str:
 
 
 async def number_replies(
-    store: Storage, address: Address, replies: Sequence[Reply], *, conversation: bool, now: datetime
+    chats: ChatRepository, address: Address, replies: Sequence[Reply], *, conversation: bool, now: datetime
 ) -> list[str]:
     """The replies as texts with their options numbered, the numbers remembered for the chat. An
     answer to what the person sent (`conversation`) starts the numbers again at 1; a message the
@@ -28,8 +31,13 @@ async def number_replies(
     options = [(o.key, o.label) for reply in replies for o in reply.options if not o.typed]
     number = 1
     if options or conversation:
-        number = await store.extend_menu(
-            address.channel, address.chat_id, options, replace=conversation, now=now
+        number = await chats.extend_menu(
+            address.channel,
+            address.chat_id,
+            options,
+            keep_since=None if conversation else now - MENU_FRESH,
+            limit=MENU_LIMIT,
+            now=now,
         )
     last = max((n for n, reply in enumerate(replies) if reply.options), default=-1)
     texts = []

@@ -1,5 +1,9 @@
-"""The repository interfaces. The SQLite backend is the default; another backend (PostgreSQL)
-slots in behind the same interfaces and must pass the same contract tests (tests/test_storage.py)."""
+"""The repository interfaces, one per aggregate, and `Storage`, which holds one of each over one
+database. A backend (storage/sqlite/, later PostgreSQL) implements every interface and passes the
+same contract suite (tests/storage/). Handlers and jobs are given only the interfaces they use.
+
+Storage stores: rules a person sees (how long typed numbers stay valid, who is the same person,
+how often a wrong code may be typed) are decided by handlers and passed in as values."""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from storage.records import (
     CaseCounts,
     CaseEvent,
     CaseState,
-    Chat,
     ChatState,
     DirectoryProposal,
     Dossier,
@@ -59,16 +62,9 @@ class StaleStep(StorageError):
     """The survey is no longer at the question this answer was given to (a button pressed twice)."""
 
 
-class UnitRepository(ABC):
-    @abstractmethod
-    async def get_unit(self, code: str) -> Unit | None: ...
-
-    @abstractmethod
-    async def list_units(self, *, retired: bool = False) -> list[Unit]:
-        """The units in the tree; with `retired`, also those that left it."""
-
-
 class DossierRepository(ABC):
+    """Dossiers, the chats waiting for their survey, and wrong survey codes typed."""
+
     @abstractmethod
     async def add_dossier(
         self,
@@ -98,6 +94,12 @@ class DossierRepository(ABC):
     async def get_dossier_by_survey_code(self, survey_code: str) -> Dossier | None: ...
 
     @abstractmethod
+    async def list_dossiers(
+        self, unit_codes: Sequence[str] | None = None, *, limit: int = 100, offset: int = 0
+    ) -> list[Dossier]:
+        """Dossiers, newest first; with units, only theirs."""
+
+    @abstractmethod
     async def count_wrong_codes(self, channel: str, chat_id: str, since: datetime) -> int: ...
 
     @abstractmethod
@@ -115,33 +117,45 @@ class DossierRepository(ABC):
 
 
 class ChatRepository(ABC):
-    @abstractmethod
-    async def get_chat(self, channel: str, chat_id: str) -> Chat | None: ...
+    """What the bot keeps about a chat: language, reachability, the typed-number menu, what its
+    next text answers."""
 
     @abstractmethod
     async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
-        """The chat's language, reachability and survey, in one read."""
+        """The chat's language, reachability, survey, menu and whether a head or staff member is
+        reached there, in one read."""
 
     @abstractmethod
     async def set_language(self, channel: str, chat_id: str, language: str) -> None: ...
 
     @abstractmethod
-    async def mark_unreachable(self, channel: str, chat_id: str, since: datetime) -> None: ...
+    async def mark_unreachable(self, channel: str, chat_id: str, since: datetime) -> None:
+        """Keeps the earliest time the chat was found blocked."""
 
     @abstractmethod
     async def mark_reachable(self, channel: str, chat_id: str) -> None: ...
 
     @abstractmethod
+    async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None: ...
+
+    @abstractmethod
     async def extend_menu(
-        self, channel: str, chat_id: str, options: Sequence[tuple[str, str]], *, replace: bool, now: datetime
+        self,
+        channel: str,
+        chat_id: str,
+        options: Sequence[tuple[str, str]],
+        *,
+        keep_since: datetime | None,
+        limit: int,
+        now: datetime,
     ) -> int:
-        """Numbers `options` (key, label) for a chat that types numbers: they replace the chat's
-        menu, or (`replace` False) follow on from it. Returns the number of the first of them."""
+        """Numbers `options` (key, label) for a chat that types numbers, after the chat's menu if
+        that was last extended after `keep_since` and the whole stays within `limit` options;
+        otherwise (or with `keep_since` None) they replace it. Returns the number of the first."""
 
 
 class SurveyRepository(ABC):
-    @abstractmethod
-    async def get_survey(self, channel: str, chat_id: str) -> Survey | None: ...
+    """Survey progress and answers; each answer is stored with the step it moves the survey to."""
 
     @abstractmethod
     async def start_survey(
@@ -171,7 +185,7 @@ class SurveyRepository(ABC):
         now: datetime,
         case_deadline: date | None = None,
     ) -> Answer:
-        """Stores the dossier's answer and moves the survey on, in one transaction; with a
+        """Stores the dossier's answer and moves the chat's survey on, in one transaction; with a
         `case_deadline`, opens the dossier's complaint case in it too.
         Raises AlreadyAnswered or StaleStep."""
 
@@ -201,43 +215,65 @@ class SurveyRepository(ABC):
 
     @abstractmethod
     async def list_answers(self, unit_code: str | None = None) -> list[AnswerRow]:
-        """Answers, oldest first; with a unit, that unit's and its subtree's."""
+        """Answers, oldest first, with their case if they opened one; with a unit, that unit's and
+        its subtree's."""
 
 
-class OutboxRepository(ABC):
-    @abstractmethod
-    async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
-        """Pending invitations in the order recorded, a page at a time: those after `after_id`."""
-
-    @abstractmethod
-    async def finish_invitation(
-        self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
-    ) -> None: ...
+class DirectoryRepository(ABC):
+    """The unit tree and its heads and staff, and directory files proposed by admins."""
 
     @abstractmethod
-    async def retry_invitation(self, invitation_id: int, error: str) -> int:
-        """Counts a failed attempt and leaves the invitation pending; returns the attempts so far."""
+    async def get_unit(self, code: str) -> Unit | None: ...
 
-
-class CaseRepository(ABC):
     @abstractmethod
-    async def save_people(self, people: Sequence[PersonEntry]) -> None:
-        """Makes these the active heads and staff; people no longer listed become inactive
-        (their past actions keep pointing at them)."""
+    async def list_units(self, *, retired: bool = False) -> list[Unit]:
+        """The units in the tree, by code; with `retired`, also those that left it."""
+
+    @abstractmethod
+    async def all_people(self, *, inactive: bool = False) -> list[Person]:
+        """The active heads and staff; with `inactive`, also those no longer listed."""
 
     @abstractmethod
     async def people_at(self, channel: str, chat_id: str) -> list[Person]:
         """Every active role of whoever is reached at this address."""
 
     @abstractmethod
-    async def note_person_channel(self, channel: str, chat_id: str) -> None:
-        """Remembers that whoever is reached at this address last wrote from this channel."""
-
-    @abstractmethod
     async def unit_people(self, unit_code: str) -> list[Person]: ...
 
     @abstractmethod
     async def get_person(self, person_id: int) -> Person | None: ...
+
+    @abstractmethod
+    async def note_person_channel(self, channel: str, chat_id: str) -> None:
+        """Remembers that whoever is reached at this address last wrote from this channel."""
+
+    @abstractmethod
+    async def propose_directory(self, source: str, now: datetime, actor: str) -> DirectoryProposal: ...
+
+    @abstractmethod
+    async def get_directory_proposal(self, proposal_id: int) -> DirectoryProposal | None: ...
+
+    @abstractmethod
+    async def apply_directory(
+        self,
+        *,
+        units: Sequence[Unit],
+        people: Sequence[PersonEntry],
+        retired: Sequence[str],
+        moves: dict[str, str],
+        now: datetime,
+        actor: str,
+        summary: str,
+        proposal_id: int | None = None,
+    ) -> bool:
+        """In one transaction: the units (parents first) become the tree, `retired` units leave it,
+        open cases of each retired unit move to `moves[unit]`, the people become the active heads
+        and staff (an entry with a `person_id` is that stored person, keeping their cases; others
+        are added), and the change is audited. False if the proposal was applied already."""
+
+
+class CaseRepository(ABC):
+    """Complaint cases and their history; a change queues its notices in the same transaction."""
 
     @abstractmethod
     async def get_case(self, case_id: int) -> Case | None: ...
@@ -287,10 +323,25 @@ class CaseRepository(ABC):
         `assignee_id` or `resolution` given replaces the case's."""
 
     @abstractmethod
-    async def case_events(self, case_id: int) -> list[CaseEvent]: ...
+    async def case_events(self, case_id: int) -> list[CaseEvent]:
+        """The case's history, oldest first."""
+
+
+class OutboxRepository(ABC):
+    """Messages the running bot sends on its own: survey invitations and case notices."""
 
     @abstractmethod
-    async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None: ...
+    async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
+        """Pending invitations in the order recorded, a page at a time: those after `after_id`."""
+
+    @abstractmethod
+    async def finish_invitation(
+        self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    async def retry_invitation(self, invitation_id: int, error: str) -> int:
+        """Counts a failed attempt and leaves the invitation pending; returns the attempts so far."""
 
     @abstractmethod
     async def pending_notices(self, limit: int = 100, after_id: int = 0) -> list[Notice]:
@@ -302,7 +353,12 @@ class CaseRepository(ABC):
     ) -> None: ...
 
     @abstractmethod
-    async def retry_notice(self, notice_id: int, error: str) -> int: ...
+    async def retry_notice(self, notice_id: int, error: str) -> int:
+        """Counts a failed attempt and leaves the notice pending; returns the attempts so far."""
+
+
+class DigestRepository(ABC):
+    """What the daily digest counts, and which digests went."""
 
     @abstractmethod
     async def figures_by_unit(self, start: datetime, end: datetime) -> dict[str, UnitFigures]:
@@ -325,6 +381,8 @@ class CaseRepository(ABC):
 
 
 class QuestionSetRepository(ABC):
+    """Imported question sets, every version kept."""
+
     @abstractmethod
     async def save_question_set(
         self, set_id: str, source: str, fingerprint: str, now: datetime, actor: str
@@ -350,50 +408,27 @@ class QuestionSetRepository(ABC):
     async def activate_question_set(self, row_id: int, now: datetime, actor: str) -> StoredQuestionSet | None:
         """Makes this version the set's active one (any other version of it stops). Audited."""
 
+
+class AuditRepository(ABC):
+    """The audit trail: admin changes and case actions."""
+
     @abstractmethod
     async def audit_since(self, since: datetime | None) -> list[AuditEntry]:
         """Admin changes and case actions, oldest first."""
 
 
-class DirectoryRepository(ABC):
-    @abstractmethod
-    async def all_people(self) -> list[Person]: ...
+class Storage(ABC):
+    """One database: a repository per aggregate, opened and closed by the application."""
 
-    @abstractmethod
-    async def propose_directory(self, source: str, now: datetime, actor: str) -> DirectoryProposal: ...
-
-    @abstractmethod
-    async def get_directory_proposal(self, proposal_id: int) -> DirectoryProposal | None: ...
-
-    @abstractmethod
-    async def apply_directory(
-        self,
-        *,
-        units: Sequence[Unit],
-        people: Sequence[PersonEntry],
-        retired: Sequence[str],
-        moves: dict[str, str],
-        now: datetime,
-        actor: str,
-        summary: str,
-        proposal_id: int | None = None,
-    ) -> bool:
-        """In one transaction: the units (parents first) become the tree, `retired` units leave it,
-        open cases of each retired unit move to `moves[unit]`, the people become the active heads
-        and staff, and the change is audited. False if the proposal was applied already."""
-
-
-class Storage(
-    UnitRepository,
-    DossierRepository,
-    ChatRepository,
-    SurveyRepository,
-    OutboxRepository,
-    CaseRepository,
-    QuestionSetRepository,
-    DirectoryRepository,
-):
-    """Every repository over one database; opened and closed by the application."""
+    dossiers: DossierRepository
+    chats: ChatRepository
+    surveys: SurveyRepository
+    directory: DirectoryRepository
+    cases: CaseRepository
+    outbox: OutboxRepository
+    digests: DigestRepository
+    question_sets: QuestionSetRepository
+    audit: AuditRepository
 
     @abstractmethod
     async def open(self) -> None:

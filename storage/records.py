@@ -115,6 +115,8 @@ class AnswerRow(Record):
     unit_name: str
     procedure: str
     answer: Answer
+    case_id: int | None = None  # the complaint case the answer opened, if any
+    case_state: CaseState | None = None
 
 
 class OutboxStatus(StrEnum):
@@ -159,6 +161,8 @@ class PersonEntry(Record):
     role: Role
     name: str
     contacts: tuple[Contact, ...] = Field(min_length=1)
+    # The stored person this entry is, when the directory's planner matched one (their cases stay).
+    person_id: int | None = None
 
 
 class Person(PersonEntry):
@@ -166,6 +170,7 @@ class Person(PersonEntry):
     wrote to the bot from first, then the directory's order."""
 
     id: int
+    active: bool = True
 
     @property
     def channel(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_dispatcher, links_for, seed_directory
+from bot.app import Handlers, build_handlers, links_for, seed_directory
 from bot.config import Config
 from handlers.chat import Address, Incoming, Kind, Reply
 from handlers.dispatch import Dispatcher
@@ -65,8 +65,13 @@ async def store(config: Config) -> AsyncIterator[SQLiteStorage]:
 
 
 @pytest.fixture
-def dispatcher(config: Config, store: SQLiteStorage) -> Dispatcher:
-    return build_dispatcher(config, store)
+def handlers(config: Config, store: SQLiteStorage) -> Handlers:
+    return build_handlers(config, store)
+
+
+@pytest.fixture
+def dispatcher(handlers: Handlers) -> Dispatcher:
+    return handlers.dispatcher
 
 
 class Citizen:
@@ -127,7 +132,7 @@ async def add_dossier(
 ) -> tuple[Dossier, str]:
     """A dossier and the token of its survey link."""
     links = links_for(config)
-    dossier = await store.add_dossier(
+    dossier = await store.dossiers.add_dossier(
         code=code,
         unit_code=unit,
         procedure=procedure,

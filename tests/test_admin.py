@@ -36,13 +36,13 @@ async def test_an_invalid_or_unreadable_file_changes_nothing(store, dispatcher):
         await admin.send_document("photo.jpg", b"\xff\xd8\xff\xe0")
     )
     assert "Không đọc được tệp «big.yaml»" in texts(await admin.send_document("big.yaml", None))
-    assert await store.list_question_sets() == []
+    assert await store.question_sets.list_question_sets() == []
 
 
 async def test_nobody_but_an_admin_uploads_activates_or_lists(store, dispatcher):
     admin = Citizen(dispatcher, chat_id="9001")
     await admin.send_document("ward.yaml", WARD_SET.encode())
-    (stored,) = await store.list_question_sets()
+    (stored,) = await store.question_sets.list_question_sets()
     for who in ("1001", "2101", "2102"):  # a citizen, a head, a staff member
         person = Citizen(dispatcher, chat_id=who)
         assert "Chỉ quản trị viên" in texts(await person.send_document("mine.yaml", WARD_SET.encode()))
@@ -50,7 +50,7 @@ async def test_nobody_but_an_admin_uploads_activates_or_lists(store, dispatcher)
             await person.press_key(question_set_key(stored.id, "activate"))
         )
         assert "chỉ dành cho quản trị viên" in texts(await person.command("questions"))
-    (still,) = await store.list_question_sets()
+    (still,) = await store.question_sets.list_question_sets()
     assert not still.active and still.version == 1
 
 
@@ -62,7 +62,7 @@ async def test_a_forged_activation_key_changes_nothing(store, dispatcher):
 
 async def test_problems_come_in_the_admins_language(store, dispatcher):
     admin = Citizen(dispatcher, chat_id="9001")
-    await store.set_language("telegram", "9001", "en")
+    await store.chats.set_language("telegram", "9001", "en")
     broken = WARD_SET.replace("type: rating", "type: stars").replace("{id: ok,", "{id: ok, colour: red,")
     replies = await admin.send_document("ward.yaml", broken.encode())
     assert "is not valid; nothing changed" in texts(replies)

@@ -8,9 +8,8 @@ from datetime import date
 
 import pytest
 
-from bot.app import build_dispatcher
+from bot.app import Handlers, build_dispatcher
 from handlers.cases import add_working_days, case_key
-from handlers.notices import send_notices
 from storage.records import CaseState, OutboxStatus
 from tests.conftest import NOW, Citizen, add_dossier, labels, make_config, texts
 from tests.fakes import RecordingSender
@@ -57,7 +56,7 @@ async def complain(
 
 
 async def only_case(store):
-    (case,) = await store.list_cases(["Q1-BN"], states=tuple(CaseState))
+    (case,) = await store.cases.list_cases(["Q1-BN"], states=tuple(CaseState))
     return case
 
 
@@ -69,7 +68,7 @@ async def test_an_unsatisfied_answer_opens_a_case_with_a_deadline(config, store,
         date(2026, 11, 26), 3, frozenset()
     )  # NOW is Thursday 10:00 local
     assert case.citizen_chat_id == "1001" and case.texts == {}
-    assert [e.action for e in await store.case_events(case.id)] == ["opened"]
+    assert [e.action for e in await store.cases.case_events(case.id)] == ["opened"]
 
 
 async def test_the_case_opens_at_the_rating_tap_so_an_abandoned_survey_still_counts(
@@ -95,7 +94,7 @@ async def test_neutral_without_words_and_satisfied_comments_open_no_case(config,
     await happy.command("start", token)
     await happy.press("Hài lòng")
     await happy.say("Cán bộ rất nhiệt tình")
-    assert await store.list_cases(["Q1-BN"], states=tuple(CaseState)) == []
+    assert await store.cases.list_cases(["Q1-BN"], states=tuple(CaseState)) == []
 
 
 async def test_which_ratings_open_a_case_is_configurable(tmp_path, store):
@@ -104,7 +103,7 @@ async def test_which_ratings_open_a_case_is_configurable(tmp_path, store):
     assert (await only_case(store)).rating.value == "neutral"
 
 
-async def test_the_whole_loop_with_notices(config, store, dispatcher):
+async def test_the_whole_loop_with_notices(config, store, dispatcher, handlers: Handlers):
     citizen, _ = await complain(dispatcher, config, store)
     case = await only_case(store)
     head, staff = Citizen(dispatcher, chat_id="2101"), Citizen(dispatcher, chat_id="2102")
@@ -114,13 +113,13 @@ async def test_the_whole_loop_with_notices(config, store, dispatcher):
     assert labels(replies) == ["Phạm Thị D", "Võ Văn E"]
     replies = await head.press("Phạm Thị D")
     assert "Đã giao phản ánh" in texts(replies)
-    await send_notices(dispatcher, {"telegram": sender}, NOW)
+    await handlers.notices.send({"telegram": sender}, NOW)
     sent = {chat: reply for chat, reply in sender.sent}
     assert "Hẹn lên hẹn xuống".lower() in sent["2102"].text.lower() and labels([sent["2102"]]) == [
         "Đã xử lý xong"
     ]
     assert "đã được giao cho cán bộ Phạm Thị D" in sent["1001"].text
-    assert (await store.get_case(case.id)).state == CaseState.ASSIGNED
+    assert (await store.cases.get_case(case.id)).state == CaseState.ASSIGNED
 
     staff.last = [sent["2102"]]
     replies = await staff.press("Đã xử lý xong")
@@ -128,7 +127,7 @@ async def test_the_whole_loop_with_notices(config, store, dispatcher):
     replies = await staff.say("Đã gọi điện xin lỗi và trả kết quả tận nhà.")
     assert "Đã ghi nhận" in texts(replies)
     sender.sent.clear()
-    await send_notices(dispatcher, {"telegram": sender}, NOW)
+    await handlers.notices.send({"telegram": sender}, NOW)
     ((chat, resolved),) = sender.sent
     assert (
         chat == "1001" and "Đã gọi điện xin lỗi" in resolved.text and "UBND Phường Bến Nghé" in resolved.text
@@ -138,16 +137,16 @@ async def test_the_whole_loop_with_notices(config, store, dispatcher):
     citizen.last = [resolved]
     replies = await citizen.press("Chưa được giải quyết")
     assert "mở lại" in texts(replies)
-    assert (await store.get_case(case.id)).state == CaseState.REOPENED
+    assert (await store.cases.get_case(case.id)).state == CaseState.REOPENED
     sender.sent.clear()
-    await send_notices(dispatcher, {"telegram": sender}, NOW)
+    await handlers.notices.send({"telegram": sender}, NOW)
     ((chat, reopened),) = sender.sent
     assert chat == "2101" and "CHƯA được giải quyết" in reopened.text and labels([reopened]) == ["Giao xử lý"]
 
-    events = await store.case_events(case.id)
+    events = await store.cases.case_events(case.id)
     assert [(e.action, e.actor) for e in events] == [
         ("opened", "citizen"),
-        ("assigned", "person:" + str((await store.people_at("telegram", "2101"))[0].id)),
+        ("assigned", "person:" + str((await store.directory.people_at("telegram", "2101"))[0].id)),
         ("resolved", f"person:{case_id_person(events)}"),
         ("reopened", "citizen"),
     ]
@@ -161,31 +160,31 @@ def case_id_person(events):
 async def test_resolved_then_confirmed_closes_the_case(config, store, dispatcher):
     citizen, _ = await complain(dispatcher, config, store)
     case = await only_case(store)
-    staff_id = (await store.people_at("telegram", "2102"))[0].id
+    staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
     await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
     staff = Citizen(dispatcher, chat_id="2102")
     await staff.press_key(case_key(case.id, "resolve"))
     await staff.say("Đã giải quyết")
     replies = await citizen.press_key(case_key(case.id, "ok"))
     assert "đã được đóng" in texts(replies)
-    assert (await store.get_case(case.id)).state == CaseState.CLOSED
+    assert (await store.cases.get_case(case.id)).state == CaseState.CLOSED
     # pressed again, or "not resolved" after closing: nothing changes
     assert "không còn hiệu lực" in texts(await citizen.press_key(case_key(case.id, "no")))
-    assert (await store.get_case(case.id)).state == CaseState.CLOSED
+    assert (await store.cases.get_case(case.id)).state == CaseState.CLOSED
 
 
 async def test_every_button_checks_who_pressed_it(config, store, dispatcher):
     citizen, _ = await complain(dispatcher, config, store)
     case = await only_case(store)
-    staff_id = (await store.people_at("telegram", "2102"))[0].id
-    q1_staff_id = (await store.people_at("telegram", "2002"))[0].id
+    staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
+    q1_staff_id = (await store.directory.people_at("telegram", "2002"))[0].id
     refused = "không có quyền"
     for who in ("2102", "3001", "1001", "9999"):  # staff, another district's head, the citizen, a stranger
         assert refused in texts(await Citizen(dispatcher, chat_id=who).press_key(case_key(case.id, "assign")))
         assert refused in texts(
             await Citizen(dispatcher, chat_id=who).press_key(case_key(case.id, "to", staff_id))
         )
-    assert (await store.get_case(case.id)).state == CaseState.NEW
+    assert (await store.cases.get_case(case.id)).state == CaseState.NEW
     # the head of the district above may assign; only to staff of the case's own unit
     q1_head = Citizen(dispatcher, chat_id="2001")
     assert "không còn hiệu lực" in texts(await q1_head.press_key(case_key(case.id, "to", q1_staff_id)))
@@ -202,7 +201,7 @@ async def test_every_button_checks_who_pressed_it(config, store, dispatcher):
     await staff.say("Xong")
     for who in ("2101", "2102", "1002"):
         assert refused in texts(await Citizen(dispatcher, chat_id=who).press_key(case_key(case.id, "ok")))
-    assert (await store.get_case(case.id)).state == CaseState.RESOLVED
+    assert (await store.cases.get_case(case.id)).state == CaseState.RESOLVED
 
 
 async def test_stale_and_forged_case_buttons_change_nothing(config, store, dispatcher):
@@ -211,19 +210,19 @@ async def test_stale_and_forged_case_buttons_change_nothing(config, store, dispa
     head = Citizen(dispatcher, chat_id="2101")
     for key in ("c999.assign", f"c{case.id}.frobnicate", f"c{case.id}.to.abc", f"c{case.id}.to.99999"):
         assert "không còn hiệu lực" in texts(await head.press_key(key)), key
-    assert (await store.get_case(case.id)).state == CaseState.NEW
+    assert (await store.cases.get_case(case.id)).state == CaseState.NEW
 
 
 async def test_reassigning_moves_the_case_and_tells_the_new_staff_member(config, store, dispatcher):
     await complain(dispatcher, config, store)
     case = await only_case(store)
     head = Citizen(dispatcher, chat_id="2101")
-    d, e = [(await store.people_at("telegram", c))[0].id for c in ("2102", "2103")]
+    d, e = [(await store.directory.people_at("telegram", c))[0].id for c in ("2102", "2103")]
     await head.press_key(case_key(case.id, "to", d))
     replies = await head.press_key(case_key(case.id, "assign"))
     assert labels(replies) == ["Phạm Thị D", "Võ Văn E"]
     await head.press_key(case_key(case.id, "to", e))
-    assert (await store.get_case(case.id)).assignee_name == "Võ Văn E"
+    assert (await store.cases.get_case(case.id)).assignee_name == "Võ Văn E"
     assert "không có quyền" in texts(
         await Citizen(dispatcher, chat_id="2102").press_key(case_key(case.id, "resolve"))
     )
@@ -232,28 +231,30 @@ async def test_reassigning_moves_the_case_and_tells_the_new_staff_member(config,
 async def test_an_over_long_or_empty_resolution_note_is_asked_again(config, store, dispatcher):
     await complain(dispatcher, config, store)
     case = await only_case(store)
-    staff_id = (await store.people_at("telegram", "2102"))[0].id
+    staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
     await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
     staff = Citizen(dispatcher, chat_id="2102")
     await staff.press_key(case_key(case.id, "resolve"))
     assert "quá dài" in texts(await staff.say("x" * 1001))
     assert "Xin nhập ngắn gọn" in texts(await staff.say("   "))
-    assert (await store.get_case(case.id)).state == CaseState.ASSIGNED
+    assert (await store.cases.get_case(case.id)).state == CaseState.ASSIGNED
     assert "Đã ghi nhận" in texts(await staff.say("Đã liên hệ người dân"))
 
 
-async def test_a_notice_to_a_blocked_chat_is_recorded_not_retried(config, store, dispatcher):
+async def test_a_notice_to_a_blocked_chat_is_recorded_not_retried(
+    config, store, dispatcher, handlers: Handlers
+):
     from handlers.chat import Delivery
 
     await complain(dispatcher, config, store)
     case = await only_case(store)
-    staff_id = (await store.people_at("telegram", "2102"))[0].id
+    staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
     await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
     sender = RecordingSender(outcomes={"2102": Delivery.UNREACHABLE})
-    result = await send_notices(dispatcher, {"telegram": sender}, NOW)
+    result = await handlers.notices.send({"telegram": sender}, NOW)
     assert (result.sent, result.unreachable) == (1, 1)
-    assert (await store.get_chat("telegram", "2102")).unreachable_since == NOW
-    assert await store.pending_notices() == []
+    assert (await store.chats.get_chat_state("telegram", "2102")).unreachable_since == NOW
+    assert await store.outbox.pending_notices() == []
     with sqlite3.connect(store.path) as db:
         outcomes = dict(db.execute("SELECT chat_id, status FROM notices").fetchall())
     assert outcomes == {"2102": OutboxStatus.UNREACHABLE.value, "1001": OutboxStatus.SENT.value}
@@ -270,8 +271,8 @@ async def test_cases_and_mycases_list_page_by_page(config, store, dispatcher):
     assert second[0].text == "Phản ánh đang mở: 6–7 trên 7." and len(second) == 3
     staff = Citizen(dispatcher, chat_id="2102")
     assert "không có phản ánh" in texts(await staff.command("mycases"))
-    staff_id = (await store.people_at("telegram", "2102"))[0].id
-    cases = await store.list_cases(["Q1-BN"])
+    staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
+    cases = await store.cases.list_cases(["Q1-BN"])
     await head.press_key(case_key(cases[0].id, "to", staff_id))
     mine = await staff.command("mycases")
     assert len(mine) == 1 and labels(mine) == ["Đã xử lý xong"]
@@ -283,19 +284,27 @@ async def test_cases_and_mycases_list_page_by_page(config, store, dispatcher):
 async def test_the_config_seeds_the_directory_only_on_first_start(tmp_path, store, caplog):
     from bot.app import seed_directory
 
-    assert [p.name for p in await store.unit_people("Q1-BN")] == ["Lê Văn C", "Phạm Thị D", "Võ Văn E"]
+    assert [p.name for p in await store.directory.unit_people("Q1-BN")] == [
+        "Lê Văn C",
+        "Phạm Thị D",
+        "Võ Văn E",
+    ]
     smaller = make_config(tmp_path, units=[{"code": "Q1", "name": "UBND Quận Một"}])
     await seed_directory(store, smaller)
-    assert [p.name for p in await store.unit_people("Q1-BN")] == ["Lê Văn C", "Phạm Thị D", "Võ Văn E"]
+    assert [p.name for p in await store.directory.unit_people("Q1-BN")] == [
+        "Lê Văn C",
+        "Phạm Thị D",
+        "Võ Văn E",
+    ]
     assert "the database, which wins" in caplog.text
 
 
 async def test_case_actions_are_in_the_audit_trail(config, store, dispatcher):
     await complain(dispatcher, config, store)
     case = await only_case(store)
-    staff_id = (await store.people_at("telegram", "2102"))[0].id
+    staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
     await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
-    trail = [(e.action, e.detail) for e in await store.audit_since(None)]
+    trail = [(e.action, e.detail) for e in await store.audit.audit_since(None)]
     assert [entry for entry in trail if entry[0].startswith("case")] == [
         ("case opened", f"#{case.id}"),
         ("case assigned", f"#{case.id}: Phạm Thị D"),

@@ -43,7 +43,7 @@ def source(data: dict) -> bytes:
 
 async def test_a_merge_previews_then_applies_and_moves_open_cases(config, store, dispatcher):
     await complain(dispatcher, config, store)
-    (case,) = await store.list_cases(["Q1-BN"])
+    (case,) = await store.cases.list_cases(["Q1-BN"])
     admin = Citizen(dispatcher, chat_id="9001")
     replies = await admin.send_document("merge.yaml", source(MERGED))
     preview = texts(replies)
@@ -51,22 +51,26 @@ async def test_a_merge_previews_then_applies_and_moves_open_cases(config, store,
     for line in ("+ Q1-SG", "~ Q3: UBND Quận 3 → UBND Quận Ba", "− Q1-BN → Q1-SG",
                  "~ Phạm Thị D: cán bộ Q1-BN → thủ trưởng Q1-SG", "− Võ Văn E (cán bộ Q1-BN)"):  # fmt: skip
         assert line in preview, line
-    assert [u.code for u in await store.list_units()] == ["Q1", "Q1-BN", "Q3"]  # nothing changed yet
+    assert [u.code for u in await store.directory.list_units()] == [
+        "Q1",
+        "Q1-BN",
+        "Q3",
+    ]  # nothing changed yet
 
     applied = await admin.press("Áp dụng")
     assert "Đã áp dụng danh bạ mới" in texts(applied)
-    assert [u.code for u in await store.list_units()] == ["Q1", "Q1-SG", "Q3"]
-    assert (await store.get_unit("Q1-BN")).retired_at is not None  # retired, not deleted
-    moved = await store.get_case(case.id)
+    assert [u.code for u in await store.directory.list_units()] == ["Q1", "Q1-SG", "Q3"]
+    assert (await store.directory.get_unit("Q1-BN")).retired_at is not None  # retired, not deleted
+    moved = await store.cases.get_case(case.id)
     assert moved.unit_code == "Q1-SG" and moved.state == CaseState.NEW
-    assert [e.action for e in await store.case_events(case.id)][-1] == "moved"
+    assert [e.action for e in await store.cases.case_events(case.id)][-1] == "moved"
     # the new head of the merged ward assigns; the old head of Bến Nghé is now staff and cannot
     assert "không có quyền" in texts(
         await Citizen(dispatcher, chat_id="2101").press_key(f"c{case.id}.assign")
     )
     assert labels(await Citizen(dispatcher, chat_id="2102").press_key(f"c{case.id}.assign")) == ["Lê Văn C"]
     assert "đã được áp dụng trước đó" in texts(await admin.press_key(directory_key(1)))
-    assert any(e.action == "directory applied" for e in await store.audit_since(None))
+    assert any(e.action == "directory applied" for e in await store.audit.audit_since(None))
 
 
 async def test_a_unit_with_open_cases_cannot_vanish_unnamed(config, store, dispatcher):
@@ -74,7 +78,10 @@ async def test_a_unit_with_open_cases_cannot_vanish_unnamed(config, store, dispa
     stranded = {**MERGED, "retire": []}
     replies = await Citizen(dispatcher, chat_id="9001").send_document("merge.yaml", source(stranded))
     assert "chưa áp dụng được" in texts(replies) and "Q1-BN" in texts(replies) and labels(replies) == []
-    assert await store.get_unit("Q1-BN") is not None and (await store.get_unit("Q1-BN")).retired_at is None
+    assert (
+        await store.directory.get_unit("Q1-BN") is not None
+        and (await store.directory.get_unit("Q1-BN")).retired_at is None
+    )
 
 
 async def test_a_unit_without_cases_just_retires_and_keeps_its_dossiers(config, store, dispatcher):
@@ -84,8 +91,8 @@ async def test_a_unit_without_cases_just_retires_and_keeps_its_dossiers(config, 
     preview = await admin.send_document("d.yaml", source(without_q3))
     assert "− Q3 → —" in texts(preview), texts(preview)
     await admin.press("Áp dụng")
-    assert [u.code for u in await store.list_units()] == ["Q1", "Q1-SG"]
-    assert (await store.get_dossier(dossier.code)).unit_name == "UBND Quận 3"
+    assert [u.code for u in await store.directory.list_units()] == ["Q1", "Q1-SG"]
+    assert (await store.dossiers.get_dossier(dossier.code)).unit_name == "UBND Quận 3"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +109,7 @@ async def test_a_unit_without_cases_just_retires_and_keeps_its_dossiers(config, 
 async def test_invalid_directory_files_change_nothing(store, dispatcher, data, problem):
     replies = await Citizen(dispatcher, chat_id="9001").send_document("d.yaml", source(data))
     assert problem in texts(replies) and labels(replies) == []
-    assert [u.code for u in await store.list_units()] == ["Q1", "Q1-BN", "Q3"]
+    assert [u.code for u in await store.directory.list_units()] == ["Q1", "Q1-BN", "Q3"]
 
 
 async def test_only_admins_send_or_apply_a_directory(store, dispatcher):
@@ -112,7 +119,7 @@ async def test_only_admins_send_or_apply_a_directory(store, dispatcher):
         person = Citizen(dispatcher, chat_id=who)
         assert "Chỉ quản trị viên" in texts(await person.send_document("merge.yaml", source(MERGED)))
         assert "chỉ dành cho quản trị viên" in texts(await person.press_key(directory_key(1)))
-    assert [u.code for u in await store.list_units()] == ["Q1", "Q1-BN", "Q3"]
+    assert [u.code for u in await store.directory.list_units()] == ["Q1", "Q1-BN", "Q3"]
 
 
 def test_directory_import_on_the_command_line(tmp_path: Path, capsys, monkeypatch):

@@ -42,7 +42,7 @@ def variant(source: str, **changes: object) -> str:
 async def imported(sets: QuestionSets, source: str, activate: bool = True):
     stored, created = await sets.import_set(source, "test.yaml", NOW, "admin:test")
     if activate:
-        await sets.store.activate_question_set(stored.id, NOW, "admin:test")
+        await sets.repository.activate_question_set(stored.id, NOW, "admin:test")
     return stored, created
 
 
@@ -54,7 +54,9 @@ async def test_an_import_is_a_new_version_only_when_the_set_changed(store, dispa
     assert not created and again.id == first.id  # the same set, formatted differently
     changed, created = await imported(sets, variant(WARD_SET, name={"vi": "Phường mới", "en": "New"}), False)
     assert created and changed.version == 2
-    assert (await store.get_question_set(first.id)).source == WARD_SET  # a stored version never changes
+    assert (
+        await store.question_sets.get_question_set(first.id)
+    ).source == WARD_SET  # a stored version never changes
 
 
 async def test_the_survey_asks_the_most_specific_active_set(config, store, dispatcher):
@@ -89,10 +91,10 @@ async def test_a_five_level_set_maps_onto_three_ratings_and_records_its_version(
     ]
     replies = await alice.press("Rất không hài lòng")
     assert "Thủ trưởng" in texts(replies)
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert (answer.rating.value, answer.rating_option) == ("unsatisfied", "very_bad")
     assert (answer.question_set, answer.question_set_version) == ("ward-five-level", 1)
-    (stored,) = await store.list_question_sets()
+    (stored,) = await store.question_sets.list_question_sets()
     assert stored.answers == 1
 
 
@@ -109,12 +111,14 @@ async def test_a_survey_in_progress_keeps_its_version_and_an_admin_can_go_back(c
         )["questions"],
     )
     second, _ = await imported(sets, three)
-    assert second.version == 2 and not (await store.get_question_set(first.id)).active
-    fresh = QuestionSets(store, sets.default)  # another process, or after a restart
+    assert second.version == 2 and not (await store.question_sets.get_question_set(first.id)).active
+    fresh = QuestionSets(
+        store.question_sets, store.directory, sets.default
+    )  # another process, or after a restart
     alice.dispatcher.survey.sets = fresh
     replies = await alice.press("Rất hài lòng")  # a button of version 1 still works
     assert "Cảm ơn" in texts(replies)
-    await store.activate_question_set(first.id, NOW, "admin:test")
+    await store.question_sets.activate_question_set(first.id, NOW, "admin:test")
     dossier, token = await add_dossier(config, store, "HS-002")
     assert (await fresh.for_dossier(dossier)).version == 1
 

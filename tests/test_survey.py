@@ -30,7 +30,7 @@ async def test_unsatisfied_flow_records_rating_follow_up_and_complaint(config, s
     assert "chưa hài lòng" in texts(replies)
     assert "Thái độ, hướng dẫn của cán bộ" in labels(replies)
     assert labels(replies)[-1] == "Lý do khác"
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer is not None and answer.rating == Rating.UNSATISFIED  # stored at the first tap
 
     replies = await alice.press("Thái độ, hướng dẫn của cán bộ")
@@ -40,7 +40,7 @@ async def test_unsatisfied_flow_records_rating_follow_up_and_complaint(config, s
     assert "Thủ trưởng UBND Phường Bến Nghé" in texts(replies)
     assert not labels(replies)
 
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer is not None
     assert [(f.question_id, f.option_id, f.factor) for f in answer.follow_ups] == [
         ("problem", "staff", "staff")
@@ -48,7 +48,7 @@ async def test_unsatisfied_flow_records_rating_follow_up_and_complaint(config, s
     assert answer.texts == {"complaint": "Cán bộ không hướng dẫn, tôi phải đi lại 3 lần."}
     assert (answer.question_set, answer.question_set_version) == ("default", 1)
     assert answer.completed_at is not None
-    survey = await store.get_survey("telegram", "1001")
+    survey = (await store.chats.get_chat_state("telegram", "1001")).survey
     assert survey is not None and survey.step is None
 
 
@@ -60,7 +60,7 @@ async def test_satisfied_flow_offers_an_optional_comment(config, store, dispatch
     assert "góp ý" in texts(replies) and labels(replies) == ["Bỏ qua"]
     replies = await alice.press("Bỏ qua")
     assert "Cảm ơn" in texts(replies) and "Thủ trưởng" not in texts(replies)
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer is not None and answer.rating == Rating.SATISFIED and answer.texts == {}
     assert answer.completed_at is not None
 
@@ -102,7 +102,7 @@ async def test_language_command_switches_and_repeats_the_question(config, store,
     replies = await alice.press("English")
     assert replies[0].text == "Language set to English."
     assert labels(replies) == ["Satisfied", "Neutral", "Unsatisfied"]
-    assert (await store.get_chat("telegram", "1001")).language == "en"
+    assert (await store.chats.get_chat_state("telegram", "1001")).language == "en"
     replies = await alice.command("language", "vi")
     assert replies[0].text == "Đã chuyển sang Tiếng Việt."
 
@@ -113,12 +113,12 @@ async def test_a_second_start_with_an_answered_link_is_thanked_and_changes_nothi
     await alice.command("start", token)
     await alice.press("Hài lòng")
     await alice.press("Bỏ qua")
-    before = await store.get_answer(dossier.id)
+    before = await store.surveys.get_answer(dossier.id)
 
     for who in (alice, Citizen(dispatcher, chat_id="1003")):
         replies = await who.command("start", token)
         assert "đã được đánh giá" in texts(replies) and not labels(replies)
-    assert await store.get_answer(dossier.id) == before
+    assert await store.surveys.get_answer(dossier.id) == before
 
 
 async def test_two_chats_racing_on_one_link_store_one_answer(config, store, dispatcher):
@@ -129,7 +129,7 @@ async def test_two_chats_racing_on_one_link_store_one_answer(config, store, disp
     await alice.press("Hài lòng")
     replies = await bob.press("Không hài lòng")
     assert "đã được đánh giá" in texts(replies)
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer is not None and answer.rating == Rating.SATISFIED and answer.chat_id == "1001"
 
 
@@ -140,8 +140,8 @@ async def test_forged_unknown_and_malformed_links_are_refused_politely(config, s
     for bad in (forged, "x" * 32, "abc", "../../etc/passwd", token + "x", "Ω" * 32):
         replies = await alice.command("start", bad)
         assert "không hợp lệ" in texts(replies), bad
-    assert await store.get_survey("telegram", "1001") is None
-    assert await store.get_answer(dossier.id) is None
+    assert (await store.chats.get_chat_state("telegram", "1001")).survey is None
+    assert await store.surveys.get_answer(dossier.id) is None
 
 
 async def test_a_link_from_another_secret_is_refused(tmp_path, config, store, dispatcher):
@@ -160,7 +160,7 @@ async def test_an_expired_link_is_refused(config, store, dispatcher):
     alice.now = NOW + timedelta(days=config.survey.link_valid_days + 1)
     replies = await alice.command("start", token)
     assert "hết hạn" in texts(replies)
-    assert await store.get_survey("telegram", "1001") is None
+    assert (await store.chats.get_chat_state("telegram", "1001")).survey is None
 
 
 async def test_a_stale_or_forged_button_changes_nothing(config, store, dispatcher):
@@ -168,7 +168,7 @@ async def test_a_stale_or_forged_button_changes_nothing(config, store, dispatche
     alice = Citizen(dispatcher)
     first = await alice.command("start", token)
     await alice.press("Hài lòng")
-    survey = await store.get_survey("telegram", "1001")
+    survey = (await store.chats.get_chat_state("telegram", "1001")).survey
 
     # the rating button pressed again, a forged key, another survey's key, garbage
     for key in (
@@ -182,9 +182,9 @@ async def test_a_stale_or_forged_button_changes_nothing(config, store, dispatche
     ):
         replies = await alice.press_key(key)
         assert "không còn hiệu lực" in texts(replies), key
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer.rating == Rating.SATISFIED
-    assert (await store.get_survey("telegram", "1001")).step == "comment"
+    assert (await store.chats.get_chat_state("telegram", "1001")).survey.step == "comment"
 
 
 async def test_someone_else_pressing_a_forged_button_of_my_survey_changes_nothing(config, store, dispatcher):
@@ -193,7 +193,7 @@ async def test_someone_else_pressing_a_forged_button_of_my_survey_changes_nothin
     replies = await alice.command("start", token)
     stolen = replies[0].options[2].key
     assert "không còn hiệu lực" in texts(await mallory.press_key(stolen))
-    assert await store.get_answer(dossier.id) is None
+    assert await store.surveys.get_answer(dossier.id) is None
 
 
 async def test_typed_numbers_and_loose_words_choose_options(config, store, dispatcher):
@@ -205,7 +205,7 @@ async def test_typed_numbers_and_loose_words_choose_options(config, store, dispa
     replies = await alice.say("3")
     assert labels(replies) == ["Bỏ qua"]
     replies = await alice.say("1")  # the number of "Bỏ qua"
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer.rating == Rating.UNSATISFIED and answer.follow_ups[0].option_id == "staff"
     assert answer.texts == {} and answer.completed_at is not None
 
@@ -218,7 +218,7 @@ async def test_an_unknown_typed_answer_repeats_the_options(config, store, dispat
         replies = await alice.say(typed)
         assert "chọn một trong các phương án" in texts(replies)
         assert labels(replies) == ["Hài lòng", "Bình thường", "Không hài lòng"]
-    assert await store.get_answer(dossier.id) is None
+    assert await store.surveys.get_answer(dossier.id) is None
 
 
 async def test_over_long_text_is_refused_and_not_stored(config, store, dispatcher):
@@ -229,8 +229,8 @@ async def test_over_long_text_is_refused_and_not_stored(config, store, dispatche
     await alice.press("Lý do khác")
     replies = await alice.say("x" * 2001)
     assert "quá dài (2001 ký tự)" in texts(replies)
-    assert (await store.get_answer(dossier.id)).texts == {}
-    assert (await store.get_survey("telegram", "1001")).step == "complaint"
+    assert (await store.surveys.get_answer(dossier.id)).texts == {}
+    assert (await store.chats.get_chat_state("telegram", "1001")).survey.step == "complaint"
     replies = await alice.say("x" * 2000)  # exactly at the limit is fine
     assert "Thủ trưởng" in texts(replies)
 
@@ -264,9 +264,9 @@ async def test_start_for_a_dossier_not_yet_returned_links_the_chat_and_queues_on
     alice = Citizen(dispatcher)
     replies = await alice.command("start", token)
     assert "chưa có kết quả" in texts(replies) and not labels(replies)
-    assert await store.pending_invitations() == []
-    await store.mark_returned(dossier.code, NOW)
-    (invitation,) = await store.pending_invitations()
+    assert await store.outbox.pending_invitations() == []
+    await store.dossiers.mark_returned(dossier.code, NOW)
+    (invitation,) = await store.outbox.pending_invitations()
     assert (invitation.channel, invitation.chat_id, invitation.dossier_id) == ("telegram", "1001", dossier.id)
 
 
@@ -283,7 +283,7 @@ async def test_a_survey_survives_a_restart_at_the_same_question(config, store):
         alice.dispatcher = build_dispatcher(config, reopened)
         replies = await alice.press("Kết quả trễ hẹn hoặc chưa đúng")  # the button sent before the restart
         assert labels(replies) == ["Bỏ qua"]
-        answer = await reopened.get_answer(dossier.id)
+        answer = await reopened.surveys.get_answer(dossier.id)
         assert answer.follow_ups[0].option_id == "result"
     finally:
         await reopened.close()
@@ -315,7 +315,7 @@ async def test_many_citizens_at_once_never_mix(config, store, dispatcher: Dispat
 
     await asyncio.gather(*(answer(*c) for c in citizens))
     for n, dossier in enumerate(dossiers):
-        stored = await store.get_answer(dossier.id)
+        stored = await store.surveys.get_answer(dossier.id)
         assert stored.chat_id == str(5000 + n)
         assert stored.rating == [Rating.SATISFIED, Rating.NEUTRAL, Rating.UNSATISFIED][n % 3]
         assert list(stored.texts.values()) == [f"ý kiến số {n}"]
@@ -342,17 +342,17 @@ async def test_an_old_button_of_a_finished_survey_changes_nothing(config, store,
     first = await alice.command("start", token)
     await alice.press("Hài lòng")
     await alice.press("Bỏ qua")
-    finished = await store.get_answer(dossier.id)
+    finished = await store.surveys.get_answer(dossier.id)
     for option in first[0].options:
         assert "không còn hiệu lực" in texts(await alice.press_key(option.key))
-    assert await store.get_answer(dossier.id) == finished
+    assert await store.surveys.get_answer(dossier.id) == finished
 
 
 async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(config, store, dispatcher):
     from handlers.links import new_survey_code, normalized_code
 
     code = new_survey_code()
-    dossier = await store.add_dossier(
+    dossier = await store.dossiers.add_dossier(
         code="HS-Z1", unit_code="Q1-BN", procedure="Đăng ký khai sinh",
         link_id=links_for(config).new_link_id(), now=NOW, returned_at=NOW, survey_code=code,
     )  # fmt: skip
@@ -364,7 +364,7 @@ async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(confi
     assert labels(replies) == ["Hài lòng", "Bình thường", "Không hài lòng"]
     assert "Đăng ký khai sinh" in texts(replies)
     await dan.say("3")
-    assert (await store.get_answer(dossier.id)).rating == Rating.UNSATISFIED
+    assert (await store.surveys.get_answer(dossier.id)).rating == Rating.UNSATISFIED
 
     guesser = Citizen(dispatcher, chat_id="z-guess", channel="zalo")
     for _ in range(5):
@@ -376,7 +376,7 @@ async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(confi
     # the same dossier's Telegram link, answered on Zalo already: still one answer
     alice = Citizen(dispatcher, chat_id="1001")
     assert "đã được đánh giá" in texts(await alice.command("start", links_for(config).token(dossier.link_id)))
-    assert (await store.get_answer(dossier.id)).channel == "zalo"
+    assert (await store.surveys.get_answer(dossier.id)).channel == "zalo"
 
 
 def test_survey_codes_are_random_and_unambiguous():

@@ -24,7 +24,7 @@ async def telegram(
     config: Config, dispatcher: Dispatcher
 ) -> AsyncIterator[tuple[TelegramChannel, FakeTelegram]]:
     fake = FakeTelegram()
-    channel = TelegramChannel(config.telegram, dispatcher, request=fake)
+    channel = TelegramChannel(config.telegram, dispatcher, dispatcher.chats, request=fake)
     errors: list[BaseException | None] = []
 
     async def fail(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -66,7 +66,7 @@ async def test_the_whole_unsatisfied_survey_over_telegram(config, store, telegra
     await feed(channel, updates.message(1001, "Cán bộ tiếp nhận thiếu niềm nở."))
     assert "Thủ trưởng UBND Phường Bến Nghé" in fake.sent(1001)[-1].params["text"]
 
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer.rating == Rating.UNSATISFIED and answer.channel == "telegram" and answer.chat_id == "1001"
     assert answer.texts == {"complaint": "Cán bộ tiếp nhận thiếu niềm nở."}
 
@@ -80,7 +80,7 @@ async def test_a_button_pressed_twice_is_answered_politely(config, store, telegr
     await feed(channel, updates.press(1001, satisfied))
     await feed(channel, updates.press(1001, satisfied))
     assert "không còn hiệu lực" in fake.sent(1001)[-1].params["text"]
-    assert (await store.get_answer(dossier.id)).rating == Rating.SATISFIED
+    assert (await store.surveys.get_answer(dossier.id)).rating == Rating.SATISFIED
 
 
 async def test_language_comes_from_the_telegram_user(config, store, telegram):
@@ -129,11 +129,11 @@ async def test_a_blocked_chat_is_marked_unreachable(config, store, telegram):
     channel, fake = telegram
     fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
     await feed(channel, Updates().message(1001, "xin chào"))
-    chat = await store.get_chat("telegram", "1001")
+    chat = await store.chats.get_chat_state("telegram", "1001")
     assert chat is not None and chat.unreachable_since is not None
     # they write again: they unblocked us
     await feed(channel, Updates().message(1001, "xin chào"))
-    assert (await store.get_chat("telegram", "1001")).unreachable_since is None
+    assert (await store.chats.get_chat_state("telegram", "1001")).unreachable_since is None
 
 
 async def test_flood_control_is_waited_out_and_the_message_still_goes(telegram):
@@ -150,7 +150,7 @@ async def test_send_reports_a_blocked_chat(store, telegram):
     channel, fake = telegram
     fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
     assert await channel.send("1001", Reply("Xin chào")) == Delivery.UNREACHABLE
-    assert (await store.get_chat("telegram", "1001")).unreachable_since is not None
+    assert (await store.chats.get_chat_state("telegram", "1001")).unreachable_since is not None
 
 
 async def test_a_long_reply_is_split_with_buttons_on_the_last_piece(telegram):
@@ -205,7 +205,7 @@ async def test_a_head_assigns_a_case_from_telegram_buttons(config, store, dispat
 
     channel, fake = telegram
     await complain(dispatcher, config, store)
-    (case,) = await store.list_cases(["Q1-BN"])
+    (case,) = await store.cases.list_cases(["Q1-BN"])
     updates = Updates()
     await feed(channel, updates.press(2101, case_key(case.id, "assign")))
     staff = dict(buttons(fake.sent(2101)[-1]))
@@ -214,4 +214,4 @@ async def test_a_head_assigns_a_case_from_telegram_buttons(config, store, dispat
     assert "Đã giao phản ánh" in fake.sent(2101)[-1].params["text"]
     await feed(channel, updates.press(6666, case_key(case.id, "assign")))  # not a head here
     assert "không có quyền" in fake.sent(6666)[-1].params["text"]
-    assert (await store.get_case(case.id)).assignee_name == "Phạm Thị D"
+    assert (await store.cases.get_case(case.id)).assignee_name == "Phạm Thị D"

@@ -71,8 +71,8 @@ async def test_polling_treats_408_as_nothing_new():
 
 async def test_a_citizen_answers_by_typing_numbers(config, store, dispatcher):
     zalo = FakeZalo()
-    channel = ZaloChannel(zalo.client(), dispatcher)
-    dossier = await store.add_dossier(
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    dossier = await store.dossiers.add_dossier(
         code="HS-Z",
         unit_code="Q1-BN",
         procedure="Đăng ký khai sinh",
@@ -88,7 +88,7 @@ async def test_a_citizen_answers_by_typing_numbers(config, store, dispatcher):
     assert "1. Hài lòng\n2. Bình thường\n3. Không hài lòng" in texts[0] and "gõ số thứ tự" in texts[0]
     assert "6. Lý do khác" in texts[1]
     assert "Thủ trưởng UBND Phường Bến Nghé" in texts[-1]
-    answer = await store.get_answer(dossier.id)
+    answer = await store.surveys.get_answer(dossier.id)
     assert answer.channel == "zalo" and answer.follow_ups[0].option_id == "staff"
     assert answer.texts == {"complaint": "Cán bộ không nghe máy"}
     await channel.stop()
@@ -96,7 +96,7 @@ async def test_a_citizen_answers_by_typing_numbers(config, store, dispatcher):
 
 async def test_stickers_get_a_polite_reply(dispatcher):
     zalo = FakeZalo()
-    channel = ZaloChannel(zalo.client(), dispatcher)
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
     await channel.answer_update({"event_name": "message.sticker.received", "message": {
         "from": {"id": "u2"}, "chat": {"id": "u2", "chat_type": "PRIVATE"}, "sticker": "s"}})  # fmt: skip
     assert zalo.sent[0]["text"].startswith("Xin lỗi, bot chỉ nhận tin nhắn chữ")
@@ -105,10 +105,10 @@ async def test_stickers_get_a_polite_reply(dispatcher):
 
 async def test_blocked_flooded_and_long_messages(store, dispatcher):
     zalo = FakeZalo()
-    channel = ZaloChannel(zalo.client(), dispatcher)
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
     zalo.faults.append((403, 403, "Forbidden: user has blocked the bot"))
     assert await channel.send("u3", Reply("Xin chào")) == Delivery.UNREACHABLE
-    assert (await store.get_chat("zalo", "u3")).unreachable_since is not None
+    assert (await store.chats.get_chat_state("zalo", "u3")).unreachable_since is not None
     zalo.faults += [(429, 429, "Too Many Requests: retry after 0")] * 2
     assert await channel.send("u4", Reply("Xin chào", (Option("k", "Một"),))) == Delivery.SENT
     assert zalo.sent[-1] == {"chat_id": "u4", "text": "Xin chào\n\n1. Một"}
@@ -127,7 +127,10 @@ async def test_webhook_mode_checks_the_secret(config, store, dispatcher, unused_
     zalo = FakeZalo()
     url = f"http://127.0.0.1:{unused_tcp_port}/zalo/hook"
     channel = ZaloChannel(
-        zalo.client(), dispatcher, Webhook(url=url, secret="s3cret-token", port=unused_tcp_port)
+        zalo.client(),
+        dispatcher,
+        dispatcher.chats,
+        Webhook(url=url, secret="s3cret-token", port=unused_tcp_port),
     )
     await channel.start()
     update = {"event_name": "message.text.received", "message": {
@@ -169,9 +172,9 @@ async def test_polling_answers_one_chat_in_order_and_others_beside_it(config, st
     zalo = FakeZalo()
     gate = asyncio.Event()  # the slow chat's messages wait until the fast chat is answered
     client = waiting_client(zalo, slow_chat="slow", gate=gate)
-    channel = ZaloChannel(client, dispatcher)
+    channel = ZaloChannel(client, dispatcher, dispatcher.chats)
     code = "ABCDE-FGHJK"
-    await store.add_dossier(
+    await store.dossiers.add_dossier(
         code="HS-ORDER", unit_code="Q1-BN", procedure="Đăng ký khai sinh", link_id="lo", now=NOW,
         returned_at=NOW, survey_code=code,
     )  # fmt: skip
@@ -204,7 +207,7 @@ async def test_malformed_updates_are_ignored_and_polling_goes_on(dispatcher):
         {"message": {"chat": {"id": "g1", "chat_type": "GROUP"}, "text": "/help"}},  # groups: ignored
     ]
     zalo.text_from("after", "/help")
-    channel = ZaloChannel(waiting_client(zalo), dispatcher)
+    channel = ZaloChannel(waiting_client(zalo), dispatcher, dispatcher.chats)
     await channel.start()
     try:
         for _ in range(200):
@@ -221,7 +224,10 @@ async def test_a_webhook_body_that_is_not_an_update_is_refused(dispatcher, unuse
 
     url = f"http://127.0.0.1:{unused_tcp_port}/hook"
     channel = ZaloChannel(
-        FakeZalo().client(), dispatcher, Webhook(url=url, secret="s3cret-token", port=unused_tcp_port)
+        FakeZalo().client(),
+        dispatcher,
+        dispatcher.chats,
+        Webhook(url=url, secret="s3cret-token", port=unused_tcp_port),
     )
     await channel.start()
     try:

@@ -13,15 +13,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.app import build_dispatcher
+from bot.app import Handlers, build_dispatcher
 from bot.channels.zalo import ZaloChannel
 from bot.config import Config
 from handlers.admin import apply_directory, plan_directory
 from handlers.cases import typed_case_key
 from handlers.chat import Address, Delivery, Option, Reply
-from handlers.digest import send_digests
 from handlers.dispatch import Dispatcher
-from handlers.notices import send_notices
 from handlers.typed import number_replies, typed_choice
 from storage.records import CaseState, NoticeTo
 from storage.sqlite import SQLiteStorage
@@ -51,7 +49,7 @@ class Loop:
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.zalo = FakeZalo()
-        self.channel = ZaloChannel(self.zalo.client(), dispatcher)
+        self.channel = ZaloChannel(self.zalo.client(), dispatcher, dispatcher.chats)
         self.telegram = RecordingSender()
         self.senders = {"zalo": self.channel, "telegram": self.telegram}
         self.dispatcher = dispatcher
@@ -75,7 +73,7 @@ async def zalo_complaint(dispatcher: Dispatcher, config: Config, store: SQLiteSt
     await citizen.press("Không hài lòng")
     await citizen.press("Lý do khác")
     await citizen.say("Cán bộ hẹn lên hẹn xuống")
-    (case,) = await store.list_cases(["Q1-BN"])
+    (case,) = await store.cases.list_cases(["Q1-BN"])
     return case.id
 
 
@@ -85,16 +83,24 @@ async def test_options_are_numbered_on_across_a_batch_and_typed_commands_are_sho
         Reply("Phản ánh #7", (Option("c7", "Giao xử lý", typed="👉 gõ «giao 7»"),)),
         Reply("Trang:", (Option("p", "Trang sau"),), "Gõ số."),
     ]
-    shown = await number_replies(store, Address("zalo", "u"), replies, conversation=True, now=NOW)
+    shown = await number_replies(store.chats, Address("zalo", "u"), replies, conversation=True, now=NOW)
     assert shown[0] == "Chọn:\n\n1. Một\n2. Hai"  # the hint only once, after the last numbered options
     assert shown[1] == "Phản ánh #7\n\n👉 gõ «giao 7»"
     assert shown[2] == "Trang:\n\n3. Trang sau\n\nGõ số."
-    assert (await store.get_chat_state("zalo", "u")).menu == (("a", "Một"), ("b", "Hai"), ("p", "Trang sau"))
+    assert (await store.chats.get_chat_state("zalo", "u")).menu == (
+        ("a", "Một"),
+        ("b", "Hai"),
+        ("p", "Trang sau"),
+    )
     # a notice soon after numbers on; the next answer to the person starts at 1 again
-    notice = await number_replies(store, Address("zalo", "u"), [replies[2]], conversation=False, now=NOW)
+    notice = await number_replies(
+        store.chats, Address("zalo", "u"), [replies[2]], conversation=False, now=NOW
+    )
     assert notice == ["Trang:\n\n4. Trang sau\n\nGõ số."]
-    answer = await number_replies(store, Address("zalo", "u"), [Reply("Cảm ơn")], conversation=True, now=NOW)
-    assert answer == ["Cảm ơn"] and (await store.get_chat_state("zalo", "u")).menu == ()
+    answer = await number_replies(
+        store.chats, Address("zalo", "u"), [Reply("Cảm ơn")], conversation=True, now=NOW
+    )
+    assert answer == ["Cảm ơn"] and (await store.chats.get_chat_state("zalo", "u")).menu == ()
 
 
 def test_a_typed_choice_is_a_number_shown_or_words_no_other_option_has():
@@ -142,13 +148,13 @@ def test_the_directory_takes_zalo_ids_beside_or_instead_of_telegram(tmp_path: An
         load_config(wrong)
 
 
-async def test_the_whole_loop_on_zalo_by_typing(config, store, dispatcher):
+async def test_the_whole_loop_on_zalo_by_typing(config, store, dispatcher, handlers: Handlers):
     case_id = await zalo_complaint(dispatcher, config, store)
     loop = Loop(dispatcher)
 
     # The head has Telegram and Zalo; having written on Zalo last, the digest comes there.
     assert "/cases" in await loop.type("z-head", "/help")
-    run = await send_digests(dispatcher, loop.senders, MORNING, show=5)
+    run = await handlers.digests.send(loop.senders, MORNING, show=5)
     assert run.sent == 1 and loop.telegram.sent == []
     header, complaint = loop.received("z-head")[-2:]
     assert "Báo cáo ngày 27/11/2026 · UBND Phường Bến Nghé" in header
@@ -160,10 +166,10 @@ async def test_the_whole_loop_on_zalo_by_typing(config, store, dispatcher):
     answer = await loop.type("z-head", "có lẽ chị D")  # neither a number nor a name
     assert "chưa hiểu" in answer and "1. Phạm Thị D" in answer
     assert "Đã giao phản ánh" in await loop.type("z-head", "1")
-    assert (await store.get_case(case_id)).state == CaseState.ASSIGNED
+    assert (await store.cases.get_case(case_id)).state == CaseState.ASSIGNED
 
     # Notices: the staff member (Zalo only) and the citizen (on Zalo) hear of it.
-    await send_notices(dispatcher, loop.senders, NOW)
+    await handlers.notices.send(loop.senders, NOW)
     (to_staff,) = loop.received("z-staff")
     assert "Ông/Bà được giao xử lý phản ánh sau" in to_staff and f"gõ «xong {case_id}»" in to_staff
     assert "đã được giao cho cán bộ Phạm Thị D" in loop.received("z-citizen")[-1]
@@ -171,17 +177,17 @@ async def test_the_whole_loop_on_zalo_by_typing(config, store, dispatcher):
     # The staff member resolves with the short command and a note.
     assert "Xin nhập ngắn gọn" in await loop.type("z-staff", f"Xong {case_id}")
     assert "Đã ghi nhận" in await loop.type("z-staff", "1")  # a note may be anything, even "1"
-    assert (await store.get_case(case_id)).resolution == "1"
+    assert (await store.cases.get_case(case_id)).resolution == "1"
 
     # The citizen is told and answers by number; the head hears it was not resolved.
-    await send_notices(dispatcher, loop.senders, NOW)
+    await handlers.notices.send(loop.senders, NOW)
     resolved = loop.received("z-citizen")[-1]
     assert "1. Đã được giải quyết\n2. Chưa được giải quyết" in resolved
     assert "mở lại" in await loop.type("z-citizen", "2")
-    await send_notices(dispatcher, loop.senders, NOW)
+    await handlers.notices.send(loop.senders, NOW)
     reopened = loop.received("z-head")[-1]
     assert "CHƯA được giải quyết" in reopened and f"gõ «giao {case_id}»" in reopened
-    assert (await store.get_case(case_id)).state == CaseState.REOPENED
+    assert (await store.cases.get_case(case_id)).state == CaseState.REOPENED
 
 
 async def test_typed_commands_check_who_types_them(config, store, dispatcher):
@@ -197,38 +203,42 @@ async def test_typed_commands_check_who_types_them(config, store, dispatcher):
     for who in ("z-staff", "z-head"):
         assert "không có quyền" in await loop.type(who, f"xong {case_id}")
     await loop.type("z-citizen", f"xong {case_id}")
-    assert (await store.get_chat_state("zalo", "z-citizen")).awaiting is None
+    assert (await store.chats.get_chat_state("zalo", "z-citizen")).awaiting is None
     assert "không còn hiệu lực" in await loop.type("z-head", "giao 999")
-    case = await store.get_case(case_id)
+    case = await store.cases.get_case(case_id)
     assert case.state == CaseState.ASSIGNED and case.assignee_name == "Võ Văn E"
 
 
-async def test_a_person_is_written_to_on_their_other_chat_when_one_is_blocked(config, store, dispatcher):
+async def test_a_person_is_written_to_on_their_other_chat_when_one_is_blocked(
+    config, store, dispatcher, handlers: Handlers
+):
     await zalo_complaint(dispatcher, config, store)
     loop = Loop(dispatcher)
     loop.telegram.outcomes["2101"] = Delivery.UNREACHABLE
-    run = await send_digests(dispatcher, loop.senders, MORNING, show=5)
+    run = await handlers.digests.send(loop.senders, MORNING, show=5)
     assert run.sent == 1 and len(loop.received("z-head")) == 2  # Telegram first (as listed), then Zalo
-    assert (await store.get_chat("telegram", "2101")).unreachable_since is not None
+    assert (await store.chats.get_chat_state("telegram", "2101")).unreachable_since is not None
 
 
-async def test_a_digest_waits_for_no_channel_the_head_lacks(config, store, dispatcher):
+async def test_a_digest_waits_for_no_channel_the_head_lacks(config, store, dispatcher, handlers: Handlers):
     await zalo_complaint(dispatcher, config, store)
     telegram_only = RecordingSender()
-    await send_digests(dispatcher, {"telegram": telegram_only}, MORNING, show=5)
+    await handlers.digests.send({"telegram": telegram_only}, MORNING, show=5)
     assert [chat for chat, _ in telegram_only.sent] == ["2101", "2101"]
 
 
-async def test_a_notice_to_a_zalo_only_person_waits_until_zalo_runs(config, store, dispatcher):
+async def test_a_notice_to_a_zalo_only_person_waits_until_zalo_runs(
+    config, store, dispatcher, handlers: Handlers
+):
     case_id = await zalo_complaint(dispatcher, config, store)
     head = Citizen(dispatcher, chat_id="2101")
     await head.press_key(f"c{case_id}.assign")
     await head.press("Phạm Thị D")
     telegram_only = RecordingSender()
-    first = await send_notices(dispatcher, {"telegram": telegram_only}, NOW)
+    first = await handlers.notices.send({"telegram": telegram_only}, NOW)
     assert first.waiting == 2 and telegram_only.sent == []  # the staff member and the citizen are on Zalo
     loop = Loop(dispatcher)
-    second = await send_notices(dispatcher, loop.senders, NOW)
+    second = await handlers.notices.send(loop.senders, NOW)
     assert second.sent == 2 and len(loop.received("z-staff")) == 1
 
 
@@ -236,14 +246,14 @@ async def test_adding_a_zalo_id_is_shown_as_a_change_not_a_new_person(config, st
     units = [dict(UNITS[0], staff=[{"name": "Phạm Thị D", "zalo": "z-staff"},
                                     {"name": "Võ Văn E", "telegram": 2103, "zalo": "z-e"}])]  # fmt: skip
     source = yaml.safe_dump({"units": units}, allow_unicode=True)
-    change = await plan_directory(store, source, "d.yaml", NOW.date())
+    change = await plan_directory(store.directory, store.digests, source, "d.yaml", NOW.date())
     assert change.people_added == [] and change.people_removed == []
     assert change.lines("vi") == ["~ Võ Văn E: telegram 2103 → telegram 2103, zalo z-e"]
-    await apply_directory(store, change, NOW, "test")
-    (person,) = await store.people_at("zalo", "z-e")
-    assert person.name == "Võ Văn E" and [p.id for p in await store.people_at("telegram", "2103")] == [
-        person.id
-    ]
+    await apply_directory(store.directory, change, NOW, "test")
+    (person,) = await store.directory.people_at("zalo", "z-e")
+    assert person.name == "Võ Văn E" and [
+        p.id for p in await store.directory.people_at("telegram", "2103")
+    ] == [person.id]
 
 
 async def test_a_second_bot_process_sees_the_numbers_the_first_showed(config, store, dispatcher):
@@ -268,24 +278,26 @@ async def test_an_admin_on_zalo_lists_and_activates_question_sets_by_typing(conf
     listing = await loop.type("z-admin", "/questions")
     assert f"1. Kích hoạt #{stored.id}" in listing and "gõ số thứ tự" in listing
     assert "Đã kích hoạt" in await loop.type("z-admin", "1")
-    assert [s.id for s in await store.active_question_sets()] == [stored.id]
+    assert [s.id for s in await store.question_sets.active_question_sets()] == [stored.id]
 
 
-async def test_english_speakers_type_the_english_commands(config, store, dispatcher):
+async def test_english_speakers_type_the_english_commands(config, store, dispatcher, handlers: Handlers):
     case_id = await zalo_complaint(dispatcher, config, store)
     loop = Loop(dispatcher)
     await loop.type("z-head", "/language en")
-    await send_digests(dispatcher, loop.senders, MORNING, show=5)
+    await handlers.digests.send(loop.senders, MORNING, show=5)
     assert f"type «assign {case_id}»" in loop.received("z-head")[-1]
     assert "1. Phạm Thị D" in await loop.type("z-head", f"Assign #{case_id}")
     assert "is assigned to Phạm Thị D" in await loop.type("z-head", "pham thi d")  # the name, typed loosely
     await loop.type("z-staff", "/language en")
-    await send_notices(dispatcher, loop.senders, NOW)
+    await handlers.notices.send(loop.senders, NOW)
     assert f"type «done {case_id}»" in loop.received("z-staff")[-1]
     assert "Please write briefly" in await loop.type("z-staff", f"done {case_id}")
 
 
-async def test_notices_waiting_for_a_channel_never_hold_back_the_others(config, store, dispatcher):
+async def test_notices_waiting_for_a_channel_never_hold_back_the_others(
+    config, store, dispatcher, handlers: Handlers
+):
     import sqlite3
 
     case_id = await zalo_complaint(dispatcher, config, store)
@@ -299,22 +311,24 @@ async def test_notices_waiting_for_a_channel_never_hold_back_the_others(config, 
     await head.press_key(f"c{case_id}.assign")
     await head.press("Võ Văn E")  # on Telegram only
     telegram_only = RecordingSender()
-    run = await send_notices(dispatcher, {"telegram": telegram_only}, NOW)
+    run = await handlers.notices.send({"telegram": telegram_only}, NOW)
     assert run.sent == 1 and run.waiting == 151  # the citizen's notice and the 150 wait for Zalo
     assert [chat for chat, _ in telegram_only.sent] == ["2103"]
 
 
-async def test_a_notice_blocked_on_one_chat_waits_for_the_persons_other_channel(config, store, dispatcher):
+async def test_a_notice_blocked_on_one_chat_waits_for_the_persons_other_channel(
+    config, store, dispatcher, handlers: Handlers
+):
     case_id = await zalo_complaint(dispatcher, config, store)
-    (head,) = [p for p in await store.unit_people("Q1-BN") if p.role.value == "head"]
-    await store.change_case(
+    (head,) = [p for p in await store.directory.unit_people("Q1-BN") if p.role.value == "head"]
+    await store.cases.change_case(
         case_id, from_states=(CaseState.NEW,), to_state=CaseState.REOPENED, actor="test", action="reopened",
         now=NOW, notices=(NoticeTo(kind="reopened", channel="telegram", chat_id="2101", person_id=head.id),),
     )  # fmt: skip
     blocked = RecordingSender(outcomes={"2101": Delivery.UNREACHABLE})
-    first = await send_notices(dispatcher, {"telegram": blocked}, NOW)
+    first = await handlers.notices.send({"telegram": blocked}, NOW)
     assert first.waiting == 1 and first.unreachable == 0  # Zalo is not running here: it waits for it
     loop = Loop(dispatcher)
-    second = await send_notices(dispatcher, loop.senders, NOW)
+    second = await handlers.notices.send(loop.senders, NOW)
     assert second.sent == 1 and "CHƯA được giải quyết" in loop.received("z-head")[-1]
     assert loop.telegram.sent == []  # the blocked Telegram chat is not tried again

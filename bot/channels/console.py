@@ -11,6 +11,7 @@ from typing import TextIO
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply
 from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies
+from storage.base import ChatRepository
 
 CHANNEL = "console"
 CHAT_ID = "local"
@@ -30,8 +31,9 @@ def incoming_from(line: str, language_hint: str | None = None) -> Incoming:
 
 
 class ConsoleChannel:
-    def __init__(self, dispatcher: Dispatcher, out: TextIO | None = None) -> None:
+    def __init__(self, dispatcher: Dispatcher, chats: ChatRepository, out: TextIO | None = None) -> None:
         self.dispatcher = dispatcher
+        self.chats = chats
         self.out = out or sys.stdout
         self.address = Address(CHANNEL, CHAT_ID)
 
@@ -42,7 +44,7 @@ class ConsoleChannel:
     async def show(self, replies: Sequence[Reply], *, conversation: bool) -> Delivery:
         """Prints replies, options numbered; an answer to what was typed (`conversation`) numbers from 1."""
         texts = await number_replies(
-            self.dispatcher.store, self.address, replies, conversation=conversation, now=datetime.now(UTC)
+            self.chats, self.address, replies, conversation=conversation, now=datetime.now(UTC)
         )
         for message in texts:
             self.out.write(f"\n🤖 {message}\n")

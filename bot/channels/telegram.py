@@ -22,6 +22,7 @@ from bot.config import TelegramConfig
 from handlers.chat import MAX_ATTACHMENT, Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.texts import LANGUAGES, text
+from storage.base import ChatRepository
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class TelegramChannel:
         self,
         config: TelegramConfig,
         dispatcher: Dispatcher,
+        chats: ChatRepository,
         *,
         request: BaseRequest | None = None,
         paced: bool = True,
@@ -142,6 +144,7 @@ class TelegramChannel:
         if config.token is None:
             raise ValueError("no Telegram token")
         self.dispatcher = dispatcher
+        self.chats = chats
         builder: Any = (
             Application.builder()
             .token(config.token.get_secret_value())
@@ -237,11 +240,11 @@ class TelegramChannel:
                     await self.application.bot.send_message(int(chat_id), piece, reply_markup=markup)
         except Forbidden:
             log.info("telegram chat %s blocked the bot; marked unreachable", chat_id)
-            await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
+            await self.chats.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
             return Delivery.UNREACHABLE
         except BadRequest as exc:
             if "chat not found" in str(exc).lower():
-                await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
+                await self.chats.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
                 return Delivery.UNREACHABLE
             log.error("telegram refused a message to chat %s: %s", chat_id, exc)
             return Delivery.FAILED

@@ -21,6 +21,7 @@ from bot.channels.ordering import ChatOrder
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies
+from storage.base import ChatRepository
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +120,16 @@ class Webhook:
 
 
 class ZaloChannel:
-    def __init__(self, client: ZaloClient, dispatcher: Dispatcher, webhook: Webhook | None = None) -> None:
+    def __init__(
+        self,
+        client: ZaloClient,
+        dispatcher: Dispatcher,
+        chats: ChatRepository,
+        webhook: Webhook | None = None,
+    ) -> None:
         self.client = client
         self.dispatcher = dispatcher
+        self.chats = chats
         self.webhook = webhook
         self._polling: asyncio.Task[None] | None = None
         self._server: web.AppRunner | None = None
@@ -230,16 +238,14 @@ class ZaloChannel:
         now = datetime.now(UTC)
         address = Address(CHANNEL, chat_id)
         try:
-            texts = await number_replies(
-                self.dispatcher.store, address, replies, conversation=conversation, now=now
-            )
+            texts = await number_replies(self.chats, address, replies, conversation=conversation, now=now)
             for message in texts:
                 for piece in split_text(message, MAX_TEXT):
                     await self.client.send_message(chat_id, piece)
         except ZaloError as exc:
             if exc.code == 403:
                 log.info("zalo chat %s blocked the bot; marked unreachable", chat_id)
-                await self.dispatcher.store.mark_unreachable(CHANNEL, chat_id, now)
+                await self.chats.mark_unreachable(CHANNEL, chat_id, now)
                 return Delivery.UNREACHABLE
             log.warning("zalo: could not send to chat %s: %s", chat_id, exc)
             return Delivery.FAILED

@@ -1,0 +1,108 @@
+"""What the bot keeps about a chat: language, reachability, the typed-number menu, what its next
+text answers, and, read with them at once, the chat's survey."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from storage.base import ChatRepository
+from storage.records import ChatState
+from storage.sqlite.db import Connection, Database, first, iso
+from storage.sqlite.surveys import SURVEY_STATE_COLUMNS, SURVEY_STATE_JOINS, survey
+
+CHAT_STATE = (
+    "SELECT c.language, c.unreachable_since, c.awaiting, c.menu,"
+    " (SELECT COALESCE(p.last_channel, '') FROM person_contacts pk JOIN people p"
+    "  ON p.id = pk.person_id AND p.active = 1"
+    "  WHERE pk.channel = k.channel AND pk.chat_id = k.chat_id"
+    "  ORDER BY p.last_channel IS NULL LIMIT 1)"
+    f" AS person_channel, {SURVEY_STATE_COLUMNS}"
+    " FROM (SELECT ? AS channel, ? AS chat_id) k"
+    " LEFT JOIN chats c ON c.channel = k.channel AND c.chat_id = k.chat_id"
+    f" LEFT JOIN surveys s ON s.channel = k.channel AND s.chat_id = k.chat_id{SURVEY_STATE_JOINS}"
+)
+
+
+class SQLiteChats(ChatRepository):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
+        row = await self.db.read_one(CHAT_STATE, (channel, chat_id))
+        assert row is not None
+        return ChatState(
+            channel=channel,
+            chat_id=chat_id,
+            language=row["language"],
+            unreachable_since=row["unreachable_since"],
+            survey=survey(row) if row["id"] is not None else None,
+            awaiting=row["awaiting"],
+            menu=tuple(tuple(entry) for entry in json.loads(row["menu"])) if row["menu"] else (),
+            is_person=row["person_channel"] is not None,
+            person_channel=row["person_channel"] or None,
+        )
+
+    async def set_language(self, channel: str, chat_id: str, language: str) -> None:
+        await self.db.execute(
+            "INSERT INTO chats (channel, chat_id, language) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE SET language = excluded.language",
+            (channel, chat_id, language),
+        )
+
+    async def mark_unreachable(self, channel: str, chat_id: str, since: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO chats (channel, chat_id, unreachable_since) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE"
+            " SET unreachable_since = COALESCE(chats.unreachable_since, excluded.unreachable_since)",
+            (channel, chat_id, iso(since)),
+        )
+
+    async def mark_reachable(self, channel: str, chat_id: str) -> None:
+        await self.db.execute(
+            "UPDATE chats SET unreachable_since = NULL WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+        )
+
+    async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None:
+        await self.db.execute(
+            "INSERT INTO chats (channel, chat_id, awaiting) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE SET awaiting = excluded.awaiting",
+            (channel, chat_id, awaiting),
+        )
+
+    async def extend_menu(
+        self,
+        channel: str,
+        chat_id: str,
+        options: Sequence[tuple[str, str]],
+        *,
+        keep_since: datetime | None,
+        limit: int,
+        now: datetime,
+    ) -> int:
+        def extend(db: Connection) -> int:
+            row = first(
+                db, "SELECT menu, menu_at FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+            )
+            menu: list[list[str]] = json.loads(row["menu"]) if row and row["menu"] else []
+            kept = (
+                keep_since is not None
+                and row is not None
+                and row["menu_at"] is not None
+                and datetime.fromisoformat(row["menu_at"]) > keep_since
+                and len(menu) + len(options) <= limit
+            )
+            if not kept:
+                menu = []
+            number = len(menu) + 1
+            menu += [[key, label] for key, label in options]
+            db.execute(
+                "INSERT INTO chats (channel, chat_id, menu, menu_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, chat_id) DO UPDATE"
+                " SET menu = excluded.menu, menu_at = excluded.menu_at",
+                (channel, chat_id, json.dumps(menu, ensure_ascii=False) if menu else None, iso(now)),
+            )
+            return number
+
+        return await self.db.write(extend)
