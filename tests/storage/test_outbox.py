@@ -1,0 +1,131 @@
+"""OutboxRepository: survey invitations and case notices waiting for the running bot, read a page at
+a time in the order recorded, retried until finished, never pending again once finished."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage.base import Storage
+from storage.records import CaseState, Invitation, NoticeTo, OutboxStatus
+from tests.storage.conftest import T0, add_dossier, hours, open_case
+
+
+async def invite(db: Storage, *chats: str) -> list[Invitation]:
+    """An invitation for each chat, in that order, to a returned dossier's survey."""
+    dossier = await add_dossier(db, f"HS-{'-'.join(chats)}")
+    for chat in chats:
+        await db.dossiers.link_chat(dossier.id, "telegram", chat, T0)
+    return [i for i in await db.outbox.pending_invitations(limit=1000) if i.dossier_id == dossier.id]
+
+
+async def notify(db: Storage, *chats: str) -> None:
+    """A notice to each chat, in that order, about a new case."""
+    case = await open_case(db, f"HS-{'-'.join(chats)}", chat=f"c-{'-'.join(chats)}")
+    await db.cases.change_case(
+        case.id,
+        from_states=[CaseState.NEW],
+        to_state=CaseState.NEW,
+        actor="test",
+        action="noticed",
+        now=T0,
+        notices=[NoticeTo(kind="case_new", channel="telegram", chat_id=chat) for chat in chats],
+    )
+
+
+class TestInvitations:
+    async def test_invitation_outcomes_are_recorded(self, db: Storage):
+        dossier = await add_dossier(db, returned=True)
+        await db.dossiers.link_chat(dossier.id, "telegram", "42", T0)
+        (invitation,) = await db.outbox.pending_invitations()
+        assert await db.outbox.retry_invitation(invitation.id, "timeout") == 1
+        assert await db.outbox.retry_invitation(invitation.id, "timeout") == 2
+        (still,) = await db.outbox.pending_invitations()
+        assert still.attempts == 2 and still.error == "timeout"
+        await db.outbox.finish_invitation(invitation.id, OutboxStatus.SENT, T0)
+        assert await db.outbox.pending_invitations() == []
+
+    async def test_a_new_invitation_is_pending_with_no_attempt(self, db: Storage):
+        (invitation,) = await invite(db, "42")
+        assert (invitation.status, invitation.attempts, invitation.created_at) == (
+            OutboxStatus.PENDING,
+            0,
+            T0,
+        )
+        assert (invitation.sent_at, invitation.error) == (None, None)
+
+    async def test_invitations_are_read_in_the_order_recorded_a_page_at_a_time(self, db: Storage):
+        recorded = await invite(db, "1", "2") + await invite(db, "3") + await invite(db, "4", "5")
+        assert [i.chat_id for i in recorded] == ["1", "2", "3", "4", "5"]
+        assert await db.outbox.pending_invitations() == recorded
+        assert await db.outbox.pending_invitations(limit=2) == recorded[:2]
+        assert await db.outbox.pending_invitations(limit=2, after_id=recorded[1].id) == recorded[2:4]
+        assert await db.outbox.pending_invitations(limit=2, after_id=recorded[3].id) == recorded[4:]
+        assert await db.outbox.pending_invitations(after_id=recorded[4].id) == []
+
+    @pytest.mark.parametrize("status", [s for s in OutboxStatus if s != OutboxStatus.PENDING])
+    async def test_a_finished_invitation_is_pending_no_more(self, db: Storage, status: OutboxStatus):
+        first, second = await invite(db, "1", "2")
+        await db.outbox.finish_invitation(first.id, status, T0 + hours(1), error="Forbidden: blocked")
+        assert await db.outbox.pending_invitations() == [second]
+
+    async def test_a_retry_counts_for_its_invitation_only(self, db: Storage):
+        first, second = await invite(db, "1", "2")
+        assert await db.outbox.retry_invitation(second.id, "429") == 1
+        assert await db.outbox.retry_invitation(second.id, "502") == 2
+        again_first, again_second = await db.outbox.pending_invitations()
+        assert again_first == first
+        assert (again_second.attempts, again_second.error, again_second.status) == (
+            2,
+            "502",
+            OutboxStatus.PENDING,
+        )
+
+
+class TestNotices:
+    async def test_notices_are_read_with_what_and_whom_in_the_order_recorded(self, db: Storage):
+        await notify(db, "1", "2")
+        await notify(db, "3")
+        notices = await db.outbox.pending_notices()
+        assert [n.chat_id for n in notices] == ["1", "2", "3"]
+        assert all(
+            (n.kind, n.channel, n.status, n.attempts, n.person_id)
+            == ("case_new", "telegram", OutboxStatus.PENDING, 0, None)
+            for n in notices
+        )
+        assert notices[0].case_id == notices[1].case_id != notices[2].case_id
+        assert [n.id for n in notices] == sorted(n.id for n in notices)
+
+    async def test_notices_are_read_a_page_at_a_time(self, db: Storage):
+        await notify(db, "1", "2", "3", "4", "5")
+        recorded = await db.outbox.pending_notices()
+        assert await db.outbox.pending_notices(limit=2) == recorded[:2]
+        assert await db.outbox.pending_notices(limit=2, after_id=recorded[1].id) == recorded[2:4]
+        assert await db.outbox.pending_notices(limit=2, after_id=recorded[3].id) == recorded[4:]
+        assert await db.outbox.pending_notices(after_id=recorded[4].id) == []
+
+    async def test_a_notice_is_retried_then_finished(self, db: Storage):
+        await notify(db, "1", "2")
+        first, second = await db.outbox.pending_notices()
+        assert await db.outbox.retry_notice(first.id, "timeout") == 1
+        assert await db.outbox.retry_notice(first.id, "502 Bad Gateway") == 2
+        still, untouched = await db.outbox.pending_notices()
+        assert (still.id, still.attempts, still.status) == (first.id, 2, OutboxStatus.PENDING)
+        assert untouched == second
+        await db.outbox.finish_notice(first.id, OutboxStatus.SENT, T0 + hours(1))
+        assert await db.outbox.pending_notices() == [second]
+
+    @pytest.mark.parametrize("status", [s for s in OutboxStatus if s != OutboxStatus.PENDING])
+    async def test_a_finished_notice_is_pending_no_more(self, db: Storage, status: OutboxStatus):
+        await notify(db, "1", "2")
+        first, second = await db.outbox.pending_notices()
+        await db.outbox.finish_notice(first.id, status, T0 + hours(1), error="Forbidden: blocked")
+        assert await db.outbox.pending_notices() == [second]
+
+    async def test_invitations_and_notices_are_apart(self, db: Storage):
+        (invitation,) = await invite(db, "1")
+        await notify(db, "2")
+        (notice,) = await db.outbox.pending_notices()
+        await db.outbox.finish_notice(notice.id, OutboxStatus.SENT, T0)
+        assert await db.outbox.pending_invitations() == [invitation]
+        await db.outbox.finish_invitation(invitation.id, OutboxStatus.SENT, T0)
+        assert await db.outbox.pending_notices() == []
