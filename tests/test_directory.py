@@ -1,5 +1,6 @@
 """The directory at run time: what a file changes, merges and splits of units, open cases moving
-with a retired unit, people changing role, admins only, and the command line."""
+with a retired unit, people changing role, who counts as the same person, admins only, and the
+command line."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import pytest
 import yaml
 
 from bot.cli import main
-from handlers.admin import directory_key
-from storage.records import CaseState
-from tests.conftest import Citizen, add_dossier, labels, texts
+from handlers.admin import apply_directory, directory_key, plan_directory
+from handlers.directory import DirectoryFile, plan_change, same_people
+from storage.records import CaseCounts, CaseState, Contact, Person, PersonEntry, Role, Unit
+from tests.conftest import NOW, UNITS, Citizen, add_dossier, labels, texts
 from tests.test_cases import complain
 
 # Bến Nghé and a new ward merge into "Sài Gòn"; Phạm Thị D becomes the head; Võ Văn E leaves.
@@ -124,8 +126,6 @@ async def test_only_admins_send_or_apply_a_directory(store, dispatcher):
 
 def test_directory_import_on_the_command_line(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    from tests.conftest import UNITS
-
     config_file = tmp_path / "config.yaml"
     config_file.write_text(
         yaml.safe_dump({"database": "db.sqlite", "secret": "s", "units": UNITS}, allow_unicode=True)
@@ -140,3 +140,93 @@ def test_directory_import_on_the_command_line(tmp_path: Path, capsys, monkeypatc
     assert main(["--config", str(config_file), "directory", "import", str(merge)]) == 0
     assert capsys.readouterr().out == "nothing in the directory changes\n"
     assert main(["--config", str(config_file), "directory", "import", str(tmp_path / "absent.yaml")]) == 2
+
+
+# Who is the same person: a stored head or staff member of the same unit and role who shares a chat
+# with the entry. Storage keeps whoever an entry names; this rule decides whom it names.
+TG_2102 = Contact(channel="telegram", chat_id="2102")
+ZALO_D = Contact(channel="zalo", chat_id="z-d")
+
+
+def stored(
+    person_id: int, *contacts: Contact, unit="Q1-BN", role=Role.STAFF, active=True, name="Phạm Thị D"
+) -> Person:
+    return Person(id=person_id, unit_code=unit, role=role, name=name, contacts=contacts, active=active)
+
+
+def listed(*contacts: Contact, unit="Q1-BN", role=Role.STAFF) -> PersonEntry:
+    return PersonEntry(unit_code=unit, role=role, name="Phạm Thị D", contacts=contacts)
+
+
+def test_a_person_who_gains_a_zalo_id_is_the_same_person():
+    (entry,) = same_people([listed(TG_2102, ZALO_D)], [stored(4, TG_2102)])
+    assert entry.person_id == 4 and entry.contacts == (TG_2102, ZALO_D)
+    # and one who drops a chat but keeps another
+    (entry,) = same_people([listed(ZALO_D)], [stored(4, TG_2102, ZALO_D)])
+    assert entry.person_id == 4
+
+
+def test_someone_listed_again_after_removal_is_the_same_person():
+    (entry,) = same_people([listed(TG_2102)], [stored(4, TG_2102, active=False)])
+    assert entry.person_id == 4
+    # listed, removed and listed again more than once: the active one first, else the latest
+    history = [stored(4, TG_2102, active=False), stored(9, TG_2102, active=False)]
+    assert same_people([listed(TG_2102)], history)[0].person_id == 9
+    assert same_people([listed(TG_2102)], [stored(12, TG_2102), *history])[0].person_id == 12
+
+
+def test_matching_needs_the_same_unit_and_role_and_a_shared_chat():
+    d = [stored(4, TG_2102)]
+    assert same_people([listed(TG_2102, role=Role.HEAD)], d)[0].person_id is None  # promoted: new
+    assert same_people([listed(TG_2102, unit="Q1")], d)[0].person_id is None  # moved: new
+    assert same_people([listed(ZALO_D)], d)[0].person_id is None  # no chat in common
+    assert same_people([listed(TG_2102)], [])[0].person_id is None
+
+
+def test_a_stored_person_is_named_by_one_entry_only():
+    first, second = same_people([listed(TG_2102), listed(TG_2102, ZALO_D)], [stored(4, TG_2102)])
+    assert (first.person_id, second.person_id) == (4, None)
+
+
+def test_the_plan_names_the_stored_people_it_keeps():
+    file = DirectoryFile.model_validate(
+        {
+            "units": [
+                {
+                    "code": "Q1-BN",
+                    "name": "UBND Phường Bến Nghé",
+                    "staff": [{"name": "Phạm Thị D", "telegram": 2102, "zalo": "z-d"}],
+                    "head": {"name": "Lê Văn C", "telegram": 2101},
+                }
+            ]
+        }
+    )
+    # Lê Văn C was staff and is now the head: the head is someone new to storage, the staff role
+    # ends; the preview shows one person changing role
+    people = [stored(4, TG_2102), stored(5, Contact(channel="telegram", chat_id="2101"), name="Lê Văn C")]
+    change = plan_change(
+        file, [Unit(code="Q1-BN", name="UBND Phường Bến Nghé")], people, {"Q1-BN": CaseCounts()}
+    )
+    assert sorted((e.name, e.person_id) for e in change.people) == [("Lê Văn C", None), ("Phạm Thị D", 4)]
+    assert [name for name, *_ in change.contacts_changed] == ["Phạm Thị D"]
+    assert [name for name, *_ in change.role_changed] == ["Lê Văn C"]
+    assert change.people_added == [] and change.people_removed == []
+
+
+async def test_a_staff_member_who_gains_a_zalo_id_keeps_the_cases_they_hold(config, store, dispatcher):
+    await complain(dispatcher, config, store)
+    (case,) = await store.cases.list_cases(["Q1-BN"])
+    (staff,) = await store.directory.people_at("telegram", "2102")
+    await store.cases.change_case(
+        case.id, from_states=[CaseState.NEW], to_state=CaseState.ASSIGNED, actor="test",
+        action="assigned", now=NOW, assignee_id=staff.id,
+    )  # fmt: skip
+    ward = dict(UNITS[0]["children"][0])
+    ward["staff"] = [{"name": "Phạm Thị D", "telegram": 2102, "zalo": "z-d"}, ward["staff"][1]]
+    source = yaml.safe_dump({"units": [dict(UNITS[0], children=[ward]), UNITS[1]]}, allow_unicode=True)
+    change = await plan_directory(store.directory, store.digests, source, "d.yaml", NOW.date())
+    assert change.people_added == [] and change.people_removed == []
+    await apply_directory(store.directory, change, NOW, "test")
+    (same,) = await store.directory.people_at("zalo", "z-d")
+    assert same.id == staff.id
+    assert [c.id for c in await store.cases.list_cases(["Q1-BN"], assignee_id=staff.id)] == [case.id]
