@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +35,10 @@ def migrations() -> list[tuple[int, str]]:
 
 
 def iso(value: datetime | date | None) -> str | None:
+    """The text a time or day is stored as. Times are stored in UTC: SQLite compares them as text,
+    which orders instants only when they share one offset (the one-stop software writes Vietnam's)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC)
     return value.isoformat() if value is not None else None
 
 

@@ -3,7 +3,7 @@ survey to, only if the survey still stands where the caller saw it."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 
 import pytest
 
@@ -338,3 +338,16 @@ class TestSurveys:
             case.id,
             CaseState.RESOLVED,
         )
+
+    async def test_times_are_instants_whatever_their_zone(self, db: Storage):
+        vietnam = timezone(timedelta(hours=7), "ICT")
+        dossier = await add_dossier(db)
+        survey = await start_survey(db, dossier.id)
+        await db.surveys.record_rating(
+            survey, rating=Rating.SATISFIED, option_id="satisfied", next_step=None, now=T0.astimezone(vietnam)
+        )
+        assert await db.surveys.answered_since("telegram", "42", T0)
+        assert await db.surveys.answered_since("telegram", "42", T0.astimezone(vietnam))
+        assert not await db.surveys.answered_since("telegram", "42", T0 + timedelta(seconds=1))
+        assert not await db.surveys.answered_since("telegram", "42", (T0 + hours(1)).astimezone(vietnam))
+        assert (await db.surveys.get_answer(dossier.id)).answered_at == T0
