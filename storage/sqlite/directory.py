@@ -29,6 +29,27 @@ def person(row: Row) -> Person:
     )  # fmt: skip
 
 
+def _add_person(db: Connection, entry: PersonEntry) -> int:
+    """A new person row. Its `channel, chat_id` record the chat it was created with, unique per unit
+    and role (migration 002); a row created with this chat belongs to someone the caller did not
+    name, so its key is moved aside (to '#' and its id, never a chat id) instead of the row being
+    taken over: who is the same person is the caller's decision."""
+    head = entry.contacts[0]
+    key = (entry.unit_code, entry.role.value, head.channel, head.chat_id)
+    db.execute(
+        "UPDATE people SET chat_id = '#' || id"
+        " WHERE unit_code = ? AND role = ? AND channel = ? AND chat_id = ?",
+        key,
+    )
+    row = first(
+        db,
+        "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (entry.unit_code, entry.role.value, entry.name, head.channel, head.chat_id),
+    )
+    assert row is not None
+    return int(row["id"])
+
+
 def _save_people(db: Connection, people: Sequence[PersonEntry]) -> None:
     """Makes these the active heads and staff; the others become inactive, kept for history. An
     entry with a `person_id` is that stored person; the others are added."""
@@ -36,16 +57,7 @@ def _save_people(db: Connection, people: Sequence[PersonEntry]) -> None:
     for entry in people:
         person_id = entry.person_id
         if person_id is None:
-            head = entry.contacts[0]
-            row = first(
-                db,
-                "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (unit_code, role, channel, chat_id) DO UPDATE SET name = excluded.name"
-                " RETURNING id",
-                (entry.unit_code, entry.role.value, entry.name, head.channel, head.chat_id),
-            )
-            assert row is not None
-            person_id = int(row["id"])
+            person_id = _add_person(db, entry)
         db.execute(
             "UPDATE people SET unit_code = ?, role = ?, name = ?, active = 1 WHERE id = ?",
             (entry.unit_code, entry.role.value, entry.name, person_id),

@@ -204,6 +204,29 @@ class TestPeople:
         assert other.id != first.id and other.name == "Chi"
         assert {p.id for p in await db.directory.all_people(inactive=True)} == {first.id, other.id}
 
+    async def test_an_entry_without_an_id_is_added_even_on_a_chat_someone_was_first_stored_with(
+        self, db: Storage
+    ):
+        # Bình was first stored with Telegram 2001 and now keeps only Zalo; an entry of the same unit
+        # and role on Telegram 2001 that the planner did not match is someone else, added beside her.
+        (binh,) = await set_people(db, [entry("Q1", Role.STAFF, "Bình", TG_2001, ZALO_A)])
+        await set_people(db, [entry("Q1", Role.STAFF, "Bình", ZALO_A, person_id=binh.id)])
+        for listed in (
+            [
+                entry("Q1", Role.STAFF, "Bình", ZALO_A, person_id=binh.id),
+                entry("Q1", Role.STAFF, "Chi", TG_2001),
+            ],
+            [
+                entry("Q1", Role.STAFF, "Chi", TG_2001),
+                entry("Q1", Role.STAFF, "Bình", ZALO_A, person_id=binh.id),
+            ],
+        ):
+            await set_people(db, listed)
+            (kept,) = await db.directory.people_at("zalo", "z-an")
+            (added,) = await db.directory.people_at("telegram", "2001")
+            assert (kept.id, kept.name, kept.contacts) == (binh.id, "Bình", (ZALO_A,))
+            assert added.id != binh.id and (added.name, added.contacts) == ("Chi", (TG_2001,))
+
     async def test_a_directory_is_applied_and_audited_in_one_step(self, db: Storage):
         await db.directory.apply_directory(
             units=[*TREE, Unit(code="Q1-SG", name="UBND Phường Sài Gòn", parent_code="Q1")],
