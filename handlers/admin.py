@@ -10,7 +10,7 @@ import yaml
 
 from handlers.chat import Option, Reply
 from handlers.directory import DirectoryChange, DirectoryError, parse_directory, plan_change
-from handlers.question_set import QuestionSet, QuestionSetError
+from handlers.question_set import QuestionSet, QuestionSetError, parse_question_set
 from handlers.question_sets import QuestionSets
 from handlers.texts import Language, text
 from storage.base import DigestRepository, DirectoryRepository, QuestionSetRepository
@@ -133,14 +133,19 @@ class AdminDesk:
             return [Reply(text("file_unreadable", language, name=name))]
         if is_directory(source):
             return await self.propose_directory(chat, source, name, language, now)
+        default = self.sets.default
         try:
+            if self.sets.is_default(source, name):
+                return [Reply(text("qs_is_default", language, set=default.id, version=default.version))]
+            declared = parse_question_set(source, name).version
             stored, created = await self.sets.import_set(source, name, now, f"{chat.channel}:{chat.chat_id}")
         except QuestionSetError as exc:
             problems = exc.describe(language).removeprefix(f"{name}: ").replace("; ", "\n")
             return [Reply(text("qs_invalid", language, name=name, problems=problems))]
-        intro = text(
-            "qs_imported" if created else "qs_unchanged", language, set=stored.set_id, version=stored.version
-        )
+        kind = "qs_unchanged"
+        if created:
+            kind = "qs_imported" if declared == stored.version else "qs_renumbered"
+        intro = text(kind, language, set=stored.set_id, version=stored.version, declared=declared)
         return [self._previewed(stored, intro, language)]
 
     def _previewed(self, stored: StoredQuestionSet, intro: str, language: Language) -> Reply:
@@ -212,9 +217,11 @@ class AdminDesk:
         if not self.is_admin(chat):
             return [Reply(text("admin_only", language))]
         stored = await self.question_sets.list_question_sets()
+        default = self.sets.default
+        lines = [text("qs_default_line", language, set=default.id, version=default.version)]
         if not stored:
-            return [Reply(text("qs_none", language))]
-        lines = [
+            return [Reply("\n".join([*lines, text("qs_none", language)]))]
+        lines += [
             text(
                 "qs_line", language, id=s.id, set=s.set_id, version=s.version, answers=s.answers,
                 state=text("qs_active" if s.active else "qs_inactive", language),

@@ -312,6 +312,24 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Đã lưu bộ câu hỏi {set} phiên bản {version} (chưa kích hoạt). Người dân sẽ thấy như sau:",
         "en": "Stored question set {set} version {version} (not active yet). Citizens will see:",
     },
+    "qs_renumbered": {
+        "vi": "Tệp ghi phiên bản {declared}; bộ câu hỏi được lưu thành {set} phiên bản {version} (chưa kích "
+        "hoạt), vì số phiên bản được đánh theo thứ tự và không bao giờ dùng lại cho nội dung khác. "
+        "Người dân sẽ thấy như sau:",
+        "en": "The file says version {declared}; it is stored as {set} version {version} (not active yet), "
+        "since versions are numbered in order and a number is never reused for other content. "
+        "Citizens will see:",
+    },
+    "qs_is_default": {
+        "vi": "Tệp này giống hệt bộ câu hỏi mặc định ({set} phiên bản {version}) mà người dân đang được hỏi, "
+        "nên không có gì để lưu. Hãy sửa nội dung rồi gửi lại.",
+        "en": "This file is the same as the default question set ({set} version {version}) that citizens "
+        "are asked already, so there is nothing to store. Change it and send it again.",
+    },
+    "qs_default_line": {
+        "vi": "Mặc định: {set} v{version} · hỏi ở nơi không có bộ câu hỏi nào khác đang dùng",
+        "en": "Default: {set} v{version} · asked wherever no other active set applies",
+    },
     "qs_unchanged": {
         "vi": "Bộ câu hỏi này giống hệt {set} phiên bản {version} đã có. Người dân sẽ thấy như sau:",
         "en": "This question set is the same as {set} version {version}. Citizens will see:",

@@ -385,10 +385,18 @@ class QuestionSetRepository(ABC):
 
     @abstractmethod
     async def save_question_set(
-        self, set_id: str, source: str, fingerprint: str, now: datetime, actor: str
+        self,
+        set_id: str,
+        source: str,
+        fingerprint: str,
+        now: datetime,
+        actor: str,
+        *,
+        first_version: int = 1,
     ) -> tuple[StoredQuestionSet, bool]:
-        """Stores an imported set as its next version, unless a version with the same content
-        (fingerprint) exists; returns the version and whether it is new. Audited."""
+        """Stores an imported set as its next version (never below `first_version`), unless a
+        version with the same content (fingerprint) exists; returns the version and whether it is
+        new. Audited."""
 
     @abstractmethod
     async def list_question_sets(self) -> list[StoredQuestionSet]:
