@@ -12,7 +12,7 @@ from handlers.links import SurveyLinks, normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
-from handlers.typed import folded
+from handlers.typed import chosen, folded
 from storage.base import AlreadyAnswered, DossierRepository, StaleStep, SurveyRepository
 from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 
@@ -289,10 +289,5 @@ class SurveyFlow:
 
     @staticmethod
     def _typed_option(question: Question, message: str) -> str | None:
-        typed = folded(message).rstrip(".)")
-        if typed.isdecimal() and 1 <= int(typed) <= len(question.options):
-            return question.options[int(typed) - 1].id
-        for option in question.options:
-            if typed in {folded(option.text.vi), folded(option.text.en)}:
-                return option.id
-        return None
+        index = chosen([(o.text.vi, o.text.en) for o in question.options], message)
+        return question.options[index].id if index is not None else None

@@ -210,6 +210,21 @@ async def test_typed_numbers_and_loose_words_choose_options(config, store, dispa
     assert answer.texts == {} and answer.completed_at is not None
 
 
+async def test_a_follow_up_is_chosen_by_its_words_without_punctuation_or_by_their_start(
+    config, store, dispatcher
+):
+    for code, chat, typed in (
+        ("HS-001", "1001", "thai do huong dan cua can bo"),
+        ("HS-002", "1002", "thai do"),
+    ):
+        dossier, token = await add_dossier(config, store, code)
+        citizen = Citizen(dispatcher, chat_id=chat, channel="console")
+        await citizen.command("start", token)
+        await citizen.say("khong hai long")
+        assert labels(await citizen.say(typed)) == ["Bỏ qua"]
+        assert (await store.surveys.get_answer(dossier.id)).follow_ups[0].option_id == "staff"
+
+
 async def test_an_unknown_typed_answer_repeats_the_options(config, store, dispatcher):
     dossier, token = await add_dossier(config, store)
     alice = Citizen(dispatcher)

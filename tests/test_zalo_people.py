@@ -332,3 +332,21 @@ async def test_a_notice_blocked_on_one_chat_waits_for_the_persons_other_channel(
     second = await handlers.notices.send(loop.senders, NOW)
     assert second.sent == 1 and "CHƯA được giải quyết" in loop.received("z-head")[-1]
     assert loop.telegram.sent == []  # the blocked Telegram chat is not tried again
+
+
+def test_typed_words_match_without_punctuation_and_by_a_unique_start():
+    menu = [
+        ("f1", "Thái độ, hướng dẫn của cán bộ"),
+        ("f2", "Thời gian giải quyết"),
+        ("s1", "Hài lòng"),
+        ("s2", "Không hài lòng"),
+    ]
+    assert typed_choice(menu, "thai do huong dan cua can bo") == "f1"  # no comma typed
+    assert typed_choice(menu, "Thái độ, hướng dẫn của cán bộ!") == "f1"
+    assert typed_choice(menu, "thai do") == "f1"  # the start of one option's words
+    assert typed_choice(menu, "thoi gi") == "f2"  # the last word cut short
+    assert typed_choice(menu, "khong") == "s2"
+    assert typed_choice(menu, "th") is None  # both start so; and too short to be a choice
+    assert typed_choice(menu, "hai") is None  # "hai" is also "two": a start this short chooses nothing
+    assert typed_choice(menu, "hài lòng") == "s1"  # whole words win over a start ("không hài lòng" ≠)
+    assert typed_choice(menu, "-1") is None and typed_choice(menu, "...") is None

@@ -38,7 +38,8 @@ class SQLiteQuestionSets(QuestionSetRepository):
             row = first(
                 db,
                 "INSERT INTO question_sets (set_id, version, source, fingerprint, imported_at, imported_by)"
-                " SELECT ?, MAX(COALESCE(MAX(version), 0) + 1, ?), ?, ?, ?, ? FROM question_sets WHERE set_id = ?"
+                " SELECT ?, MAX(COALESCE(MAX(version), 0) + 1, ?), ?, ?, ?, ?"
+                " FROM question_sets WHERE set_id = ?"
                 " RETURNING id, version",
                 (set_id, first_version, source, fingerprint, iso(now), actor, set_id),
             )
