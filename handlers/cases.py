@@ -290,7 +290,7 @@ class CaseDesk:
             notices=notices,
         )
         if changed is None:
-            return [Reply(text("case_stale", language, id=case.id))]
+            return [Reply(text("case_stale_citizen", language))]
         if resolved:
             return [Reply(text("confirm_thanks_closed", language))]
         return [Reply(text("confirm_thanks_reopened", language, unit=case.unit_name))]

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from handlers.admin import AdminDesk, parse_directory_key, parse_question_set_key
 from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key, typed_case_key
-from handlers.chat import Incoming, Kind, Option, Reply
+from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply
 from handlers.links import normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow
@@ -156,7 +156,10 @@ class Dispatcher:
         """Explains the bot, then repeats the question a survey in progress waits on."""
         current = self.survey.current_question(chat, language)
         people = [Reply(text("help_people", language))] if chat.is_person else []
-        return [Reply(text("help", language)), *people, *([current] if current else [])]
+        answering = text(
+            "help_answer_buttons" if chat.channel in BUTTON_CHANNELS else "help_answer_typed", language
+        )
+        return [Reply(text("help", language, answering=answering)), *people, *([current] if current else [])]
 
     def offer_languages(self, language: Language) -> list[Reply]:
         """Offers the languages the bot speaks."""

@@ -281,10 +281,10 @@ class SurveyFlow:
         options: tuple[Option, ...]
         if question.type == "text":
             options = (Option(option_key(survey, question.id, SKIP), text("skip", language)),)
-        else:
-            options = tuple(
-                Option(option_key(survey, question.id, o.id), o.text(language)) for o in question.options
-            )
+            return Reply(question.text(language), options, text("text_typing_hint", language))
+        options = tuple(
+            Option(option_key(survey, question.id, o.id), o.text(language)) for o in question.options
+        )
         return Reply(question.text(language), options, text("typing_hint", language))
 
     @staticmethod

@@ -20,6 +20,10 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "Reply by typing the number.",
     },
     "skip": {"vi": "Bỏ qua", "en": "Skip"},
+    "text_typing_hint": {
+        "vi": "Ông/Bà gõ nội dung góp ý, hoặc gõ 1 để bỏ qua.",
+        "en": "Type your answer, or type 1 to skip.",
+    },
     "choose_again": {
         "vi": "Xin Ông/Bà chọn một trong các phương án dưới đây.",
         "en": "Please choose one of the options below.",
@@ -73,15 +77,23 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Bot lấy ý kiến người dân về việc giải quyết thủ tục hành chính.\n"
         "• Quét mã QR trên phiếu hẹn trả kết quả (hoặc gửi mã khảo sát in trên phiếu) để đánh giá "
         "hồ sơ của Ông/Bà.\n"
-        "• Trả lời bằng cách bấm nút (hoặc gõ số thứ tự).\n"
+        "• {answering}\n"
         "• /language: đổi ngôn ngữ (Tiếng Việt / English).\n"
         "• /help: xem hướng dẫn này.",
         "en": "This bot collects citizens' feedback on administrative services.\n"
         "• Scan the QR code on your receipt (or send the survey code printed on it) to rate your "
         "application.\n"
-        "• Answer by tapping a button (or typing its number).\n"
+        "• {answering}\n"
         "• /language: change language (Tiếng Việt / English).\n"
         "• /help: show this help.",
+    },
+    "help_answer_buttons": {
+        "vi": "Trả lời bằng cách bấm nút (hoặc gõ số thứ tự).",
+        "en": "Answer by tapping a button (or typing its number).",
+    },
+    "help_answer_typed": {
+        "vi": "Trả lời bằng cách gõ số thứ tự của phương án, hoặc gõ chính phương án đó.",
+        "en": "Answer by typing the number of an option, or the option's words.",
     },
     "help_people": {
         "vi": "Dành cho thủ trưởng và cán bộ:\n"
@@ -218,6 +230,10 @@ CATALOG: dict[str, dict[Language, str]] = {
     "not_allowed": {
         "vi": "Xin lỗi, Ông/Bà không có quyền thực hiện thao tác này.",
         "en": "Sorry, you are not allowed to do this.",
+    },
+    "case_stale_citizen": {
+        "vi": "Phản ánh này đã được ghi nhận hoặc đã thay đổi; lựa chọn này không còn hiệu lực.",
+        "en": "This complaint has already been recorded or changed; this choice no longer applies.",
     },
     "case_stale": {
         "vi": "Phản ánh #{id} đã được xử lý hoặc thay đổi; thao tác này không còn hiệu lực.",

@@ -169,7 +169,8 @@ async def test_resolved_then_confirmed_closes_the_case(config, store, dispatcher
     assert "đã được đóng" in texts(replies)
     assert (await store.cases.get_case(case.id)).state == CaseState.CLOSED
     # pressed again, or "not resolved" after closing: nothing changes
-    assert "không còn hiệu lực" in texts(await citizen.press_key(case_key(case.id, "no")))
+    again = texts(await citizen.press_key(case_key(case.id, "no")))
+    assert "không còn hiệu lực" in again and f"#{case.id}" not in again  # a number they never saw
     assert (await store.cases.get_case(case.id)).state == CaseState.CLOSED
 
 

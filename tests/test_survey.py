@@ -400,3 +400,15 @@ def test_survey_codes_are_random_and_unambiguous():
     codes = {new_survey_code() for _ in range(2000)}
     assert len(codes) == 2000
     assert all(c not in CODE_ALPHABET for c in "ILOU") and len(CODE_ALPHABET) ** 10 >= 2**50
+
+
+async def test_help_and_hints_speak_of_buttons_only_where_there_are_buttons(config, store, dispatcher):
+    typed, tapped = Citizen(dispatcher, channel="console"), Citizen(dispatcher, channel="telegram")
+    assert "gõ số thứ tự của phương án" in texts(await typed.command("help"))
+    assert "bấm nút" not in texts(await typed.command("help"))
+    assert "bấm nút" in texts(await tapped.command("help"))
+    dossier, token = await add_dossier(config, store)
+    await typed.command("start", token)
+    await typed.say("1")  # satisfied: the free-text question comes next
+    (question,) = typed.last
+    assert question.typing_hint == "Ông/Bà gõ nội dung góp ý, hoặc gõ 1 để bỏ qua."
