@@ -407,7 +407,7 @@ async def test_help_and_hints_speak_of_buttons_only_where_there_are_buttons(conf
     assert "gõ số thứ tự của phương án" in texts(await typed.command("help"))
     assert "bấm nút" not in texts(await typed.command("help"))
     assert "bấm nút" in texts(await tapped.command("help"))
-    dossier, token = await add_dossier(config, store)
+    _, token = await add_dossier(config, store)
     await typed.command("start", token)
     await typed.say("1")  # satisfied: the free-text question comes next
     (question,) = typed.last
