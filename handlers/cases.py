@@ -22,6 +22,7 @@ from storage.records import (
     Person,
     Rating,
     Role,
+    Unit,
 )
 
 NOTE_LIMIT = 1000
@@ -55,6 +56,21 @@ def add_working_days(start: date, days: int, holidays: frozenset[date]) -> date:
         if day.weekday() < 5 and day not in holidays:
             left -= 1
     return day
+
+
+def subtree(roots: Sequence[str], units: Sequence[Unit]) -> list[str]:
+    """These units' codes and those of every unit under them, each once, parents first."""
+    children: dict[str | None, list[str]] = {}
+    for unit in units:
+        children.setdefault(unit.parent_code, []).append(unit.code)
+    found: list[str] = []
+    waiting = list(roots)
+    while waiting:
+        code = waiting.pop(0)
+        if code not in found:
+            found.append(code)
+            waiting += children.get(code, [])
+    return found
 
 
 def case_key(case_id: int, action: str, argument: str | int | None = None) -> str:
@@ -296,11 +312,13 @@ class CaseDesk:
         return [Reply(text("confirm_thanks_reopened", language, unit=case.unit_name))]
 
     async def list_open(self, chat: ChatState, page: int, language: Language) -> list[Reply]:
-        """/cases: the open cases of the units the person heads, a page at a time."""
+        """/cases: the open cases of the units the person heads and of every unit under them, a
+        page at a time (a head may assign the cases of the units below)."""
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        units = [p.unit_code for p in people if p.role == Role.HEAD]
-        if not units:
+        headed = [p.unit_code for p in people if p.role == Role.HEAD]
+        if not headed:
             return await self.list_mine(chat, language) if people else [Reply(text("staff_only", language))]
+        units = subtree(headed, await self.directory.list_units())
         total = await self.cases.count_cases(units)
         if total == 0:
             return [Reply(text("no_cases", language))]

@@ -299,6 +299,10 @@ CATALOG: dict[str, dict[Language, str]] = {
     },
     "digest_overdue_title": {"vi": "Quá hạn:", "en": "Overdue:"},
     "digest_escalated_title": {"vi": "Quá hạn ở đơn vị cấp dưới:", "en": "Overdue in units below:"},
+    "new_cases_notice": {
+        "vi": "🔔 {unit}: {count} phản ánh mới của người dân cần giao xử lý.",
+        "en": "🔔 {unit}: {count} new complaint(s) from citizens to assign.",
+    },
     "digest_more": {
         "vi": "Còn {count} phản ánh mới khác: gõ /cases để xem từng trang.",
         "en": "{count} more new complaints: send /cases to page through them.",

@@ -326,6 +326,14 @@ class CaseRepository(ABC):
     async def case_events(self, case_id: int) -> list[CaseEvent]:
         """The case's history, oldest first."""
 
+    @abstractmethod
+    async def unannounced_cases(self, limit: int = 500) -> list[Case]:
+        """Open cases not yet announced to their unit's head, oldest first."""
+
+    @abstractmethod
+    async def mark_announced(self, case_ids: Sequence[int], now: datetime) -> list[int]:
+        """Claims the announcement of these cases; the ids claimed now (not by anyone before)."""
+
 
 class OutboxRepository(ABC):
     """Messages the running bot sends on its own: survey invitations and case notices."""

@@ -150,3 +150,21 @@ class SQLiteCases(CaseRepository):
             (case_id,),
         )
         return [CaseEvent.model_validate(dict(r)) for r in rows]
+
+    async def unannounced_cases(self, limit: int = 500) -> list[Case]:
+        rows = await self.db.read(
+            f"{CASE} WHERE c.announced_at IS NULL AND c.state IN ({placeholders(OPEN_STATES)})"
+            " ORDER BY c.opened_at, c.id LIMIT ?",
+            (*(s.value for s in OPEN_STATES), limit),
+        )
+        return [case(r) for r in rows]
+
+    async def mark_announced(self, case_ids: Sequence[int], now: datetime) -> list[int]:
+        rows = await self.db.write(
+            lambda db: db.execute(
+                "UPDATE cases SET announced_at = ?"
+                f" WHERE announced_at IS NULL AND id IN ({placeholders(case_ids)}) RETURNING id",
+                (iso(now), *case_ids),
+            ).fetchall()
+        )
+        return sorted(int(r["id"]) for r in rows)
