@@ -86,6 +86,7 @@ def case_settings(config: Config) -> CaseSettings:
     return CaseSettings(
         open_on=frozenset(Rating(r) for r in config.cases.open_on),
         deadline_working_days=config.cases.deadline_working_days,
+        contact_hours=config.cases.contact_hours,
         holidays=frozenset(config.cases.holidays),
         zone=config.zone,
     )

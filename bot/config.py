@@ -95,6 +95,7 @@ class NewCaseNoticeConfig(Section):
 class CasesConfig(Section):
     open_on: tuple[Literal["satisfied", "neutral", "unsatisfied"], ...] = ("unsatisfied",)
     deadline_working_days: int = Field(default=3, ge=1, le=60)
+    contact_hours: int = Field(default=48, ge=1, le=720)  # asked of the staff member assigned
     holidays: tuple[date, ...] = ()
     new_case_notice: NewCaseNoticeConfig = NewCaseNoticeConfig()
 

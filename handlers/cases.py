@@ -27,13 +27,19 @@ from storage.records import (
 
 NOTE_LIMIT = 1000
 PAGE_SIZE = 5
+# What a chat's next text is, while it is awaited: a resolution note, a message for the citizen of
+# a case (from its staff member), or the citizen's reply to one; each followed by the case number.
 AWAITING_NOTE = "note:"
+AWAITING_MESSAGE = "msg:"
+AWAITING_REPLY = "reply:"
+AWAITED_TEXTS = (AWAITING_NOTE, AWAITING_MESSAGE, AWAITING_REPLY)
 
 
 @dataclass(frozen=True)
 class CaseSettings:
     open_on: frozenset[Rating] = frozenset({Rating.UNSATISFIED})
     deadline_working_days: int = 3
+    contact_hours: int = 48  # the staff member assigned is asked to contact the citizen within this
     holidays: frozenset[date] = field(default_factory=frozenset)
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
 
@@ -92,6 +98,8 @@ TYPED_ACTIONS = {
     "xong": "resolve",
     "done": "resolve",
     "resolve": "resolve",
+    "nhan": "msg",
+    "message": "msg",
 }
 
 
@@ -165,6 +173,15 @@ class CaseDesk:
             typed=text("typed_resolve", language, id=case.id),
         )
 
+    def staff_buttons(self, case: Case, language: Language) -> tuple[Option, ...]:
+        """What the staff member assigned can do with the case: message the citizen, mark it resolved."""
+        message = Option(
+            case_key(case.id, "msg"),
+            text("button_message_citizen", language),
+            typed=text("typed_message", language, id=case.id),
+        )
+        return (message, self.resolve_button(case, language))
+
     # Who may act
 
     async def _heads_over(self, unit_code: str, people: Sequence[Person]) -> Person | None:
@@ -191,6 +208,8 @@ class CaseDesk:
         _, action, argument = parsed
         if action in ("ok", "no"):
             return await self.confirm(chat, case, resolved=action == "ok", language=language, now=now)
+        if action == "reply":
+            return await self.ask_reply(chat, case, language)
         people = await self.directory.people_at(chat.channel, chat.chat_id)
         if action == "assign":
             return await self.offer_staff(case, people, language)
@@ -198,6 +217,8 @@ class CaseDesk:
             return await self.assign(case, people, int(argument), language, now)
         if action == "resolve":
             return await self.ask_resolution(chat, case, people, language)
+        if action == "msg":
+            return await self.ask_message(chat, case, people, language)
         return [Reply(text("stale_option", language))]
 
     async def offer_staff(self, case: Case, people: Sequence[Person], language: Language) -> list[Reply]:
@@ -252,6 +273,102 @@ class CaseDesk:
             return [Reply(text("case_stale", language, id=case.id))]
         await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_NOTE}{case.id}")
         return [Reply(text("ask_resolution", language, id=case.id, limit=NOTE_LIMIT))]
+
+    async def receive_text(
+        self, chat: ChatState, words: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Takes the text a chat was asked for: a resolution note, a message for a citizen, a reply."""
+        assert chat.awaiting is not None
+        if chat.awaiting.startswith(AWAITING_MESSAGE):
+            return await self.relay_to_citizen(chat, words, language, now)
+        if chat.awaiting.startswith(AWAITING_REPLY):
+            return await self.relay_to_staff(chat, words, language, now)
+        return await self.record_resolution(chat, words, language, now)
+
+    async def ask_message(
+        self, chat: ChatState, case: Case, people: Sequence[Person], language: Language
+    ) -> list[Reply]:
+        """Asks the staff member assigned for the message to relay to the case's citizen."""
+        if case.assignee_id is None or case.assignee_id not in {p.id for p in people}:
+            return [Reply(text("not_allowed", language))]
+        if case.state not in OPEN_STATES:
+            return [Reply(text("case_stale", language, id=case.id))]
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_MESSAGE}{case.id}")
+        return [Reply(text("ask_message", language, id=case.id, limit=NOTE_LIMIT))]
+
+    async def relay_to_citizen(
+        self, chat: ChatState, words: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Sends the staff member's message to the citizen through the bot, recorded in the case."""
+        assert chat.awaiting is not None
+        case_id = int(chat.awaiting.removeprefix(AWAITING_MESSAGE))
+        cleaned = words.strip()
+        if not cleaned:
+            return [Reply(text("ask_message", language, id=case_id, limit=NOTE_LIMIT))]
+        if len(cleaned) > NOTE_LIMIT:
+            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
+        case = await self.cases.get_case(case_id)
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
+        if case is None or case.assignee_id not in {p.id for p in people}:
+            return [Reply(text("not_allowed", language))]
+        changed = await self.cases.change_case(
+            case.id,
+            from_states=OPEN_STATES,
+            to_state=case.state,
+            actor=f"person:{case.assignee_id}",
+            action="messaged citizen",
+            note=cleaned,
+            now=now,
+            notices=(NoticeTo(kind="message", channel=case.citizen_channel, chat_id=case.citizen_chat_id),),
+        )
+        if changed is None:
+            return [Reply(text("case_stale", language, id=case.id))]
+        return [Reply(text("message_sent", language, id=case.id))]
+
+    async def ask_reply(self, chat: ChatState, case: Case, language: Language) -> list[Reply]:
+        """Asks the citizen for their answer to a message about their complaint."""
+        if (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
+            return [Reply(text("not_allowed", language))]
+        if case.state not in OPEN_STATES:
+            return [Reply(text("case_stale_citizen", language))]
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_REPLY}{case.id}")
+        return [Reply(text("ask_reply", language, limit=NOTE_LIMIT))]
+
+    async def relay_to_staff(
+        self, chat: ChatState, words: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Sends the citizen's reply to the staff member assigned (else the unit's head), recorded."""
+        assert chat.awaiting is not None
+        case_id = int(chat.awaiting.removeprefix(AWAITING_REPLY))
+        cleaned = words.strip()
+        if not cleaned:
+            return [Reply(text("ask_reply", language, limit=NOTE_LIMIT))]
+        if len(cleaned) > NOTE_LIMIT:
+            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
+        case = await self.cases.get_case(case_id)
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
+        if case is None or (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
+            return [Reply(text("not_allowed", language))]
+        if case.assignee_id is not None:
+            readers = [p for p in [await self.directory.get_person(case.assignee_id)] if p is not None]
+        else:
+            readers = [p for p in await self.directory.unit_people(case.unit_code) if p.role == Role.HEAD]
+        changed = await self.cases.change_case(
+            case.id,
+            from_states=OPEN_STATES,
+            to_state=case.state,
+            actor="citizen",
+            action="citizen replied",
+            note=cleaned,
+            now=now,
+            notices=tuple(
+                NoticeTo(kind="reply", channel=p.channel, chat_id=p.chat_id, person_id=p.id) for p in readers
+            ),
+        )
+        if changed is None:
+            return [Reply(text("case_stale_citizen", language))]
+        return [Reply(text("reply_sent", language))]
 
     async def record_resolution(
         self, chat: ChatState, note: str, language: Language, now: datetime
@@ -352,4 +469,4 @@ class CaseDesk:
             )
         if not cases:
             return [Reply(text("my_cases_none", language))]
-        return [Reply(self.describe(c, language), (self.resolve_button(c, language),)) for c in cases]
+        return [Reply(self.describe(c, language), self.staff_buttons(c, language)) for c in cases]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from handlers.admin import AdminDesk, parse_directory_key, parse_question_set_key
-from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key, typed_case_key
+from handlers.cases import AWAITED_TEXTS, CaseDesk, parse_case_key, typed_case_key
 from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply
 from handlers.links import normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH
@@ -69,6 +69,9 @@ class Dispatcher:
             await self.directory.note_person_channel(address.channel, address.chat_id)
 
         if incoming.kind == Kind.COMMAND:
+            if chat.awaiting is not None:  # a command moves on from the text the chat was asked for
+                await self.chats.set_awaiting(address.channel, address.chat_id, None)
+                chat = chat.model_copy(update={"awaiting": None})
             return await self._command(incoming, chat, language, now)
         if incoming.kind == Kind.OPTION and incoming.option is not None:
             return await self.press(chat, incoming.option, language, now)
@@ -97,8 +100,8 @@ class Dispatcher:
         typed by its number or words, a survey answer or a survey code."""
         if len(message) > MAX_TEXT_LENGTH:
             return [Reply(text("too_long", language, length=len(message), limit=MAX_TEXT_LENGTH))]
-        if chat.awaiting is not None and chat.awaiting.startswith(AWAITING_NOTE):
-            return self._notifying(await self.cases.record_resolution(chat, message, language, now))
+        if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
+            return self._notifying(await self.cases.receive_text(chat, message, language, now))
         # Short commands are for heads and staff: a citizen's words are never taken for one.
         key = (typed_case_key(message) if chat.is_person else None) or typed_choice(chat.menu, message)
         if key is not None:

@@ -254,8 +254,44 @@ CATALOG: dict[str, dict[Language, str]] = {
         "We will tell you when it is resolved.",
     },
     "notice_case_to_staff": {
-        "vi": "Ông/Bà được giao xử lý phản ánh sau. Xin liên hệ người dân trong vòng 48 giờ.",
-        "en": "You have been assigned the complaint below. Please contact the citizen within 48 hours.",
+        "vi": "Ông/Bà được giao xử lý phản ánh sau. Xin liên hệ người dân trong vòng {hours} giờ: "
+        "chọn «Nhắn người dân» để nhắn qua bot.",
+        "en": "You have been assigned the complaint below. Please contact the citizen within {hours} "
+        "hours: choose «Message the citizen» to write to them through the bot.",
+    },
+    "notice_message_to_citizen": {
+        "vi": "Cán bộ {name} ({unit}) nhắn Ông/Bà về phản ánh đối với hồ sơ «{procedure}»:\n“{note}”",
+        "en": "{name} of {unit} writes to you about your complaint on «{procedure}»:\n“{note}”",
+    },
+    "notice_reply_from_citizen": {
+        "vi": "Người dân trả lời về phản ánh #{id} («{procedure}»):\n“{note}”",
+        "en": "The citizen replies about complaint #{id} («{procedure}»):\n“{note}”",
+    },
+    "button_message_citizen": {"vi": "Nhắn người dân", "en": "Message the citizen"},
+    "typed_message": {
+        "vi": "👉 Nhắn người dân qua bot: gõ «nhan {id}», rồi gửi nội dung",
+        "en": "👉 To message the citizen through the bot, type «message {id}», then send the text",
+    },
+    "button_reply": {"vi": "Trả lời", "en": "Reply"},
+    "ask_message": {
+        "vi": "Xin nhập tin nhắn gửi người dân về phản ánh #{id} (tối đa {limit} ký tự). Bot sẽ chuyển "
+        "tin nhắn và câu trả lời của người dân; hai bên không thấy tài khoản của nhau.",
+        "en": "Please write your message to the citizen about complaint #{id} (at most {limit} "
+        "characters). The bot passes it on, and their reply back; neither side sees the other's account.",
+    },
+    "message_sent": {
+        "vi": "Đã chuyển tin nhắn đến người dân (phản ánh #{id}). Câu trả lời của người dân sẽ được chuyển "
+        "lại cho Ông/Bà.",
+        "en": "Your message went to the citizen (complaint #{id}). Their reply will come to you here.",
+    },
+    "ask_reply": {
+        "vi": "Xin Ông/Bà nhập nội dung trả lời (tối đa {limit} ký tự); bot sẽ chuyển đến cán bộ xử lý.",
+        "en": "Please write your reply (at most {limit} characters); the bot passes it to the official "
+        "handling your complaint.",
+    },
+    "reply_sent": {
+        "vi": "Đã chuyển câu trả lời của Ông/Bà đến cán bộ xử lý. Cảm ơn Ông/Bà.",
+        "en": "Your reply went to the official handling your complaint. Thank you.",
     },
     "notice_case_resolved": {
         "vi": "{unit} đã xử lý phản ánh của Ông/Bà về hồ sơ «{procedure}»:\n“{note}”\n\n"

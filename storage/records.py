@@ -241,6 +241,7 @@ class Notice(NoticeTo):
     case_id: int
     status: OutboxStatus
     attempts: int
+    note: str | None = None  # the note of the case event that queued it (a relayed message's words)
 
 
 class UnitFigures(Record):

@@ -116,7 +116,8 @@ async def test_the_whole_loop_with_notices(config, store, dispatcher, handlers: 
     await handlers.notices.send({"telegram": sender}, NOW)
     sent = {chat: reply for chat, reply in sender.sent}
     assert "Hẹn lên hẹn xuống".lower() in sent["2102"].text.lower() and labels([sent["2102"]]) == [
-        "Đã xử lý xong"
+        "Nhắn người dân",
+        "Đã xử lý xong",
     ]
     assert "đã được giao cho cán bộ Phạm Thị D" in sent["1001"].text
     assert (await store.cases.get_case(case.id)).state == CaseState.ASSIGNED
@@ -276,7 +277,7 @@ async def test_cases_and_mycases_list_page_by_page(config, store, dispatcher):
     cases = await store.cases.list_cases(["Q1-BN"])
     await head.press_key(case_key(cases[0].id, "to", staff_id))
     mine = await staff.command("mycases")
-    assert len(mine) == 1 and labels(mine) == ["Đã xử lý xong"]
+    assert len(mine) == 1 and labels(mine) == ["Nhắn người dân", "Đã xử lý xong"]
     assert "dành cho thủ trưởng và cán bộ" in texts(
         await Citizen(dispatcher, chat_id="5555").command("cases")
     )

@@ -130,14 +130,14 @@ class SQLiteCases(CaseRepository):
             )
             if moved is None:
                 return None
-            db.execute(
+            event = db.execute(
                 "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, ?, ?)",
                 (case_id, iso(now), actor, action, note),
-            )
+            ).lastrowid
             db.executemany(
-                "INSERT INTO notices (case_id, kind, channel, chat_id, person_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(case_id, n.kind, n.channel, n.chat_id, n.person_id, iso(now)) for n in notices],
+                "INSERT INTO notices (case_id, kind, channel, chat_id, person_id, created_at, event_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(case_id, n.kind, n.channel, n.chat_id, n.person_id, iso(now), event) for n in notices],
             )
             return first(db, f"{CASE} WHERE c.id = ?", (case_id,))
 
