@@ -33,6 +33,7 @@ AWAITING_NOTE = "note:"
 AWAITING_MESSAGE = "msg:"
 AWAITING_REPLY = "reply:"
 AWAITED_TEXTS = (AWAITING_NOTE, AWAITING_MESSAGE, AWAITING_REPLY)
+_ASK = {AWAITING_NOTE: "ask_resolution", AWAITING_MESSAGE: "ask_message", AWAITING_REPLY: "ask_reply"}
 
 
 @dataclass(frozen=True)
@@ -279,11 +280,22 @@ class CaseDesk:
     ) -> list[Reply]:
         """Takes the text a chat was asked for: a resolution note, a message for a citizen, a reply."""
         assert chat.awaiting is not None
-        if chat.awaiting.startswith(AWAITING_MESSAGE):
-            return await self.relay_to_citizen(chat, words, language, now)
-        if chat.awaiting.startswith(AWAITING_REPLY):
-            return await self.relay_to_staff(chat, words, language, now)
-        return await self.record_resolution(chat, words, language, now)
+        awaited = next(prefix for prefix in AWAITED_TEXTS if chat.awaiting.startswith(prefix))
+        case_id = int(chat.awaiting.removeprefix(awaited))
+        cleaned = words.strip()
+        if not cleaned:
+            return [Reply(text(_ASK[awaited], language, id=case_id, limit=NOTE_LIMIT))]
+        if len(cleaned) > NOTE_LIMIT:
+            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
+        case = await self.cases.get_case(case_id)
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
+        if case is None:
+            return [Reply(text("stale_option", language))]
+        if awaited == AWAITING_MESSAGE:
+            return await self.relay_to_citizen(chat, case, cleaned, language, now)
+        if awaited == AWAITING_REPLY:
+            return await self.relay_to_staff(chat, case, cleaned, language, now)
+        return await self.record_resolution(chat, case, cleaned, language, now)
 
     async def ask_message(
         self, chat: ChatState, case: Case, people: Sequence[Person], language: Language
@@ -297,20 +309,11 @@ class CaseDesk:
         return [Reply(text("ask_message", language, id=case.id, limit=NOTE_LIMIT))]
 
     async def relay_to_citizen(
-        self, chat: ChatState, words: str, language: Language, now: datetime
+        self, chat: ChatState, case: Case, words: str, language: Language, now: datetime
     ) -> list[Reply]:
         """Sends the staff member's message to the citizen through the bot, recorded in the case."""
-        assert chat.awaiting is not None
-        case_id = int(chat.awaiting.removeprefix(AWAITING_MESSAGE))
-        cleaned = words.strip()
-        if not cleaned:
-            return [Reply(text("ask_message", language, id=case_id, limit=NOTE_LIMIT))]
-        if len(cleaned) > NOTE_LIMIT:
-            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        case = await self.cases.get_case(case_id)
-        await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
-        if case is None or case.assignee_id not in {p.id for p in people}:
+        if case.assignee_id not in {p.id for p in people}:
             return [Reply(text("not_allowed", language))]
         changed = await self.cases.change_case(
             case.id,
@@ -318,7 +321,7 @@ class CaseDesk:
             to_state=case.state,
             actor=f"person:{case.assignee_id}",
             action="messaged citizen",
-            note=cleaned,
+            note=words,
             now=now,
             notices=(NoticeTo(kind="message", channel=case.citizen_channel, chat_id=case.citizen_chat_id),),
         )
@@ -336,19 +339,10 @@ class CaseDesk:
         return [Reply(text("ask_reply", language, limit=NOTE_LIMIT))]
 
     async def relay_to_staff(
-        self, chat: ChatState, words: str, language: Language, now: datetime
+        self, chat: ChatState, case: Case, words: str, language: Language, now: datetime
     ) -> list[Reply]:
         """Sends the citizen's reply to the staff member assigned (else the unit's head), recorded."""
-        assert chat.awaiting is not None
-        case_id = int(chat.awaiting.removeprefix(AWAITING_REPLY))
-        cleaned = words.strip()
-        if not cleaned:
-            return [Reply(text("ask_reply", language, limit=NOTE_LIMIT))]
-        if len(cleaned) > NOTE_LIMIT:
-            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
-        case = await self.cases.get_case(case_id)
-        await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
-        if case is None or (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
+        if (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
             return [Reply(text("not_allowed", language))]
         if case.assignee_id is not None:
             readers = [p for p in [await self.directory.get_person(case.assignee_id)] if p is not None]
@@ -360,7 +354,7 @@ class CaseDesk:
             to_state=case.state,
             actor="citizen",
             action="citizen replied",
-            note=cleaned,
+            note=words,
             now=now,
             notices=tuple(
                 NoticeTo(kind="reply", channel=p.channel, chat_id=p.chat_id, person_id=p.id) for p in readers
@@ -371,20 +365,11 @@ class CaseDesk:
         return [Reply(text("reply_sent", language))]
 
     async def record_resolution(
-        self, chat: ChatState, note: str, language: Language, now: datetime
+        self, chat: ChatState, case: Case, note: str, language: Language, now: datetime
     ) -> list[Reply]:
         """Takes the staff member's text as the resolution note and tells the citizen."""
-        assert chat.awaiting is not None
-        case_id = int(chat.awaiting.removeprefix(AWAITING_NOTE))
-        cleaned = note.strip()
-        if not cleaned:
-            return [Reply(text("ask_resolution", language, id=case_id, limit=NOTE_LIMIT))]
-        if len(cleaned) > NOTE_LIMIT:
-            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        case = await self.cases.get_case(case_id)
-        await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
-        if case is None or case.assignee_id not in {p.id for p in people}:
+        if case.assignee_id not in {p.id for p in people}:
             return [Reply(text("not_allowed", language))]
         changed = await self.cases.change_case(
             case.id,
@@ -392,8 +377,8 @@ class CaseDesk:
             to_state=CaseState.RESOLVED,
             actor=f"person:{case.assignee_id}",
             action="resolved",
-            note=cleaned,
-            resolution=cleaned,
+            note=note,
+            resolution=note,
             now=now,
             notices=(NoticeTo(kind="resolved", channel=case.citizen_channel, chat_id=case.citizen_chat_id),),
         )
