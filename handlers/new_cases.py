@@ -1,6 +1,7 @@
 """New complaints reach the unit's head as they open, not only in the next morning's digest: a
 short notice with each case and its Assign button. Cases that open together (a queue at the desk,
-a survey wave) wait a little and go as one message. Each case is announced once, whichever process
+a survey wave) wait a little and go as one message; a case waits while its citizen is still
+answering, so the head reads their words too. Each case is announced once, whichever process
 claims it first; the digest lists it too."""
 
 from __future__ import annotations
@@ -74,9 +75,11 @@ class NewCaseNotices:
         parents = {code: u.parent_code for code, u in units.items()}
         announced = 0
         for code, cases in waiting.items():
-            newest, oldest = max(c.opened_at for c in cases), min(c.opened_at for c in cases)
-            if now - newest < self.settings.quiet and now - oldest < self.settings.max_wait:
-                continue  # more may be on their way: one message for them all
+            # More may be on their way, or a citizen is still writing: one message for them all, later.
+            arriving = now - max(c.opened_at for c in cases) < self.settings.quiet
+            writing = not all(c.survey_done for c in cases)
+            if (arriving or writing) and now - min(c.opened_at for c in cases) < self.settings.max_wait:
+                continue
             claimed = set(await self.cases.mark_announced([c.id for c in cases], now))
             mine = [c for c in cases if c.id in claimed]
             unit = units.get(code)

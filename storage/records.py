@@ -213,6 +213,7 @@ class Case(Record):
     rating: Rating
     follow_ups: list[FollowUp] = Field(default_factory=list)
     texts: dict[str, str] = Field(default_factory=dict)
+    survey_done: bool = True  # False while the citizen may still be writing their complaint
 
     def overdue_on(self, day: date) -> bool:
         return self.state in OPEN_STATES and day > self.deadline

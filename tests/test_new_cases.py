@@ -8,7 +8,7 @@ from datetime import timedelta
 from bot.app import Handlers, build_handlers
 from handlers.chat import Delivery
 from storage.records import CaseState
-from tests.conftest import NOW, Citizen, make_config, texts
+from tests.conftest import NOW, Citizen, add_dossier, make_config, texts
 from tests.fakes import RecordingSender
 from tests.test_cases import complain
 
@@ -87,3 +87,24 @@ async def test_the_head_above_lists_the_open_cases_of_the_units_below(config, st
     assert "HS-001" in district and "Phản ánh đang mở: 1–1 trên 1" in district
     other = texts(await Citizen(dispatcher, chat_id="3001").command("cases"))  # head of Q3, a sibling
     assert "Không có phản ánh nào đang mở" in other
+
+
+async def test_a_case_waits_for_the_citizen_to_finish_writing(config, store, handlers: Handlers):
+    _, token = await add_dossier(config, store)
+    citizen = Citizen(handlers.dispatcher)
+    await citizen.command("start", token)
+    await citizen.press("Không hài lòng")  # the case opens at this tap
+    sender = RecordingSender()
+    assert await handlers.new_cases.send({"telegram": sender}, NOW + timedelta(minutes=5)) == 0
+    await citizen.press("Lý do khác")
+    await citizen.say("Phải đi lại ba lần")
+    assert await handlers.new_cases.send({"telegram": sender}, NOW + timedelta(minutes=8)) == 1
+    assert "Phải đi lại ba lần" in to(sender, "2101")[1]
+
+
+async def test_an_abandoned_survey_still_reaches_the_head_within_the_longest_wait(config, store, handlers):
+    _, token = await add_dossier(config, store)
+    citizen = Citizen(handlers.dispatcher)
+    await citizen.command("start", token)
+    await citizen.press("Không hài lòng")
+    assert await handlers.new_cases.send({"telegram": RecordingSender()}, NOW + timedelta(minutes=16)) == 1

@@ -15,7 +15,8 @@ from storage.sqlite.db import Connection, Database, Row, first, iso, placeholder
 CASE = (
     "SELECT c.id, c.dossier_id, d.code AS dossier_code, d.procedure, c.unit_code, u.name AS unit_name,"
     " c.state, c.assignee_id, p.name AS assignee_name, c.opened_at, c.deadline, c.resolution, c.updated_at,"
-    " a.channel AS citizen_channel, a.chat_id AS citizen_chat_id, a.rating, a.follow_ups, a.texts"
+    " a.channel AS citizen_channel, a.chat_id AS citizen_chat_id, a.rating, a.follow_ups, a.texts,"
+    " a.completed_at IS NOT NULL AS survey_done"
     " FROM cases c JOIN dossiers d ON d.id = c.dossier_id JOIN units u ON u.code = c.unit_code"
     " JOIN answers a ON a.dossier_id = c.dossier_id LEFT JOIN people p ON p.id = c.assignee_id"
 )
