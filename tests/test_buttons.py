@@ -4,6 +4,8 @@ with a prefix another kind could be confused with, and reaches its handler throu
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -149,10 +151,18 @@ def test_a_field_that_would_not_read_back_is_refused_when_packed(bad: str):
         SurveyOption(1, bad, "ok").pack()
 
 
-@pytest.mark.parametrize("page", [-1, "3"])  # below zero, or a number given as text
-def test_a_value_that_would_not_read_back_is_refused_when_packed(page: object):
-    with pytest.raises(ButtonError, match="does not read back"):
-        CasesPage(page).pack()
+@pytest.mark.parametrize(
+    ("button", "field"),
+    [
+        (CasesPage(-1), "CasesPage.page"),  # below zero
+        (CasesPage("3"), "CasesPage.page"),  # a number given as text
+        (ActivateQuestionSet(1, "delete"), "ActivateQuestionSet.action"),
+        (ChooseLanguage("fr"), "ChooseLanguage.language"),
+    ],
+)
+def test_a_value_that_would_not_read_back_is_refused_when_packed(button: Button, field: str):
+    with pytest.raises(ButtonError, match=rf"{re.escape(field)}=.* does not hold"):
+        button.pack()
 
 
 def test_a_case_button_names_a_staff_member_only_to_assign_to_them():
