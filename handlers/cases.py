@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from handlers.buttons import Button
 from handlers.chat import Option, Reply
 from handlers.texts import Language, text
 from handlers.typed import folded
@@ -80,35 +82,56 @@ def subtree(roots: Sequence[str], units: Sequence[Unit]) -> list[str]:
     return found
 
 
-def case_key(case_id: int, action: str, argument: str | int | None = None) -> str:
-    return f"c{case_id}.{action}" + (f".{argument}" if argument is not None else "")
+class CaseAction(StrEnum):
+    """What a case button does; each value is what the button's data says."""
+
+    ASSIGN = "assign"  # the head asks for the unit's staff
+    ASSIGN_TO = "to"  # the head picked this staff member
+    RESOLVE = "resolve"  # the staff member will write the resolution note
+    MESSAGE = "msg"  # the staff member will write to the citizen through the bot
+    CONFIRM = "ok"  # the citizen says the resolution solved it
+    REOPEN = "no"  # the citizen says it did not
+    REPLY = "reply"  # the citizen will answer the staff member's message
 
 
-def parse_case_key(key: str) -> tuple[int, str, str | None] | None:
-    parts = key.split(".")
-    if len(parts) not in (2, 3) or not parts[0].startswith("c") or not parts[0][1:].isdecimal():
-        return None
-    return int(parts[0][1:]), parts[1], parts[2] if len(parts) == 3 else None
+class CaseButton(Button, prefix="c"):
+    """A button on a case. One class with an action rather than a class per action: every action
+    first finds the case and checks who pressed, and the data reads as before (`c12.assign`,
+    `c12.to.5`), so case buttons already in chats keep working."""
+
+    case_id: int
+    action: CaseAction
+    staff_id: int | None = None  # only with ASSIGN_TO
+
+    def __post_init__(self) -> None:
+        if (self.staff_id is not None) != (self.action == CaseAction.ASSIGN_TO):
+            raise ValueError(f"a staff member goes with {CaseAction.ASSIGN_TO!r} and nothing else")
+
+
+class CasesPage(Button, prefix="cases.page."):
+    """The next page of /cases (numbered from 0)."""
+
+    page: int
 
 
 # Short commands typed where there are no buttons ("giao 12", "assign 12", "xong 12", "done 12"),
 # compared without diacritics; each names a case action and the case's number.
 TYPED_ACTIONS = {
-    "giao": "assign",
-    "assign": "assign",
-    "xong": "resolve",
-    "done": "resolve",
-    "resolve": "resolve",
-    "nhan": "msg",
-    "message": "msg",
+    "giao": CaseAction.ASSIGN,
+    "assign": CaseAction.ASSIGN,
+    "xong": CaseAction.RESOLVE,
+    "done": CaseAction.RESOLVE,
+    "resolve": CaseAction.RESOLVE,
+    "nhan": CaseAction.MESSAGE,
+    "message": CaseAction.MESSAGE,
 }
 
 
-def typed_case_key(words: str) -> str | None:
-    """The case key a typed short command stands for, such as "giao 12" → c12.assign."""
+def typed_case_button(words: str) -> CaseButton | None:
+    """The case button a typed short command stands for, such as "giao 12" → assign case 12."""
     parts = folded(words).lstrip("/").replace("#", " ").split()
     if len(parts) == 2 and parts[0] in TYPED_ACTIONS and parts[1].isdecimal():
-        return case_key(int(parts[1]), TYPED_ACTIONS[parts[0]])
+        return CaseButton(int(parts[1]), TYPED_ACTIONS[parts[0]])
     return None
 
 
@@ -161,7 +184,7 @@ class CaseDesk:
         again = case.state == CaseState.ASSIGNED
         return (
             Option(
-                case_key(case.id, "assign"),
+                CaseButton(case.id, CaseAction.ASSIGN).pack(),
                 text("button_reassign" if again else "button_assign", language),
                 typed=text("typed_reassign" if again else "typed_assign", language, id=case.id),
             ),
@@ -169,7 +192,7 @@ class CaseDesk:
 
     def resolve_button(self, case: Case, language: Language) -> Option:
         return Option(
-            case_key(case.id, "resolve"),
+            CaseButton(case.id, CaseAction.RESOLVE).pack(),
             text("button_resolve", language),
             typed=text("typed_resolve", language, id=case.id),
         )
@@ -177,7 +200,7 @@ class CaseDesk:
     def staff_buttons(self, case: Case, language: Language) -> tuple[Option, ...]:
         """What the staff member assigned can do with the case: message the citizen, mark it resolved."""
         message = Option(
-            case_key(case.id, "msg"),
+            CaseButton(case.id, CaseAction.MESSAGE).pack(),
             text("button_message_citizen", language),
             typed=text("typed_message", language, id=case.id),
         )
@@ -200,25 +223,27 @@ class CaseDesk:
 
     # Handlers
 
-    async def press(self, chat: ChatState, key: str, language: Language, now: datetime) -> list[Reply]:
+    async def press(
+        self, chat: ChatState, button: CaseButton, language: Language, now: datetime
+    ) -> list[Reply]:
         """Answers a button of a case: assign, pick a staff member, resolve, confirm or reopen."""
-        parsed = parse_case_key(key)
-        case = await self.cases.get_case(parsed[0]) if parsed else None
-        if parsed is None or case is None:
+        case = await self.cases.get_case(button.case_id)
+        if case is None:
             return [Reply(text("stale_option", language))]
-        _, action, argument = parsed
-        if action in ("ok", "no"):
-            return await self.confirm(chat, case, resolved=action == "ok", language=language, now=now)
-        if action == "reply":
+        action = button.action
+        if action in (CaseAction.CONFIRM, CaseAction.REOPEN):
+            resolved = action == CaseAction.CONFIRM
+            return await self.confirm(chat, case, resolved=resolved, language=language, now=now)
+        if action == CaseAction.REPLY:
             return await self.ask_reply(chat, case, language)
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        if action == "assign":
+        if action == CaseAction.ASSIGN:
             return await self.offer_staff(case, people, language)
-        if action == "to" and argument is not None and argument.isdecimal():
-            return await self.assign(case, people, int(argument), language, now)
-        if action == "resolve":
+        if action == CaseAction.ASSIGN_TO and button.staff_id is not None:
+            return await self.assign(case, people, button.staff_id, language, now)
+        if action == CaseAction.RESOLVE:
             return await self.ask_resolution(chat, case, people, language)
-        if action == "msg":
+        if action == CaseAction.MESSAGE:
             return await self.ask_message(chat, case, people, language)
         return [Reply(text("stale_option", language))]
 
@@ -231,7 +256,7 @@ class CaseDesk:
         staff = [p for p in await self.directory.unit_people(case.unit_code) if p.role == Role.STAFF]
         if not staff:
             return [Reply(text("no_staff", language, unit=case.unit_name))]
-        options = tuple(Option(case_key(case.id, "to", p.id), p.name) for p in staff)
+        options = tuple(Option(CaseButton(case.id, CaseAction.ASSIGN_TO, p.id).pack(), p.name) for p in staff)
         return [Reply(text("choose_staff", language, id=case.id), options, text("typing_hint", language))]
 
     async def assign(
@@ -431,7 +456,7 @@ class CaseDesk:
         replies += [Reply(self.describe(c, language), self.head_buttons(c, language)) for c in cases]
         last = first + len(cases) - 1
         if last < total:
-            next_page = Option(f"cases.page.{page + 1}", text("button_next_page", language))
+            next_page = Option(CasesPage(page + 1).pack(), text("button_next_page", language))
             replies.append(
                 Reply(
                     text("cases_more", language, count=total - last),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from handlers.cases import CaseDesk, case_key
+from handlers.cases import CaseAction, CaseButton, CaseDesk
 from handlers.chat import Delivery, Option, Reply, Sender
 from handlers.outbox import Round, settle, targets
 from handlers.texts import Language, language_of, text
@@ -31,7 +31,7 @@ def render_notice(
                 "notice_message_to_citizen", language, name=case.assignee_name or "", unit=case.unit_name,
                 procedure=case.procedure, note=note or "",
             ),
-            (Option(case_key(case.id, "reply"), text("button_reply", language)),),
+            (Option(CaseButton(case.id, CaseAction.REPLY).pack(), text("button_reply", language)),),
             text("typing_hint", language),
         )  # fmt: skip
     if kind == "reply":
@@ -61,8 +61,8 @@ def render_notice(
                 note=case.resolution or "",
             ),
             (
-                Option(case_key(case.id, "ok"), text("button_resolved_yes", language)),
-                Option(case_key(case.id, "no"), text("button_resolved_no", language)),
+                Option(CaseButton(case.id, CaseAction.CONFIRM).pack(), text("button_resolved_yes", language)),
+                Option(CaseButton(case.id, CaseAction.REOPEN).pack(), text("button_resolved_no", language)),
             ),
             text("typing_hint", language),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.admin import question_set_key
+from handlers.admin import ActivateQuestionSet
 from tests.conftest import Citizen, add_dossier, labels, texts
 from tests.test_question_sets import WARD_SET
 
@@ -46,9 +46,7 @@ async def test_nobody_but_an_admin_uploads_activates_or_lists(store, dispatcher)
     for who in ("1001", "2101", "2102"):  # a citizen, a head, a staff member
         person = Citizen(dispatcher, chat_id=who)
         assert "Chỉ quản trị viên" in texts(await person.send_document("mine.yaml", WARD_SET.encode()))
-        assert "chỉ dành cho quản trị viên" in texts(
-            await person.press_key(question_set_key(stored.id, "activate"))
-        )
+        assert "chỉ dành cho quản trị viên" in texts(await person.press_key(ActivateQuestionSet(stored.id)))
         assert "chỉ dành cho quản trị viên" in texts(await person.command("questions"))
     (still,) = await store.question_sets.list_question_sets()
     assert not still.active and still.version == 1
@@ -56,7 +54,7 @@ async def test_nobody_but_an_admin_uploads_activates_or_lists(store, dispatcher)
 
 async def test_a_forged_activation_key_changes_nothing(store, dispatcher):
     admin = Citizen(dispatcher, chat_id="9001")
-    for key in ("qs999.activate", "qs1.delete"):
+    for key in (ActivateQuestionSet(999), "qs1.delete"):
         assert "không còn hiệu lực" in texts(await admin.press_key(key))
 
 

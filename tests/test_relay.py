@@ -4,7 +4,7 @@ back: both recorded in the case's history, neither side shown the other's chat i
 from __future__ import annotations
 
 from bot.app import Handlers, build_handlers
-from handlers.cases import case_key
+from handlers.cases import CaseAction, CaseButton
 from tests.conftest import Citizen, make_config, texts
 from tests.fakes import RecordingSender
 from tests.test_cases import complain, only_case
@@ -14,14 +14,16 @@ async def assigned(handlers: Handlers, config, store):
     citizen, _ = await complain(handlers.dispatcher, config, store)
     case = await only_case(store)
     staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
-    await Citizen(handlers.dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
+    await Citizen(handlers.dispatcher, chat_id="2101").press_key(
+        CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id)
+    )
     await handlers.notices.send({"telegram": RecordingSender()}, citizen.now)
     return citizen, Citizen(handlers.dispatcher, chat_id="2102"), case
 
 
 async def test_a_message_goes_to_the_citizen_and_the_reply_comes_back(config, store, handlers: Handlers):
     citizen, staff, case = await assigned(handlers, config, store)
-    asked = texts(await staff.press_key(case_key(case.id, "msg")))
+    asked = texts(await staff.press_key(CaseButton(case.id, CaseAction.MESSAGE)))
     assert f"tin nhắn gửi người dân về phản ánh #{case.id}" in asked
     assert "Đã chuyển tin nhắn đến người dân" in texts(
         await staff.say("Chào anh, mai anh qua lấy lại giấy nhé")
@@ -54,18 +56,18 @@ async def test_only_the_assignee_messages_and_only_the_citizen_replies(config, s
     _, _, case = await assigned(handlers, config, store)
     for who in ("2101", "2103", "1001"):  # the head, another staff member, the citizen
         assert "không có quyền" in texts(
-            await Citizen(handlers.dispatcher, chat_id=who).press_key(case_key(case.id, "msg"))
+            await Citizen(handlers.dispatcher, chat_id=who).press_key(CaseButton(case.id, CaseAction.MESSAGE))
         )
     for who in ("2102", "6666"):
         assert "không có quyền" in texts(
-            await Citizen(handlers.dispatcher, chat_id=who).press_key(case_key(case.id, "reply"))
+            await Citizen(handlers.dispatcher, chat_id=who).press_key(CaseButton(case.id, CaseAction.REPLY))
         )
     assert [e.action for e in await store.cases.case_events(case.id)] == ["opened", "assigned"]
 
 
 async def test_an_over_long_message_is_asked_again_and_a_command_cancels(config, store, handlers: Handlers):
     _, staff, case = await assigned(handlers, config, store)
-    await staff.press_key(case_key(case.id, "msg"))
+    await staff.press_key(CaseButton(case.id, CaseAction.MESSAGE))
     assert "quá dài" in texts(await staff.say("x" * 1001))
     await staff.command("mycases")  # moving on: the next words are not taken for a message
     await staff.say("xin chào")
@@ -85,7 +87,9 @@ async def test_the_contact_time_comes_from_the_config(tmp_path, store):
     citizen, _ = await complain(handlers.dispatcher, config, store)
     case = await only_case(store)
     staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
-    await Citizen(handlers.dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
+    await Citizen(handlers.dispatcher, chat_id="2101").press_key(
+        CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id)
+    )
     sender = RecordingSender()
     await handlers.notices.send({"telegram": sender}, citizen.now)
     (to_staff,) = [r for chat, r in sender.sent if chat == "2102"]

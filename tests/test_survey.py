@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bot.app import build_dispatcher, links_for
 from bot.config import Config
 from handlers.dispatch import Dispatcher
+from handlers.survey import SurveyOption
 from handlers.typed import folded
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
@@ -173,9 +174,9 @@ async def test_a_stale_or_forged_button_changes_nothing(config, store, dispatche
     # the rating button pressed again, a forged key, another survey's key, garbage
     for key in (
         first[0].options[2].key,
-        f"s{survey.id}.rating.unsatisfied",
-        "s999.rating.satisfied",
-        f"s{survey.id}.comment.nope",
+        SurveyOption(survey.id, "rating", "unsatisfied"),
+        SurveyOption(999, "rating", "satisfied"),
+        SurveyOption(survey.id, "comment", "nope"),
         "garbage",
         "",
         "s.x.y",
