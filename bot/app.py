@@ -28,6 +28,7 @@ from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
 from handlers.invitations import Invitations
 from handlers.links import SurveyLinks
+from handlers.new_cases import AnnounceSettings, NewCaseNotices
 from handlers.notices import Notices
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
@@ -85,6 +86,7 @@ def case_settings(config: Config) -> CaseSettings:
     return CaseSettings(
         open_on=frozenset(Rating(r) for r in config.cases.open_on),
         deadline_working_days=config.cases.deadline_working_days,
+        contact_hours=config.cases.contact_hours,
         holidays=frozenset(config.cases.holidays),
         zone=config.zone,
     )
@@ -99,6 +101,7 @@ class Handlers:
     invitations: Invitations
     notices: Notices
     digests: Digests
+    new_cases: NewCaseNotices
 
 
 def build_handlers(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Handlers:
@@ -131,6 +134,19 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
         invitations=Invitations(store.outbox, store.chats, store.dossiers, store.surveys, survey, language),
         notices=Notices(store.outbox, store.cases, store.directory, store.chats, desk, language),
         digests=Digests(store.directory, store.digests, store.cases, store.chats, desk, language),
+        new_cases=NewCaseNotices(
+            store.cases, store.directory, store.chats, desk, announce_settings(config), language
+        ),
+    )
+
+
+def announce_settings(config: Config) -> AnnounceSettings:
+    notice = config.cases.new_case_notice
+    return AnnounceSettings(
+        enabled=notice.enabled,
+        quiet=timedelta(seconds=notice.quiet_seconds),
+        max_wait=timedelta(seconds=notice.max_wait_seconds),
+        show=config.digest.show,
     )
 
 
@@ -139,11 +155,12 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
 
 
 async def deliver_outbox(handlers: Handlers, senders: Mapping[str, Sender], cooldown: timedelta) -> None:
-    """One scheduled round of the outboxes (invitations, case notices); errors are logged and
-    the next round tries again."""
+    """One scheduled round of the outboxes (invitations, case notices, new cases for heads); errors
+    are logged and the next round tries again."""
     try:
         await handlers.invitations.send(senders, datetime.now(UTC), cooldown)
         await handlers.notices.send(senders, datetime.now(UTC))
+        await handlers.new_cases.send(senders, datetime.now(UTC))
     except Exception:
         log.exception("sending from the outbox failed; will try again next round")
 

@@ -84,10 +84,20 @@ class DigestConfig(Section):
         return int(hour), int(minute)
 
 
+class NewCaseNoticeConfig(Section):
+    """New complaints told to the unit's head as they open; those opening close together go as one."""
+
+    enabled: bool = True
+    quiet_seconds: int = Field(default=120, ge=0, le=3600)  # wait until none opened for this long
+    max_wait_seconds: int = Field(default=900, ge=0, le=86400)  # but no longer than this
+
+
 class CasesConfig(Section):
     open_on: tuple[Literal["satisfied", "neutral", "unsatisfied"], ...] = ("unsatisfied",)
     deadline_working_days: int = Field(default=3, ge=1, le=60)
+    contact_hours: int = Field(default=48, ge=1, le=720)  # asked of the staff member assigned
     holidays: tuple[date, ...] = ()
+    new_case_notice: NewCaseNoticeConfig = NewCaseNoticeConfig()
 
 
 Person = PersonConfig

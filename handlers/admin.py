@@ -5,28 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Literal
 
 import yaml
 
+from handlers.buttons import Button
 from handlers.chat import Option, Reply
 from handlers.directory import DirectoryChange, DirectoryError, parse_directory, plan_change
-from handlers.question_set import QuestionSet, QuestionSetError
+from handlers.question_set import QuestionSet, QuestionSetError, parse_question_set
 from handlers.question_sets import QuestionSets
 from handlers.texts import Language, text
 from storage.base import DigestRepository, DirectoryRepository, QuestionSetRepository
 from storage.records import ChatState, StoredQuestionSet
 
-ACTIVATE = "activate"
-APPLY = "apply"
+
+class ActivateQuestionSet(Button, prefix="qs"):
+    """Activates a stored question-set version (its row id)."""
+
+    stored_id: int
+    action: Literal["activate"] = "activate"
 
 
-def directory_key(proposal_id: int) -> str:
-    return f"dir{proposal_id}.{APPLY}"
+class ApplyDirectory(Button, prefix="dir"):
+    """Applies a proposed directory file."""
 
-
-def parse_directory_key(key: str) -> int | None:
-    head, _, action = key.partition(".")
-    return int(head[3:]) if head.startswith("dir") and head[3:].isdecimal() and action == APPLY else None
+    proposal_id: int
+    action: Literal["apply"] = "apply"
 
 
 def is_directory(source: str) -> bool:
@@ -67,17 +71,6 @@ def summarize(change: DirectoryChange) -> str:
         f"retired {len(change.retired)}; people +{len(change.people_added)} −{len(change.people_removed)} "
         f"role changed {len(change.role_changed)} chats changed {len(change.contacts_changed)}"
     )
-
-
-def question_set_key(row_id: int, action: str) -> str:
-    return f"qs{row_id}.{action}"
-
-
-def parse_question_set_key(key: str) -> tuple[int, str] | None:
-    head, _, action = key.partition(".")
-    if not head.startswith("qs") or not head[2:].isdecimal() or not action:
-        return None
-    return int(head[2:]), action
 
 
 def describe_scope(question_set: QuestionSet, language: Language) -> str:
@@ -133,14 +126,19 @@ class AdminDesk:
             return [Reply(text("file_unreadable", language, name=name))]
         if is_directory(source):
             return await self.propose_directory(chat, source, name, language, now)
+        default = self.sets.default
         try:
+            if self.sets.is_default(source, name):
+                return [Reply(text("qs_is_default", language, set=default.id, version=default.version))]
+            declared = parse_question_set(source, name).version
             stored, created = await self.sets.import_set(source, name, now, f"{chat.channel}:{chat.chat_id}")
         except QuestionSetError as exc:
             problems = exc.describe(language).removeprefix(f"{name}: ").replace("; ", "\n")
             return [Reply(text("qs_invalid", language, name=name, problems=problems))]
-        intro = text(
-            "qs_imported" if created else "qs_unchanged", language, set=stored.set_id, version=stored.version
-        )
+        kind = "qs_unchanged"
+        if created:
+            kind = "qs_imported" if declared == stored.version else "qs_renumbered"
+        intro = text(kind, language, set=stored.set_id, version=stored.version, declared=declared)
         return [self._previewed(stored, intro, language)]
 
     def _previewed(self, stored: StoredQuestionSet, intro: str, language: Language) -> Reply:
@@ -148,18 +146,17 @@ class AdminDesk:
         if stored.active:
             return Reply(body)
         return Reply(
-            body, (Option(question_set_key(stored.id, ACTIVATE), text("button_activate", language)),)
+            body, (Option(ActivateQuestionSet(stored.id).pack(), text("button_activate", language)),)
         )
 
-    async def press(self, chat: ChatState, key: str, language: Language, now: datetime) -> list[Reply]:
+    async def activate(
+        self, chat: ChatState, button: ActivateQuestionSet, language: Language, now: datetime
+    ) -> list[Reply]:
         """Activates a stored version, if an admin pressed the button."""
-        parsed = parse_question_set_key(key)
         if not self.is_admin(chat):
             return [Reply(text("admin_only", language))]
-        if parsed is None or parsed[1] != ACTIVATE:
-            return [Reply(text("stale_option", language))]
         stored = await self.question_sets.activate_question_set(
-            parsed[0], now, f"{chat.channel}:{chat.chat_id}"
+            button.stored_id, now, f"{chat.channel}:{chat.chat_id}"
         )
         if stored is None:
             return [Reply(text("stale_option", language))]
@@ -179,18 +176,15 @@ class AdminDesk:
             return [Reply(text("dir_none", language))]
         proposal = await self.directory.propose_directory(source, now, f"{chat.channel}:{chat.chat_id}")
         body = text("dir_preview", language, name=name, lines="\n".join(change.lines(language)))
-        return [Reply(body, (Option(directory_key(proposal.id), text("button_apply", language)),))]
+        return [Reply(body, (Option(ApplyDirectory(proposal.id).pack(), text("button_apply", language)),))]
 
     async def apply_proposal(
-        self, chat: ChatState, key: str, language: Language, now: datetime
+        self, chat: ChatState, button: ApplyDirectory, language: Language, now: datetime
     ) -> list[Reply]:
         """Applies a proposed directory, checked again against the directory as it is now."""
         if not self.is_admin(chat):
             return [Reply(text("admin_only", language))]
-        proposal_id = parse_directory_key(key)
-        proposal = (
-            await self.directory.get_directory_proposal(proposal_id) if proposal_id is not None else None
-        )
+        proposal = await self.directory.get_directory_proposal(button.proposal_id)
         if proposal is None:
             return [Reply(text("stale_option", language))]
         if proposal.applied_at is not None:
@@ -212,9 +206,11 @@ class AdminDesk:
         if not self.is_admin(chat):
             return [Reply(text("admin_only", language))]
         stored = await self.question_sets.list_question_sets()
+        default = self.sets.default
+        lines = [text("qs_default_line", language, set=default.id, version=default.version)]
         if not stored:
-            return [Reply(text("qs_none", language))]
-        lines = [
+            return [Reply("\n".join([*lines, text("qs_none", language)]))]
+        lines += [
             text(
                 "qs_line", language, id=s.id, set=s.set_id, version=s.version, answers=s.answers,
                 state=text("qs_active" if s.active else "qs_inactive", language),
@@ -223,7 +219,7 @@ class AdminDesk:
             for s in stored
         ]  # fmt: skip
         buttons = tuple(
-            Option(question_set_key(s.id, ACTIVATE), f"{text('button_activate', language)} #{s.id}")
+            Option(ActivateQuestionSet(s.id).pack(), f"{text('button_activate', language)} #{s.id}")
             for s in stored
             if not s.active
         )

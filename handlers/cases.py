@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from handlers.buttons import Button
 from handlers.chat import Option, Reply
 from handlers.texts import Language, text
 from handlers.typed import folded
@@ -22,17 +24,25 @@ from storage.records import (
     Person,
     Rating,
     Role,
+    Unit,
 )
 
 NOTE_LIMIT = 1000
 PAGE_SIZE = 5
+# What a chat's next text is, while it is awaited: a resolution note, a message for the citizen of
+# a case (from its staff member), or the citizen's reply to one; each followed by the case number.
 AWAITING_NOTE = "note:"
+AWAITING_MESSAGE = "msg:"
+AWAITING_REPLY = "reply:"
+AWAITED_TEXTS = (AWAITING_NOTE, AWAITING_MESSAGE, AWAITING_REPLY)
+_ASK = {AWAITING_NOTE: "ask_resolution", AWAITING_MESSAGE: "ask_message", AWAITING_REPLY: "ask_reply"}
 
 
 @dataclass(frozen=True)
 class CaseSettings:
     open_on: frozenset[Rating] = frozenset({Rating.UNSATISFIED})
     deadline_working_days: int = 3
+    contact_hours: int = 48  # the staff member assigned is asked to contact the citizen within this
     holidays: frozenset[date] = field(default_factory=frozenset)
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
 
@@ -57,33 +67,71 @@ def add_working_days(start: date, days: int, holidays: frozenset[date]) -> date:
     return day
 
 
-def case_key(case_id: int, action: str, argument: str | int | None = None) -> str:
-    return f"c{case_id}.{action}" + (f".{argument}" if argument is not None else "")
+def subtree(roots: Sequence[str], units: Sequence[Unit]) -> list[str]:
+    """These units' codes and those of every unit under them, each once, parents first."""
+    children: dict[str | None, list[str]] = {}
+    for unit in units:
+        children.setdefault(unit.parent_code, []).append(unit.code)
+    found: list[str] = []
+    waiting = list(roots)
+    while waiting:
+        code = waiting.pop(0)
+        if code not in found:
+            found.append(code)
+            waiting += children.get(code, [])
+    return found
 
 
-def parse_case_key(key: str) -> tuple[int, str, str | None] | None:
-    parts = key.split(".")
-    if len(parts) not in (2, 3) or not parts[0].startswith("c") or not parts[0][1:].isdecimal():
-        return None
-    return int(parts[0][1:]), parts[1], parts[2] if len(parts) == 3 else None
+class CaseAction(StrEnum):
+    """What a case button does; each value is what the button's data says."""
+
+    ASSIGN = "assign"  # the head asks for the unit's staff
+    ASSIGN_TO = "to"  # the head picked this staff member
+    RESOLVE = "resolve"  # the staff member will write the resolution note
+    MESSAGE = "msg"  # the staff member will write to the citizen through the bot
+    CONFIRM = "ok"  # the citizen says the resolution solved it
+    REOPEN = "no"  # the citizen says it did not
+    REPLY = "reply"  # the citizen will answer the staff member's message
+
+
+class CaseButton(Button, prefix="c"):
+    """A button on a case. One class with an action rather than a class per action: every action
+    first finds the case and checks who pressed, and the data reads as before (`c12.assign`,
+    `c12.to.5`), so case buttons already in chats keep working."""
+
+    case_id: int
+    action: CaseAction
+    staff_id: int | None = None  # only with ASSIGN_TO
+
+    def __post_init__(self) -> None:
+        if (self.staff_id is not None) != (self.action == CaseAction.ASSIGN_TO):
+            raise ValueError(f"a staff member goes with {CaseAction.ASSIGN_TO!r} and nothing else")
+
+
+class CasesPage(Button, prefix="cases.page."):
+    """The next page of /cases (numbered from 0)."""
+
+    page: int
 
 
 # Short commands typed where there are no buttons ("giao 12", "assign 12", "xong 12", "done 12"),
 # compared without diacritics; each names a case action and the case's number.
 TYPED_ACTIONS = {
-    "giao": "assign",
-    "assign": "assign",
-    "xong": "resolve",
-    "done": "resolve",
-    "resolve": "resolve",
+    "giao": CaseAction.ASSIGN,
+    "assign": CaseAction.ASSIGN,
+    "xong": CaseAction.RESOLVE,
+    "done": CaseAction.RESOLVE,
+    "resolve": CaseAction.RESOLVE,
+    "nhan": CaseAction.MESSAGE,
+    "message": CaseAction.MESSAGE,
 }
 
 
-def typed_case_key(words: str) -> str | None:
-    """The case key a typed short command stands for, such as "giao 12" → c12.assign."""
+def typed_case_button(words: str) -> CaseButton | None:
+    """The case button a typed short command stands for, such as "giao 12" → assign case 12."""
     parts = folded(words).lstrip("/").replace("#", " ").split()
     if len(parts) == 2 and parts[0] in TYPED_ACTIONS and parts[1].isdecimal():
-        return case_key(int(parts[1]), TYPED_ACTIONS[parts[0]])
+        return CaseButton(int(parts[1]), TYPED_ACTIONS[parts[0]])
     return None
 
 
@@ -136,7 +184,7 @@ class CaseDesk:
         again = case.state == CaseState.ASSIGNED
         return (
             Option(
-                case_key(case.id, "assign"),
+                CaseButton(case.id, CaseAction.ASSIGN).pack(),
                 text("button_reassign" if again else "button_assign", language),
                 typed=text("typed_reassign" if again else "typed_assign", language, id=case.id),
             ),
@@ -144,10 +192,19 @@ class CaseDesk:
 
     def resolve_button(self, case: Case, language: Language) -> Option:
         return Option(
-            case_key(case.id, "resolve"),
+            CaseButton(case.id, CaseAction.RESOLVE).pack(),
             text("button_resolve", language),
             typed=text("typed_resolve", language, id=case.id),
         )
+
+    def staff_buttons(self, case: Case, language: Language) -> tuple[Option, ...]:
+        """What the staff member assigned can do with the case: message the citizen, mark it resolved."""
+        message = Option(
+            CaseButton(case.id, CaseAction.MESSAGE).pack(),
+            text("button_message_citizen", language),
+            typed=text("typed_message", language, id=case.id),
+        )
+        return (message, self.resolve_button(case, language))
 
     # Who may act
 
@@ -166,22 +223,28 @@ class CaseDesk:
 
     # Handlers
 
-    async def press(self, chat: ChatState, key: str, language: Language, now: datetime) -> list[Reply]:
+    async def press(
+        self, chat: ChatState, button: CaseButton, language: Language, now: datetime
+    ) -> list[Reply]:
         """Answers a button of a case: assign, pick a staff member, resolve, confirm or reopen."""
-        parsed = parse_case_key(key)
-        case = await self.cases.get_case(parsed[0]) if parsed else None
-        if parsed is None or case is None:
+        case = await self.cases.get_case(button.case_id)
+        if case is None:
             return [Reply(text("stale_option", language))]
-        _, action, argument = parsed
-        if action in ("ok", "no"):
-            return await self.confirm(chat, case, resolved=action == "ok", language=language, now=now)
+        action = button.action
+        if action in (CaseAction.CONFIRM, CaseAction.REOPEN):
+            resolved = action == CaseAction.CONFIRM
+            return await self.confirm(chat, case, resolved=resolved, language=language, now=now)
+        if action == CaseAction.REPLY:
+            return await self.ask_reply(chat, case, language)
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        if action == "assign":
+        if action == CaseAction.ASSIGN:
             return await self.offer_staff(case, people, language)
-        if action == "to" and argument is not None and argument.isdecimal():
-            return await self.assign(case, people, int(argument), language, now)
-        if action == "resolve":
+        if action == CaseAction.ASSIGN_TO and button.staff_id is not None:
+            return await self.assign(case, people, button.staff_id, language, now)
+        if action == CaseAction.RESOLVE:
             return await self.ask_resolution(chat, case, people, language)
+        if action == CaseAction.MESSAGE:
+            return await self.ask_message(chat, case, people, language)
         return [Reply(text("stale_option", language))]
 
     async def offer_staff(self, case: Case, people: Sequence[Person], language: Language) -> list[Reply]:
@@ -193,7 +256,7 @@ class CaseDesk:
         staff = [p for p in await self.directory.unit_people(case.unit_code) if p.role == Role.STAFF]
         if not staff:
             return [Reply(text("no_staff", language, unit=case.unit_name))]
-        options = tuple(Option(case_key(case.id, "to", p.id), p.name) for p in staff)
+        options = tuple(Option(CaseButton(case.id, CaseAction.ASSIGN_TO, p.id).pack(), p.name) for p in staff)
         return [Reply(text("choose_staff", language, id=case.id), options, text("typing_hint", language))]
 
     async def assign(
@@ -237,21 +300,101 @@ class CaseDesk:
         await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_NOTE}{case.id}")
         return [Reply(text("ask_resolution", language, id=case.id, limit=NOTE_LIMIT))]
 
-    async def record_resolution(
-        self, chat: ChatState, note: str, language: Language, now: datetime
+    async def receive_text(
+        self, chat: ChatState, words: str, language: Language, now: datetime
     ) -> list[Reply]:
-        """Takes the staff member's text as the resolution note and tells the citizen."""
+        """Takes the text a chat was asked for: a resolution note, a message for a citizen, a reply."""
         assert chat.awaiting is not None
-        case_id = int(chat.awaiting.removeprefix(AWAITING_NOTE))
-        cleaned = note.strip()
+        awaited = next(prefix for prefix in AWAITED_TEXTS if chat.awaiting.startswith(prefix))
+        case_id = int(chat.awaiting.removeprefix(awaited))
+        cleaned = words.strip()
         if not cleaned:
-            return [Reply(text("ask_resolution", language, id=case_id, limit=NOTE_LIMIT))]
+            return [Reply(text(_ASK[awaited], language, id=case_id, limit=NOTE_LIMIT))]
         if len(cleaned) > NOTE_LIMIT:
             return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
-        people = await self.directory.people_at(chat.channel, chat.chat_id)
         case = await self.cases.get_case(case_id)
         await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
-        if case is None or case.assignee_id not in {p.id for p in people}:
+        if case is None:
+            return [Reply(text("stale_option", language))]
+        if awaited == AWAITING_MESSAGE:
+            return await self.relay_to_citizen(chat, case, cleaned, language, now)
+        if awaited == AWAITING_REPLY:
+            return await self.relay_to_staff(chat, case, cleaned, language, now)
+        return await self.record_resolution(chat, case, cleaned, language, now)
+
+    async def ask_message(
+        self, chat: ChatState, case: Case, people: Sequence[Person], language: Language
+    ) -> list[Reply]:
+        """Asks the staff member assigned for the message to relay to the case's citizen."""
+        if case.assignee_id is None or case.assignee_id not in {p.id for p in people}:
+            return [Reply(text("not_allowed", language))]
+        if case.state not in OPEN_STATES:
+            return [Reply(text("case_stale", language, id=case.id))]
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_MESSAGE}{case.id}")
+        return [Reply(text("ask_message", language, id=case.id, limit=NOTE_LIMIT))]
+
+    async def relay_to_citizen(
+        self, chat: ChatState, case: Case, words: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Sends the staff member's message to the citizen through the bot, recorded in the case."""
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
+        if case.assignee_id not in {p.id for p in people}:
+            return [Reply(text("not_allowed", language))]
+        changed = await self.cases.change_case(
+            case.id,
+            from_states=OPEN_STATES,
+            to_state=case.state,
+            actor=f"person:{case.assignee_id}",
+            action="messaged citizen",
+            note=words,
+            now=now,
+            notices=(NoticeTo(kind="message", channel=case.citizen_channel, chat_id=case.citizen_chat_id),),
+        )
+        if changed is None:
+            return [Reply(text("case_stale", language, id=case.id))]
+        return [Reply(text("message_sent", language, id=case.id))]
+
+    async def ask_reply(self, chat: ChatState, case: Case, language: Language) -> list[Reply]:
+        """Asks the citizen for their answer to a message about their complaint."""
+        if (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
+            return [Reply(text("not_allowed", language))]
+        if case.state not in OPEN_STATES:
+            return [Reply(text("case_stale_citizen", language))]
+        await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_REPLY}{case.id}")
+        return [Reply(text("ask_reply", language, limit=NOTE_LIMIT))]
+
+    async def relay_to_staff(
+        self, chat: ChatState, case: Case, words: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Sends the citizen's reply to the staff member assigned (else the unit's head), recorded."""
+        if (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
+            return [Reply(text("not_allowed", language))]
+        if case.assignee_id is not None:
+            readers = [p for p in [await self.directory.get_person(case.assignee_id)] if p is not None]
+        else:
+            readers = [p for p in await self.directory.unit_people(case.unit_code) if p.role == Role.HEAD]
+        changed = await self.cases.change_case(
+            case.id,
+            from_states=OPEN_STATES,
+            to_state=case.state,
+            actor="citizen",
+            action="citizen replied",
+            note=words,
+            now=now,
+            notices=tuple(
+                NoticeTo(kind="reply", channel=p.channel, chat_id=p.chat_id, person_id=p.id) for p in readers
+            ),
+        )
+        if changed is None:
+            return [Reply(text("case_stale_citizen", language))]
+        return [Reply(text("reply_sent", language))]
+
+    async def record_resolution(
+        self, chat: ChatState, case: Case, note: str, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Takes the staff member's text as the resolution note and tells the citizen."""
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
+        if case.assignee_id not in {p.id for p in people}:
             return [Reply(text("not_allowed", language))]
         changed = await self.cases.change_case(
             case.id,
@@ -259,8 +402,8 @@ class CaseDesk:
             to_state=CaseState.RESOLVED,
             actor=f"person:{case.assignee_id}",
             action="resolved",
-            note=cleaned,
-            resolution=cleaned,
+            note=note,
+            resolution=note,
             now=now,
             notices=(NoticeTo(kind="resolved", channel=case.citizen_channel, chat_id=case.citizen_chat_id),),
         )
@@ -290,17 +433,19 @@ class CaseDesk:
             notices=notices,
         )
         if changed is None:
-            return [Reply(text("case_stale", language, id=case.id))]
+            return [Reply(text("case_stale_citizen", language))]
         if resolved:
             return [Reply(text("confirm_thanks_closed", language))]
         return [Reply(text("confirm_thanks_reopened", language, unit=case.unit_name))]
 
     async def list_open(self, chat: ChatState, page: int, language: Language) -> list[Reply]:
-        """/cases: the open cases of the units the person heads, a page at a time."""
+        """/cases: the open cases of the units the person heads and of every unit under them, a
+        page at a time (a head may assign the cases of the units below)."""
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        units = [p.unit_code for p in people if p.role == Role.HEAD]
-        if not units:
+        headed = [p.unit_code for p in people if p.role == Role.HEAD]
+        if not headed:
             return await self.list_mine(chat, language) if people else [Reply(text("staff_only", language))]
+        units = subtree(headed, await self.directory.list_units())
         total = await self.cases.count_cases(units)
         if total == 0:
             return [Reply(text("no_cases", language))]
@@ -311,7 +456,7 @@ class CaseDesk:
         replies += [Reply(self.describe(c, language), self.head_buttons(c, language)) for c in cases]
         last = first + len(cases) - 1
         if last < total:
-            next_page = Option(f"cases.page.{page + 1}", text("button_next_page", language))
+            next_page = Option(CasesPage(page + 1).pack(), text("button_next_page", language))
             replies.append(
                 Reply(
                     text("cases_more", language, count=total - last),
@@ -334,4 +479,4 @@ class CaseDesk:
             )
         if not cases:
             return [Reply(text("my_cases_none", language))]
-        return [Reply(self.describe(c, language), (self.resolve_button(c, language),)) for c in cases]
+        return [Reply(self.describe(c, language), self.staff_buttons(c, language)) for c in cases]

@@ -63,6 +63,9 @@ class Reply:
     typing_hint: str = ""
 
 
+# Channels that show options as buttons; on the others people type an option's number or words.
+BUTTON_CHANNELS = frozenset({"telegram"})
+
 MAX_ATTACHMENT = 256 * 1024  # bytes of a document the bot fetches; question sets are a few KB
 
 

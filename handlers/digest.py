@@ -8,13 +8,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 from handlers.cases import CaseDesk
-from handlers.chat import Delivery, Reply, Sender
-from handlers.outbox import targets
-from handlers.texts import Language, language_of, text
+from handlers.chat import Reply, Sender
+from handlers.outbox import deliver_to_head
+from handlers.texts import Language, text
 from storage.base import CaseRepository, ChatRepository, DigestRepository, DirectoryRepository
-from storage.records import Case, CaseCounts, CaseState, Person, Role, Unit, UnitFigures
+from storage.records import Case, CaseCounts, CaseState, Unit, UnitFigures
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,10 @@ class Digests:
                 await self.digests.finish_digest(unit.code, day, "empty", now)
                 run.empty += 1
                 continue
-            recipient = await self._deliver(senders, digest, parents, now)
+            recipient = await deliver_to_head(
+                self.directory, self.chats, senders, unit, parents, partial(render_digest, self.desk, digest),
+                self.default_language, now,
+            )  # fmt: skip
             if recipient is None:
                 log.error("digest of %s for %s reached no head (nor any above it)", unit.code, day)
                 await self.digests.finish_digest(unit.code, day, "unreachable", now)
@@ -203,21 +207,3 @@ class Digests:
                 )
                 run.sent += 1
         return run
-
-    async def _deliver(
-        self, senders: Mapping[str, Sender], digest: Digest, parents: Mapping[str, str | None], now: datetime
-    ) -> Person | None:
-        """Sends the digest to the unit's head, else to the nearest head above; who got it."""
-        code: str | None = digest.unit.code
-        while code is not None:
-            for head in [p for p in await self.directory.unit_people(code) if p.role == Role.HEAD]:
-                forwarded = digest.unit.name if code != digest.unit.code else None
-                for target in await targets(self.chats, senders, head.contacts):
-                    language = language_of(target.chat.language, self.default_language)
-                    replies = render_digest(self.desk, digest, language, forwarded)
-                    outcome = await target.sender.send(target.address.chat_id, *replies)
-                    if outcome != Delivery.UNREACHABLE:
-                        return head
-                    await self.chats.mark_unreachable(target.address.channel, target.address.chat_id, now)
-            code = parents.get(code)
-        return None

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
-from handlers.admin import AdminDesk, parse_directory_key, parse_question_set_key
-from handlers.cases import AWAITING_NOTE, CaseDesk, parse_case_key, typed_case_key
-from handlers.chat import Incoming, Kind, Option, Reply
+from handlers.admin import ActivateQuestionSet, AdminDesk, ApplyDirectory
+from handlers.buttons import Button, read_button
+from handlers.cases import AWAITED_TEXTS, CaseButton, CaseDesk, CasesPage, typed_case_button
+from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply
 from handlers.links import normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH
-from handlers.survey import SurveyFlow
+from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
 from handlers.typed import typed_choice
 from storage.base import ChatRepository, DirectoryRepository
@@ -19,15 +22,36 @@ from storage.records import ChatState
 
 log = logging.getLogger(__name__)
 
-LANGUAGE_KEY = "lang."
-CASES_PAGE_KEY = "cases.page."
-
 # The commands shown in a platform's command menu, with the catalog key of their description.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "command_start"),
     ("help", "command_help"),
     ("language", "command_language"),
 )
+
+
+class ChooseLanguage(Button, prefix="lang."):
+    """A language the bot speaks, offered by /language."""
+
+    language: Language
+
+
+B = TypeVar("B", bound=Button)
+
+
+@dataclass(frozen=True)
+class Route(Generic[B]):
+    """A kind of button and the handler that answers it."""
+
+    button: type[B]
+    answer: Callable[[ChatState, B, Language, datetime], Awaitable[list[Reply]]]
+
+
+def route(
+    button: type[B], answer: Callable[[ChatState, B, Language, datetime], Awaitable[list[Reply]]]
+) -> Route[Any]:
+    """The route of a kind of button; mypy checks here that its handler takes that kind."""
+    return Route(button, answer)
 
 
 class Dispatcher:
@@ -48,6 +72,16 @@ class Dispatcher:
         self.default_language = default_language
         # Called after a case changed, so its notices go out now rather than at the next round.
         self.on_notices: Callable[[], None] = lambda: None
+        # Every button the bot has, and the handler that answers it.
+        routes = (
+            route(SurveyOption, survey.answer_option),
+            route(CaseButton, self.act_on_case),
+            route(CasesPage, self.show_cases_page),
+            route(ActivateQuestionSet, admin.activate),
+            route(ApplyDirectory, admin.apply_proposal),
+            route(ChooseLanguage, self.choose_language),
+        )
+        self.buttons: dict[type[Button], Route[Any]] = {r.button: r for r in routes}
 
     def language_of(self, chat: ChatState, hint: str | None = None) -> Language:
         """The chat's chosen language, else the platform's hint, else the configured default."""
@@ -69,6 +103,9 @@ class Dispatcher:
             await self.directory.note_person_channel(address.channel, address.chat_id)
 
         if incoming.kind == Kind.COMMAND:
+            if chat.awaiting is not None:  # a command moves on from the text the chat was asked for
+                await self.chats.set_awaiting(address.channel, address.chat_id, None)
+                chat = chat.model_copy(update={"awaiting": None})
             return await self._command(incoming, chat, language, now)
         if incoming.kind == Kind.OPTION and incoming.option is not None:
             return await self.press(chat, incoming.option, language, now)
@@ -78,31 +115,52 @@ class Dispatcher:
             return await self.admin.receive_document(chat, incoming.text, incoming.attachment, language, now)
         return self.refuse_unsupported(chat, language)
 
-    async def press(self, chat: ChatState, key: str, language: Language, now: datetime) -> list[Reply]:
-        """Answers a button pressed, or an option chosen by typing its number or a short command."""
-        if key.startswith(LANGUAGE_KEY):
-            return await self.set_language(chat, key[len(LANGUAGE_KEY) :])
-        if key.startswith(CASES_PAGE_KEY) and key[len(CASES_PAGE_KEY) :].isdecimal():
-            return await self.cases.list_open(chat, int(key[len(CASES_PAGE_KEY) :]), language)
-        if parse_directory_key(key) is not None:
-            return await self.admin.apply_proposal(chat, key, language, now)
-        if parse_question_set_key(key) is not None:
-            return await self.admin.press(chat, key, language, now)
-        if parse_case_key(key) is not None:
-            return self._notifying(await self.cases.press(chat, key, language, now))
-        return await self.survey.answer_option(chat, key, language, now)
+    async def press(self, chat: ChatState, data: str, language: Language, now: datetime) -> list[Reply]:
+        """Answers a button pressed, or an option chosen by typing its number or words."""
+        button = read_button(data)
+        if button is None:  # forged, malformed, or from a kind of button the bot no longer has
+            return [Reply(text("stale_option", language))]
+        return await self.answer_button(chat, button, language, now)
+
+    async def answer_button(
+        self, chat: ChatState, button: Button, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Hands a button, pressed or typed as a short command, to the handler that answers it."""
+        routed = self.buttons.get(type(button))
+        if routed is None:
+            return [Reply(text("stale_option", language))]
+        return await routed.answer(chat, button, language, now)
+
+    async def act_on_case(
+        self, chat: ChatState, button: CaseButton, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Answers a case button, then lets the case's notices go out at once."""
+        return self._notifying(await self.cases.press(chat, button, language, now))
+
+    async def show_cases_page(
+        self, chat: ChatState, button: CasesPage, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Shows the next page of /cases."""
+        return await self.cases.list_open(chat, button.page, language)
+
+    async def choose_language(
+        self, chat: ChatState, button: ChooseLanguage, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Sets the language chosen with a button."""
+        return await self.set_language(chat, button.language)
 
     async def _text(self, chat: ChatState, message: str, language: Language, now: datetime) -> list[Reply]:
         """Answers typed text: a resolution note awaited, a short command ("giao 12"), an option
         typed by its number or words, a survey answer or a survey code."""
         if len(message) > MAX_TEXT_LENGTH:
             return [Reply(text("too_long", language, length=len(message), limit=MAX_TEXT_LENGTH))]
-        if chat.awaiting is not None and chat.awaiting.startswith(AWAITING_NOTE):
-            return self._notifying(await self.cases.record_resolution(chat, message, language, now))
+        if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
+            return self._notifying(await self.cases.receive_text(chat, message, language, now))
         # Short commands are for heads and staff: a citizen's words are never taken for one.
-        key = (typed_case_key(message) if chat.is_person else None) or typed_choice(chat.menu, message)
-        if key is not None:
-            return await self.press(chat, key, language, now)
+        if chat.is_person and (button := typed_case_button(message)) is not None:
+            return await self.answer_button(chat, button, language, now)
+        if (data := typed_choice(chat.menu, message)) is not None:
+            return await self.press(chat, data, language, now)
         if self.survey.survey_step(chat) is None and normalized_code(message) is None:
             if chat.menu:  # the choices shown last, again
                 options = tuple(Option(key, label) for key, label in chat.menu)
@@ -127,8 +185,8 @@ class Dispatcher:
             return [
                 Reply(text("your_id", language, platform=platform, channel=chat.channel, chat_id=chat_id))
             ]
-        if chat.is_person and (key := typed_case_key(f"{command} {argument}")) is not None:
-            return await self.press(chat, key, language, now)
+        if chat.is_person and (button := typed_case_button(f"{command} {argument}")) is not None:
+            return await self.answer_button(chat, button, language, now)
         if command == "cases":
             return await self.cases.list_open(
                 chat, int(argument) - 1 if argument.isdecimal() else 0, language
@@ -156,11 +214,16 @@ class Dispatcher:
         """Explains the bot, then repeats the question a survey in progress waits on."""
         current = self.survey.current_question(chat, language)
         people = [Reply(text("help_people", language))] if chat.is_person else []
-        return [Reply(text("help", language)), *people, *([current] if current else [])]
+        answering = text(
+            "help_answer_buttons" if chat.channel in BUTTON_CHANNELS else "help_answer_typed", language
+        )
+        return [Reply(text("help", language, answering=answering)), *people, *([current] if current else [])]
 
     def offer_languages(self, language: Language) -> list[Reply]:
         """Offers the languages the bot speaks."""
-        options = tuple(Option(LANGUAGE_KEY + lang, text("language_name", lang)) for lang in LANGUAGES)
+        options = tuple(
+            Option(ChooseLanguage(lang).pack(), text("language_name", lang)) for lang in LANGUAGES
+        )
         return [Reply(text("choose_language", language), options, text("language_hint", language))]
 
     async def set_language(self, chat: ChatState, choice: str) -> list[Reply]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from handlers.cases import CaseDesk, case_key
+from handlers.cases import CaseAction, CaseButton, CaseDesk
 from handlers.chat import Delivery, Option, Reply, Sender
 from handlers.outbox import Round, settle, targets
 from handlers.texts import Language, language_of, text
@@ -14,12 +14,32 @@ from storage.base import CaseRepository, ChatRepository, DirectoryRepository, Ou
 from storage.records import Case, Contact, Notice, OutboxStatus
 
 
-def render_notice(desk: CaseDesk, kind: str, case: Case, language: Language) -> Reply:
-    """The message a notice of this kind sends, in the recipient's language."""
+def render_notice(
+    desk: CaseDesk, kind: str, case: Case, language: Language, note: str | None = None
+) -> Reply:
+    """The message a notice of this kind sends, in the recipient's language; `note` is the words
+    of a relayed message."""
     if kind == "to_staff":
+        hours = desk.settings.contact_hours
         return Reply(
-            f"{text('notice_case_to_staff', language)}\n\n{desk.describe(case, language)}",
-            (desk.resolve_button(case, language),),
+            f"{text('notice_case_to_staff', language, hours=hours)}\n\n{desk.describe(case, language)}",
+            desk.staff_buttons(case, language),
+        )
+    if kind == "message":
+        return Reply(
+            text(
+                "notice_message_to_citizen", language, name=case.assignee_name or "", unit=case.unit_name,
+                procedure=case.procedure, note=note or "",
+            ),
+            (Option(CaseButton(case.id, CaseAction.REPLY).pack(), text("button_reply", language)),),
+            text("typing_hint", language),
+        )  # fmt: skip
+    if kind == "reply":
+        return Reply(
+            text(
+                "notice_reply_from_citizen", language, id=case.id, procedure=case.procedure, note=note or ""
+            ),
+            desk.staff_buttons(case, language),
         )
     if kind == "assigned":
         return Reply(
@@ -41,8 +61,8 @@ def render_notice(desk: CaseDesk, kind: str, case: Case, language: Language) -> 
                 note=case.resolution or "",
             ),
             (
-                Option(case_key(case.id, "ok"), text("button_resolved_yes", language)),
-                Option(case_key(case.id, "no"), text("button_resolved_no", language)),
+                Option(CaseButton(case.id, CaseAction.CONFIRM).pack(), text("button_resolved_yes", language)),
+                Option(CaseButton(case.id, CaseAction.REOPEN).pack(), text("button_resolved_no", language)),
             ),
             text("typing_hint", language),
         )
@@ -103,7 +123,7 @@ class Notices:
             return None  # its channel is not running in this process: it waits for one that does
         for target in await targets(self.chats, senders, contacts):
             language = language_of(target.chat.language, self.default_language)
-            reply = render_notice(self.desk, notice.kind, case, language)
+            reply = render_notice(self.desk, notice.kind, case, language, notice.note)
             delivery = await target.sender.send(target.address.chat_id, reply)
             if delivery == Delivery.UNREACHABLE:
                 await self.chats.mark_unreachable(target.address.channel, target.address.chat_id, now)

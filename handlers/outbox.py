@@ -7,9 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from handlers.chat import Address, Delivery, Sender
-from storage.base import ChatRepository
-from storage.records import ChatState, Contact, OutboxStatus
+from handlers.chat import Address, Delivery, Reply, Sender
+from handlers.texts import Language, language_of
+from storage.base import ChatRepository, DirectoryRepository
+from storage.records import ChatState, Contact, OutboxStatus, Person, Role, Unit
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +86,30 @@ async def targets(
         if chat.unreachable_since is None:
             found.append(Target(Address(contact.channel, contact.chat_id), sender, chat))
     return found
+
+
+async def deliver_to_head(
+    directory: DirectoryRepository,
+    chats: ChatRepository,
+    senders: Mapping[str, Sender],
+    unit: Unit,
+    parents: Mapping[str, str | None],
+    render: Callable[[Language, str | None], Sequence[Reply]],
+    default_language: Language,
+    now: datetime,
+) -> Person | None:
+    """Sends what `render` makes (in the reader's language; with the unit's name when it goes to
+    a head above instead) to the unit's head, else to the nearest head above who can be reached.
+    Who got it; None if nobody could be."""
+    code: str | None = unit.code
+    while code is not None:
+        for head in [p for p in await directory.unit_people(code) if p.role == Role.HEAD]:
+            forwarded = unit.name if code != unit.code else None
+            for target in await targets(chats, senders, head.contacts):
+                language = language_of(target.chat.language, default_language)
+                outcome = await target.sender.send(target.address.chat_id, *render(language, forwarded))
+                if outcome != Delivery.UNREACHABLE:
+                    return head
+                await chats.mark_unreachable(target.address.channel, target.address.chat_id, now)
+        code = parents.get(code)
+    return None

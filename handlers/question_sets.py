@@ -85,11 +85,19 @@ class QuestionSets:
     async def import_set(
         self, source: str, name: str, now: datetime, actor: str
     ) -> tuple[StoredQuestionSet, bool]:
-        """Validates and stores a set as its next version (unless unchanged). Raises QuestionSetError."""
+        """Validates and stores a set as its next version (unless unchanged). A stored version never
+        takes the default set's label (its id and version, or below): answers name the set they were
+        given with, so one label must mean one text. Raises QuestionSetError."""
         question_set = parse_question_set(source, name)
+        first = self.default.version + 1 if question_set.id == self.default.id else 1
         return await self.repository.save_question_set(
-            question_set.id, source, fingerprint(question_set), now, actor
+            question_set.id, source, fingerprint(question_set), now, actor, first_version=first
         )
+
+    def is_default(self, source: str, name: str) -> bool:
+        """Whether a file says exactly what the default set says (whatever its formatting)."""
+        question_set = parse_question_set(source, name)
+        return question_set.id == self.default.id and fingerprint(question_set) == fingerprint(self.default)
 
 
 __all__ = ["QuestionSetError", "QuestionSets", "ancestry_of", "fingerprint", "specificity"]

@@ -6,13 +6,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from handlers.buttons import Button
 from handlers.cases import CaseSettings
 from handlers.chat import Address, Option, Reply
 from handlers.links import SurveyLinks, normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
-from handlers.typed import folded
+from handlers.typed import chosen, folded
 from storage.base import AlreadyAnswered, DossierRepository, StaleStep, SurveyRepository
 from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 
@@ -29,17 +30,13 @@ class SurveySettings:
     link_valid_days: int = 60
 
 
-def option_key(survey: Survey, question_id: str, option_id: str) -> str:
-    """The key a survey option carries; it names the survey and question, so a stale or
-    replayed press is recognised. At most 64 bytes, Telegram's limit for callback data."""
-    return f"s{survey.id}.{question_id}.{option_id}"
+class SurveyOption(Button, prefix="s"):
+    """An option of a survey question. It names the survey and the question, so a stale or
+    replayed press, or one from another chat, is recognised."""
 
-
-def parse_option_key(key: str) -> tuple[int, str, str] | None:
-    parts = key.split(".")
-    if len(parts) != 3 or not parts[0].startswith("s") or not parts[0][1:].isdecimal():
-        return None
-    return int(parts[0][1:]), parts[1], parts[2]
+    survey_id: int
+    question_id: str
+    option_id: str
 
 
 class SurveyFlow:
@@ -126,17 +123,16 @@ class SurveyFlow:
         return Reply(f"{greeting}\n\n{question.text}", question.options, question.typing_hint)
 
     async def answer_option(
-        self, chat: ChatState, key: str, language: Language, now: datetime
+        self, chat: ChatState, button: SurveyOption, language: Language, now: datetime
     ) -> list[Reply]:
         """Records the option a button carried, if it belongs to the question the chat is at."""
-        parsed = parse_option_key(key)
         survey = chat.survey
         question = self._question(survey) if survey else None
-        if parsed is None or survey is None or question is None:
+        if survey is None or question is None:
             return [Reply(text("stale_option", language))]
-        survey_id, question_id, option_id = parsed
-        if survey.id != survey_id or question.id != question_id:
+        if survey.id != button.survey_id or question.id != button.question_id:
             return [Reply(text("stale_option", language))]
+        option_id = button.option_id
         if question.type == "text":
             if option_id != SKIP:
                 return [Reply(text("stale_option", language))]
@@ -280,19 +276,15 @@ class SurveyFlow:
     def _ask(self, survey: Survey, question: Question, language: Language) -> Reply:
         options: tuple[Option, ...]
         if question.type == "text":
-            options = (Option(option_key(survey, question.id, SKIP), text("skip", language)),)
-        else:
-            options = tuple(
-                Option(option_key(survey, question.id, o.id), o.text(language)) for o in question.options
-            )
+            options = (Option(SurveyOption(survey.id, question.id, SKIP).pack(), text("skip", language)),)
+            return Reply(question.text(language), options, text("text_typing_hint", language))
+        options = tuple(
+            Option(SurveyOption(survey.id, question.id, o.id).pack(), o.text(language))
+            for o in question.options
+        )
         return Reply(question.text(language), options, text("typing_hint", language))
 
     @staticmethod
     def _typed_option(question: Question, message: str) -> str | None:
-        typed = folded(message).rstrip(".)")
-        if typed.isdecimal() and 1 <= int(typed) <= len(question.options):
-            return question.options[int(typed) - 1].id
-        for option in question.options:
-            if typed in {folded(option.text.vi), folded(option.text.en)}:
-                return option.id
-        return None
+        index = chosen([(o.text.vi, o.text.en) for o in question.options], message)
+        return question.options[index].id if index is not None else None

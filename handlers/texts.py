@@ -20,6 +20,10 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "Reply by typing the number.",
     },
     "skip": {"vi": "Bỏ qua", "en": "Skip"},
+    "text_typing_hint": {
+        "vi": "Ông/Bà gõ nội dung góp ý, hoặc gõ 1 để bỏ qua.",
+        "en": "Type your answer, or type 1 to skip.",
+    },
     "choose_again": {
         "vi": "Xin Ông/Bà chọn một trong các phương án dưới đây.",
         "en": "Please choose one of the options below.",
@@ -73,15 +77,23 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Bot lấy ý kiến người dân về việc giải quyết thủ tục hành chính.\n"
         "• Quét mã QR trên phiếu hẹn trả kết quả (hoặc gửi mã khảo sát in trên phiếu) để đánh giá "
         "hồ sơ của Ông/Bà.\n"
-        "• Trả lời bằng cách bấm nút (hoặc gõ số thứ tự).\n"
+        "• {answering}\n"
         "• /language: đổi ngôn ngữ (Tiếng Việt / English).\n"
         "• /help: xem hướng dẫn này.",
         "en": "This bot collects citizens' feedback on administrative services.\n"
         "• Scan the QR code on your receipt (or send the survey code printed on it) to rate your "
         "application.\n"
-        "• Answer by tapping a button (or typing its number).\n"
+        "• {answering}\n"
         "• /language: change language (Tiếng Việt / English).\n"
         "• /help: show this help.",
+    },
+    "help_answer_buttons": {
+        "vi": "Trả lời bằng cách bấm nút (hoặc gõ số thứ tự).",
+        "en": "Answer by tapping a button (or typing its number).",
+    },
+    "help_answer_typed": {
+        "vi": "Trả lời bằng cách gõ số thứ tự của phương án, hoặc gõ chính phương án đó.",
+        "en": "Answer by typing the number of an option, or the option's words.",
     },
     "help_people": {
         "vi": "Dành cho thủ trưởng và cán bộ:\n"
@@ -219,6 +231,10 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Xin lỗi, Ông/Bà không có quyền thực hiện thao tác này.",
         "en": "Sorry, you are not allowed to do this.",
     },
+    "case_stale_citizen": {
+        "vi": "Phản ánh này đã được ghi nhận hoặc đã thay đổi; lựa chọn này không còn hiệu lực.",
+        "en": "This complaint has already been recorded or changed; this choice no longer applies.",
+    },
     "case_stale": {
         "vi": "Phản ánh #{id} đã được xử lý hoặc thay đổi; thao tác này không còn hiệu lực.",
         "en": "Complaint #{id} has already been handled or changed; this button no longer applies.",
@@ -238,8 +254,44 @@ CATALOG: dict[str, dict[Language, str]] = {
         "We will tell you when it is resolved.",
     },
     "notice_case_to_staff": {
-        "vi": "Ông/Bà được giao xử lý phản ánh sau. Xin liên hệ người dân trong vòng 48 giờ.",
-        "en": "You have been assigned the complaint below. Please contact the citizen within 48 hours.",
+        "vi": "Ông/Bà được giao xử lý phản ánh sau. Xin liên hệ người dân trong vòng {hours} giờ: "
+        "chọn «Nhắn người dân» để nhắn qua bot.",
+        "en": "You have been assigned the complaint below. Please contact the citizen within {hours} "
+        "hours: choose «Message the citizen» to write to them through the bot.",
+    },
+    "notice_message_to_citizen": {
+        "vi": "Cán bộ {name} ({unit}) nhắn Ông/Bà về phản ánh đối với hồ sơ «{procedure}»:\n“{note}”",
+        "en": "{name} of {unit} writes to you about your complaint on «{procedure}»:\n“{note}”",
+    },
+    "notice_reply_from_citizen": {
+        "vi": "Người dân trả lời về phản ánh #{id} («{procedure}»):\n“{note}”",
+        "en": "The citizen replies about complaint #{id} («{procedure}»):\n“{note}”",
+    },
+    "button_message_citizen": {"vi": "Nhắn người dân", "en": "Message the citizen"},
+    "typed_message": {
+        "vi": "👉 Nhắn người dân qua bot: gõ «nhan {id}», rồi gửi nội dung",
+        "en": "👉 To message the citizen through the bot, type «message {id}», then send the text",
+    },
+    "button_reply": {"vi": "Trả lời", "en": "Reply"},
+    "ask_message": {
+        "vi": "Xin nhập tin nhắn gửi người dân về phản ánh #{id} (tối đa {limit} ký tự). Bot sẽ chuyển "
+        "tin nhắn và câu trả lời của người dân; hai bên không thấy tài khoản của nhau.",
+        "en": "Please write your message to the citizen about complaint #{id} (at most {limit} "
+        "characters). The bot passes it on, and their reply back; neither side sees the other's account.",
+    },
+    "message_sent": {
+        "vi": "Đã chuyển tin nhắn đến người dân (phản ánh #{id}). Câu trả lời của người dân sẽ được chuyển "
+        "lại cho Ông/Bà.",
+        "en": "Your message went to the citizen (complaint #{id}). Their reply will come to you here.",
+    },
+    "ask_reply": {
+        "vi": "Xin Ông/Bà nhập nội dung trả lời (tối đa {limit} ký tự); bot sẽ chuyển đến cán bộ xử lý.",
+        "en": "Please write your reply (at most {limit} characters); the bot passes it to the official "
+        "handling your complaint.",
+    },
+    "reply_sent": {
+        "vi": "Đã chuyển câu trả lời của Ông/Bà đến cán bộ xử lý. Cảm ơn Ông/Bà.",
+        "en": "Your reply went to the official handling your complaint. Thank you.",
     },
     "notice_case_resolved": {
         "vi": "{unit} đã xử lý phản ánh của Ông/Bà về hồ sơ «{procedure}»:\n“{note}”\n\n"
@@ -283,6 +335,10 @@ CATALOG: dict[str, dict[Language, str]] = {
     },
     "digest_overdue_title": {"vi": "Quá hạn:", "en": "Overdue:"},
     "digest_escalated_title": {"vi": "Quá hạn ở đơn vị cấp dưới:", "en": "Overdue in units below:"},
+    "new_cases_notice": {
+        "vi": "🔔 {unit}: {count} phản ánh mới của người dân cần giao xử lý.",
+        "en": "🔔 {unit}: {count} new complaint(s) from citizens to assign.",
+    },
     "digest_more": {
         "vi": "Còn {count} phản ánh mới khác: gõ /cases để xem từng trang.",
         "en": "{count} more new complaints: send /cases to page through them.",
@@ -311,6 +367,24 @@ CATALOG: dict[str, dict[Language, str]] = {
     "qs_imported": {
         "vi": "Đã lưu bộ câu hỏi {set} phiên bản {version} (chưa kích hoạt). Người dân sẽ thấy như sau:",
         "en": "Stored question set {set} version {version} (not active yet). Citizens will see:",
+    },
+    "qs_renumbered": {
+        "vi": "Tệp ghi phiên bản {declared}; bộ câu hỏi được lưu thành {set} phiên bản {version} (chưa kích "
+        "hoạt), vì số phiên bản được đánh theo thứ tự và không bao giờ dùng lại cho nội dung khác. "
+        "Người dân sẽ thấy như sau:",
+        "en": "The file says version {declared}; it is stored as {set} version {version} (not active yet), "
+        "since versions are numbered in order and a number is never reused for other content. "
+        "Citizens will see:",
+    },
+    "qs_is_default": {
+        "vi": "Tệp này giống hệt bộ câu hỏi mặc định ({set} phiên bản {version}) mà người dân đang được hỏi, "
+        "nên không có gì để lưu. Hãy sửa nội dung rồi gửi lại.",
+        "en": "This file is the same as the default question set ({set} version {version}) that citizens "
+        "are asked already, so there is nothing to store. Change it and send it again.",
+    },
+    "qs_default_line": {
+        "vi": "Mặc định: {set} v{version} · hỏi ở nơi không có bộ câu hỏi nào khác đang dùng",
+        "en": "Default: {set} v{version} · asked wherever no other active set applies",
     },
     "qs_unchanged": {
         "vi": "Bộ câu hỏi này giống hệt {set} phiên bản {version} đã có. Người dân sẽ thấy như sau:",

@@ -47,12 +47,44 @@ async def number_replies(
     return texts
 
 
+PREFIX_LETTERS = 4  # a prefix shorter than this ("hai", "ba": also numbers in Vietnamese) is no choice
+
+
+def words(value: str) -> tuple[str, ...]:
+    """The words of a text compared loosely: folded, punctuation ignored ("Thái độ, hướng dẫn…")."""
+    return tuple("".join(c if c.isalnum() else " " for c in folded(value)).split())
+
+
+def chosen(options: Sequence[Sequence[str]], typed: str) -> int | None:
+    """Which option (each with its labels, such as its Vietnamese and English texts) typed text
+    names: its number, its words, or the start of its words when no other option starts so."""
+    number = folded(typed).rstrip(".)")
+    if number.isdecimal():
+        return int(number) - 1 if 1 <= int(number) <= len(options) else None
+    typed_words = words(typed)
+    if not typed_words or all(word.isdecimal() for word in typed_words):
+        return None
+    same = {n for n, labels in enumerate(options) for label in labels if words(label) == typed_words}
+    if same:
+        return same.pop() if len(same) == 1 else None
+    if len("".join(typed_words)) < PREFIX_LETTERS:
+        return None
+    starting = {
+        n for n, labels in enumerate(options) for label in labels if _starts(words(label), typed_words)
+    }
+    return starting.pop() if len(starting) == 1 else None
+
+
+def _starts(label: tuple[str, ...], typed: tuple[str, ...]) -> bool:
+    """Whether the typed words begin the label's, the last of them perhaps cut short."""
+    if len(typed) > len(label):
+        return False
+    *whole, last = typed
+    return label[: len(whole)] == tuple(whole) and label[len(whole)].startswith(last)
+
+
 def typed_choice(menu: Sequence[tuple[str, str]], typed: str) -> str | None:
-    """The key of the remembered option a typed text names: its number, or its words when no
-    other option has the same words."""
-    words = folded(typed).rstrip(".)")
-    if words.isdecimal():
-        number = int(words)
-        return menu[number - 1][0] if 1 <= number <= len(menu) else None
-    same = [key for key, label in menu if folded(label) == words]
-    return same[0] if len(same) == 1 else None
+    """The key of the remembered option a typed text names (see `chosen`); options with the same
+    words need their number."""
+    index = chosen([(label,) for _, label in menu], typed)
+    return menu[index][0] if index is not None else None

@@ -326,6 +326,14 @@ class CaseRepository(ABC):
     async def case_events(self, case_id: int) -> list[CaseEvent]:
         """The case's history, oldest first."""
 
+    @abstractmethod
+    async def unannounced_cases(self, limit: int = 500) -> list[Case]:
+        """Open cases not yet announced to their unit's head, oldest first."""
+
+    @abstractmethod
+    async def mark_announced(self, case_ids: Sequence[int], now: datetime) -> list[int]:
+        """Claims the announcement of these cases; the ids claimed now (not by anyone before)."""
+
 
 class OutboxRepository(ABC):
     """Messages the running bot sends on its own: survey invitations and case notices."""
@@ -385,10 +393,18 @@ class QuestionSetRepository(ABC):
 
     @abstractmethod
     async def save_question_set(
-        self, set_id: str, source: str, fingerprint: str, now: datetime, actor: str
+        self,
+        set_id: str,
+        source: str,
+        fingerprint: str,
+        now: datetime,
+        actor: str,
+        *,
+        first_version: int = 1,
     ) -> tuple[StoredQuestionSet, bool]:
-        """Stores an imported set as its next version, unless a version with the same content
-        (fingerprint) exists; returns the version and whether it is new. Audited."""
+        """Stores an imported set as its next version (never below `first_version`), unless a
+        version with the same content (fingerprint) exists; returns the version and whether it is
+        new. Audited."""
 
     @abstractmethod
     async def list_question_sets(self) -> list[StoredQuestionSet]:

@@ -213,6 +213,7 @@ class Case(Record):
     rating: Rating
     follow_ups: list[FollowUp] = Field(default_factory=list)
     texts: dict[str, str] = Field(default_factory=dict)
+    survey_done: bool = True  # False while the citizen may still be writing their complaint
 
     def overdue_on(self, day: date) -> bool:
         return self.state in OPEN_STATES and day > self.deadline
@@ -241,6 +242,7 @@ class Notice(NoticeTo):
     case_id: int
     status: OutboxStatus
     attempts: int
+    note: str | None = None  # the note of the case event that queued it (a relayed message's words)
 
 
 class UnitFigures(Record):

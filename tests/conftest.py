@@ -12,6 +12,7 @@ import pytest
 
 from bot.app import Handlers, build_handlers, links_for, seed_directory
 from bot.config import Config
+from handlers.buttons import Button
 from handlers.chat import Address, Incoming, Kind, Reply
 from handlers.dispatch import Dispatcher
 from storage.records import Dossier
@@ -111,8 +112,9 @@ class Citizen:
                     return await self._send(Kind.OPTION, option=option.key)
         raise AssertionError(f"no option {label!r} in {[r.options for r in self.last]}")
 
-    async def press_key(self, key: str) -> list[Reply]:
-        return await self._send(Kind.OPTION, option=key)
+    async def press_key(self, key: str | Button) -> list[Reply]:
+        """Presses a button by its data, as a forged or replayed press would come too."""
+        return await self._send(Kind.OPTION, option=key.pack() if isinstance(key, Button) else key)
 
     async def send_photo(self) -> list[Reply]:
         return await self._send(Kind.UNSUPPORTED)

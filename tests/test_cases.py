@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from bot.app import Handlers, build_dispatcher
-from handlers.cases import add_working_days, case_key
+from handlers.cases import CaseAction, CaseButton, add_working_days
 from storage.records import CaseState, OutboxStatus
 from tests.conftest import NOW, Citizen, add_dossier, labels, make_config, texts
 from tests.fakes import RecordingSender
@@ -109,14 +109,15 @@ async def test_the_whole_loop_with_notices(config, store, dispatcher, handlers: 
     head, staff = Citizen(dispatcher, chat_id="2101"), Citizen(dispatcher, chat_id="2102")
     sender = RecordingSender()
 
-    replies = await head.press_key(case_key(case.id, "assign"))
+    replies = await head.press_key(CaseButton(case.id, CaseAction.ASSIGN))
     assert labels(replies) == ["Phạm Thị D", "Võ Văn E"]
     replies = await head.press("Phạm Thị D")
     assert "Đã giao phản ánh" in texts(replies)
     await handlers.notices.send({"telegram": sender}, NOW)
     sent = {chat: reply for chat, reply in sender.sent}
     assert "Hẹn lên hẹn xuống".lower() in sent["2102"].text.lower() and labels([sent["2102"]]) == [
-        "Đã xử lý xong"
+        "Nhắn người dân",
+        "Đã xử lý xong",
     ]
     assert "đã được giao cho cán bộ Phạm Thị D" in sent["1001"].text
     assert (await store.cases.get_case(case.id)).state == CaseState.ASSIGNED
@@ -161,15 +162,16 @@ async def test_resolved_then_confirmed_closes_the_case(config, store, dispatcher
     citizen, _ = await complain(dispatcher, config, store)
     case = await only_case(store)
     staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
-    await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
+    await Citizen(dispatcher, chat_id="2101").press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id))
     staff = Citizen(dispatcher, chat_id="2102")
-    await staff.press_key(case_key(case.id, "resolve"))
+    await staff.press_key(CaseButton(case.id, CaseAction.RESOLVE))
     await staff.say("Đã giải quyết")
-    replies = await citizen.press_key(case_key(case.id, "ok"))
+    replies = await citizen.press_key(CaseButton(case.id, CaseAction.CONFIRM))
     assert "đã được đóng" in texts(replies)
     assert (await store.cases.get_case(case.id)).state == CaseState.CLOSED
     # pressed again, or "not resolved" after closing: nothing changes
-    assert "không còn hiệu lực" in texts(await citizen.press_key(case_key(case.id, "no")))
+    again = texts(await citizen.press_key(CaseButton(case.id, CaseAction.REOPEN)))
+    assert "không còn hiệu lực" in again and f"#{case.id}" not in again  # a number they never saw
     assert (await store.cases.get_case(case.id)).state == CaseState.CLOSED
 
 
@@ -180,27 +182,35 @@ async def test_every_button_checks_who_pressed_it(config, store, dispatcher):
     q1_staff_id = (await store.directory.people_at("telegram", "2002"))[0].id
     refused = "không có quyền"
     for who in ("2102", "3001", "1001", "9999"):  # staff, another district's head, the citizen, a stranger
-        assert refused in texts(await Citizen(dispatcher, chat_id=who).press_key(case_key(case.id, "assign")))
         assert refused in texts(
-            await Citizen(dispatcher, chat_id=who).press_key(case_key(case.id, "to", staff_id))
+            await Citizen(dispatcher, chat_id=who).press_key(CaseButton(case.id, CaseAction.ASSIGN))
+        )
+        assert refused in texts(
+            await Citizen(dispatcher, chat_id=who).press_key(
+                CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id)
+            )
         )
     assert (await store.cases.get_case(case.id)).state == CaseState.NEW
     # the head of the district above may assign; only to staff of the case's own unit
     q1_head = Citizen(dispatcher, chat_id="2001")
-    assert "không còn hiệu lực" in texts(await q1_head.press_key(case_key(case.id, "to", q1_staff_id)))
-    assert "Đã giao" in texts(await q1_head.press_key(case_key(case.id, "to", staff_id)))
+    assert "không còn hiệu lực" in texts(
+        await q1_head.press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, q1_staff_id))
+    )
+    assert "Đã giao" in texts(await q1_head.press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id)))
     # only the assigned staff member resolves
     for who in ("2103", "2101", "1001"):
         assert refused in texts(
-            await Citizen(dispatcher, chat_id=who).press_key(case_key(case.id, "resolve"))
+            await Citizen(dispatcher, chat_id=who).press_key(CaseButton(case.id, CaseAction.RESOLVE))
         )
     # only the citizen confirms, and only a resolved case
-    assert "không còn hiệu lực" in texts(await citizen.press_key(case_key(case.id, "ok")))
+    assert "không còn hiệu lực" in texts(await citizen.press_key(CaseButton(case.id, CaseAction.CONFIRM)))
     staff = Citizen(dispatcher, chat_id="2102")
-    await staff.press_key(case_key(case.id, "resolve"))
+    await staff.press_key(CaseButton(case.id, CaseAction.RESOLVE))
     await staff.say("Xong")
     for who in ("2101", "2102", "1002"):
-        assert refused in texts(await Citizen(dispatcher, chat_id=who).press_key(case_key(case.id, "ok")))
+        assert refused in texts(
+            await Citizen(dispatcher, chat_id=who).press_key(CaseButton(case.id, CaseAction.CONFIRM))
+        )
     assert (await store.cases.get_case(case.id)).state == CaseState.RESOLVED
 
 
@@ -218,13 +228,13 @@ async def test_reassigning_moves_the_case_and_tells_the_new_staff_member(config,
     case = await only_case(store)
     head = Citizen(dispatcher, chat_id="2101")
     d, e = [(await store.directory.people_at("telegram", c))[0].id for c in ("2102", "2103")]
-    await head.press_key(case_key(case.id, "to", d))
-    replies = await head.press_key(case_key(case.id, "assign"))
+    await head.press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, d))
+    replies = await head.press_key(CaseButton(case.id, CaseAction.ASSIGN))
     assert labels(replies) == ["Phạm Thị D", "Võ Văn E"]
-    await head.press_key(case_key(case.id, "to", e))
+    await head.press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, e))
     assert (await store.cases.get_case(case.id)).assignee_name == "Võ Văn E"
     assert "không có quyền" in texts(
-        await Citizen(dispatcher, chat_id="2102").press_key(case_key(case.id, "resolve"))
+        await Citizen(dispatcher, chat_id="2102").press_key(CaseButton(case.id, CaseAction.RESOLVE))
     )
 
 
@@ -232,9 +242,9 @@ async def test_an_over_long_or_empty_resolution_note_is_asked_again(config, stor
     await complain(dispatcher, config, store)
     case = await only_case(store)
     staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
-    await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
+    await Citizen(dispatcher, chat_id="2101").press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id))
     staff = Citizen(dispatcher, chat_id="2102")
-    await staff.press_key(case_key(case.id, "resolve"))
+    await staff.press_key(CaseButton(case.id, CaseAction.RESOLVE))
     assert "quá dài" in texts(await staff.say("x" * 1001))
     assert "Xin nhập ngắn gọn" in texts(await staff.say("   "))
     assert (await store.cases.get_case(case.id)).state == CaseState.ASSIGNED
@@ -249,7 +259,7 @@ async def test_a_notice_to_a_blocked_chat_is_recorded_not_retried(
     await complain(dispatcher, config, store)
     case = await only_case(store)
     staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
-    await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
+    await Citizen(dispatcher, chat_id="2101").press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id))
     sender = RecordingSender(outcomes={"2102": Delivery.UNREACHABLE})
     result = await handlers.notices.send({"telegram": sender}, NOW)
     assert (result.sent, result.unreachable) == (1, 1)
@@ -273,9 +283,9 @@ async def test_cases_and_mycases_list_page_by_page(config, store, dispatcher):
     assert "không có phản ánh" in texts(await staff.command("mycases"))
     staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
     cases = await store.cases.list_cases(["Q1-BN"])
-    await head.press_key(case_key(cases[0].id, "to", staff_id))
+    await head.press_key(CaseButton(cases[0].id, CaseAction.ASSIGN_TO, staff_id))
     mine = await staff.command("mycases")
-    assert len(mine) == 1 and labels(mine) == ["Đã xử lý xong"]
+    assert len(mine) == 1 and labels(mine) == ["Nhắn người dân", "Đã xử lý xong"]
     assert "dành cho thủ trưởng và cán bộ" in texts(
         await Citizen(dispatcher, chat_id="5555").command("cases")
     )
@@ -303,7 +313,7 @@ async def test_case_actions_are_in_the_audit_trail(config, store, dispatcher):
     await complain(dispatcher, config, store)
     case = await only_case(store)
     staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
-    await Citizen(dispatcher, chat_id="2101").press_key(case_key(case.id, "to", staff_id))
+    await Citizen(dispatcher, chat_id="2101").press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id))
     trail = [(e.action, e.detail) for e in await store.audit.audit_since(None)]
     assert [entry for entry in trail if entry[0].startswith("case")] == [
         ("case opened", f"#{case.id}"),

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from bot.cli import main
-from handlers.admin import apply_directory, directory_key, plan_directory
+from handlers.admin import ApplyDirectory, apply_directory, plan_directory
+from handlers.cases import CaseAction, CaseButton
 from handlers.directory import DirectoryFile, plan_change, same_people
 from storage.records import CaseCounts, CaseState, Contact, Person, PersonEntry, Role, Unit
 from tests.conftest import NOW, UNITS, Citizen, add_dossier, labels, texts
@@ -68,10 +69,12 @@ async def test_a_merge_previews_then_applies_and_moves_open_cases(config, store,
     assert [e.action for e in await store.cases.case_events(case.id)][-1] == "moved"
     # the new head of the merged ward assigns; the old head of Bến Nghé is now staff and cannot
     assert "không có quyền" in texts(
-        await Citizen(dispatcher, chat_id="2101").press_key(f"c{case.id}.assign")
+        await Citizen(dispatcher, chat_id="2101").press_key(CaseButton(case.id, CaseAction.ASSIGN))
     )
-    assert labels(await Citizen(dispatcher, chat_id="2102").press_key(f"c{case.id}.assign")) == ["Lê Văn C"]
-    assert "đã được áp dụng trước đó" in texts(await admin.press_key(directory_key(1)))
+    assert labels(
+        await Citizen(dispatcher, chat_id="2102").press_key(CaseButton(case.id, CaseAction.ASSIGN))
+    ) == ["Lê Văn C"]
+    assert "đã được áp dụng trước đó" in texts(await admin.press_key(ApplyDirectory(1)))
     assert any(e.action == "directory applied" for e in await store.audit.audit_since(None))
 
 
@@ -120,7 +123,7 @@ async def test_only_admins_send_or_apply_a_directory(store, dispatcher):
     for who in ("2001", "1001"):
         person = Citizen(dispatcher, chat_id=who)
         assert "Chỉ quản trị viên" in texts(await person.send_document("merge.yaml", source(MERGED)))
-        assert "chỉ dành cho quản trị viên" in texts(await person.press_key(directory_key(1)))
+        assert "chỉ dành cho quản trị viên" in texts(await person.press_key(ApplyDirectory(1)))
     assert [u.code for u in await store.directory.list_units()] == ["Q1", "Q1-BN", "Q3"]
 
 

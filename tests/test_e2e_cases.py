@@ -88,3 +88,40 @@ async def test_a_digest_missed_while_down_is_sent_at_start_once(tg, tmp_path, pe
         ("Q1-BN", "sent"),
         ("Q3", "empty"),
     ]
+
+
+async def test_a_new_complaint_reaches_the_head_at_once_and_staff_and_citizen_talk_through_the_bot(
+    tg, tmp_path, people
+):
+    quick = {"new_case_notice": {"quiet_seconds": 0, "max_wait_seconds": 60}}
+    with BotProcess(tg, tmp_path, cases=quick) as bot:
+        citizen, head, staff = people(bot, 1301), people(bot, 2101), people(bot, 2102)
+        token = bot.add_dossier("HS-E2E-C3", procedure="Đăng ký hộ kinh doanh")
+        await citizen.send_command(f"/start {token}")
+        greeting = await citizen.replies_until(has_buttons, timeout=15)
+        problem = await tap(citizen, greeting, "Không hài lòng")
+        await tap(citizen, problem, "Lý do khác")
+        await citizen.send_text("Hồ sơ bị trả lại ba lần.")
+        await citizen.replies_until(bool, timeout=15)
+
+        alert = await head.replies_until(has_buttons, timeout=20)  # no digest needed
+        assert "1 phản ánh mới" in texts_of(alert) and "Hồ sơ bị trả lại ba lần." in texts_of(alert)
+        assigned = await tap(head, await tap(head, alert, "Giao xử lý"), "Phạm Thị D")
+        assert "Đã giao phản ánh" in texts_of(assigned)
+
+        task = await staff.replies_until(has_buttons, timeout=20)
+        asked = await tap(staff, task, "Nhắn người dân")
+        assert "tin nhắn gửi người dân" in texts_of(asked)
+        await staff.send_text("Chào chị, mai chị mang bản gốc CCCD qua giúp em.")
+        await staff.replies_until(bool, timeout=15)
+
+        message = await citizen.replies_until(with_text("mang bản gốc CCCD"), timeout=20)
+        assert "Cán bộ Phạm Thị D" in texts_of(message) and "2102" not in texts_of(message)
+        await tap(citizen, message, "Trả lời")
+        await citizen.send_text("Dạ vâng, 8 giờ sáng mai tôi qua.")
+        assert "Đã chuyển câu trả lời" in texts_of(await citizen.replies_until(bool, timeout=15))
+
+        back = await staff.replies_until(with_text("8 giờ sáng mai"), timeout=20)
+        assert "1301" not in texts_of(back)
+        actions = [a for (a,) in bot.query("SELECT action FROM case_events ORDER BY id")]
+        assert actions == ["opened", "assigned", "messaged citizen", "citizen replied"]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bot.app import build_dispatcher, links_for
 from bot.config import Config
 from handlers.dispatch import Dispatcher
+from handlers.survey import SurveyOption
 from handlers.typed import folded
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
@@ -173,9 +174,9 @@ async def test_a_stale_or_forged_button_changes_nothing(config, store, dispatche
     # the rating button pressed again, a forged key, another survey's key, garbage
     for key in (
         first[0].options[2].key,
-        f"s{survey.id}.rating.unsatisfied",
-        "s999.rating.satisfied",
-        f"s{survey.id}.comment.nope",
+        SurveyOption(survey.id, "rating", "unsatisfied"),
+        SurveyOption(999, "rating", "satisfied"),
+        SurveyOption(survey.id, "comment", "nope"),
         "garbage",
         "",
         "s.x.y",
@@ -208,6 +209,21 @@ async def test_typed_numbers_and_loose_words_choose_options(config, store, dispa
     answer = await store.surveys.get_answer(dossier.id)
     assert answer.rating == Rating.UNSATISFIED and answer.follow_ups[0].option_id == "staff"
     assert answer.texts == {} and answer.completed_at is not None
+
+
+async def test_a_follow_up_is_chosen_by_its_words_without_punctuation_or_by_their_start(
+    config, store, dispatcher
+):
+    for code, chat, typed in (
+        ("HS-001", "1001", "thai do huong dan cua can bo"),
+        ("HS-002", "1002", "thai do"),
+    ):
+        dossier, token = await add_dossier(config, store, code)
+        citizen = Citizen(dispatcher, chat_id=chat, channel="console")
+        await citizen.command("start", token)
+        await citizen.say("khong hai long")
+        assert labels(await citizen.say(typed)) == ["Bỏ qua"]
+        assert (await store.surveys.get_answer(dossier.id)).follow_ups[0].option_id == "staff"
 
 
 async def test_an_unknown_typed_answer_repeats_the_options(config, store, dispatcher):
@@ -385,3 +401,15 @@ def test_survey_codes_are_random_and_unambiguous():
     codes = {new_survey_code() for _ in range(2000)}
     assert len(codes) == 2000
     assert all(c not in CODE_ALPHABET for c in "ILOU") and len(CODE_ALPHABET) ** 10 >= 2**50
+
+
+async def test_help_and_hints_speak_of_buttons_only_where_there_are_buttons(config, store, dispatcher):
+    typed, tapped = Citizen(dispatcher, channel="console"), Citizen(dispatcher, channel="telegram")
+    assert "gõ số thứ tự của phương án" in texts(await typed.command("help"))
+    assert "bấm nút" not in texts(await typed.command("help"))
+    assert "bấm nút" in texts(await tapped.command("help"))
+    _, token = await add_dossier(config, store)
+    await typed.command("start", token)
+    await typed.say("1")  # satisfied: the free-text question comes next
+    (question,) = typed.last
+    assert question.typing_hint == "Ông/Bà gõ nội dung góp ý, hoặc gõ 1 để bỏ qua."

@@ -200,18 +200,18 @@ async def test_sending_is_paced_per_chat_after_a_short_burst(config, telegram):
 
 
 async def test_a_head_assigns_a_case_from_telegram_buttons(config, store, dispatcher, telegram):
-    from handlers.cases import case_key
+    from handlers.cases import CaseAction, CaseButton
     from tests.test_cases import complain
 
     channel, fake = telegram
     await complain(dispatcher, config, store)
     (case,) = await store.cases.list_cases(["Q1-BN"])
     updates = Updates()
-    await feed(channel, updates.press(2101, case_key(case.id, "assign")))
+    await feed(channel, updates.press(2101, CaseButton(case.id, CaseAction.ASSIGN).pack()))
     staff = dict(buttons(fake.sent(2101)[-1]))
     assert list(staff) == ["Phạm Thị D", "Võ Văn E"]
     await feed(channel, updates.press(2101, staff["Phạm Thị D"]))
     assert "Đã giao phản ánh" in fake.sent(2101)[-1].params["text"]
-    await feed(channel, updates.press(6666, case_key(case.id, "assign")))  # not a head here
+    await feed(channel, updates.press(6666, CaseButton(case.id, CaseAction.ASSIGN).pack()))  # not a head here
     assert "không có quyền" in fake.sent(6666)[-1].params["text"]
     assert (await store.cases.get_case(case.id)).assignee_name == "Phạm Thị D"

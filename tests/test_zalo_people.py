@@ -17,7 +17,7 @@ from bot.app import Handlers, build_dispatcher
 from bot.channels.zalo import ZaloChannel
 from bot.config import Config
 from handlers.admin import apply_directory, plan_directory
-from handlers.cases import typed_case_key
+from handlers.cases import CaseAction, CaseButton, typed_case_button
 from handlers.chat import Address, Delivery, Option, Reply
 from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies, typed_choice
@@ -117,8 +117,8 @@ def test_a_typed_choice_is_a_number_shown_or_words_no_other_option_has():
 def test_any_typed_text_is_a_choice_or_nothing_never_an_error(typed: str):
     menu = [("a", "Một"), ("b", "Hai")]
     assert typed_choice(menu, typed) in {"a", "b", None}
-    assert typed_case_key(typed) is None or typed_case_key(typed).startswith("c")
-    assert typed_choice(menu, "²") is None and typed_case_key("giao ²") is None  # digits int() refuses
+    assert typed_case_button(typed) is None or isinstance(typed_case_button(typed), CaseButton)
+    assert typed_choice(menu, "²") is None and typed_case_button("giao ²") is None  # digits int() refuses
 
 
 async def test_anyone_can_ask_for_their_id_to_be_added_to_the_directory(dispatcher):
@@ -232,7 +232,7 @@ async def test_a_notice_to_a_zalo_only_person_waits_until_zalo_runs(
 ):
     case_id = await zalo_complaint(dispatcher, config, store)
     head = Citizen(dispatcher, chat_id="2101")
-    await head.press_key(f"c{case_id}.assign")
+    await head.press_key(CaseButton(case_id, CaseAction.ASSIGN))
     await head.press("Phạm Thị D")
     telegram_only = RecordingSender()
     first = await handlers.notices.send({"telegram": telegram_only}, NOW)
@@ -308,7 +308,7 @@ async def test_notices_waiting_for_a_channel_never_hold_back_the_others(
             [(case_id, f"z-{n}", NOW.isoformat()) for n in range(150)],
         )
     head = Citizen(dispatcher, chat_id="2101")
-    await head.press_key(f"c{case_id}.assign")
+    await head.press_key(CaseButton(case_id, CaseAction.ASSIGN))
     await head.press("Võ Văn E")  # on Telegram only
     telegram_only = RecordingSender()
     run = await handlers.notices.send({"telegram": telegram_only}, NOW)
@@ -332,3 +332,21 @@ async def test_a_notice_blocked_on_one_chat_waits_for_the_persons_other_channel(
     second = await handlers.notices.send(loop.senders, NOW)
     assert second.sent == 1 and "CHƯA được giải quyết" in loop.received("z-head")[-1]
     assert loop.telegram.sent == []  # the blocked Telegram chat is not tried again
+
+
+def test_typed_words_match_without_punctuation_and_by_a_unique_start():
+    menu = [
+        ("f1", "Thái độ, hướng dẫn của cán bộ"),
+        ("f2", "Thời gian giải quyết"),
+        ("s1", "Hài lòng"),
+        ("s2", "Không hài lòng"),
+    ]
+    assert typed_choice(menu, "thai do huong dan cua can bo") == "f1"  # no comma typed
+    assert typed_choice(menu, "Thái độ, hướng dẫn của cán bộ!") == "f1"
+    assert typed_choice(menu, "thai do") == "f1"  # the start of one option's words
+    assert typed_choice(menu, "thoi gi") == "f2"  # the last word cut short
+    assert typed_choice(menu, "khong") == "s2"
+    assert typed_choice(menu, "th") is None  # both start so; and too short to be a choice
+    assert typed_choice(menu, "hai") is None  # "hai" is also "two": a start this short chooses nothing
+    assert typed_choice(menu, "hài lòng") == "s1"  # whole words win over a start ("không hài lòng" ≠)
+    assert typed_choice(menu, "-1") is None and typed_choice(menu, "...") is None

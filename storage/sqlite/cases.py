@@ -15,7 +15,8 @@ from storage.sqlite.db import Connection, Database, Row, first, iso, placeholder
 CASE = (
     "SELECT c.id, c.dossier_id, d.code AS dossier_code, d.procedure, c.unit_code, u.name AS unit_name,"
     " c.state, c.assignee_id, p.name AS assignee_name, c.opened_at, c.deadline, c.resolution, c.updated_at,"
-    " a.channel AS citizen_channel, a.chat_id AS citizen_chat_id, a.rating, a.follow_ups, a.texts"
+    " a.channel AS citizen_channel, a.chat_id AS citizen_chat_id, a.rating, a.follow_ups, a.texts,"
+    " a.completed_at IS NOT NULL AS survey_done"
     " FROM cases c JOIN dossiers d ON d.id = c.dossier_id JOIN units u ON u.code = c.unit_code"
     " JOIN answers a ON a.dossier_id = c.dossier_id LEFT JOIN people p ON p.id = c.assignee_id"
 )
@@ -130,14 +131,14 @@ class SQLiteCases(CaseRepository):
             )
             if moved is None:
                 return None
-            db.execute(
+            event = db.execute(
                 "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, ?, ?)",
                 (case_id, iso(now), actor, action, note),
-            )
+            ).lastrowid
             db.executemany(
-                "INSERT INTO notices (case_id, kind, channel, chat_id, person_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(case_id, n.kind, n.channel, n.chat_id, n.person_id, iso(now)) for n in notices],
+                "INSERT INTO notices (case_id, kind, channel, chat_id, person_id, created_at, event_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(case_id, n.kind, n.channel, n.chat_id, n.person_id, iso(now), event) for n in notices],
             )
             return first(db, f"{CASE} WHERE c.id = ?", (case_id,))
 
@@ -150,3 +151,21 @@ class SQLiteCases(CaseRepository):
             (case_id,),
         )
         return [CaseEvent.model_validate(dict(r)) for r in rows]
+
+    async def unannounced_cases(self, limit: int = 500) -> list[Case]:
+        rows = await self.db.read(
+            f"{CASE} WHERE c.announced_at IS NULL AND c.state IN ({placeholders(OPEN_STATES)})"
+            " ORDER BY c.opened_at, c.id LIMIT ?",
+            (*(s.value for s in OPEN_STATES), limit),
+        )
+        return [case(r) for r in rows]
+
+    async def mark_announced(self, case_ids: Sequence[int], now: datetime) -> list[int]:
+        rows = await self.db.write(
+            lambda db: db.execute(
+                "UPDATE cases SET announced_at = ?"
+                f" WHERE announced_at IS NULL AND id IN ({placeholders(case_ids)}) RETURNING id",
+                (iso(now), *case_ids),
+            ).fetchall()
+        )
+        return sorted(int(r["id"]) for r in rows)

@@ -10,9 +10,11 @@ from storage.records import Invitation, Notice, OutboxStatus
 from storage.sqlite.db import Database, first, iso
 
 Table = Literal["invitations", "notices"]  # a table name cannot be a parameter: only these two
-_COLUMNS: dict[Table, str] = {
-    "invitations": "id, dossier_id, channel, chat_id, status, attempts, created_at, sent_at, error",
-    "notices": "id, case_id, kind, channel, chat_id, person_id, status, attempts",
+_PENDING: dict[Table, str] = {
+    "invitations": "SELECT id, dossier_id, channel, chat_id, status, attempts, created_at, sent_at, error"
+    " FROM invitations o",
+    "notices": "SELECT o.id, o.case_id, o.kind, o.channel, o.chat_id, o.person_id, o.status, o.attempts,"
+    " e.note FROM notices o LEFT JOIN case_events e ON e.id = o.event_id",
 }
 
 
@@ -22,7 +24,7 @@ class SQLiteOutbox(OutboxRepository):
 
     async def _pending(self, table: Table, limit: int, after_id: int) -> list[dict[str, object]]:
         rows = await self.db.read(
-            f"SELECT {_COLUMNS[table]} FROM {table} WHERE status = 'pending' AND id > ? ORDER BY id LIMIT ?",
+            f"{_PENDING[table]} WHERE o.status = 'pending' AND o.id > ? ORDER BY o.id LIMIT ?",
             (after_id, limit),
         )
         return [dict(r) for r in rows]

@@ -20,7 +20,14 @@ class SQLiteQuestionSets(QuestionSetRepository):
         self.db = db
 
     async def save_question_set(
-        self, set_id: str, source: str, fingerprint: str, now: datetime, actor: str
+        self,
+        set_id: str,
+        source: str,
+        fingerprint: str,
+        now: datetime,
+        actor: str,
+        *,
+        first_version: int = 1,
     ) -> tuple[StoredQuestionSet, bool]:
         def save(db: Connection) -> tuple[int, bool]:
             same = first(
@@ -31,9 +38,10 @@ class SQLiteQuestionSets(QuestionSetRepository):
             row = first(
                 db,
                 "INSERT INTO question_sets (set_id, version, source, fingerprint, imported_at, imported_by)"
-                " SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ? FROM question_sets WHERE set_id = ?"
+                " SELECT ?, MAX(COALESCE(MAX(version), 0) + 1, ?), ?, ?, ?, ?"
+                " FROM question_sets WHERE set_id = ?"
                 " RETURNING id, version",
-                (set_id, source, fingerprint, iso(now), actor, set_id),
+                (set_id, first_version, source, fingerprint, iso(now), actor, set_id),
             )
             assert row is not None
             record_audit(db, actor, "question set imported", f"{set_id} v{row['version']}", now)
