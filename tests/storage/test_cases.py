@@ -276,3 +276,54 @@ class TestCases:
         assert events[0].actor == "citizen" and {e.case_id for e in events} == {case.id}
         other = await open_case(db, "HS-2", chat="43")
         assert [e.action for e in await db.cases.case_events(other.id)] == ["opened"]
+
+    async def test_a_case_says_whether_the_citizen_finished_the_survey(self, db: Storage):
+        dossier = await add_dossier(db)
+        await db.surveys.record_rating(
+            await start_survey(db, dossier.id),
+            rating=Rating.UNSATISFIED,
+            option_id="unsatisfied",
+            next_step="complaint",
+            now=T0,
+            case_deadline=DEADLINE,
+        )
+        (case,) = await db.cases.list_cases(["Q1-BN"])
+        assert not case.survey_done  # the citizen may still be writing
+        survey = (await db.chats.get_chat_state("telegram", "42")).survey
+        await db.surveys.record_text(survey, "complaint", "Hẹn ba lần", next_step=None, now=T0 + hours(1))
+        assert (await db.cases.get_case(case.id)).survey_done
+
+
+class TestAnnouncements:
+    async def test_open_cases_wait_to_be_announced_oldest_first(self, db: Storage):
+        late = await open_case(db, "HS-LATE", chat="1", now=T0 + hours(2))
+        early = await open_case(db, "HS-EARLY", "Q3", chat="2", now=T0)
+        closed = await open_case(db, "HS-CLOSED", chat="3", now=T0 + hours(1))
+        await move(db, closed.id, CaseState.CLOSED)
+        waiting = await db.cases.unannounced_cases()
+        assert [c.id for c in waiting] == [early.id, late.id]
+        assert waiting[0] == await db.cases.get_case(early.id)
+        assert [c.id for c in await db.cases.unannounced_cases(limit=1)] == [early.id]
+
+    async def test_an_announcement_is_claimed_once(self, db: Storage):
+        first = await open_case(db, "HS-1", chat="1", now=T0)
+        second = await open_case(db, "HS-2", chat="2", now=T0 + hours(1))
+        third = await open_case(db, "HS-3", chat="3", now=T0 + hours(2))
+        assert await db.cases.mark_announced([first.id], T0 + hours(3)) == [first.id]
+        # a second sender (or a second run) claims only what nobody claimed before
+        claimed = await db.cases.mark_announced([third.id, first.id, second.id], T0 + hours(3))
+        assert sorted(claimed) == sorted([second.id, third.id])
+        assert await db.cases.mark_announced([first.id, second.id, third.id], T0 + hours(4)) == []
+        assert await db.cases.unannounced_cases() == []
+
+    async def test_announcing_nothing_or_a_missing_case_claims_nothing(self, db: Storage):
+        case = await open_case(db)
+        assert await db.cases.mark_announced([], T0) == []
+        assert await db.cases.mark_announced([case.id + 1000], T0) == []
+        assert [c.id for c in await db.cases.unannounced_cases()] == [case.id]
+
+    async def test_an_announced_case_stays_announced_whatever_happens_to_it(self, db: Storage):
+        case = await open_case(db)
+        await db.cases.mark_announced([case.id], T0)
+        await move(db, case.id, CaseState.REOPENED, now=T0 + hours(1))
+        assert await db.cases.unannounced_cases() == []

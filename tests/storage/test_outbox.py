@@ -129,3 +129,16 @@ class TestNotices:
         assert await db.outbox.pending_invitations() == [invitation]
         await db.outbox.finish_invitation(invitation.id, OutboxStatus.SENT, T0)
         assert await db.outbox.pending_notices() == []
+
+    async def test_a_notice_carries_the_note_of_the_change_that_queued_it(self, db: Storage):
+        case = await open_case(db)
+        to_citizen = NoticeTo(kind="case_message", channel="telegram", chat_id="42")
+        await db.cases.change_case(
+            case.id, from_states=[CaseState.NEW], to_state=CaseState.NEW, actor="person:2", action="message",
+            now=T0, note="Xin gọi lại số 0909", notices=[to_citizen],
+        )  # fmt: skip
+        await db.cases.change_case(
+            case.id, from_states=[CaseState.NEW], to_state=CaseState.ASSIGNED, actor="person:1",
+            action="assigned", now=T0, notices=[to_citizen],
+        )  # fmt: skip
+        assert [n.note for n in await db.outbox.pending_notices()] == ["Xin gọi lại số 0909", None]

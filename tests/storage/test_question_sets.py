@@ -16,6 +16,22 @@ class TestQuestionSets:
         other, created = await db.question_sets.save_question_set("short", "v: 1", "f1", T0, "p")
         assert created and other.version == 1  # versions count per set
 
+    async def test_a_version_is_never_below_first_version(self, db: Storage):
+        # a stored version never takes a label the caller keeps for itself (the shipped default v1)
+        new, _ = await db.question_sets.save_question_set("default", "a", "f1", T0, "p", first_version=2)
+        assert new.version == 2
+        after, _ = await db.question_sets.save_question_set("default", "b", "f2", T0, "p", first_version=2)
+        assert after.version == 3  # the next version is above both
+        jump, _ = await db.question_sets.save_question_set("default", "c", "f3", T0, "p", first_version=7)
+        assert jump.version == 7
+        await db.question_sets.save_question_set("sipas", "a", "f1", T0, "p")
+        later, _ = await db.question_sets.save_question_set("sipas", "b", "f2", T0, "p", first_version=2)
+        assert later.version == 2
+        same, created = await db.question_sets.save_question_set(
+            "default", "a", "f1", T0, "p", first_version=9
+        )
+        assert not created and same == new
+
     async def test_the_same_content_again_is_the_same_version(self, db: Storage):
         first, _ = await db.question_sets.save_question_set("sipas", "a: 1", "f1", T0, "person:9")
         await db.question_sets.save_question_set("sipas", "b: 2", "f2", T0, "person:9")
