@@ -30,21 +30,15 @@ def person(row: Row) -> Person:
 
 
 def _add_person(db: Connection, entry: PersonEntry) -> int:
-    """A new person row. Its `channel, chat_id` record the chat it was created with, unique per unit
-    and role (migration 002); a row created with this chat belongs to someone the caller did not
-    name, so its key is moved aside (to '#' and its id, never a chat id) instead of the row being
-    taken over: who is the same person is the caller's decision."""
-    head = entry.contacts[0]
-    key = (entry.unit_code, entry.role.value, head.channel, head.chat_id)
-    db.execute(
-        "UPDATE people SET chat_id = '#' || id"
-        " WHERE unit_code = ? AND role = ? AND channel = ? AND chat_id = ?",
-        key,
-    )
+    """A new person row. Its `channel, chat_id` columns are the key rows were once created with
+    (unique per unit and role, migration 002) and are read by nothing now: a new row gets one that
+    is never a chat id, so it can collide with no one; who is the same person is the caller's
+    decision, made before (`person_id`)."""
     row = first(
         db,
-        "INSERT INTO people (unit_code, role, name, channel, chat_id) VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (entry.unit_code, entry.role.value, entry.name, head.channel, head.chat_id),
+        "INSERT INTO people (unit_code, role, name, channel, chat_id)"
+        " SELECT ?, ?, ?, '#', '#' || (COALESCE(MAX(id), 0) + 1) FROM people RETURNING id",
+        (entry.unit_code, entry.role.value, entry.name),
     )
     assert row is not None
     return int(row["id"])
