@@ -62,8 +62,8 @@ async def seed_directory(store: Storage, config: Config) -> None:
     differing = [u.code for u in units if (u.code, u.name, u.parent_code) not in known]
     if differing:
         log.warning(
-            "the config's units differ from the directory in the database, which wins (%s differ); "
-            "to apply the config's units run: feedback-bot directory import %s --apply",
+            "the config's units differ from the directory in the database, which wins (units that "
+            "differ: %s); to apply the config's units run: feedback-bot directory import %s --apply",
             ", ".join(differing),
             config.source or "config.yaml",
         )

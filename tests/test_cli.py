@@ -445,10 +445,10 @@ def test_digest_without_any_token_says_which_to_set(config_file, capsys):
 def test_digest_refuses_a_day_after_today(config_file, capsys):
     # A token and a server that is not there: the refusal must come before anything is tried.
     write_config(config_file, telegram={"token": "123:ABC", "base_url": "http://127.0.0.1:9/bot"})
-    tomorrow = (datetime.now(ZONE) + timedelta(days=1)).date()
-    assert run(config_file, "digest", "--date", tomorrow.isoformat()) == 2
+    later = (datetime.now(ZONE) + timedelta(days=2)).date()  # two days: no midnight passes meanwhile
+    assert run(config_file, "digest", "--date", later.isoformat()) == 2
     line = error_line(capsys.readouterr().err)
-    assert f"--date {tomorrow} is after today" in line and "Asia/Ho_Chi_Minh" in line
+    assert f"--date {later} is after today" in line and "Asia/Ho_Chi_Minh" in line
 
 
 def test_run_without_a_token_says_how_to_set_one_and_how_to_try_without(config_file, capsys):
