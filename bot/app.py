@@ -19,7 +19,7 @@ from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import CHANNEL as ZALO
 from bot.channels.zalo import Webhook, ZaloChannel, ZaloClient, ZaloError
-from bot.config import PLACEHOLDER_SECRET, Config
+from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, Config
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Delivery, Reply, Sender
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 async def seed_directory(store: Storage, config: Config) -> None:
     """On first start, the config's units and people become the directory. After that the
-    directory lives in the database and admins change it with `feedback-bot directory import`."""
+    directory lives in the database, and the config's units count only when imported with
+    `feedback-bot directory import CONFIG --apply`; a start says so when they differ."""
     units, people = flatten(config.units)
     stored = await store.directory.list_units(retired=True)
     if not stored:
@@ -58,10 +59,14 @@ async def seed_directory(store: Storage, config: Config) -> None:
                 summary=f"seeded from the config: {len(units)} units",
             )
         return
-    if {(u.code, u.name, u.parent_code) for u in units} - {(u.code, u.name, u.parent_code) for u in stored}:
+    known = {(u.code, u.name, u.parent_code) for u in stored}
+    differing = [u.code for u in units if (u.code, u.name, u.parent_code) not in known]
+    if differing:
         log.warning(
-            "the config's units differ from the directory in the database, which wins; "
-            "apply changes with: feedback-bot directory import FILE"
+            "the config's units differ from the directory in the database, which wins (units that "
+            "differ: %s); to apply the config's units run: feedback-bot directory import %s --apply",
+            ", ".join(differing),
+            config.source or "config.yaml",
         )
 
 
@@ -188,14 +193,20 @@ def digest_due_today(config: Config, now: datetime) -> bool:
     return (local.hour, local.minute) >= (hour, minute)
 
 
-async def serve(config: Config) -> int:
-    """Runs the bot until SIGINT or SIGTERM. Returns the process exit code."""
+def warn_if_placeholder_secret(config: Config) -> None:
+    """Links signed with the shipped default secret can be forged by anyone who knows it. The
+    warning names no value: the log filter would print the secret as "[secret]" anyway."""
     if config.secret.get_secret_value() == PLACEHOLDER_SECRET:
         log.warning(
-            "the link secret is the placeholder %r: set FEEDBACK_BOT_SECRET before printing "
+            "the link secret is still the placeholder value: set %s before printing "
             "survey links for real receipts",
-            PLACEHOLDER_SECRET,
+            ENV_SECRET,
         )
+
+
+async def serve(config: Config) -> int:
+    """Runs the bot until SIGINT or SIGTERM. Returns the process exit code."""
+    warn_if_placeholder_secret(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,10 +1,13 @@
 """The configuration: one frozen pydantic model loaded from YAML, with environment overrides for
-secrets. A wrong key or value stops start-up with a message that names the key."""
+secrets. A wrong key or value stops start-up with a message that names the key (a unit by its
+code). The model remembers which file it was read from, if any: commands say so, and refuse to
+create a database from defaults alone."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -75,8 +79,16 @@ class ZaloConfig(Section):
 
 
 class DigestConfig(Section):
-    time: str = Field(default="07:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # local, in `timezone`
+    time: str = "07:30"  # local, in `timezone`
     show: int = Field(default=5, ge=1, le=50)  # new complaints shown with buttons; the rest are counted
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time_of_day(cls, value: object) -> object:
+        found = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", value) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError(f"{value!r} is not a time of day like 07:30 or 17:30")
+        return f"{int(found[1]):02d}:{found[2]}"
 
     @property
     def hour_minute(self) -> tuple[int, int]:
@@ -116,6 +128,7 @@ class Config(Section):
     cases: CasesConfig = CasesConfig()
     admins: tuple[Person, ...] = ()
     units: tuple[UnitConfig, ...] = ()
+    _source: Path | None = PrivateAttr(default=None)
 
     @field_validator("timezone")
     @classmethod
@@ -149,6 +162,11 @@ class Config(Section):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def source(self) -> Path | None:
+        """The file this config was read from; None when no file was found and these are defaults."""
+        return self._source
+
 
 class ConfigError(Exception):
     """A config that cannot be used; the message names the file, the key and the problem."""
@@ -158,19 +176,44 @@ def config_path(given: str | None) -> Path:
     return Path(given or os.environ.get(ENV_CONFIG) or DEFAULT_PATH)
 
 
+def config_named(given: str | None) -> bool:
+    """Whether the person named a config file (--config or the environment): it must then exist."""
+    return bool(given or os.environ.get(ENV_CONFIG))
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML 1.1 reads an unquoted 17:30 as the base-60 number 1050; in a config it is a time of day."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [
+        *([("tag:yaml.org,2002:str", re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+$"))]
+          if first in "-+0123456789" else []),
+        *resolvers,
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}  # fmt: skip
+
+
+def read_yaml(path: Path) -> Any:
+    """A config-like YAML file as data, times of day kept as text. Raises ConfigError."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except ValueError as exc:  # PyYAML turns 2026-13-01 into a date and fails there
+        raise ConfigError(f"{path}: a value cannot be read: {exc} (check the dates)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+
+
 def load_config(path: Path, *, must_exist: bool = False) -> Config:
     """Reads and validates the config; relative paths in it are taken from the file's folder.
-    A missing file at the default place gives the defaults."""
+    A missing file at the default place gives the defaults (and no `source`)."""
     data: Any = {}
-    if path.exists():
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        except ValueError as exc:  # PyYAML turns 2026-13-01 into a date and fails there
-            raise ConfigError(f"{path}: a value cannot be read: {exc} (check the dates)") from exc
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+    found = path.exists()
+    if found:
+        data = read_yaml(path) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys such as 'database:'")
     elif must_exist:
@@ -179,12 +222,14 @@ def load_config(path: Path, *, must_exist: bool = False) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc)) from exc
+        raise ConfigError(_describe(path, exc, data)) from exc
     base = path.resolve().parent
     updates: dict[str, Any] = {"database": base / config.database}
     if config.question_set is not None:
         updates["question_set"] = base / config.question_set
-    return config.model_copy(update=updates)
+    config = config.model_copy(update=updates)
+    config._source = path.resolve() if found else None
+    return config
 
 
 def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
@@ -202,12 +247,41 @@ def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
+# Lists whose items people know by a name: a unit by its code, an admin by their name.
+_NAMED_BY = {"units": "code", "children": "code", "admins": "name"}
+
+
+def _describe(path: Path, exc: ValidationError, data: Any) -> str:
     lines = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "top level"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling; see the config reference in README.md)"
-        lines.append(f"{path}: {key}: {message}")
+        elif error["type"] == "tuple_type":
+            message = "Input should be a list"
+        lines.append(f"{path}: {_key(error['loc'], data)}: {message}")
     return "\n".join(lines)
+
+
+def _key(loc: Sequence[int | str], data: Any) -> str:
+    """Where an error is, as a person reads the file: `units: Q1-BN: head.telegram` rather than
+    `units.0.children.0.head.telegram`."""
+    named, node = None, data
+    for n, part in enumerate(loc):
+        node = _item(node, part)
+        key = _NAMED_BY.get(str(loc[n - 1])) if n and isinstance(part, int) else None
+        if key and isinstance(node, dict) and isinstance(node.get(key), str | int):
+            named = (n, "admins" if key == "name" else "units", node[key])
+    if named is None:
+        return ".".join(str(part) for part in loc) or "top level"
+    n, kind, name = named
+    rest = ".".join(str(part) for part in loc[n + 1 :])
+    return f"{kind}: {name}" + (f": {rest}" if rest else "")
+
+
+def _item(node: Any, part: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None

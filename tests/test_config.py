@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, ConfigError, config_path, load_config
+from bot.config import Config, ConfigError, config_named, config_path, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,8 +75,14 @@ def test_config_path_order(monkeypatch):
         ("telegram: {username: 'bad name!'}\n", "telegram.username"),
         ("units: [{code: Q1, name: A}, {code: Q1, name: B}]\n", "the unit code 'Q1' appears more than once"),
         ("units: [{code: Q1, name: A, children: [{code: Q1, name: B}]}]\n", "'Q1' appears more than once"),
-        ("units: [{code: Q1}]\n", "units.0.name: Field required"),
-        ("units: [{code: Q1, name: A, head: {name: X, telegram: abc}}]\n", "units.0.head.telegram"),
+        ("units: [{code: Q1}]\n", "units: Q1: name: Field required"),
+        ("units: [{code: Q1, name: A, head: {name: X, telegram: abc}}]\n", "units: Q1: head.telegram"),
+        ("units: [{code: Q1, name: A, children: [{code: Q1-BN}]}]\n", "units: Q1-BN: name: Field required"),
+        ("units: [{name: A}]\n", "units.0.code: Field required"),  # no code to name it by
+        ("units: Q1\n", "units: Input should be a list"),
+        ("cases: {holidays: 2026-01-01}\n", "cases.holidays: Input should be a list"),
+        ("admins: [{name: Quản trị, telegram: nine}]\n", "admins: Quản trị: telegram"),
+        ("digest: {time: 24:00}\n", "digest.time: '24:00' is not a time of day like 07:30 or 17:30"),
         ("- just\n- a list\n", "the top level must be a mapping"),
         ("digest: {time: '7h30'}\n", "digest.time"),
         ("zalo: {mode: webhook, secret: '12345678'}\n", "webhook mode needs zalo.url"),
@@ -95,9 +101,35 @@ def test_mistakes_stop_start_up_with_the_key_named(tmp_path, text, named):
         load_config(write(tmp_path, text))
     assert named in str(caught.value)
     assert str(tmp_path / "config.yaml") in str(caught.value)
+    assert "valid tuple" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "time"),
+    [
+        ("digest:\n  time: 17:30\n", "17:30"),  # YAML 1.1 would read 1050, a number in base 60
+        ("digest:\n  time: 7:05\n", "07:05"),
+        ("digest:\n  time: '07:30'\n", "07:30"),
+        ("digest: {time: 00:00}\n", "00:00"),
+    ],
+)
+def test_a_time_of_day_may_be_written_without_quotes(tmp_path, text, time):
+    digest = load_config(write(tmp_path, text)).digest
+    assert digest.time == time and digest.hour_minute == tuple(int(part) for part in time.split(":"))
 
 
 def test_a_named_config_file_must_exist(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "missing.yaml", must_exist=True)
     assert isinstance(load_config(tmp_path / "missing.yaml"), Config)
+
+
+def test_the_config_knows_the_file_it_was_read_from(tmp_path, monkeypatch):
+    assert load_config(write(tmp_path, "secret: s\n")).source == tmp_path / "config.yaml"
+    assert load_config(tmp_path / "missing.yaml").source is None  # the defaults: no file
+    monkeypatch.chdir(tmp_path)
+    assert load_config(Path("config.yaml")).source == tmp_path / "config.yaml"  # absolute, for the log
+    monkeypatch.delenv("FEEDBACK_BOT_CONFIG", raising=False)
+    assert not config_named(None) and config_named("mine.yaml")
+    monkeypatch.setenv("FEEDBACK_BOT_CONFIG", "/etc/fb.yaml")
+    assert config_named(None)

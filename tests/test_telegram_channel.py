@@ -3,6 +3,7 @@ talking to a fake BaseRequest that records calls and answers with valid JSON."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from handlers.chat import Delivery, Reply
 from handlers.dispatch import Dispatcher
 from storage.records import Rating
 from tests.conftest import add_dossier
-from tests.telegram_fake import FakeTelegram, Updates
+from tests.telegram_fake import BOT, FakeTelegram, Updates
 
 
 @pytest.fixture
@@ -215,3 +216,34 @@ async def test_a_head_assigns_a_case_from_telegram_buttons(config, store, dispat
     await feed(channel, updates.press(6666, CaseButton(case.id, CaseAction.ASSIGN).pack()))  # not a head here
     assert "không có quyền" in fake.sent(6666)[-1].params["text"]
     assert (await store.cases.get_case(case.id)).assignee_name == "Phạm Thị D"
+
+
+class OtherBot(FakeTelegram):
+    """A Telegram whose getMe answers with another bot: the token in use is not the configured bot's."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__()
+        self.username = username
+
+    def _result(self, endpoint: str, params: dict[str, Any]) -> Any:
+        if endpoint == "getMe":
+            return {**BOT, "username": self.username}
+        return super()._result(endpoint, params)
+
+
+@pytest.mark.parametrize(("username", "warned"), [("HcmFeedbackBot", True), ("testnamebot", False)])
+async def test_start_warns_loudly_when_the_token_is_another_bot_than_the_links_name(
+    config, dispatcher, caplog, username, warned
+):
+    fake = OtherBot(username)
+    channel = TelegramChannel(config.telegram, dispatcher, dispatcher.chats, request=fake)
+    with caplog.at_level(logging.ERROR, logger="bot.channels.telegram"):
+        await channel.start()
+        await channel.stop()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    if warned:
+        (line,) = errors
+        assert "@HcmFeedbackBot" in line and "@TestNameBot" in line and "\n" not in line
+    else:  # usernames ignore case
+        assert errors == []
+    assert fake.calls[0].method == "getMe"

@@ -143,6 +143,7 @@ class TelegramChannel:
     ) -> None:
         if config.token is None:
             raise ValueError("no Telegram token")
+        self.username = config.username
         self.dispatcher = dispatcher
         self.chats = chats
         builder: Any = (
@@ -163,8 +164,10 @@ class TelegramChannel:
     # Lifecycle
 
     async def start(self) -> None:
-        """Connects (getMe), sets the command menu and starts long polling."""
+        """Connects (getMe), checks the bot is the one survey links name, sets the command menu and
+        starts long polling."""
         await self.application.initialize()
+        self.check_username()
         await self.set_commands()
         await self.application.start()
         assert self.application.updater is not None
@@ -175,6 +178,17 @@ class TelegramChannel:
             error_callback=self._log_polling_error,
         )
         log.info("telegram: polling as @%s", self.application.bot.username)
+
+    def check_username(self) -> None:
+        """Survey links and QR codes name `telegram.username`; if the token belongs to another bot,
+        every printed link opens a chat with that other bot (or none). Usernames ignore case."""
+        actual = self.application.bot.username
+        if actual.lower() != self.username.lower():
+            log.error(
+                "telegram: the token is the bot @%s but telegram.username in the config is @%s: survey "
+                "links and QR codes name @%s and do not reach this bot; set telegram.username: %s",
+                actual, self.username, self.username, actual,
+            )  # fmt: skip
 
     async def stop(self) -> None:
         updater = self.application.updater

@@ -1,0 +1,227 @@
+"""`dossier add | returned | show | list`: what the one-stop desk records about dossiers, and what an
+operator looks up again (a receipt's survey link and QR code, which dossiers a unit has).
+
+Everything a command can check is checked before anything is stored: a dossier recorded and then
+refused (its QR file could not be written) would leave its link unprinted and a retry refused."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.app import links_for
+from bot.cli.common import CommandError, moment, today, units_under, unknown_unit, with_store
+from bot.cli.output import Column, emit, render
+from bot.config import Config
+from handlers.links import new_survey_code
+from storage.base import DuplicateDossier, Storage, UnknownDossier, UnknownUnit
+from storage.records import Dossier
+
+# A clock a little ahead of the server's is not a return in the future.
+CLOCK_SKEW = timedelta(minutes=1)
+PAGE = 500
+
+
+def add_dossier(config: Config, args: argparse.Namespace) -> int:
+    """Records a dossier and prints its survey link and survey code (and writes its QR code)."""
+    now = datetime.now(UTC)
+    code, procedure = args.code.strip(), args.procedure.strip()
+    if not code:
+        raise CommandError("the dossier code is empty: give the code printed on the receipt")
+    if not procedure:
+        raise CommandError("the procedure is empty: give its name with --procedure")
+    if args.received and args.due and args.due < args.received:
+        raise CommandError(f"the due date {args.due} is before the received date {args.received}")
+    returned_at = _returned_time(args.returned, config, now) if args.returned else None
+    if returned_at and args.received and returned_at.astimezone(config.zone).date() < args.received:
+        raise CommandError(f"the return ({_local(returned_at, config)}) is before the received date "
+                           f"{args.received}")  # fmt: skip
+    if args.qr:
+        check_writable(args.qr)
+    links = links_for(config)
+
+    async def add(store: Storage) -> Dossier:
+        try:
+            return await store.dossiers.add_dossier(
+                code=code,
+                unit_code=args.unit,
+                procedure=procedure,
+                link_id=links.new_link_id(),
+                now=now,
+                received_on=args.received,
+                due_on=args.due,
+                returned_at=returned_at,
+                survey_code=new_survey_code(),
+            )
+        except DuplicateDossier as exc:
+            raise CommandError(
+                f"dossier {code} is already recorded: see it with feedback-bot dossier show {code}"
+            ) from exc
+        except UnknownUnit as exc:
+            raise unknown_unit(args.unit, config) from exc
+
+    dossier = with_store(config, add)
+    url = links.url(dossier.link_id)
+    print(url)
+    print(dossier.survey_code or "")  # for Zalo, which has no deep links: the citizen types it
+    sys.stdout.flush()
+    if args.qr:
+        write_qr(url, args.qr, code)
+    return 0
+
+
+def return_dossier(config: Config, args: argparse.Namespace) -> int:
+    """Records that a dossier's result was returned; the running bot then sends the survey."""
+    at = _returned_time(args.at, config, datetime.now(UTC))
+
+    async def mark(store: Storage) -> None:
+        try:
+            await store.dossiers.mark_returned(args.code, at)
+        except UnknownDossier as exc:
+            raise CommandError(f"no dossier {args.code!r} is recorded") from exc
+
+    with_store(config, mark)
+    print(f"dossier {args.code} returned at {_local(at, config)}", file=sys.stderr)
+    return 0
+
+
+def show_dossier(config: Config, args: argparse.Namespace) -> int:
+    """Prints a dossier's state, dates, survey link and survey code, and writes its QR code again:
+    for a receipt to be printed again."""
+    if args.qr:
+        check_writable(args.qr)
+
+    async def find(store: Storage) -> Dossier | None:
+        return await store.dossiers.get_dossier(args.code)
+
+    dossier = with_store(config, find)
+    if dossier is None:
+        raise CommandError(f"no dossier {args.code!r} is recorded (see: feedback-bot dossier list)")
+    url = links_for(config).url(dossier.link_id)
+    fields = [
+        ("dossier", dossier.code),
+        ("state", _state(dossier, config)),
+        ("unit", f"{dossier.unit_code} ({dossier.unit_name})"),
+        ("procedure", dossier.procedure),
+        ("received", str(dossier.received_on or "—")),
+        ("due", str(dossier.due_on or "—")),
+        ("returned", _local(dossier.returned_at, config) if dossier.returned_at else "—"),
+        ("answered", "yes" if dossier.answered else "no"),
+        ("recorded", _local(dossier.created_at, config)),
+        ("survey link", url),
+        ("survey code", dossier.survey_code or "—"),
+    ]
+    width = max(len(label) for label, _ in fields)
+    emit("".join(f"{label:<{width}}  {value}\n" for label, value in fields))
+    if args.qr:
+        write_qr(url, args.qr, dossier.code)
+    return 0
+
+
+DOSSIER_COLUMNS = (
+    Column("dossier"),
+    Column("unit"),
+    Column("procedure"),
+    Column("received"),
+    Column("due"),
+    Column("returned"),
+    Column("answered"),
+    Column("state"),
+)
+
+
+def list_dossiers(config: Config, args: argparse.Namespace) -> int:
+    """Lists dossiers, newest first: all, or a unit's and those of the units under it."""
+
+    async def fetch(store: Storage) -> list[Dossier]:
+        codes = await units_under(store, args.unit, config)
+        found: list[Dossier] = []
+        while page := await store.dossiers.list_dossiers(codes, limit=PAGE, offset=len(found)):
+            found += page
+            if len(page) < PAGE:
+                break
+        return found
+
+    rows = [_dossier_row(d, config) for d in with_store(config, fetch)]
+    emit(render(rows, DOSSIER_COLUMNS, args.format, empty="no dossiers recorded"))
+    return 0
+
+
+def _dossier_row(dossier: Dossier, config: Config) -> dict[str, object]:
+    return {
+        "dossier": dossier.code,
+        "unit": dossier.unit_code,
+        "procedure": dossier.procedure,
+        "received": dossier.received_on.isoformat() if dossier.received_on else None,
+        "due": dossier.due_on.isoformat() if dossier.due_on else None,
+        "returned": _iso(dossier.returned_at, config),
+        "answered": dossier.answered,
+        "state": _state(dossier, config),
+    }
+
+
+def _state(dossier: Dossier, config: Config) -> str:
+    """Where the dossier is, as the desk says it: returned (late or not), or waiting (overdue or not)."""
+    due = dossier.due_on
+    if dossier.returned_at is not None:
+        late = due is not None and dossier.returned_at.astimezone(config.zone).date() > due
+        return "returned late" if late else "returned"
+    if due is not None and today(config, datetime.now(UTC)) > due:
+        return "overdue"
+    return "in process"
+
+
+def _returned_time(value: str, config: Config, now: datetime) -> datetime:
+    at = moment(value, config, now)
+    if at > now + CLOCK_SKEW:
+        raise CommandError(
+            f"the return time {_local(at, config)} is in the future: record a return when the result "
+            "is handed over (the citizen is asked about it at once)"
+        )
+    return at
+
+
+def check_writable(path: Path) -> None:
+    """Refuses a QR file that could not be written, before anything is stored. A missing folder
+    is fine when it can be created (it is, on writing)."""
+    if path.is_dir():
+        raise CommandError(
+            f"cannot write the QR code to {path}: it is a folder; give a file name ending .png"
+        )
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CommandError(f"cannot write the QR code to {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CommandError(f"cannot write the QR code to {path}: permission denied")
+
+
+def write_qr(url: str, path: Path, code: str) -> None:
+    """Writes the survey link as a PNG QR code; the link and code were printed before, so a failure
+    here (a disk full) loses nothing, and says how to write it again."""
+    import qrcode
+    from qrcode.image.pure import PyPNGImage
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = qrcode.make(url, image_factory=PyPNGImage, box_size=8, border=4)
+        with path.open("wb") as out:
+            image.save(out)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write the QR code to {path}: {exc.strerror}; the dossier is recorded, write its QR "
+            f"code again with: feedback-bot dossier show {code} --qr FILE"
+        ) from exc
+    print(f"QR code written to {path}", file=sys.stderr)
+
+
+def _local(at: datetime, config: Config) -> str:
+    return at.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _iso(at: datetime | None, config: Config) -> str | None:
+    return at.astimezone(config.zone).isoformat(timespec="seconds") if at else None

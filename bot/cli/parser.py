@@ -1,0 +1,128 @@
+"""The arguments of `feedback-bot`: every command and option, each command naming the function that
+runs it (`args.handler`). Nothing here opens a file or the database."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.cli.commands import answers, audit, cases, digest, directory, dossier, questions, run
+from bot.cli.common import day
+from bot.cli.output import FORMS
+from bot.config import Config
+
+Handler = Callable[[Config, argparse.Namespace], int]
+Commands = argparse._SubParsersAction  # argparse's own type for a group of subcommands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $FEEDBACK_BOT_CONFIG, else ./config.yaml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="feedback-bot",
+        parents=[common],
+        description="Citizen feedback on administrative services, over Telegram and Zalo (and the terminal).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(group: Commands[argparse.ArgumentParser], name: str, about: str,
+                handler: Handler) -> argparse.ArgumentParser:  # fmt: skip
+        made = group.add_parser(name, parents=[common], help=about, description=about)
+        made.set_defaults(handler=handler)
+        return made
+
+    def actions(name: str, about: str) -> Commands[argparse.ArgumentParser]:
+        group = commands.add_parser(name, parents=[common], help=about, description=about)
+        return group.add_subparsers(dest=f"{name}_action", metavar="ACTION", required=True)
+
+    def listing(made: argparse.ArgumentParser) -> None:
+        made.add_argument("--format", choices=FORMS, default="table", help="table (default), csv or json")
+
+    command(commands, "run", "run the bot on every channel with a token (Telegram, Zalo)", run.run_bot)
+    console = command(commands, "console", "answer surveys in this terminal", run.run_console)
+    console.add_argument(
+        "--demo",
+        action="store_true",
+        help="throwaway database with a demo unit and dossier; the survey starts at once",
+    )
+
+    dossiers = actions("dossier", "record dossiers and their return; look them up")
+    add = command(dossiers, "add", "record a dossier; prints its survey link and code", dossier.add_dossier)
+    add.add_argument("code")
+    add.add_argument("--unit", required=True, help="code of the unit that handles it")
+    add.add_argument("--procedure", required=True, help="name of the administrative procedure")
+    add.add_argument("--received", type=day, metavar="DATE", help="date received (YYYY-MM-DD)")
+    add.add_argument("--due", type=day, metavar="DATE", help="appointment date for the result (YYYY-MM-DD)")
+    add.add_argument(
+        "--returned",
+        nargs="?",
+        const="now",
+        metavar="DATETIME",
+        help="the result was returned (now, or at YYYY-MM-DD[THH:MM])",
+    )
+    add.add_argument("--qr", type=Path, metavar="FILE.png", help="also write the survey link as a QR code")
+    returned = command(dossiers, "returned", "record that the result was returned", dossier.return_dossier)
+    returned.add_argument("code")
+    returned.add_argument("--at", default="now", metavar="DATETIME", help="when (default: now)")
+    show = command(
+        dossiers, "show", "a dossier's state, dates, survey link and code; its QR code again",
+        dossier.show_dossier,
+    )  # fmt: skip
+    show.add_argument("code")
+    show.add_argument("--qr", type=Path, metavar="FILE.png", help="write the survey link as a QR code again")
+    dossier_list = command(dossiers, "list", "list dossiers, newest first", dossier.list_dossiers)
+    dossier_list.add_argument("--unit", help="only this unit and the units under it")
+    listing(dossier_list)
+
+    send = command(commands, "digest", "send the day's digests to unit heads now", digest.send_digests_now)
+    send.add_argument("--unit", help="only this unit's digest")
+    send.add_argument("--date", type=day, metavar="DATE", help="the day (default: today, locally)")
+
+    sets = actions("questions", "manage question sets")
+    for name, about, handler in (
+        ("validate", "check a question-set file and say what is wrong, with line numbers",
+         questions.validate_questions),
+        ("import", "store a question-set file as the set's next version (inactive until activated)",
+         questions.import_questions),
+    ):  # fmt: skip
+        command(sets, name, about, handler).add_argument("file", type=Path)
+    listing(command(sets, "list", "list sets: id, version, state, answers, scope", questions.list_questions))
+    for name, about, handler in (
+        ("activate", "make this version its set's active one (also to go back to an earlier one)",
+         questions.activate_questions),
+        ("preview", "answer this version's survey in the terminal; nothing is stored",
+         questions.preview_questions),
+    ):  # fmt: skip
+        command(sets, name, about, handler).add_argument(
+            "id", type=int, help="the id shown by `questions list`"
+        )
+
+    units = actions("directory", "units and people: show them, change them")
+    directory_import = command(
+        units, "import", "show what a directory file (or a config file's units:) changes; --apply applies it",
+        directory.import_directory,
+    )  # fmt: skip
+    directory_import.add_argument("file", type=Path)
+    directory_import.add_argument("--apply", action="store_true", help="apply the change")
+    command(units, "show", "the unit tree with heads, staff and their chat ids", directory.show_directory)
+
+    trail = command(commands, "audit", "print admin changes and case actions", audit.print_audit)
+    trail.add_argument("--since", type=day, metavar="DATE", help="from this day on (YYYY-MM-DD)")
+    listing(trail)
+
+    listed = command(commands, "answers", "list stored answers", answers.list_answers)
+    listed.add_argument("--unit", help="only this unit and the units under it")
+    listing(listed)
+
+    complaints = actions("cases", "complaint cases")
+    case_list = command(complaints, "list", "list cases: open ones unless --state says", cases.list_cases)
+    case_list.add_argument("--unit", help="only this unit and the units under it")
+    case_list.add_argument("--state", choices=cases.STATE_CHOICES, default="open", help="default: open")
+    listing(case_list)
+    return parser
