@@ -20,6 +20,11 @@ def fingerprint(question_set: QuestionSet) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def says_the_same(one: QuestionSet, other: QuestionSet) -> bool:
+    """Whether two sets are the same set with the same content, whatever their version numbers."""
+    return one.id == other.id and fingerprint(one) == fingerprint(other)
+
+
 def specificity(scope: Scope, dossier: Dossier, ancestry: Sequence[str]) -> tuple[int, int, int] | None:
     """How closely a scope fits a dossier (higher is closer), or None where it does not apply.
     `ancestry` is the dossier's unit followed by the units above it."""
@@ -96,8 +101,7 @@ class QuestionSets:
 
     def is_default(self, source: str, name: str) -> bool:
         """Whether a file says exactly what the default set says (whatever its formatting)."""
-        question_set = parse_question_set(source, name)
-        return question_set.id == self.default.id and fingerprint(question_set) == fingerprint(self.default)
+        return says_the_same(parse_question_set(source, name), self.default)
 
 
-__all__ = ["QuestionSetError", "QuestionSets", "ancestry_of", "fingerprint", "specificity"]
+__all__ = ["QuestionSetError", "QuestionSets", "ancestry_of", "fingerprint", "says_the_same", "specificity"]

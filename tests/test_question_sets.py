@@ -188,3 +188,17 @@ def test_preview_runs_the_set_in_the_terminal_and_stores_nothing(config_file, tm
     with sqlite3.connect(tmp_path / "db.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM answers").fetchone() == (0,)
         assert db.execute("SELECT COUNT(*) FROM dossiers").fetchone() == (0,)
+
+
+def test_the_command_line_never_stores_a_version_under_the_default_sets_label(config_file, tmp_path, capsys):
+    from importlib import resources
+
+    shipped = (resources.files("handlers") / "question_sets" / "default.yaml").read_text(encoding="utf-8")
+    same, edited = tmp_path / "same.yaml", tmp_path / "edited.yaml"
+    same.write_text(shipped, encoding="utf-8")
+    edited.write_text(shipped.replace("Khảo sát mức độ hài lòng", "Khảo sát ý kiến"), encoding="utf-8")
+    assert main(["--config", str(config_file), "questions", "import", str(same)]) == 0
+    assert "the same as the default set default v1; nothing stored" in capsys.readouterr().out
+    assert main(["--config", str(config_file), "questions", "import", str(edited)]) == 0
+    out = capsys.readouterr().out
+    assert "imported default v2 as id 1 (the file says version 1" in out

@@ -13,7 +13,7 @@ from bot.cli.common import CommandError, cli_actor, with_store
 from bot.cli.output import Column, emit, render
 from bot.config import Config
 from handlers.question_set import QuestionSet, QuestionSetError, load_question_set
-from handlers.question_sets import QuestionSets
+from handlers.question_sets import QuestionSets, says_the_same
 from storage.base import Storage
 from storage.records import StoredQuestionSet
 
@@ -41,15 +41,24 @@ def _sets(config: Config, store: Storage) -> QuestionSets:
 
 def import_questions(config: Config, args: argparse.Namespace) -> int:
     """Stores a question-set file as its set's next version, unless it is unchanged."""
-    question_set_file(args.file, config)  # refuse an invalid file before touching the database
+    declared = question_set_file(args.file, config)  # refuse an invalid file before touching the database
     source = args.file.read_text(encoding="utf-8")
+    default = load_question_set(config.question_set)
+    if says_the_same(declared, default):
+        print(f"unchanged: the same as the default set {default.id} v{default.version}; nothing stored")
+        return 0
 
     async def store_it(store: Storage) -> tuple[StoredQuestionSet, bool]:
         return await _sets(config, store).import_set(source, str(args.file), datetime.now(UTC), cli_actor())
 
     stored, created = with_store(config, store_it)
     if created:
-        print(f"imported {stored.set_id} v{stored.version} as id {stored.id}; "
+        renumbered = (
+            f" (the file says version {declared.version}; versions are numbered in order and never reused)"
+            if declared.version != stored.version
+            else ""
+        )
+        print(f"imported {stored.set_id} v{stored.version} as id {stored.id}{renumbered}; "
               f"activate it with: feedback-bot questions activate {stored.id}")  # fmt: skip
     else:
         print(f"unchanged: the same as {stored.set_id} v{stored.version} (id {stored.id})")
