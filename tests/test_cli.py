@@ -331,7 +331,7 @@ def test_dossier_show_says_returned_and_answered(config_file, capsys):
     complain(config_file, token)
     assert run(config_file, "dossier", "show", "HS-1") == 0
     out = capsys.readouterr().out
-    assert re.search(r"^state\s+returned$", out, re.M) and re.search(r"^answered\s+yes$", out, re.M)
+    assert re.search(r"^state\s+returned$", out, re.M) and re.search(r"^answered\s+unsatisfied, 2020-03-02 12:00$", out, re.M)
     assert re.search(r"^returned\s+2020-03-02 09:30$", out, re.M)
 
 
@@ -389,6 +389,17 @@ def test_cases_list_shows_number_unit_dossier_state_assignee_deadline_and_overdu
     assert run(config_file, "cases", "list", "--unit", "Q1", "--state", "all", "--format", "csv") == 0
     (row,) = csv.DictReader(io.StringIO(capsys.readouterr().out.removeprefix(BOM)))
     assert row["number"] == "1" and row["overdue"] == "yes"
+
+
+def test_cases_show_prints_the_case_and_its_history_with_names_never_a_chat_id(config_file, capsys):
+    complain(config_file, returned_dossier(config_file, capsys))
+    assert run(config_file, "cases", "show", "1") == 0
+    out = capsys.readouterr().out
+    assert "dossier   HS-1:" in out and "state     new" in out and "(overdue)" in out
+    assert "citizen (Telegram)  opened" in out.split("history:")[1]
+    assert "1001" not in out
+    assert run(config_file, "cases", "show", "7") == 2
+    assert "no case number 7" in error_line(capsys.readouterr().err)
 
 
 # directory show, directory import of a config file

@@ -125,4 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     case_list.add_argument("--unit", help="only this unit and the units under it")
     case_list.add_argument("--state", choices=cases.STATE_CHOICES, default="open", help="default: open")
     listing(case_list)
+    case_show = command(complaints, "show", "print a case with its history", cases.show_case)
+    case_show.add_argument("number", type=int, help="the case number (as in cases list)")
     return parser

@@ -18,7 +18,7 @@ from bot.cli.output import Column, emit, render
 from bot.config import Config
 from handlers.links import new_survey_code
 from storage.base import DuplicateDossier, Storage, UnknownDossier, UnknownUnit
-from storage.records import Dossier
+from storage.records import Answer, Dossier
 
 # A clock a little ahead of the server's is not a return in the future.
 CLOCK_SKEW = timedelta(minutes=1)
@@ -94,10 +94,12 @@ def show_dossier(config: Config, args: argparse.Namespace) -> int:
     if args.qr:
         check_writable(args.qr)
 
-    async def find(store: Storage) -> Dossier | None:
-        return await store.dossiers.get_dossier(args.code)
+    async def find(store: Storage) -> tuple[Dossier | None, Answer | None]:
+        dossier = await store.dossiers.get_dossier(args.code)
+        answer = await store.surveys.get_answer(dossier.id) if dossier is not None else None
+        return dossier, answer
 
-    dossier = with_store(config, find)
+    dossier, answer = with_store(config, find)
     if dossier is None:
         raise CommandError(f"no dossier {args.code!r} is recorded (see: feedback-bot dossier list)")
     url = links_for(config).url(dossier.link_id)
@@ -109,7 +111,7 @@ def show_dossier(config: Config, args: argparse.Namespace) -> int:
         ("received", str(dossier.received_on or "—")),
         ("due", str(dossier.due_on or "—")),
         ("returned", _local(dossier.returned_at, config) if dossier.returned_at else "—"),
-        ("answered", "yes" if dossier.answered else "no"),
+        ("answered", f"{answer.rating.value}, {_local(answer.answered_at, config)}" if answer else "no"),
         ("recorded", _local(dossier.created_at, config)),
         ("survey link", url),
         ("survey code", dossier.survey_code or "—"),
