@@ -25,7 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from handlers.directory import PersonConfig, UnitConfig, walk_units
+from handlers.directory import PersonConfig, UnitConfig, check_tree, walk_units
+from handlers.yaml_safe import YamlRefused, load_yaml
 
 DEFAULT_PATH = "config.yaml"
 ENV_CONFIG = "FEEDBACK_BOT_CONFIG"
@@ -148,6 +149,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _unique_unit_codes(self) -> Config:
+        check_tree(self.units)  # the tree a directory file may hold, so `directory import` takes it too
         seen: set[str] = set()
         for unit, _ in self.all_units():
             if unit.code in seen:
@@ -181,24 +183,13 @@ def config_named(given: str | None) -> bool:
     return bool(given or os.environ.get(ENV_CONFIG))
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """YAML 1.1 reads an unquoted 17:30 as the base-60 number 1050; in a config it is a time of day."""
-
-
-_ConfigLoader.yaml_implicit_resolvers = {
-    first: [
-        *([("tag:yaml.org,2002:str", re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+$"))]
-          if first in "-+0123456789" else []),
-        *resolvers,
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}  # fmt: skip
-
-
 def read_yaml(path: Path) -> Any:
-    """A config-like YAML file as data, times of day kept as text. Raises ConfigError."""
+    """A config-like YAML file as data, read as every YAML from people is (handlers/yaml_safe.py):
+    no anchors or aliases, bounded nesting and size, times of day kept as text. Raises ConfigError."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_ConfigLoader)
+        return load_yaml(path.read_text(encoding="utf-8"))
+    except YamlRefused as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except ValueError as exc:  # PyYAML turns 2026-13-01 into a date and fails there

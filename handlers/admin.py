@@ -3,6 +3,7 @@ they send a question-set YAML file to the bot, see it as a citizen would, and ac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Literal
@@ -15,6 +16,7 @@ from handlers.directory import DirectoryChange, DirectoryError, parse_directory,
 from handlers.question_set import QuestionSet, QuestionSetError, parse_question_set
 from handlers.question_sets import QuestionSets
 from handlers.texts import Language, text
+from handlers.yaml_safe import YamlRefused, load_yaml
 from storage.base import DigestRepository, DirectoryRepository, QuestionSetRepository
 from storage.records import ChatState, StoredQuestionSet
 
@@ -33,12 +35,8 @@ class ApplyDirectory(Button, prefix="dir"):
     action: Literal["apply"] = "apply"
 
 
-def is_directory(source: str) -> bool:
+def is_directory(data: object) -> bool:
     """A directory file has `units:` at the top; a question set has `questions:`."""
-    try:
-        data = yaml.safe_load(source)
-    except (yaml.YAMLError, ValueError):
-        return False
     return isinstance(data, dict) and "units" in data and "questions" not in data
 
 
@@ -46,10 +44,12 @@ async def plan_directory(
     directory: DirectoryRepository, digests: DigestRepository, source: str, name: str, today: date
 ) -> DirectoryChange:
     """What applying a directory file would change now. Raises DirectoryError."""
-    file = parse_directory(source, name)
+    # Reading and comparing a large file takes a moment of CPU: in a worker thread, so that other
+    # chats are answered meanwhile.
+    file = await asyncio.to_thread(parse_directory, source, name)
     counts = await digests.case_counts(today)
     people = await directory.all_people(inactive=True)
-    return plan_change(file, await directory.list_units(), people, counts)
+    return await asyncio.to_thread(plan_change, file, await directory.list_units(), people, counts)
 
 
 async def apply_directory(
@@ -124,13 +124,19 @@ class AdminDesk:
             source = None
         if source is None:
             return [Reply(text("file_unreadable", language, name=name))]
-        if is_directory(source):
+        try:
+            data = await asyncio.to_thread(load_yaml, source)
+        except YamlRefused as exc:
+            return [Reply(text("file_refused", language, name=name, problem=exc.describe(language)))]
+        except (yaml.YAMLError, ValueError):
+            data = None  # then it is taken for a question set, whose parser names the line at fault
+        if is_directory(data):
             return await self.propose_directory(chat, source, name, language, now)
         default = self.sets.default
         try:
-            if self.sets.is_default(source, name):
+            declared = (await asyncio.to_thread(parse_question_set, source, name)).version
+            if self.sets.is_default(source, name):  # the set just read is remembered: no second reading
                 return [Reply(text("qs_is_default", language, set=default.id, version=default.version))]
-            declared = parse_question_set(source, name).version
             stored, created = await self.sets.import_set(source, name, now, f"{chat.channel}:{chat.chat_id}")
         except QuestionSetError as exc:
             problems = exc.describe(language).removeprefix(f"{name}: ").replace("; ", "\n")
@@ -169,9 +175,7 @@ class AdminDesk:
         try:
             change = await plan_directory(self.directory, self.digests, source, name, now.date())
         except DirectoryError as exc:
-            return [
-                Reply(text("dir_invalid", language, name=name, problem=str(exc).removeprefix(f"{name}: ")))
-            ]
+            return [Reply(text("dir_invalid", language, name=name, problem=exc.describe(language)))]
         if change.empty:
             return [Reply(text("dir_none", language))]
         proposal = await self.directory.propose_directory(source, now, f"{chat.channel}:{chat.chat_id}")
@@ -194,7 +198,9 @@ class AdminDesk:
                 self.directory, self.digests, proposal.source, f"#{proposal.id}", now.date()
             )
         except DirectoryError as exc:
-            return [Reply(text("dir_invalid", language, name=f"#{proposal.id}", problem=str(exc)))]
+            return [
+                Reply(text("dir_invalid", language, name=f"#{proposal.id}", problem=exc.describe(language)))
+            ]
         if not await apply_directory(
             self.directory, change, now, f"{chat.channel}:{chat.chat_id}", proposal.id
         ):

@@ -5,16 +5,23 @@ open cases move to the unit the file names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from handlers.texts import Language, text
+from handlers.yaml_safe import YamlRefused, load_yaml
 from storage.records import CaseCounts, Contact, Person, PersonEntry, Role, Unit
 
+MAX_UNITS = 5000  # Ho Chi Minh City has a few hundred units that serve citizens
+MAX_UNIT_DEPTH = 8  # city, district, ward and the teams under them fit with room to spare
+MAX_PROBLEMS = 20  # problems listed when a file is refused; the rest are counted
 Roles = frozenset[tuple[str, str]]
 # A Zalo user id is a string; YAML reads one made of digits as a number, so take that too.
 ZaloId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
@@ -66,12 +73,13 @@ class Retirement(Entry):
 
 class DirectoryFile(Entry):
     units: tuple[UnitConfig, ...]
-    retire: tuple[Retirement, ...] = ()
+    retire: tuple[Retirement, ...] = Field(default=(), max_length=MAX_UNITS)
 
     @model_validator(mode="after")
-    def _unique_codes(self) -> DirectoryFile:
-        codes = [u.code for u, _ in walk_units(self.units)]
-        duplicated = sorted({c for c in codes if codes.count(c) > 1})
+    def _a_tree_the_bot_keeps(self) -> DirectoryFile:
+        check_tree(self.units)
+        codes = Counter(u.code for u, _ in walk_units(self.units))
+        duplicated = sorted(code for code, seen in codes.items() if seen > 1)
         if duplicated:
             raise ValueError(f"unit codes appear more than once: {', '.join(duplicated)}")
         for retirement in self.retire:
@@ -80,6 +88,29 @@ class DirectoryFile(Entry):
                     f"retire {retirement.code}: {retirement.move_cases_to} is not in the new tree"
                 )
         return self
+
+
+def check_tree(units: Sequence[UnitConfig]) -> None:
+    """Raises a validation error when the tree has more than MAX_UNITS units or is deeper than
+    MAX_UNIT_DEPTH: the directory, its previews and every digest's walk up the tree stay small."""
+    count, deepest = 0, (0, "")
+    level: list[UnitConfig] = list(units)
+    depth = 0
+    while level:
+        depth += 1
+        count += len(level)
+        if count > MAX_UNITS:
+            raise PydanticCustomError(
+                "dir_units", "the directory has {count} units; at most {limit}",
+                {"count": sum(1 for _ in walk_units(units)), "limit": MAX_UNITS},
+            )  # fmt: skip
+        deepest = (depth, level[0].code)
+        level = [child for unit in level for child in unit.children]
+    if deepest[0] > MAX_UNIT_DEPTH:
+        raise PydanticCustomError(
+            "dir_depth", "the unit tree is {depth} levels deep; at most {limit} (down to {code})",
+            {"depth": deepest[0], "limit": MAX_UNIT_DEPTH, "code": deepest[1]},
+        )  # fmt: skip
 
 
 def walk_units(units: Sequence[UnitConfig]) -> Iterator[tuple[UnitConfig, str | None]]:
@@ -102,22 +133,44 @@ def flatten(units: Sequence[UnitConfig]) -> tuple[list[Unit], list[PersonEntry]]
 
 
 class DirectoryError(ValueError):
-    """A directory file that cannot be applied; the message says why."""
+    """A directory file that cannot be applied; the message names the file (if any) and says why.
+    `describe` says why in the reader's language, where the catalog has the words for it."""
+
+    def __init__(self, name: str, problem: str, worded: Callable[[Language], str] | None = None) -> None:
+        super().__init__(f"{name}: {problem}" if name else problem)
+        self.problem, self._worded = problem, worded
+
+    def describe(self, language: Language) -> str:
+        """The problem, without the file's name."""
+        return self._worded(language) if self._worded is not None else self.problem
+
+
+# Errors of the tree as a whole that the catalog words in both languages (key: error_<type>).
+_WORDED = frozenset({"dir_units", "dir_depth"})
 
 
 def parse_directory(source: str, name: str) -> DirectoryFile:
     try:
-        data = yaml.safe_load(source)
-        return DirectoryFile.model_validate(data)
+        return DirectoryFile.model_validate(load_yaml(source))
+    except YamlRefused as exc:
+        raise DirectoryError(name, str(exc), exc.describe) from exc
     except (yaml.YAMLError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: "
-                + e["msg"].removeprefix("Value error, ")
-                for e in exc.errors()
-            )
-            raise DirectoryError(f"{name}: {problems}") from exc
-        raise DirectoryError(f"{name}: not valid YAML: {exc}") from exc
+        if not isinstance(exc, ValidationError):
+            raise DirectoryError(name, f"not valid YAML: {exc}") from exc
+        errors = exc.errors()
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'top level'}: " + e["msg"].removeprefix("Value error, ")
+            for e in errors[:MAX_PROBLEMS]
+        ) + (f"; … and {len(errors) - MAX_PROBLEMS} more problems" if len(errors) > MAX_PROBLEMS else "")
+        worded = None
+        if len(errors) == 1 and errors[0]["type"] in _WORDED:
+            key, values = f"error_{errors[0]['type']}", dict(errors[0].get("ctx") or {})
+            worded = functools.partial(_worded, key, values)
+        raise DirectoryError(name, problems, worded) from exc
+
+
+def _worded(key: str, values: dict[str, Any], language: Language) -> str:
+    return text(key, language, **values)
 
 
 @dataclass
@@ -187,14 +240,17 @@ def plan_change(
     stranded = [c for c in change.retired if counts.get(c, CaseCounts()).open and c not in moves]
     if stranded:
         raise DirectoryError(
+            "",
             "these units leave the tree with open cases; say where the cases go under 'retire:' "
-            "(- {code: X, move_cases_to: Y}): " + ", ".join(stranded)
+            "(- {code: X, move_cases_to: Y}): " + ", ".join(stranded),
         )
 
     old, new = _humans(people), _humans(entries)
+    # A chat belongs to one person of `old` (rows sharing a chat are one person).
+    owner = {contact: n for n, (_, contacts, _) in enumerate(old) for contact in contacts}
     matched: set[int] = set()
     for name, contacts, held in new:
-        same = next((n for n, h in enumerate(old) if n not in matched and h[1] & contacts), None)
+        same = min((owner[c] for c in contacts if c in owner and owner[c] not in matched), default=None)
         if same is None:
             change.people_added.append((name, frozenset(), held))
             continue
@@ -213,15 +269,24 @@ def same_people(entries: Sequence[PersonEntry], stored: Sequence[Person]) -> lis
     """The entries, each naming the stored person it is: the one of the same unit and role who
     shares any of its chats (active first, then the latest). So adding a Zalo id to a head, or
     listing again someone removed earlier, keeps the same person and the cases they hold."""
+    # Stored people by (unit, role, chat), best first; each list is read from the front, past the
+    # people already taken, so matching costs as much as the lists are long, once.
+    sharing: dict[tuple[str, Role, Contact], list[Person]] = defaultdict(list)
+    for person in sorted(stored, key=lambda p: (p.active, p.id), reverse=True):
+        for contact in set(person.contacts):
+            sharing[(person.unit_code, person.role, contact)].append(person)
+    read: dict[tuple[str, Role, Contact], int] = defaultdict(int)
     taken: set[int] = set()
     matched = []
     for entry in entries:
-        contacts = set(entry.contacts)
-        candidates = [
-            p for p in stored
-            if p.id not in taken and p.unit_code == entry.unit_code and p.role == entry.role
-            and contacts & set(p.contacts)
-        ]  # fmt: skip
+        candidates = []
+        for contact in set(entry.contacts):
+            key = (entry.unit_code, entry.role, contact)
+            found = sharing.get(key, [])
+            while read[key] < len(found) and found[read[key]].id in taken:
+                read[key] += 1
+            if read[key] < len(found):
+                candidates.append(found[read[key]])
         same = max(candidates, key=lambda p: (p.active, p.id), default=None)
         if same is not None:
             taken.add(same.id)
@@ -238,18 +303,27 @@ def _chats(contacts: frozenset[Contact]) -> str:
 def _humans(group: Sequence[PersonEntry]) -> list[tuple[str, frozenset[Contact], Roles]]:
     """The people behind directory rows: rows sharing a contact are one person, with every role
     they hold, in the order first listed."""
-    found: list[tuple[str, set[Contact], set[tuple[str, str]]]] = []
-    for entry in group:
-        contacts = set(entry.contacts)
-        same = [h for h in found if h[1] & contacts]
-        if not same:
-            found.append((entry.name, contacts, set()))
-            same = [found[-1]]
-        keep = same[0]
-        for other in same[1:]:  # this row joins people listed apart so far
-            keep[1].update(other[1])
-            keep[2].update(other[2])
-            found.remove(other)
-        keep[1].update(contacts)
-        keep[2].add((entry.role.value, entry.unit_code))
-    return [(name, frozenset(contacts), frozenset(held)) for name, contacts, held in found]
+    # Union-find over rows: a row joins the earliest row that shares a chat with it, so each person
+    # is named and placed by the first row that lists them.
+    first = list(range(len(group)))
+
+    def root(n: int) -> int:
+        while first[n] != n:
+            first[n] = first[first[n]]
+            n = first[n]
+        return n
+
+    seen: dict[Contact, int] = {}
+    for n, entry in enumerate(group):
+        for contact in entry.contacts:
+            if contact in seen:
+                a, b = root(seen[contact]), root(n)
+                first[max(a, b)] = min(a, b)
+            else:
+                seen[contact] = n
+    people: dict[int, tuple[str, set[Contact], set[tuple[str, str]]]] = {}
+    for n, entry in enumerate(group):
+        _, contacts, held = people.setdefault(root(n), (group[root(n)].name, set(), set()))
+        contacts.update(entry.contacts)
+        held.add((entry.role.value, entry.unit_code))
+    return [(name, frozenset(contacts), frozenset(held)) for name, contacts, held in people.values()]

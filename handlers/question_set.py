@@ -3,6 +3,7 @@ a SIPAS factor. Loaded from YAML and validated before the bot starts."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,10 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from handlers.texts import CATALOG, Language, text
+from handlers.yaml_safe import YamlRefused, compose_yaml, load_yaml
 from storage.records import Rating
 
 MAX_QUESTIONS_ON_A_PATH = 3
 MAX_TEXT_LENGTH = 2000
+# Bounds on what a set may hold, far beyond any real survey: a file within them is checked, stored
+# and previewed in a moment, and every question with its options fits in one message.
+MAX_QUESTIONS = 20
+MAX_WORDING = 1000  # characters of a question, an option or a set's name, in each language
+MAX_SCOPE = 2000  # units or procedures a set is scoped to
+MAX_PROBLEMS = 20  # problems listed when a file is refused; the rest are counted
 
 
 class Factor(StrEnum):
@@ -35,8 +43,8 @@ class Factor(StrEnum):
 class Texts(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    vi: str = Field(min_length=1)
-    en: str = Field(min_length=1)
+    vi: str = Field(min_length=1, max_length=MAX_WORDING)
+    en: str = Field(min_length=1, max_length=MAX_WORDING)
 
     def __call__(self, language: Language) -> str:
         return self.vi if language == "vi" else self.en
@@ -102,8 +110,8 @@ class Scope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    units: tuple[str, ...] = ()
-    procedures: tuple[str, ...] = ()
+    units: tuple[str, ...] = Field(default=(), max_length=MAX_SCOPE)
+    procedures: tuple[str, ...] = Field(default=(), max_length=MAX_SCOPE)
 
 
 class QuestionSet(BaseModel):
@@ -113,7 +121,7 @@ class QuestionSet(BaseModel):
     version: int = Field(default=1, ge=1)  # given by the bot on import: each changed import is a new version
     name: Texts
     scope: Scope = Scope()
-    questions: tuple[Question, ...]
+    questions: tuple[Question, ...] = Field(max_length=MAX_QUESTIONS)
 
     @field_validator("questions")
     @classmethod
@@ -173,33 +181,56 @@ class Problem:
 class QuestionSetError(ValueError):
     """A question-set file that cannot be used; the message names the line, the key and the problem."""
 
-    def __init__(self, name: str, problems: Sequence[Problem] = (), detail: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        problems: Sequence[Problem] = (),
+        detail: str = "",
+        *,
+        refusal: YamlRefused | None = None,
+        more: int = 0,
+    ) -> None:
         self.name, self.problems, self.detail = name, tuple(problems), detail
+        self.refusal, self.more = refusal, more  # more: problems found beyond those listed
         super().__init__(self.describe("en"))
 
     def describe(self, language: Language) -> str:
         """The problems in the reader's language, separated by '; '."""
-        found = "; ".join(problem.describe(language) for problem in self.problems) or self.detail
-        return f"{self.name}: {found}"
+        if self.refusal is not None:
+            return f"{self.name}: {self.refusal.describe(language)}"
+        found = [problem.describe(language) for problem in self.problems]
+        if self.more:
+            found.append(text("error_more", language, count=self.more))
+        return f"{self.name}: {'; '.join(found) or self.detail}"
 
 
 def parse_question_set(source: str, name: str = "<question set>") -> QuestionSet:
-    """The set a YAML text describes; errors name the line and the key."""
+    """The set a YAML text describes; errors name the line and the key (the first MAX_PROBLEMS of
+    them: a file with thousands of mistakes gets an answer that fits a message)."""
     try:
-        data = yaml.safe_load(source)
+        return _read_set(source)
+    except ValidationError as exc:
+        errors = exc.errors()
+        root = _composed(source)
+        problems = [
+            Problem(_line_of(root, error["loc"]), _path(error["loc"]), error["type"],
+                    {k: _shown(v) for k, v in (error.get("ctx") or {}).items()}, error["msg"])
+            for error in errors[:MAX_PROBLEMS]
+        ]  # fmt: skip
+        raise QuestionSetError(name, problems, more=len(errors) - len(problems)) from exc
+    except YamlRefused as exc:
+        raise QuestionSetError(name, refusal=exc) from exc
     except yaml.YAMLError as exc:
         raise QuestionSetError(name, detail=f"not valid YAML: {exc}") from exc
     except ValueError as exc:  # PyYAML turns 2026-13-01 into a date and fails there
         raise QuestionSetError(name, detail=f"a value cannot be read: {exc}") from exc
-    try:
-        return QuestionSet.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            Problem(_line_of(source, error["loc"]), _path(error["loc"]), error["type"],
-                    {k: _shown(v) for k, v in (error.get("ctx") or {}).items()}, error["msg"])
-            for error in exc.errors()
-        ]  # fmt: skip
-        raise QuestionSetError(name, problems) from exc
+
+
+@functools.lru_cache(maxsize=16)
+def _read_set(source: str) -> QuestionSet:
+    """A valid set, remembered by its text for a while: a file an admin sends is checked, compared
+    with the default set, stored and previewed, and each step would read the same text again."""
+    return QuestionSet.model_validate(load_yaml(source))
 
 
 def _shown(value: object) -> object:
@@ -210,11 +241,16 @@ def _path(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "top level"
 
 
-def _line_of(source: str, location: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest YAML node the error's location reaches."""
+def _composed(source: str) -> yaml.Node | None:
     try:
-        node = yaml.compose(source)
+        return compose_yaml(source)
     except yaml.YAMLError:
+        return None
+
+
+def _line_of(node: yaml.Node | None, location: tuple[int | str, ...]) -> int | None:
+    """The line of the deepest YAML node the error's location reaches."""
+    if node is None:
         return None
     for part in location:
         if isinstance(node, yaml.MappingNode):
@@ -226,7 +262,7 @@ def _line_of(source: str, location: tuple[int | str, ...]) -> int | None:
             node = node.value[part]
         else:
             break
-    return node.start_mark.line + 1 if node is not None else None
+    return node.start_mark.line + 1
 
 
 def load_question_set(path: str | Path | None) -> QuestionSet:

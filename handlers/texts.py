@@ -360,6 +360,24 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Không đọc được tệp «{name}»: tệp cần là văn bản YAML (UTF-8), dưới 256 KB.",
         "en": "Cannot read «{name}»: it must be a YAML text file (UTF-8) under 256 KB.",
     },
+    "file_refused": {
+        "vi": "Tệp «{name}» không được nhận, chưa có gì thay đổi: {problem}",
+        "en": "The file «{name}» is refused; nothing changed: {problem}",
+    },
+    # Why a YAML file is not read at all (handlers/yaml_safe.py).
+    "yaml_alias": {
+        "vi": "tệp dùng neo hoặc bí danh YAML (&tên, *tên); bot không nhận chúng, xin viết đầy đủ từng mục.",
+        "en": "the file uses a YAML anchor or alias (&name, *name), which the bot does not accept; please "
+        "write each entry out in full.",
+    },
+    "yaml_depth": {
+        "vi": "các mục lồng nhau quá sâu (quá {limit} tầng).",
+        "en": "entries are nested too deeply (more than {limit} levels).",
+    },
+    "yaml_size": {
+        "vi": "tệp quá lớn ({size} ký tự; tối đa {limit} ký tự).",
+        "en": "the file is too large ({size} characters; at most {limit}).",
+    },
     "qs_invalid": {
         "vi": "Bộ câu hỏi «{name}» chưa hợp lệ, chưa có gì thay đổi:\n{problems}",
         "en": "The question set «{name}» is not valid; nothing changed:\n{problems}",
@@ -435,6 +453,14 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "This change was applied already.",
     },
     "button_apply": {"vi": "Áp dụng", "en": "Apply"},
+    "error_dir_units": {
+        "vi": "danh bạ có {count} đơn vị; tối đa {limit}",
+        "en": "the directory has {count} units; at most {limit}",
+    },
+    "error_dir_depth": {
+        "vi": "cây đơn vị sâu {depth} tầng; tối đa {limit} (đến {code})",
+        "en": "the unit tree is {depth} levels deep; at most {limit} (down to {code})",
+    },
     # Problems in a question-set file, by the kind of error (pydantic's, or the set's own rules).
     "error_line": {"vi": "dòng {line}, ", "en": "line {line}, "},
     "error_missing": {"vi": "thiếu mục bắt buộc", "en": "Field required"},
@@ -491,6 +517,15 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "there must be exactly one rating question",
     },
     "error_qs_question_ids": {"vi": "mã câu hỏi không được trùng nhau", "en": "question ids must be unique"},
+    "error_too_long": {
+        "vi": "tối đa {max_length} mục (tệp có {actual_length})",
+        "en": "at most {max_length} items (the file has {actual_length})",
+    },
+    "error_string_too_long": {
+        "vi": "dài tối đa {max_length} ký tự",
+        "en": "String should have at most {max_length} characters",
+    },
+    "error_more": {"vi": "… và {count} lỗi khác", "en": "… and {count} more problems"},
     "error_qs_too_many": {
         "vi": "người dân chọn {rating} sẽ phải trả lời {asked} câu hỏi; tối đa {limit}",
         "en": "a citizen who answers {rating} would get {asked} questions; at most {limit}",
