@@ -11,7 +11,7 @@ from typing import Literal
 import yaml
 
 from handlers.buttons import Button
-from handlers.chat import Option, Reply
+from handlers.chat import MAX_ATTACHMENT, Fetch, Option, Reply
 from handlers.directory import DirectoryChange, DirectoryError, parse_directory, plan_change
 from handlers.question_set import QuestionSet, QuestionSetError, parse_question_set
 from handlers.question_sets import QuestionSets
@@ -113,11 +113,13 @@ class AdminDesk:
         return (chat.channel, chat.chat_id) in self.admins
 
     async def receive_document(
-        self, chat: ChatState, name: str, data: bytes | None, language: Language, now: datetime
+        self, chat: ChatState, name: str, attachment: Fetch | None, language: Language, now: datetime
     ) -> list[Reply]:
-        """Validates a question-set file an admin sent, stores it as a version and previews it."""
+        """Validates a question-set or directory file an admin sent and previews it; fetches the
+        file only for an admin, and never more of it than MAX_ATTACHMENT."""
         if not self.is_admin(chat):
             return [Reply(text("admin_only_file", language))]
+        data = await attachment(MAX_ATTACHMENT) if attachment is not None else None
         try:
             source = data.decode("utf-8") if data is not None else None
         except UnicodeDecodeError:

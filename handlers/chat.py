@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,11 +26,17 @@ class Kind(StrEnum):
     UNSUPPORTED = "unsupported"  # a photo, a sticker, a voice note...
 
 
+# Fetches a document's bytes when a handler asks for them: at most `limit` bytes, None when the
+# file is larger (whatever size the platform claimed) or cannot be fetched.
+Fetch = Callable[[int], Awaitable[bytes | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """Something a person sent. `text` is the message, the command's arguments, the phone
     number of a shared contact, or a document's file name; `option` is the key of the option
-    chosen; `attachment` is a document's bytes (None when it was too big to fetch)."""
+    chosen; `attachment` fetches a document's bytes, so that the handler decides whether a file
+    is worth fetching (nobody's but an admin's is) and how much of it."""
 
     address: Address
     kind: Kind
@@ -39,7 +46,7 @@ class Incoming:
     command: str | None = None
     option: str | None = None
     language_hint: str | None = None
-    attachment: bytes | None = None
+    attachment: Fetch | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,7 @@ class Citizen:
         self.language_hint = language_hint
         self.now = NOW
         self.last: list[Reply] = []
+        self.fetched = 0
 
     async def _send(self, kind: Kind, **fields: object) -> list[Reply]:
         incoming = Incoming(
@@ -120,7 +121,13 @@ class Citizen:
         return await self._send(Kind.UNSUPPORTED)
 
     async def send_document(self, name: str, data: bytes | None) -> list[Reply]:
-        return await self._send(Kind.DOCUMENT, text=name, attachment=data)
+        """Sends a file; `data` None is one that cannot be fetched. `fetched` counts the fetches."""
+
+        async def fetch(limit: int) -> bytes | None:
+            self.fetched += 1
+            return data if data is not None and len(data) <= limit else None
+
+        return await self._send(Kind.DOCUMENT, text=name, attachment=fetch)
 
 
 async def add_dossier(

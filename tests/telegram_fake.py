@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from telegram.request import BaseRequest, RequestData
 
 BOT = {
@@ -22,6 +23,10 @@ BOT = {
 }
 
 
+FILE_CHUNK = 16 * 1024  # bytes the fake file server hands out at a time
+TRUE_SIZE = -1  # getFile tells a file's true size
+
+
 @dataclass
 class Call:
     method: str
@@ -33,6 +38,26 @@ class FakeTelegram(BaseRequest):
         self.calls: list[Call] = []
         self.faults: list[tuple[str, int, dict[str, Any]]] = []  # (method, http status, body)
         self._ids = itertools.count(100)
+        self.files: dict[str, tuple[bytes, int | None]] = {}  # file id → (bytes served, size claimed)
+        self.downloads: list[str] = []  # file ids whose download began
+        self.bytes_served = 0  # bytes of files actually handed out, chunk by chunk
+
+    def serve_file(self, file_id: str, data: bytes, claimed_size: int | None = TRUE_SIZE) -> None:
+        """A file getFile finds; getFile says it has `claimed_size` bytes (a size may lie; None:
+        getFile says no size)."""
+        self.files[file_id] = (data, claimed_size)
+
+    def file_transport(self, chunk: int = FILE_CHUNK) -> httpx.MockTransport:
+        """The file server (`base_file_url`): serves each file in chunks, counting what went out."""
+
+        async def download(request: httpx.Request) -> httpx.Response:
+            file_id = request.url.path.rsplit("/", 1)[-1]
+            if file_id not in self.files:
+                return httpx.Response(404)
+            self.downloads.append(file_id)
+            return httpx.Response(200, stream=_Chunks(self, self.files[file_id][0], chunk))
+
+        return httpx.MockTransport(download)
 
     @property
     def read_timeout(self) -> float | None:
@@ -75,6 +100,15 @@ class FakeTelegram(BaseRequest):
             return BOT
         if endpoint == "getUpdates":
             return []
+        if endpoint == "getFile":
+            file_id = str(params["file_id"])
+            if file_id not in self.files:
+                return {"file_id": file_id, "file_unique_id": file_id}  # no file_path: cannot be fetched
+            data, claimed = self.files[file_id]
+            size = (
+                {"file_size": len(data) if claimed == TRUE_SIZE else claimed} if claimed is not None else {}
+            )
+            return {"file_id": file_id, "file_unique_id": file_id, "file_path": file_id, **size}
         if endpoint == "sendMessage":
             return {
                 "message_id": next(self._ids),
@@ -92,6 +126,17 @@ class FakeTelegram(BaseRequest):
             for c in self.calls
             if c.method == "sendMessage" and (chat_id is None or int(c.params["chat_id"]) == chat_id)
         ]
+
+
+class _Chunks(httpx.AsyncByteStream):
+    def __init__(self, fake: FakeTelegram, data: bytes, chunk: int) -> None:
+        self.fake, self.data, self.chunk = fake, data, chunk
+
+    async def __aiter__(self) -> Any:
+        for start in range(0, len(self.data), self.chunk):
+            piece = self.data[start : start + self.chunk]
+            self.fake.bytes_served += len(piece)
+            yield piece
 
 
 class Updates:
@@ -130,6 +175,13 @@ class Updates:
         if command and text:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split(" ")[0])}]
         return {"update_id": next(self._ids), "message": message}
+
+    def document(self, user_id: int, file_id: str, name: str, size: int | None) -> dict[str, Any]:
+        """A file sent as a document; `size` is what the update claims (None: not said)."""
+        document: dict[str, Any] = {"file_id": file_id, "file_unique_id": file_id, "file_name": name}
+        if size is not None:
+            document["file_size"] = size
+        return self.message(user_id, document=document)
 
     def press(self, user_id: int, data: str, message_id: int = 100) -> dict[str, Any]:
         return {

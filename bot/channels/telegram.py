@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
+import httpx
 from aiolimiter import AsyncLimiter
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
@@ -19,7 +22,7 @@ from telegram.request import BaseRequest
 
 from bot.channels.ordering import ChatOrder
 from bot.config import TelegramConfig
-from handlers.chat import MAX_ATTACHMENT, Address, Delivery, Incoming, Kind, Reply, split_text
+from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.texts import LANGUAGES, text
 from storage.base import ChatRepository
@@ -32,6 +35,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 CHANNEL = "telegram"
 MAX_RETRIES_ON_FLOOD = 5
+DOWNLOAD_TIMEOUT = httpx.Timeout(30)
 
 
 class PacedRateLimiter(AIORateLimiter):
@@ -139,6 +143,7 @@ class TelegramChannel:
         chats: ChatRepository,
         *,
         request: BaseRequest | None = None,
+        files: httpx.AsyncBaseTransport | None = None,
         paced: bool = True,
     ) -> None:
         if config.token is None:
@@ -146,6 +151,7 @@ class TelegramChannel:
         self.username = config.username
         self.dispatcher = dispatcher
         self.chats = chats
+        self._files = files  # how documents are downloaded; tests put a fake file server here
         builder: Any = (
             Application.builder()
             .token(config.token.get_secret_value())
@@ -216,7 +222,10 @@ class TelegramChannel:
             and update.message is not None
             and update.message.document is not None
         ):
-            incoming = dataclasses.replace(incoming, attachment=await self._fetch(update.message.document))
+            # Fetched only if the handler asks: a file from someone who may not send one never is.
+            incoming = dataclasses.replace(
+                incoming, attachment=functools.partial(self._fetch, update.message.document)
+            )
         query = update.callback_query
         if query is None:
             replies = await self.dispatcher.handle(incoming)
@@ -225,17 +234,50 @@ class TelegramChannel:
             replies, _ = await asyncio.gather(self.dispatcher.handle(incoming), self._settle_button(query))
         await self.send(incoming.address.chat_id, *replies)
 
-    async def _fetch(self, document: Any) -> bytes | None:
-        """A document's bytes, if it is small enough to be a file the bot reads; None otherwise."""
-        if document.file_size is not None and document.file_size > MAX_ATTACHMENT:
+    async def _fetch(self, document: Any, limit: int) -> bytes | None:
+        """A document's bytes, at most `limit` of them; None when it is larger or cannot be had.
+        The sizes Telegram gives are trusted only to refuse early: the download itself stops past
+        `limit`, so a file larger than it claims is never held whole."""
+        if document.file_size is not None and document.file_size > limit:
             return None
         try:
             file = await document.get_file()
-            data = bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             log.warning("telegram: could not fetch a document: %s", exc)
             return None
-        return data if len(data) <= MAX_ATTACHMENT else None
+        if (file.file_size is not None and file.file_size > limit) or not file.file_path:
+            return None
+        return await self._download(file.file_path, limit)
+
+    async def _download(self, url: str, limit: int) -> bytes | None:
+        """The file at `url`, read as it arrives and dropped once it passes `limit` bytes. Bytes are
+        counted as they come over the wire, never decompressed: a small compressed chunk could
+        unpack to a huge one. The URL holds the bot's token, so errors are logged by kind only."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return None
+        data = bytearray()
+        try:
+            async with (
+                httpx.AsyncClient(transport=self._files, timeout=DOWNLOAD_TIMEOUT) as client,
+                client.stream(
+                    "GET",
+                    parts._replace(path=quote(parts.path)).geturl(),
+                    headers={"Accept-Encoding": "identity"},
+                ) as response,
+            ):
+                if response.status_code != 200:
+                    log.warning("telegram: could not fetch a document: HTTP %s", response.status_code)
+                    return None
+                async for chunk in response.aiter_raw():
+                    data += chunk
+                    if len(data) > limit:
+                        log.info("telegram: a document passed %s bytes; not fetched further", limit)
+                        return None
+        except httpx.HTTPError as exc:
+            log.warning("telegram: could not fetch a document: %s", type(exc).__name__)
+            return None
+        return bytes(data)
 
     async def _settle_button(self, query: Any) -> None:
         """Stops the spinner and takes the buttons off the message, so each is pressed once."""
