@@ -48,6 +48,22 @@ class Incoming:
     language_hint: str | None = None
     attachment: Fetch | None = None
 
+    def __post_init__(self) -> None:
+        # JSON may carry a lone surrogate ("\ud800") and a terminal in the C locale decodes stray
+        # bytes into them; no database or platform takes one, so the text gets U+FFFD in its place.
+        if not self.text.isascii():
+            object.__setattr__(self, "text", readable(self.text))
+
+
+def readable(text: str) -> str:
+    """The text with each lone surrogate replaced by U+FFFD (a pair of them becomes the character
+    it stands for)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
 
 @dataclass(frozen=True, slots=True)
 class Option:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +20,7 @@ import httpx
 from aiohttp import web
 
 from bot.channels.ordering import ChatOrder
+from bot.channels.refusals import RefusalLog
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies
@@ -32,6 +35,9 @@ POLL_SECONDS = 30
 HANDLING_AT_ONCE = 64  # updates answered at the same time (different chats)
 HANDLING_QUEUED = 1000  # updates taken in and not yet answered before polling waits
 STOP_GRACE_SECONDS = 10
+# A webhook update is a message of at most 2,000 characters with a few ids: 64 KB is plenty, and a
+# larger body is refused before it is read.
+MAX_WEBHOOK_BODY = 64 * 1024
 
 
 class ZaloError(Exception):
@@ -89,15 +95,26 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _is_id(value: object) -> bool:
+    """Zalo ids are strings (numbers are taken too); anything else in an update is no chat."""
+    return (
+        isinstance(value, str | int)
+        and not isinstance(value, bool)
+        and value != 0
+        and 0 < len(str(value)) <= 64
+    )
+
+
 def incoming_from(update: dict[str, Any]) -> Incoming | None:
     """What a Zalo update means to the handlers; None for updates the bot ignores."""
     message = _object(update.get("message"))
     chat = _object(message.get("chat"))
     sender = _object(message.get("from"))
-    if not chat.get("id") or chat.get("chat_type", "PRIVATE") != "PRIVATE":
+    if not _is_id(chat.get("id")) or chat.get("chat_type", "PRIVATE") != "PRIVATE":
         return None
     address = Address(CHANNEL, str(chat["id"]))
-    common: dict[str, Any] = {"address": address, "sender_id": str(sender.get("id", chat["id"])),
+    sender_id = sender.get("id") if _is_id(sender.get("id")) else chat["id"]
+    common: dict[str, Any] = {"address": address, "sender_id": str(sender_id),
                               "received_at": datetime.now(UTC), "language_hint": "vi"}  # fmt: skip
     text = message.get("text")
     if update.get("event_name") == "message.text.received" and isinstance(text, str):
@@ -126,6 +143,8 @@ class ZaloChannel:
         dispatcher: Dispatcher,
         chats: ChatRepository,
         webhook: Webhook | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.dispatcher = dispatcher
@@ -136,6 +155,7 @@ class ZaloChannel:
         self._handling: set[asyncio.Task[None]] = set()
         self._order = ChatOrder()
         self._slots = asyncio.Semaphore(HANDLING_AT_ONCE)
+        self._refusals = RefusalLog(log, "zalo webhook", clock)
 
     async def start(self) -> None:
         """Checks the token (getMe), then long-polls, or listens and registers the webhook."""
@@ -146,7 +166,7 @@ class ZaloChannel:
             self._polling = asyncio.create_task(self._poll(), name="zalo-polling")
             log.info("zalo: polling as %s", name)
             return
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
         app.router.add_post(urlsplit(self.webhook.url).path or "/", self.receive)
         self._server = web.AppRunner(app, access_log=None)
         await self._server.setup()
@@ -155,21 +175,30 @@ class ZaloChannel:
         log.info("zalo: webhook for %s on %s:%s", name, self.webhook.listen, self.webhook.port)
 
     async def receive(self, request: web.Request) -> web.Response:
-        """A webhook call: refused unless it carries our secret; answered at once, handled after."""
+        """A webhook call: refused unless it carries our secret, then read (at most
+        MAX_WEBHOOK_BODY bytes) and parsed; answered at once, handled after. Refusals are logged
+        at most once a minute per address, with a count of the rest."""
         assert self.webhook is not None
+        self._refusals.summarise()
         given = request.headers.get("X-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(given.encode(), self.webhook.secret.encode()):
-            log.warning("zalo webhook: refused a request from %s with a wrong secret", request.remote)
-            return web.json_response({"ok": False}, status=403)
+            return self._refuse(request, 403, "wrong secret")
         try:
-            update = await request.json()
-        except ValueError:
-            update = None
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(request, 413, f"body over {MAX_WEBHOOK_BODY} bytes")
+        try:
+            update = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: arrays or objects nested too deep
+            return self._refuse(request, 400, "not JSON")
         if not isinstance(update, dict):
-            log.warning("zalo webhook: a request from %s is not an update; refused", request.remote)
-            return web.json_response({"ok": False}, status=400)
+            return self._refuse(request, 400, "not an update")
         self._take(update)
         return web.json_response({"ok": True})
+
+    def _refuse(self, request: web.Request, status: int, reason: str) -> web.Response:
+        self._refusals.refused(request.remote, reason)
+        return web.json_response({"ok": False}, status=status)
 
     def _take(self, update: dict[str, Any]) -> None:
         """Answers an update in the background: after the same chat's earlier ones, beside others'.
@@ -197,6 +226,7 @@ class ZaloChannel:
         if self._server is not None:
             await self._server.cleanup()
             self._server = None
+            self._refusals.close()
         if self._handling:  # answers under way finish (their writes are already safe either way)
             await asyncio.wait(set(self._handling), timeout=STOP_GRACE_SECONDS)
         await self.client.close()
