@@ -65,7 +65,8 @@ def render(
 
 
 def neutralised(cell: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
+    """A cell a spreadsheet shows as text, never runs as a formula: for every spreadsheet export
+    (CSV here; an XLSX writer puts its text cells through it too, numbers staying numbers)."""
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
