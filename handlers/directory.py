@@ -93,23 +93,21 @@ class DirectoryFile(Entry):
 def check_tree(units: Sequence[UnitConfig]) -> None:
     """Raises a validation error when the tree has more than MAX_UNITS units or is deeper than
     MAX_UNIT_DEPTH: the directory, its previews and every digest's walk up the tree stay small."""
-    count, deepest = 0, (0, "")
+    count, depth, deepest = 0, 0, ""
     level: list[UnitConfig] = list(units)
-    depth = 0
-    while level:
-        depth += 1
+    while level:  # a level of the tree at a time
         count += len(level)
         if count > MAX_UNITS:
             raise PydanticCustomError(
                 "dir_units", "the directory has {count} units; at most {limit}",
                 {"count": sum(1 for _ in walk_units(units)), "limit": MAX_UNITS},
             )  # fmt: skip
-        deepest = (depth, level[0].code)
+        depth, deepest = depth + 1, level[0].code
         level = [child for unit in level for child in unit.children]
-    if deepest[0] > MAX_UNIT_DEPTH:
+    if depth > MAX_UNIT_DEPTH:
         raise PydanticCustomError(
             "dir_depth", "the unit tree is {depth} levels deep; at most {limit} (down to {code})",
-            {"depth": deepest[0], "limit": MAX_UNIT_DEPTH, "code": deepest[1]},
+            {"depth": depth, "limit": MAX_UNIT_DEPTH, "code": deepest},
         )  # fmt: skip
 
 

@@ -38,7 +38,7 @@ class YamlRefused(yaml.YAMLError):
         super().__init__(self.describe("en"))
 
     def describe(self, language: Language) -> str:
-        limit = {"alias": 0, "depth": MAX_DEPTH, "size": MAX_CHARS}[self.kind]
+        limit = MAX_DEPTH if self.kind == "depth" else MAX_CHARS
         words = text(f"yaml_{self.kind}", language, limit=_number(limit, language),
                      size=_number(self.size or 0, language))  # fmt: skip
         return text("error_line", language, line=self.line) + words if self.line else words

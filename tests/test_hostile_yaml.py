@@ -242,6 +242,11 @@ def test_the_config_refuses_aliases_naming_the_line(tmp_path: Path):
     path.write_text("secret: s\nunits: " + "[" * 100_000)
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_config(path)
+    path.write_text(
+        dumped({"secret": "s", **chain(MAX_UNIT_DEPTH + 1)})
+    )  # what a directory file may not hold
+    with pytest.raises(ConfigError, match=f"{MAX_UNIT_DEPTH + 1} levels deep; at most {MAX_UNIT_DEPTH}"):
+        load_config(path)
 
 
 def test_refusals_are_yaml_errors_for_callers_that_know_only_those():
