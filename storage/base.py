@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from storage.records import (
     OPEN_STATES,
@@ -21,6 +21,8 @@ from storage.records import (
     CaseEvent,
     CaseState,
     ChatState,
+    DigestRecord,
+    DigestStatus,
     DirectoryProposal,
     Dossier,
     FollowUp,
@@ -33,6 +35,7 @@ from storage.records import (
     Rating,
     StoredQuestionSet,
     Survey,
+    UndeliveredReply,
     Unit,
     UnitFigures,
 )
@@ -336,11 +339,22 @@ class CaseRepository(ABC):
 
 
 class OutboxRepository(ABC):
-    """Messages the running bot sends on its own: survey invitations and case notices."""
+    """Messages the running bot sends on its own (survey invitations and case notices), and answers
+    to people that the platform did not accept.
+
+    A pending item is due once its `next_attempt_at` has passed (None: at once). A sender claims it
+    before sending, for a lease: nobody else takes it until the lease ends, and a sender that died
+    holding it leaves it due again then. A claimed item is finished, or retried from a later time."""
 
     @abstractmethod
     async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
-        """Pending invitations in the order recorded, a page at a time: those after `after_id`."""
+        """Pending invitations, due or not, in the order recorded, a page at a time: those after
+        `after_id`."""
+
+    @abstractmethod
+    async def claim_invitation(self, invitation_id: int, now: datetime, until: datetime) -> bool:
+        """Takes a pending invitation that is due at `now` for sending, no one else taking it before
+        `until`; False if it is finished, not due, or claimed by another sender."""
 
     @abstractmethod
     async def finish_invitation(
@@ -348,12 +362,24 @@ class OutboxRepository(ABC):
     ) -> None: ...
 
     @abstractmethod
-    async def retry_invitation(self, invitation_id: int, error: str) -> int:
-        """Counts a failed attempt and leaves the invitation pending; returns the attempts so far."""
+    async def retry_invitation(
+        self, invitation_id: int, error: str, next_attempt_at: datetime | None = None
+    ) -> int:
+        """Counts a failed attempt and leaves the invitation pending, due again at `next_attempt_at`
+        (None: at once); returns the attempts so far."""
+
+    @abstractmethod
+    async def list_invitations(self, statuses: Sequence[OutboxStatus], limit: int = 1000) -> list[Invitation]:
+        """Invitations in these states, in the order recorded (the first `limit`)."""
 
     @abstractmethod
     async def pending_notices(self, limit: int = 100, after_id: int = 0) -> list[Notice]:
-        """Pending notices in the order recorded, a page at a time: those after `after_id`."""
+        """Pending notices, due or not, in the order recorded, a page at a time: those after
+        `after_id`."""
+
+    @abstractmethod
+    async def claim_notice(self, notice_id: int, now: datetime, until: datetime) -> bool:
+        """As `claim_invitation`, for a notice."""
 
     @abstractmethod
     async def finish_notice(
@@ -361,8 +387,31 @@ class OutboxRepository(ABC):
     ) -> None: ...
 
     @abstractmethod
-    async def retry_notice(self, notice_id: int, error: str) -> int:
-        """Counts a failed attempt and leaves the notice pending; returns the attempts so far."""
+    async def retry_notice(self, notice_id: int, error: str, next_attempt_at: datetime | None = None) -> int:
+        """As `retry_invitation`, for a notice."""
+
+    @abstractmethod
+    async def list_notices(
+        self,
+        statuses: Sequence[OutboxStatus],
+        *,
+        unit_codes: Sequence[str] | None = None,
+        finished_since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Notice]:
+        """Notices in these states, in the order recorded (the first `limit`), each with its case's
+        unit; with `unit_codes`, only about those units' cases; with `finished_since`, only those
+        finished at or after it (which leaves pending ones out)."""
+
+    @abstractmethod
+    async def record_undelivered_reply(self, channel: str, chat_id: str, at: datetime, error: str) -> None:
+        """Keeps a trace of an answer to a person that the platform did not accept."""
+
+    @abstractmethod
+    async def undelivered_replies(
+        self, since: datetime | None = None, limit: int = 1000
+    ) -> list[UndeliveredReply]:
+        """Answers not delivered (since `since`), oldest first (the first `limit`)."""
 
 
 class DigestRepository(ABC):
@@ -374,18 +423,42 @@ class DigestRepository(ABC):
 
     @abstractmethod
     async def case_counts(self, day: date) -> dict[str, CaseCounts]:
-        """Every unit's open cases, those overdue on `day` and those opened since its last digest,
-        at once; units without cases are left out."""
+        """Every unit's open cases, those overdue on `day` and those opened since its last digest
+        (sent, or with nothing to report), at once; units without cases are left out."""
 
     @abstractmethod
-    async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
-        """Claims the unit's digest of that day; False if it went (or is going) already, so it
-        never goes twice. A day whose earlier run had nothing to report can be claimed again."""
+    async def claim_digest(self, unit_code: str, day: date, now: datetime, *, lease: timedelta) -> bool:
+        """Claims the unit's digest of that day for sending; False if it went (or is going) already,
+        so it never goes twice. Claimable again: a day whose earlier run had nothing to report, a
+        digest retrying whose `next_attempt_at` has come, and a claim older than `lease` (its sender
+        died): it is taken over."""
 
     @abstractmethod
     async def finish_digest(
-        self, unit_code: str, day: date, status: str, now: datetime, recipient: str | None = None
+        self,
+        unit_code: str,
+        day: date,
+        status: DigestStatus,
+        now: datetime,
+        recipient: str | None = None,
+        error: str | None = None,
     ) -> None: ...
+
+    @abstractmethod
+    async def retry_digest(self, unit_code: str, day: date, error: str, next_attempt_at: datetime) -> int:
+        """Counts a failed attempt: the digest is retrying, claimable again from `next_attempt_at`.
+        Returns the attempts so far."""
+
+    @abstractmethod
+    async def due_digests(self, day: date, now: datetime, *, lease: timedelta) -> list[str]:
+        """The units whose digest of `day` is due again at `now`: retrying and its time has come, or
+        claimed longer than `lease` ago. By unit code."""
+
+    @abstractmethod
+    async def list_digests(
+        self, statuses: Sequence[DigestStatus], *, since: date | None = None
+    ) -> list[DigestRecord]:
+        """Digests in these states (of `since` or later), by day then unit."""
 
 
 class QuestionSetRepository(ABC):
