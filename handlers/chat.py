@@ -70,15 +70,19 @@ MAX_ATTACHMENT = 256 * 1024  # bytes of a document the bot fetches; question set
 
 
 class Delivery(StrEnum):
+    """What became of a batch of messages: SENT only when the platform accepted every one of them."""
+
     SENT = "sent"
-    UNREACHABLE = "unreachable"  # the person blocked the bot: do not try again
-    FAILED = "failed"  # a passing fault: worth another try later
+    UNREACHABLE = "unreachable"  # the person blocked the bot, or the chat does not exist: do not try again
+    FAILED = "failed"  # a passing fault (outage, flood control, server error): worth another try later
+    REFUSED = "refused"  # the platform refused a message itself (400): the same would be refused again
 
 
 class Sender(Protocol):
     """What a channel offers to messages the handlers start themselves (invitations, notices,
     digests): the replies go in order, as one batch (where options are typed, numbered on from
-    one another), stopping at the first that does not go through; the outcome of the batch."""
+    one another), stopping at the first that does not go through; the outcome of the batch, SENT
+    only when every message of it was accepted."""
 
     async def send(self, chat_id: str, *replies: Reply) -> Delivery: ...
 
