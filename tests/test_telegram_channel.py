@@ -177,29 +177,6 @@ async def test_the_command_menu_is_set_in_both_languages(telegram):
     assert menus["vi"][1]["description"] == "Hướng dẫn sử dụng"
 
 
-async def test_sending_is_paced_per_chat_after_a_short_burst(config, telegram):
-    from bot.channels.telegram import PacedRateLimiter
-
-    channel, _ = telegram
-    limiter = channel.application.bot.rate_limiter
-    assert isinstance(limiter, PacedRateLimiter)
-    calls: list[int] = []
-
-    async def send(chat_id: int) -> bool:
-        calls.append(chat_id)
-        return True
-
-    for _ in range(config.telegram.chat_burst):
-        await limiter.process_request(send, (1001,), {}, "sendMessage", {"chat_id": 1001}, None)
-    assert calls == [1001] * config.telegram.chat_burst
-    # the chat's burst is spent: its next message waits; another chat's does not
-    assert not limiter._chat_limiter(1001).has_capacity()
-    assert limiter._chat_limiter(1002).has_capacity()
-    # group chats are paced by python-telegram-bot's own group limiter, not per chat
-    await limiter.process_request(send, (-100,), {}, "sendMessage", {"chat_id": -100}, None)
-    assert -100 not in limiter._chats
-
-
 async def test_a_head_assigns_a_case_from_telegram_buttons(config, store, dispatcher, telegram):
     from handlers.cases import CaseAction, CaseButton
     from tests.test_cases import complain
