@@ -242,10 +242,14 @@ async def serve(config: Config) -> int:
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
         if config.telegram.token is not None:
-            channels[TELEGRAM] = TelegramChannel(config.telegram, dispatcher, store.chats)
+            channels[TELEGRAM] = TelegramChannel(
+                config.telegram, dispatcher, store.chats, outbox=store.outbox
+            )
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
-            channels[ZALO] = ZaloChannel(client, dispatcher, store.chats, zalo_webhook(config))
+            channels[ZALO] = ZaloChannel(
+                client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox
+            )
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         tried = {name: asyncio.Event() for name in channels}
         starting = [

@@ -370,7 +370,7 @@ class OutboxRepository(ABC):
 
     @abstractmethod
     async def list_invitations(self, statuses: Sequence[OutboxStatus], limit: int = 1000) -> list[Invitation]:
-        """Invitations in these states, in the order recorded (the first `limit`)."""
+        """Invitations in these states, in the order recorded (the latest `limit` of them)."""
 
     @abstractmethod
     async def pending_notices(self, limit: int = 100, after_id: int = 0) -> list[Notice]:
@@ -399,7 +399,7 @@ class OutboxRepository(ABC):
         finished_since: datetime | None = None,
         limit: int = 1000,
     ) -> list[Notice]:
-        """Notices in these states, in the order recorded (the first `limit`), each with its case's
+        """Notices in these states, in the order recorded (the latest `limit`), each with its case's
         unit; with `unit_codes`, only about those units' cases; with `finished_since`, only those
         finished at or after it (which leaves pending ones out)."""
 
@@ -411,7 +411,7 @@ class OutboxRepository(ABC):
     async def undelivered_replies(
         self, since: datetime | None = None, limit: int = 1000
     ) -> list[UndeliveredReply]:
-        """Answers not delivered (since `since`), oldest first (the first `limit`)."""
+        """Answers not delivered (since `since`), oldest first (the latest `limit` of them)."""
 
 
 class DigestRepository(ABC):

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.cli.commands import answers, audit, cases, digest, directory, dossier, questions, run
+from bot.cli.commands import answers, audit, cases, digest, directory, dossier, outbox, questions, run
 from bot.cli.common import day
 from bot.cli.output import FORMS
 from bot.config import Config
@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     directory_import.add_argument("file", type=Path)
     directory_import.add_argument("--apply", action="store_true", help="apply the change")
     command(units, "show", "the unit tree with heads, staff and their chat ids", directory.show_directory)
+
+    waiting = command(
+        commands, "outbox", "messages not delivered: pending, retrying, given up; digests not sent",
+        outbox.list_outbox,
+    )  # fmt: skip
+    waiting.add_argument("--state", choices=outbox.STATES, default="all", help="default: all")
+    listing(waiting)
 
     trail = command(commands, "audit", "print admin changes and case actions", audit.print_audit)
     trail.add_argument("--since", type=day, metavar="DATE", help="from this day on (YYYY-MM-DD)")

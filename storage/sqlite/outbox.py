@@ -67,10 +67,10 @@ class SQLiteOutbox(OutboxRepository):
     ) -> list[dict[str, object]]:
         values = [s.value for s in statuses]
         rows = await self.db.read(
-            f"{_SELECT[table]} WHERE o.status IN ({placeholders(values)}){where} ORDER BY o.id LIMIT ?",
+            f"{_SELECT[table]} WHERE o.status IN ({placeholders(values)}){where} ORDER BY o.id DESC LIMIT ?",
             (*values, *params, limit),
         )
-        return [dict(r) for r in rows]
+        return [dict(r) for r in reversed(rows)]  # the latest, oldest first
 
     async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
         return [Invitation.model_validate(r) for r in await self._pending("invitations", limit, after_id)]
@@ -135,7 +135,7 @@ class SQLiteOutbox(OutboxRepository):
     ) -> list[UndeliveredReply]:
         rows = await self.db.read(
             "SELECT id, channel, chat_id, at, error FROM undelivered_replies"
-            " WHERE at >= ? ORDER BY id LIMIT ?",
+            " WHERE at >= ? ORDER BY id DESC LIMIT ?",
             (iso(since) if since is not None else "", limit),
         )
-        return [UndeliveredReply.model_validate(dict(r)) for r in rows]
+        return [UndeliveredReply.model_validate(dict(r)) for r in reversed(rows)]

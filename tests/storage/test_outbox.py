@@ -121,7 +121,8 @@ class TestInvitations:
             (third.id, OutboxStatus.FAILED, "Bad Request"),
         ]
         assert await db.outbox.list_invitations([OutboxStatus.PENDING]) == [second]
-        assert len(await db.outbox.list_invitations(list(OutboxStatus), limit=2)) == 2
+        latest = await db.outbox.list_invitations(list(OutboxStatus), limit=2)  # the latest, oldest first
+        assert [i.id for i in latest] == [second.id, third.id]
         assert await db.outbox.list_invitations([OutboxStatus.SKIPPED]) == []
 
 
@@ -227,7 +228,7 @@ class TestNotices:
         assert await db.outbox.list_notices(given_up, unit_codes=[]) == []
         assert await db.outbox.list_notices([OutboxStatus.PENDING], finished_since=T0) == []
         assert [n.id for n in await db.outbox.list_notices([OutboxStatus.PENDING])] == [second.id]
-        assert len(await db.outbox.list_notices(list(OutboxStatus), limit=1)) == 1
+        assert [n.id for n in await db.outbox.list_notices(list(OutboxStatus), limit=1)] == [third.id]
 
 
 class TestUndeliveredReplies:
@@ -241,4 +242,4 @@ class TestUndeliveredReplies:
         ]
         assert replies[0].id < replies[1].id
         assert [r.chat_id for r in await db.outbox.undelivered_replies(since=T0 + hours(1))] == ["z-2"]
-        assert len(await db.outbox.undelivered_replies(limit=1)) == 1
+        assert [r.chat_id for r in await db.outbox.undelivered_replies(limit=1)] == ["z-2"]  # the latest
