@@ -7,6 +7,7 @@ platform accepted every message of it, and is retried with a growing wait otherw
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from functools import partial
 
 from handlers.cases import CaseDesk
 from handlers.chat import Delivery, Reply, Sender
-from handlers.outbox import backoff, deliver_to_head
+from handlers.outbox import ChatLocks, backoff, deliver_to_head
 from handlers.texts import CATALOG, Language, text
 from storage.base import (
     CaseRepository,
@@ -43,6 +44,7 @@ LISTED = 20  # overdue and escalated cases (and what was not delivered) listed; 
 DIGEST_LEASE = timedelta(minutes=10)
 FIRST_DIGEST_RETRY = timedelta(minutes=1)  # after a digest not accepted whole; doubling...
 LONGEST_DIGEST_RETRY = timedelta(minutes=30)  # ...up to this, for the rest of the day
+DIGESTS_AT_ONCE = 20  # units' digests sent at the same time
 MISSED_DAYS = 7  # earlier digests not delivered are looked for this many days back
 GIVEN_UP = (OutboxStatus.UNREACHABLE, OutboxStatus.FAILED)
 NOT_DELIVERED = (DigestStatus.RETRYING, DigestStatus.FAILED, DigestStatus.UNREACHABLE)
@@ -278,8 +280,22 @@ class Digests:
         day = day or self.desk.settings.today(now)
         parents = {u.code: u.parent_code for u in await self.directory.list_units()}
         run = DigestRun()
-        for digest in await self.build(day, show, only):
-            await self._send_one(senders, digest, parents, now, run)
+        # Units' digests go at the same time, so a head's chat under flood control holds up no other;
+        # two for one head (the unit's own, one forwarded from below) wait for each other.
+        slots, locks = asyncio.Semaphore(DIGESTS_AT_ONCE), ChatLocks()
+
+        async def send_one(digest: Digest) -> None:
+            async with slots:
+                try:
+                    await self._send_one(senders, digest, parents, now, run, locks)
+                except Exception:
+                    log.exception(
+                        "digest of %s for %s failed; it is taken over once its claim ends",
+                        digest.unit.code,
+                        day,
+                    )
+
+        await asyncio.gather(*(send_one(d) for d in await self.build(day, show, only)))
         return run
 
     async def retry(self, senders: Mapping[str, Sender], now: datetime, show: int) -> DigestRun:
@@ -298,6 +314,7 @@ class Digests:
         parents: Mapping[str, str | None],
         now: datetime,
         run: DigestRun,
+        locks: ChatLocks,
     ) -> None:
         unit, day = digest.unit, digest.day
         if not await self.digests.claim_digest(unit.code, day, now, lease=DIGEST_LEASE):
@@ -309,7 +326,7 @@ class Digests:
             return
         handed = await deliver_to_head(
             self.directory, self.chats, senders, unit, parents, partial(render_digest, self.desk, digest),
-            self.default_language, now,
+            self.default_language, now, locks,
         )  # fmt: skip
         if handed.delivery == Delivery.SENT and handed.head is not None:
             await self.digests.finish_digest(

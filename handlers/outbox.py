@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -237,6 +238,28 @@ async def targets(
     return found
 
 
+class ChatLocks:
+    """One batch at a time to a chat, so that two digests (or a digest and a new-case notice) sent at
+    the same time to one head never interleave. A chat's lock lives while someone holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Address, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, address: Address) -> AsyncIterator[None]:
+        lock, users = self._locks.get(address, (asyncio.Lock(), 0))
+        self._locks[address] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[address]
+            if users == 1:
+                del self._locks[address]
+            else:
+                self._locks[address] = (lock, users - 1)
+
+
 @dataclass(frozen=True)
 class Handed:
     """What became of messages for a unit's head: SENT (`head` accepted every one of them), or why
@@ -257,6 +280,7 @@ async def deliver_to_head(
     render: Callable[[Language, str | None], Sequence[Reply]],
     default_language: Language,
     now: datetime,
+    locks: ChatLocks | None = None,
 ) -> Handed:
     """Sends what `render` makes (in the reader's language; with the unit's name when it goes to
     a head above instead) to the unit's head, else to the nearest head above who can be reached.
@@ -268,7 +292,8 @@ async def deliver_to_head(
             forwarded = unit.name if code != unit.code else None
             for target in await targets(chats, senders, head.contacts):
                 language = language_of(target.chat.language, default_language)
-                outcome = await target.sender.send(target.address.chat_id, *render(language, forwarded))
+                async with (locks or ChatLocks()).hold(target.address):
+                    outcome = await target.sender.send(target.address.chat_id, *render(language, forwarded))
                 if outcome == Delivery.SENT:
                     return Handed(Delivery.SENT, head, target.address.channel)
                 if outcome != Delivery.UNREACHABLE:

@@ -160,3 +160,74 @@ async def test_the_english_digest_says_what_was_not_delivered(config, store, dis
         in header
     )
     assert DigestStatus.SENT.value == digest_row(store)[0]
+
+
+async def test_a_heads_chat_under_flood_control_holds_up_no_other_digest(
+    config, store, dispatcher, handlers: Handlers
+):
+    import asyncio
+
+    from tests.test_outbox_delivery import ScriptedSender
+
+    await complain(dispatcher, config, store, "HS-001", "1001")
+    _, dossier = await complain(dispatcher, config, store, "HS-002", "1002")
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE dossiers SET unit_code = 'Q3' WHERE id = ?", (dossier.id,))
+        db.execute("UPDATE cases SET unit_code = 'Q3' WHERE dossier_id = ?", (dossier.id,))
+    sender = ScriptedSender(held={"2101": asyncio.Event()})  # Bến Nghé's head waits out a 429
+    run = asyncio.create_task(handlers.digests.send({"telegram": sender}, MORNING, show=5))
+    await asyncio.wait_for(sender.arrived["3001"].wait(), timeout=5)  # Quận 3's digest went meanwhile
+    assert not run.done()
+    sender.held["2101"].set()
+    assert (await asyncio.wait_for(run, timeout=5)).sent == 2
+
+
+class OneAtATime(RecordingSender):
+    """A channel that lets others run between the messages of a batch, as a real one does."""
+
+    async def send(self, chat_id: str, *replies: Reply) -> Delivery:
+        import asyncio
+
+        for reply in replies:
+            await asyncio.sleep(0)
+            self.sent.append((chat_id, reply))
+        return Delivery.SENT
+
+
+async def test_two_digests_for_one_head_never_interleave(config, store, dispatcher, handlers: Handlers):
+    await complain(dispatcher, config, store)
+    await store.chats.mark_unreachable("telegram", "2101", MORNING)  # Bến Nghé's goes to Quận 1's head
+    sender = OneAtATime()
+    overdue = datetime(2026, 12, 2, 0, 30, tzinfo=UTC)  # Quận 1's own digest lists it as escalated
+    assert (await handlers.digests.send({"telegram": sender}, overdue, show=5)).sent == 2
+    texts = [reply.text for reply in to(sender, "2001")]
+    headers = [n for n, message in enumerate(texts) if message.startswith(("Báo cáo", "Lưu ý"))]
+    assert len(headers) == 2 and len(texts) == 3
+    # each digest whole: the forwarded one's header is followed by its own complaint
+    forwarded = next(n for n in headers if texts[n].startswith("Lưu ý: không liên lạc được"))
+    assert forwarded + 1 < len(texts) and "HS-001" in texts[forwarded + 1]
+
+
+async def test_batches_to_one_chat_wait_for_each_other_and_other_chats_do_not():
+    import asyncio
+
+    from handlers.chat import Address
+    from handlers.outbox import ChatLocks
+
+    locks, order, release = ChatLocks(), [], asyncio.Event()
+
+    async def batch(name: str, chat: str) -> None:
+        async with locks.hold(Address("telegram", chat)):
+            order.append(f"{name} begins")
+            if name == "first":
+                await release.wait()
+            order.append(f"{name} ends")
+
+    first = asyncio.create_task(batch("first", "2001"))
+    second = asyncio.create_task(batch("second", "2001"))
+    other = asyncio.create_task(batch("other", "3001"))
+    await asyncio.wait_for(other, timeout=5)  # another chat: not held up
+    assert order == ["first begins", "other begins", "other ends"]
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, second), timeout=5)
+    assert order[3:] == ["first ends", "second begins", "second ends"]
