@@ -165,7 +165,7 @@ async def test_flood_control_is_waited_out_and_the_reply_still_arrives(tg, bot, 
     await gina.send_command(f"/start {token}")
     greeting = await gina.replies_until(has_buttons, timeout=20)
     assert [b.text for b in greeting[-1].buttons] == ["Hài lòng", "Bình thường", "Không hài lòng"]
-    assert bot.logged("Rate limit hit")
+    assert bot.logged("flood control in chat 1008")
 
 
 async def test_language_switch_end_to_end(tg, bot, people):
