@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from handlers.buttons import Button
 from handlers.chat import Option, Reply
 from handlers.texts import Language, text
-from handlers.typed import folded
+from handlers.typed import folded, typed_number
 from storage.base import CaseRepository, ChatRepository, DirectoryRepository
 from storage.records import (
     OPEN_STATES,
@@ -130,8 +130,8 @@ TYPED_ACTIONS = {
 def typed_case_button(words: str) -> CaseButton | None:
     """The case button a typed short command stands for, such as "giao 12" → assign case 12."""
     parts = folded(words).lstrip("/").replace("#", " ").split()
-    if len(parts) == 2 and parts[0] in TYPED_ACTIONS and parts[1].isdecimal():
-        return CaseButton(int(parts[1]), TYPED_ACTIONS[parts[0]])
+    if len(parts) == 2 and parts[0] in TYPED_ACTIONS and (case_id := typed_number(parts[1])) is not None:
+        return CaseButton(case_id, TYPED_ACTIONS[parts[0]])
     return None
 
 

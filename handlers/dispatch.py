@@ -16,7 +16,7 @@ from handlers.links import normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
-from handlers.typed import typed_choice
+from handlers.typed import typed_choice, typed_number
 from storage.base import ChatRepository, DirectoryRepository
 from storage.records import ChatState
 
@@ -188,9 +188,8 @@ class Dispatcher:
         if chat.is_person and (button := typed_case_button(f"{command} {argument}")) is not None:
             return await self.answer_button(chat, button, language, now)
         if command == "cases":
-            return await self.cases.list_open(
-                chat, int(argument) - 1 if argument.isdecimal() else 0, language
-            )
+            page = typed_number(argument)
+            return await self.cases.list_open(chat, page - 1 if page else 0, language)
         if command == "mycases":
             return await self.cases.list_mine(chat, language)
         if command == "questions":

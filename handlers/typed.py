@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from handlers.buttons import MAX_ID
 from handlers.chat import Address, Reply, numbered
 from storage.base import ChatRepository
 
@@ -47,6 +48,19 @@ async def number_replies(
     return texts
 
 
+def typed_number(typed: str) -> int | None:
+    """The number a person typed (digits of any script, "١٢" too), or None for anything else and
+    for a number beyond the ids storage holds (it names nothing, and SQLite cannot take it)."""
+    digits = typed.strip()
+    if not digits.isdecimal():
+        return None
+    significant = digits.lstrip("0") or "0"
+    # Counted before int(): Python refuses to convert more than 4,300 digits at all.
+    if len(significant) > len(str(MAX_ID)) or int(significant) > MAX_ID:
+        return None
+    return int(significant)
+
+
 PREFIX_LETTERS = 4  # a prefix shorter than this ("hai", "ba": also numbers in Vietnamese) is no choice
 
 
@@ -58,9 +72,10 @@ def words(value: str) -> tuple[str, ...]:
 def chosen(options: Sequence[Sequence[str]], typed: str) -> int | None:
     """Which option (each with its labels, such as its Vietnamese and English texts) typed text
     names: its number, its words, or the start of its words when no other option starts so."""
-    number = folded(typed).rstrip(".)")
-    if number.isdecimal():
-        return int(number) - 1 if 1 <= int(number) <= len(options) else None
+    typed_digits = folded(typed).rstrip(".)")
+    if typed_digits.isdecimal():
+        number = typed_number(typed_digits)
+        return number - 1 if number is not None and 1 <= number <= len(options) else None
     typed_words = words(typed)
     if not typed_words or all(word.isdecimal() for word in typed_words):
         return None
