@@ -224,7 +224,7 @@ def test_dossier_add_prints_a_verifiable_survey_link_and_writes_a_qr(config_file
     assert code == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2 and out[0].startswith("https://t.me/TestNameBot?start=")
-    assert normalized_code(out[1]) == out[1] and len(out[1]) == 11  # the Zalo survey code: XXXXX-XXXXX
+    assert normalized_code(out[1]) == out[1] and len(out[1]) == 14  # the Zalo survey code: XXXX-XXXX-XXXX
     token = out[0].split("start=", 1)[1]
     assert len(token) <= 64 and "HS-1" not in token
     assert SurveyLinks("cli-secret", "x").link_id(token) is not None
