@@ -12,7 +12,6 @@ from handlers.admin import ActivateQuestionSet, AdminDesk, ApplyDirectory
 from handlers.buttons import Button, read_button
 from handlers.cases import AWAITED_TEXTS, CaseButton, CaseDesk, CasesPage, typed_case_button
 from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply
-from handlers.links import normalized_code
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
@@ -150,8 +149,8 @@ class Dispatcher:
         return await self.set_language(chat, button.language)
 
     async def _text(self, chat: ChatState, message: str, language: Language, now: datetime) -> list[Reply]:
-        """Answers typed text: a resolution note awaited, a short command ("giao 12"), an option
-        typed by its number or words, a survey answer or a survey code."""
+        """Answers typed text: a resolution note awaited, a short command ("giao 12"), a survey
+        code, an option typed by its number or words, or a survey answer."""
         if len(message) > MAX_TEXT_LENGTH:
             return [Reply(text("too_long", language, length=len(message), limit=MAX_TEXT_LENGTH))]
         if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
@@ -159,9 +158,12 @@ class Dispatcher:
         # Short commands are for heads and staff: a citizen's words are never taken for one.
         if chat.is_person and (button := typed_case_button(message)) is not None:
             return await self.answer_button(chat, button, language, now)
+        # A survey code is never an answer: at any step it resumes the survey (or opens its own).
+        if (replies := await self.survey.answer_code(chat, message, language, now)) is not None:
+            return replies
         if (data := typed_choice(chat.menu, message)) is not None:
             return await self.press(chat, data, language, now)
-        if self.survey.survey_step(chat) is None and normalized_code(message) is None:
+        if self.survey.survey_step(chat) is None:
             if chat.menu:  # the choices shown last, again
                 options = tuple(Option(key, label) for key, label in chat.menu)
                 return [Reply(text("menu_expected", language), options, text("typing_hint", language))]
