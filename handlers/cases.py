@@ -11,7 +11,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from handlers.buttons import Button
-from handlers.chat import Option, Reply
+from handlers.chat import Option, Reply, text_length
 from handlers.texts import Language, text
 from handlers.typed import folded, typed_number
 from storage.base import CaseRepository, ChatRepository, DirectoryRepository
@@ -27,7 +27,7 @@ from storage.records import (
     Unit,
 )
 
-NOTE_LIMIT = 1000
+NOTE_LIMIT = 1000  # characters as a person sees them: handlers.chat.text_length
 PAGE_SIZE = 5
 # What a chat's next text is, while it is awaited: a resolution note, a message for the citizen of
 # a case (from its staff member), or the citizen's reply to one; each followed by the case number.
@@ -310,8 +310,8 @@ class CaseDesk:
         cleaned = words.strip()
         if not cleaned:
             return [Reply(text(_ASK[awaited], language, id=case_id, limit=NOTE_LIMIT))]
-        if len(cleaned) > NOTE_LIMIT:
-            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
+        if (length := text_length(cleaned)) > NOTE_LIMIT:
+            return [Reply(text("too_long", language, length=length, limit=NOTE_LIMIT))]
         case = await self.cases.get_case(case_id)
         await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
         if case is None:

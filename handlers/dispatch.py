@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from handlers.admin import ActivateQuestionSet, AdminDesk, ApplyDirectory
 from handlers.buttons import Button, read_button
 from handlers.cases import AWAITED_TEXTS, CaseButton, CaseDesk, CasesPage, typed_case_button
-from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply
+from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply, text_length
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
@@ -151,8 +151,8 @@ class Dispatcher:
     async def _text(self, chat: ChatState, message: str, language: Language, now: datetime) -> list[Reply]:
         """Answers typed text: a resolution note awaited, a short command ("giao 12"), a survey
         code, an option typed by its number or words, or a survey answer."""
-        if len(message) > MAX_TEXT_LENGTH:
-            return [Reply(text("too_long", language, length=len(message), limit=MAX_TEXT_LENGTH))]
+        if (length := text_length(message)) > MAX_TEXT_LENGTH:
+            return [Reply(text("too_long", language, length=length, limit=MAX_TEXT_LENGTH))]
         if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
             return self._notifying(await self.cases.receive_text(chat, message, language, now))
         # Short commands are for heads and staff: a citizen's words are never taken for one.

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from handlers.buttons import Button
 from handlers.cases import CaseSettings
-from handlers.chat import Address, Option, Reply
+from handlers.chat import Address, Option, Reply, text_length
 from handlers.links import CodeKind, SurveyLinks, TypedCode, read_survey_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
@@ -173,8 +173,8 @@ class SurveyFlow:
         if survey is None or question is None:
             return [Reply(text("outside_survey", language))]
         limit = question.max_length if question.type == "text" else MAX_TEXT_LENGTH
-        if len(message) > limit:
-            return [Reply(text("too_long", language, length=len(message), limit=limit))]
+        if (length := text_length(message)) > limit:
+            return [Reply(text("too_long", language, length=length, limit=limit))]
         if question.type == "text":
             cleaned = message.strip()
             if not cleaned:

@@ -165,6 +165,14 @@ async def test_a_long_reply_is_split_with_buttons_on_the_last_piece(telegram):
     assert "reply_markup" not in pieces[0].params and buttons(pieces[1]) == [("Nút", "k")]
 
 
+async def test_an_emoji_reply_is_split_by_utf16_units_as_telegram_counts(telegram):
+    channel, fake = telegram
+    angry = "😡" * 3000  # 3,000 characters, 6,000 UTF-16 units: over Telegram's 4,096
+    assert await channel.send("1001", Reply(angry)) == Delivery.SENT
+    pieces = [p.params["text"] for p in fake.sent(1001)]
+    assert [len(p.encode("utf-16-le")) // 2 for p in pieces] == [4096, 1904] and "".join(pieces) == angry
+
+
 async def test_the_command_menu_is_set_in_both_languages(telegram):
     channel, fake = telegram
     await channel.set_commands()

@@ -36,7 +36,7 @@ class FakeZalo:
         if self.faults:
             status, code, description = self.faults.pop(0)
             return httpx.Response(status, json={"ok": False, "error_code": code, "description": description})
-        if len(body.get("text", "")) > 2000:
+        if len(body.get("text", "").encode("utf-16-le")) // 2 > 2000:  # as the emulator counts (JavaScript)
             return httpx.Response(400, json={"ok": False, "error_code": 400, "description": "too long"})
         self.sent.append(body)
         return httpx.Response(200, json={"ok": True, "result": {"message_id": "m", "date": 0}})
@@ -238,3 +238,34 @@ async def test_a_webhook_body_that_is_not_an_update_is_refused(dispatcher, unuse
         assert (as_list.status_code, not_json.status_code) == (400, 400)
     finally:
         await channel.stop()
+
+
+async def test_an_emoji_complaint_is_stored_whole_and_a_message_holding_it_is_delivered(
+    config, store, dispatcher
+):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    dossier = await store.dossiers.add_dossier(
+        code="HS-E", unit_code="Q1-BN", procedure="Đăng ký khai sinh", link_id="le", now=NOW,
+        returned_at=NOW, survey_code="ABCDE-FGHJK",
+    )  # fmt: skip
+    angry = "😡" * 1500  # 1,500 characters a person sees, 3,000 UTF-16 units
+    for typed in ("ABCDE-FGHJK", "3", "6", angry):
+        zalo.text_from("u1", typed)
+        await channel.answer_update((await channel.client.next_update(wait=0)) or {})
+    assert (await store.surveys.get_answer(dossier.id)).texts == {"complaint": angry}
+    notice = f"Phản ánh #1 tại UBND Phường Bến Nghé: «{angry}»"
+    assert await channel.send("head", Reply(notice, (Option("c1.assign", "Giao xử lý"),))) == Delivery.SENT
+    pieces = [m["text"] for m in zalo.sent if m["chat_id"] == "head"]
+    assert len(pieces) == 2 and all(len(p.encode("utf-16-le")) // 2 <= 2000 for p in pieces)
+    assert "".join(pieces).startswith(notice) and pieces[-1].endswith("1. Giao xử lý")
+    await channel.stop()
+
+
+async def test_a_complaint_over_the_limit_is_refused_politely_not_lost(config, store, dispatcher):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    zalo.text_from("u1", "😡" * 2001)
+    await channel.answer_update((await channel.client.next_update(wait=0)) or {})
+    assert "Nội dung quá dài (2001 ký tự)" in zalo.sent[-1]["text"]
+    await channel.stop()

@@ -1,5 +1,6 @@
 """The Zalo channel, on the Zalo Bot Platform's HTTP API: long polling (one update a call; error
-408 means nothing new), no buttons (options are numbered and typed), 2,000 characters a message."""
+408 means nothing new), no buttons (options are numbered and typed), 2,000 UTF-16 code units a message
+(as JavaScript counts a string: an emoji such as "😡" takes two)."""
 
 from __future__ import annotations
 
