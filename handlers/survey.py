@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 from handlers.buttons import Button
 from handlers.cases import CaseSettings
-from handlers.chat import Address, Option, Reply, text_length
+from handlers.chat import BUTTON_CHANNELS, Address, Option, Reply, text_length
 from handlers.links import CodeKind, SurveyLinks, TypedCode, read_survey_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
-from handlers.typed import chosen, folded
+from handlers.typed import chosen, folded, typed_number
 from storage.base import AlreadyAnswered, DossierRepository, StaleStep, SurveyRepository
 from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 
@@ -152,7 +152,9 @@ class SurveyFlow:
         if survey is None or question is None:
             return [Reply(text("stale_option", language))]
         if survey.id != button.survey_id or question.id != button.question_id:
-            return [Reply(text("stale_option", language))]
+            # An earlier question's option (its answer may never have reached the person): the
+            # question the survey waits on comes with the refusal.
+            return [Reply(text("stale_option", language)), self._ask(survey, question, language)]
         option_id = button.option_id
         if question.type == "text":
             if option_id != SKIP:
@@ -175,6 +177,16 @@ class SurveyFlow:
         limit = question.max_length if question.type == "text" else MAX_TEXT_LENGTH
         if (length := text_length(message)) > limit:
             return [Reply(text("too_long", language, length=length, limit=limit))]
+        if chat.channel not in BUTTON_CHANNELS and typed_number(folded(message).rstrip(".)")) is not None:
+            # Where options are typed, a number means an option shown, and those are in the menu
+            # the dispatcher looked in first: this one was never shown (its message did not go
+            # through), so the question is shown, not answered.
+            again = self._ask(survey, question, language)
+            if question.type == "text":
+                return [again]
+            return [
+                Reply(f"{text('choose_again', language)}\n\n{again.text}", again.options, again.typing_hint)
+            ]
         if question.type == "text":
             cleaned = message.strip()
             if not cleaned:

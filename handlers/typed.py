@@ -4,13 +4,17 @@ typed number means what the person saw, whichever instance of the bot reads it."
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from handlers.buttons import MAX_ID
 from handlers.chat import Address, Reply, numbered
 from storage.base import ChatRepository
+
+log = logging.getLogger(__name__)
 
 MENU_LIMIT = 60  # numbered options a chat keeps; past it, numbering starts again at 1
 MENU_FRESH = timedelta(hours=12)  # messages the bot starts continue a menu this young
@@ -23,29 +27,59 @@ def folded(value: str) -> str:
     return " ".join(stripped.casefold().split())
 
 
+@dataclass(frozen=True)
+class NumberedReplies:
+    """Replies as texts to send, their options numbered from `first`; `options[n]` are those the
+    n-th text shows. They count as shown only once sent: see `remember_shown`."""
+
+    address: Address
+    texts: list[str]
+    first: int
+    options: list[list[tuple[str, str]]]
+    conversation: bool
+
+
 async def number_replies(
     chats: ChatRepository, address: Address, replies: Sequence[Reply], *, conversation: bool, now: datetime
-) -> list[str]:
-    """The replies as texts with their options numbered, the numbers remembered for the chat. An
-    answer to what the person sent (`conversation`) starts the numbers again at 1; a message the
-    bot starts itself (a notice) numbers on from what the person was shown recently."""
-    options = [(o.key, o.label) for reply in replies for o in reply.options if not o.typed]
-    number = 1
-    if options or conversation:
-        number = await chats.extend_menu(
+) -> NumberedReplies:
+    """The replies as texts with their options numbered. An answer to what the person sent
+    (`conversation`) numbers from 1; a message the bot starts itself (a notice) numbers on from
+    what the person was shown recently. Nothing is remembered yet: the channel calls
+    `remember_shown` with what it sent, so a typed number never means an option never seen."""
+    options = [[(o.key, o.label) for o in reply.options if not o.typed] for reply in replies]
+    number = first = 1
+    if not conversation and any(options):
+        number = first = await chats.menu_start(
             address.channel,
             address.chat_id,
-            options,
-            keep_since=None if conversation else now - MENU_FRESH,
+            adding=sum(len(shown) for shown in options),
+            keep_since=now - MENU_FRESH,
             limit=MENU_LIMIT,
-            now=now,
         )
     last = max((n for n, reply in enumerate(replies) if reply.options), default=-1)
     texts = []
     for n, reply in enumerate(replies):
         texts.append(numbered(reply, number, hint=n == last))
-        number += sum(1 for o in reply.options if not o.typed)
-    return texts
+        number += len(options[n])
+    return NumberedReplies(address, texts, first, options, conversation)
+
+
+async def remember_shown(chats: ChatRepository, replies: NumberedReplies, sent: int, now: datetime) -> None:
+    """Remembers the numbered options of the first `sent` texts, the ones the platform accepted, as
+    the chat's menu. With none sent the menu stays as the person last saw it; an answer that went
+    through replaces it (even with no options: the numbers shown before no longer apply)."""
+    shown = [option for options in replies.options[:sent] for option in options]
+    if sent == 0 or not (shown or replies.conversation):
+        return
+    address = replies.address
+    if not await chats.remember_menu(address.channel, address.chat_id, shown, first=replies.first, now=now):
+        # Another message to the chat was numbered while these were sent: their numbers would
+        # point at other options, so they are not remembered (a typed one is asked again).
+        log.warning(
+            "chat %s:%s was shown other numbers meanwhile; these options are not remembered",
+            address.channel,
+            address.chat_id,
+        )
 
 
 def typed_number(typed: str) -> int | None:

@@ -79,8 +79,10 @@ async def test_a_button_pressed_twice_is_answered_politely(config, store, telegr
     await feed(channel, updates.message(1001, f"/start {token}", command=True))
     satisfied = buttons(fake.sent(1001)[0])[0][1]
     await feed(channel, updates.press(1001, satisfied))
+    asked = fake.sent(1001)[-1].params["text"]
     await feed(channel, updates.press(1001, satisfied))
-    assert "không còn hiệu lực" in fake.sent(1001)[-1].params["text"]
+    refusal, again = (c.params["text"] for c in fake.sent(1001)[-2:])
+    assert "không còn hiệu lực" in refusal and again == asked  # and the question the survey waits on
     assert (await store.surveys.get_answer(dossier.id)).rating == Rating.SATISFIED
 
 

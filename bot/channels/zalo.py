@@ -21,7 +21,7 @@ from aiohttp import web
 from bot.channels.ordering import ChatOrder
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
-from handlers.typed import number_replies
+from handlers.typed import number_replies, remember_shown
 from storage.base import ChatRepository
 
 log = logging.getLogger(__name__)
@@ -234,15 +234,18 @@ class ZaloChannel:
         return await self._send(chat_id, replies, conversation=False)
 
     async def _send(self, chat_id: str, replies: Sequence[Reply], *, conversation: bool) -> Delivery:
-        """Sends replies as texts, options numbered (and remembered for the chat), each split into
-        messages of at most 2,000 characters."""
+        """Sends replies as texts, options numbered, each split into messages of at most 2,000
+        UTF-16 units; the options of the texts Zalo accepted are remembered for the chat, those of
+        a text that did not go through are not (a typed number never means an option never seen)."""
         now = datetime.now(UTC)
         address = Address(CHANNEL, chat_id)
+        numbered = await number_replies(self.chats, address, replies, conversation=conversation, now=now)
+        sent = 0
         try:
-            texts = await number_replies(self.chats, address, replies, conversation=conversation, now=now)
-            for message in texts:
+            for message in numbered.texts:
                 for piece in split_text(message, MAX_TEXT):
                     await self.client.send_message(chat_id, piece)
+                sent += 1
         except ZaloError as exc:
             if exc.code == 403:
                 log.info("zalo chat %s blocked the bot; marked unreachable", chat_id)
@@ -253,4 +256,6 @@ class ZaloChannel:
         except httpx.HTTPError as exc:
             log.warning("zalo: could not send to chat %s: %s", chat_id, exc)
             return Delivery.FAILED
+        finally:
+            await remember_shown(self.chats, numbered, sent, now)
         return Delivery.SENT
