@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from handlers.admin import ActivateQuestionSet, ApplyDirectory
 from handlers.buttons import MAX_DATA_BYTES, Button, ButtonError, read_button
-from handlers.cases import CaseAction, CaseButton, CasesPage, typed_case_button
+from handlers.cases import TYPED_ACTIONS, CaseAction, CaseButton, CasesPage, typed_case_button
 from handlers.dispatch import ChooseLanguage
 from handlers.survey import SurveyOption
 from handlers.texts import LANGUAGES
@@ -368,3 +368,20 @@ async def test_a_cases_page_beyond_64_bits_is_answered(config, store, dispatcher
     await complain(dispatcher, config, store)
     replies = await Citizen(dispatcher, chat_id="2101").command("cases", argument)
     assert "Phản ánh đang mở: 1–1 trên 1" in texts(replies)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    typed=st.builds(
+        "{} {}".format,
+        st.sampled_from([*TYPED_ACTIONS, "/giao", "/xong"]),
+        numbers | st.just("0" * 30 + "12"),
+    ),
+    channel=st.sampled_from(["telegram", "zalo"]),
+)
+async def test_any_typed_case_command_gets_a_reply_and_never_an_error(dispatcher, typed: str, channel: str):
+    head = Citizen(dispatcher, chat_id="2101", channel=channel)
+    replies = await (head.command(*typed[1:].split(" ")) if typed.startswith("/") else head.say(typed))
+    assert replies and all(r.text for r in replies)
+    replies = await head.command("cases", typed.split(" ")[1])
+    assert replies and all(r.text for r in replies)
