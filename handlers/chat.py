@@ -141,8 +141,9 @@ def split_text(message: str, limit: int, length: Callable[[str], int] = utf16_un
 
 
 def _fitting(text: str, limit: int, length: Callable[[str], int]) -> int:
-    """How many characters from the start of `text` fit in `limit` (at least one)."""
-    low, high = 1, len(text)
+    """How many characters from the start of `text` fit in `limit` (at least one). Every character
+    takes at least one unit, so no more than `limit` of them are tried."""
+    low, high = 1, max(1, min(len(text), limit))
     while low < high:
         middle = (low + high + 1) // 2
         if length(text[:middle]) <= limit:
