@@ -54,6 +54,10 @@ class UnknownDossier(StorageError):
     pass
 
 
+class AlreadyServing(StorageError):
+    """Another process runs the bot on this database, and the backend allows only one (SQLite)."""
+
+
 class AlreadyAnswered(StorageError):
     """The dossier already has its one answer."""
 
@@ -449,6 +453,12 @@ class Storage(ABC):
     @abstractmethod
     async def open(self) -> None:
         """Connects and applies pending migrations."""
+
+    @abstractmethod
+    async def claim_serving(self) -> None:
+        """Claims the database for a running bot. Where the backend allows one such process only
+        (SQLite), raises AlreadyServing naming the one that holds it; the claim ends at close, or
+        when the process dies, however it dies."""
 
     @abstractmethod
     async def close(self) -> None: ...
