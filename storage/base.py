@@ -173,7 +173,8 @@ class SurveyRepository(ABC):
         first_step: str,
         now: datetime,
     ) -> Survey:
-        """Makes this the chat's survey, replacing any earlier one of the chat."""
+        """Makes this the chat's survey, replacing any earlier one of the chat, except a survey of
+        the same dossier not yet finished: that one is returned as it stands (same id, same step)."""
 
     @abstractmethod
     async def get_answer(self, dossier_id: int) -> Answer | None: ...
