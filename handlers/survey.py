@@ -127,7 +127,9 @@ class SurveyFlow:
         return [current] if current is not None else []
 
     async def begin(self, address: Address, dossier: Dossier, language: Language, now: datetime) -> Reply:
-        """Starts the dossier's survey in this chat: the greeting and the first question, stored first."""
+        """Starts the dossier's survey in this chat: the greeting and the first question, stored first.
+        A survey of this dossier already under way in the chat goes on where it stands, so a copy of
+        an invitation sent twice (a crash between sending and recording it) works like the first."""
         question_set = await self.sets.for_dossier(dossier)
         first = question_set.rating_question
         survey = await self.surveys.start_survey(
@@ -139,8 +141,11 @@ class SurveyFlow:
             first_step=first.id,
             now=now,
         )
+        if survey.step != first.id:  # the chat's survey of this dossier was under way: go on with it
+            await self.sets.load(survey.question_set, survey.question_set_version)
+        current = self._question(survey) or first
         greeting = text("greeting", language, procedure=dossier.procedure, unit=dossier.unit_name)
-        question = self._ask(survey, first, language)
+        question = self._ask(survey, current, language)
         return Reply(f"{greeting}\n\n{question.text}", question.options, question.typing_hint)
 
     async def answer_option(

@@ -54,6 +54,10 @@ class UnknownDossier(StorageError):
     pass
 
 
+class AlreadyServing(StorageError):
+    """Another process runs the bot on this database, and the backend allows only one (SQLite)."""
+
+
 class AlreadyAnswered(StorageError):
     """The dossier already has its one answer."""
 
@@ -171,7 +175,8 @@ class SurveyRepository(ABC):
         first_step: str,
         now: datetime,
     ) -> Survey:
-        """Makes this the chat's survey, replacing any earlier one of the chat."""
+        """Makes this the chat's survey, replacing any earlier one of the chat, except a survey of
+        the same dossier not yet finished: that one is returned as it stands (same id, same step)."""
 
     @abstractmethod
     async def get_answer(self, dossier_id: int) -> Answer | None: ...
@@ -451,6 +456,12 @@ class Storage(ABC):
     @abstractmethod
     async def open(self) -> None:
         """Connects and applies pending migrations."""
+
+    @abstractmethod
+    async def claim_serving(self) -> None:
+        """Claims the database for a running bot. Where the backend allows one such process only
+        (SQLite), raises AlreadyServing naming the one that holds it; the claim ends at close, or
+        when the process dies, however it dies."""
 
     @abstractmethod
     async def close(self) -> None: ...
