@@ -73,6 +73,8 @@ _TYPED_CODE = re.compile(
 
 
 class CodeKind(StrEnum):
+    """What typed text in the form of a survey code is."""
+
     CHECKED = "checked"  # twelve characters whose check holds
     MISTYPED = "mistyped"  # twelve characters whose check fails: a typo, or words that happen to fit
     PRINTED_BEFORE_CHECK = "printed before check"  # ten characters, as codes were printed at first

@@ -82,10 +82,12 @@ def test_any_one_character_mistyped_fails_the_check(code: str, position: int, re
         assert typed is not None and typed.kind == CodeKind.MISTYPED and not typed.counts_when_wrong
 
 
-@given(code=codes, position=st.integers(0, 12))
+# Neighbours within the ten, or the two check characters; a swap across the border (the tenth and
+# the first check character) is caught only as a random text is, 1,020 times in 1,021.
+@given(code=codes, position=st.sampled_from([*range(9), 10]))
 def test_two_neighbours_swapped_fail_the_check(code: str, position: int):
     compact = code.replace("-", "")
-    if position < 11 and compact[position] != compact[position + 1]:
+    if compact[position] != compact[position + 1]:
         swapped = compact[:position] + compact[position + 1] + compact[position] + compact[position + 2 :]
         assert normalized_code(swapped) is None
 
