@@ -35,7 +35,7 @@ from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
 from handlers.texts import LANGUAGES
-from storage.base import Storage
+from storage.base import AlreadyServing, Storage
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
 
@@ -229,7 +229,37 @@ def warn_if_placeholder_secret(config: Config) -> None:
         )
 
 
-async def serve(config: Config) -> int:
+STANDBY_POLL = 5.0  # seconds between a standby's tries to take the database over
+
+
+async def claimed(store: Storage, config: Config, standby: bool, stop: asyncio.Event) -> bool:
+    """Claims the database for this process. Another one serving it: refused, or with `standby`,
+    waited for until it stops (or this one is told to stop). Whether this process may serve."""
+    said = False
+    while not stop.is_set():
+        try:
+            await store.claim_serving()
+            if said:
+                log.info("the other bot stopped: this one takes over %s", config.database)
+            return True
+        except AlreadyServing as holder:
+            if not standby:
+                log.error(
+                    "%s is served by %s; a second one would send everything twice. Stop it first, or "
+                    "start this one with --standby to take over when it stops",
+                    config.database,
+                    holder,
+                )
+                return False
+            if not said:
+                log.info("standby: %s is served by %s; waiting to take over", config.database, holder)
+                said = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), STANDBY_POLL)
+    return False
+
+
+async def serve(config: Config, *, standby: bool = False) -> int:
     """Runs the bot until SIGINT or SIGTERM. Returns the process exit code."""
     warn_if_placeholder_secret(config)
     stop = asyncio.Event()
@@ -238,6 +268,8 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with opened_storage(config) as store:
+        if not await claimed(store, config, standby, stop):
+            return 0 if stop.is_set() else 1
         handlers = build_handlers(config, store)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}

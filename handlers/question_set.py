@@ -18,7 +18,7 @@ from handlers.texts import CATALOG, Language, text
 from storage.records import Rating
 
 MAX_QUESTIONS_ON_A_PATH = 3
-MAX_TEXT_LENGTH = 2000
+MAX_TEXT_LENGTH = 2000  # characters as a person sees them: handlers.chat.text_length
 
 
 class Factor(StrEnum):

@@ -57,6 +57,10 @@ class UnknownDossier(StorageError):
     pass
 
 
+class AlreadyServing(StorageError):
+    """Another process runs the bot on this database, and the backend allows only one (SQLite)."""
+
+
 class AlreadyAnswered(StorageError):
     """The dossier already has its one answer."""
 
@@ -142,19 +146,21 @@ class ChatRepository(ABC):
     async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None: ...
 
     @abstractmethod
-    async def extend_menu(
-        self,
-        channel: str,
-        chat_id: str,
-        options: Sequence[tuple[str, str]],
-        *,
-        keep_since: datetime | None,
-        limit: int,
-        now: datetime,
+    async def menu_start(
+        self, channel: str, chat_id: str, *, adding: int, keep_since: datetime | None, limit: int
     ) -> int:
-        """Numbers `options` (key, label) for a chat that types numbers, after the chat's menu if
-        that was last extended after `keep_since` and the whole stays within `limit` options;
-        otherwise (or with `keep_since` None) they replace it. Returns the number of the first."""
+        """The number `adding` options would start at, numbered on after the chat's menu if that
+        was last extended after `keep_since` and the whole stays within `limit` options; else 1
+        (and always 1 with `keep_since` None). Reads only: see `remember_menu`."""
+
+    @abstractmethod
+    async def remember_menu(
+        self, channel: str, chat_id: str, options: Sequence[tuple[str, str]], *, first: int, now: datetime
+    ) -> bool:
+        """Records that `options` (key, label) were shown numbered from `first`: with `first` 1
+        they replace the chat's menu (none empties it); otherwise they follow it, if it still holds
+        exactly `first - 1` options. False, and nothing changed, when it does not (another message
+        was numbered meanwhile, and these numbers would point at the wrong options)."""
 
 
 class SurveyRepository(ABC):
@@ -172,7 +178,8 @@ class SurveyRepository(ABC):
         first_step: str,
         now: datetime,
     ) -> Survey:
-        """Makes this the chat's survey, replacing any earlier one of the chat."""
+        """Makes this the chat's survey, replacing any earlier one of the chat, except a survey of
+        the same dossier not yet finished: that one is returned as it stands (same id, same step)."""
 
     @abstractmethod
     async def get_answer(self, dossier_id: int) -> Answer | None: ...
@@ -522,6 +529,12 @@ class Storage(ABC):
     @abstractmethod
     async def open(self) -> None:
         """Connects and applies pending migrations."""
+
+    @abstractmethod
+    async def claim_serving(self) -> None:
+        """Claims the database for a running bot. Where the backend allows one such process only
+        (SQLite), raises AlreadyServing naming the one that holds it; the claim ends at close, or
+        when the process dies, however it dies."""
 
     @abstractmethod
     async def close(self) -> None: ...

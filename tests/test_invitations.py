@@ -9,7 +9,7 @@ from bot.app import Handlers
 from handlers.chat import Delivery
 from handlers.outbox import FIRST_RETRY
 from storage.records import OutboxStatus
-from tests.conftest import NOW, Citizen, add_dossier, labels
+from tests.conftest import NOW, Citizen, add_dossier, labels, texts
 from tests.fakes import RecordingSender
 
 WEEK = timedelta(days=7)
@@ -118,3 +118,23 @@ async def test_a_dossier_answered_from_another_chat_is_not_invited_again(
     sender = RecordingSender()
     assert (await handlers.invitations.send({"telegram": sender}, NOW, WEEK)).skipped == 1
     assert (await _statuses(store))["1001"][0] == OutboxStatus.SKIPPED.value
+
+
+async def test_an_invitation_sent_again_after_a_crash_leaves_both_copies_working(
+    config, store, dispatcher, handlers: Handlers
+):
+    """kill -9 between sending an invitation and recording it sends it again on restart: whichever
+    copy the citizen presses is the same survey."""
+    await _waiting(config, store, dispatcher)
+    sender = RecordingSender()
+    await handlers.invitations.send({"telegram": sender}, NOW, WEEK)
+    with sqlite3.connect(store.path) as db:  # as if the process died before recording it
+        db.execute("UPDATE invitations SET status = 'pending', sent_at = NULL")
+    await handlers.invitations.send({"telegram": sender}, NOW, WEEK)
+    (_, first), (_, second) = sender.sent
+    assert [o.key for o in first.options] == [o.key for o in second.options]
+    citizen = Citizen(dispatcher)
+    citizen.last = [first]
+    assert "chưa hài lòng" in texts(await citizen.press("Không hài lòng"))
+    citizen.last = [second]  # the other copy, pressed later: the survey goes on where it stands
+    assert "không còn hiệu lực" in texts(await citizen.press("Hài lòng"))

@@ -79,8 +79,10 @@ async def test_a_button_pressed_twice_is_answered_politely(config, store, telegr
     await feed(channel, updates.message(1001, f"/start {token}", command=True))
     satisfied = buttons(fake.sent(1001)[0])[0][1]
     await feed(channel, updates.press(1001, satisfied))
+    asked = fake.sent(1001)[-1].params["text"]
     await feed(channel, updates.press(1001, satisfied))
-    assert "không còn hiệu lực" in fake.sent(1001)[-1].params["text"]
+    refusal, again = (c.params["text"] for c in fake.sent(1001)[-2:])
+    assert "không còn hiệu lực" in refusal and again == asked  # and the question the survey waits on
     assert (await store.surveys.get_answer(dossier.id)).rating == Rating.SATISFIED
 
 
@@ -163,6 +165,14 @@ async def test_a_long_reply_is_split_with_buttons_on_the_last_piece(telegram):
     pieces = fake.sent(1001)
     assert len(pieces) == 2 and all(len(p.params["text"]) <= 4096 for p in pieces)
     assert "reply_markup" not in pieces[0].params and buttons(pieces[1]) == [("Nút", "k")]
+
+
+async def test_an_emoji_reply_is_split_by_utf16_units_as_telegram_counts(telegram):
+    channel, fake = telegram
+    angry = "😡" * 3000  # 3,000 characters, 6,000 UTF-16 units: over Telegram's 4,096
+    assert await channel.send("1001", Reply(angry)) == Delivery.SENT
+    pieces = [p.params["text"] for p in fake.sent(1001)]
+    assert [len(p.encode("utf-16-le")) // 2 for p in pieces] == [4096, 1904] and "".join(pieces) == angry
 
 
 async def test_the_command_menu_is_set_in_both_languages(telegram):

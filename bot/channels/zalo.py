@@ -1,5 +1,6 @@
 """The Zalo channel, on the Zalo Bot Platform's HTTP API: long polling (one update a call; error
-408 means nothing new), no buttons (options are numbered and typed), 2,000 characters a message."""
+408 means nothing new), no buttons (options are numbered and typed), 2,000 UTF-16 code units a message
+(as JavaScript counts a string: an emoji such as "😡" takes two)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from bot.channels.ordering import ChatOrder
 from bot.channels.pacing import REPLY_PATIENCE, SEND_PATIENCE, Clock, LoopClock
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
-from handlers.typed import number_replies
+from handlers.typed import number_replies, remember_shown
 from storage.base import ChatRepository, OutboxRepository
 
 log = logging.getLogger(__name__)
@@ -256,17 +257,21 @@ class ZaloChannel:
     async def _send(
         self, chat_id: str, replies: Sequence[Reply], *, conversation: bool
     ) -> tuple[Delivery, str | None]:
-        """Sends replies as texts, options numbered (and remembered for the chat), each split into
-        messages of at most 2,000 characters, stopping at the first not accepted: SENT only when
-        every one was. With what Zalo said, when it was not SENT."""
+        """Sends replies as texts, options numbered, each split into messages of at most 2,000
+        UTF-16 units, stopping at the first not accepted: SENT only when every one was (with what
+        Zalo said, when not). The options of the texts Zalo accepted are remembered for the chat,
+        those of a text that did not go through are not (a typed number never means an option
+        never seen)."""
         now = datetime.now(UTC)
         address = Address(CHANNEL, chat_id)
         patience = REPLY_PATIENCE if conversation else SEND_PATIENCE
+        numbered = await number_replies(self.chats, address, replies, conversation=conversation, now=now)
+        sent = 0
         try:
-            texts = await number_replies(self.chats, address, replies, conversation=conversation, now=now)
-            for message in texts:
+            for message in numbered.texts:
                 for piece in split_text(message, MAX_TEXT):
                     await self.client.send_message(chat_id, piece, patience)
+                sent += 1
         except ZaloError as exc:
             if exc.code == 403:
                 log.info("zalo chat %s blocked the bot; marked unreachable", chat_id)
@@ -280,4 +285,6 @@ class ZaloChannel:
         except httpx.HTTPError as exc:
             log.warning("zalo: could not send to chat %s: %s", chat_id, exc)
             return Delivery.FAILED, str(exc) or type(exc).__name__
+        finally:
+            await remember_shown(self.chats, numbered, sent, now)
         return Delivery.SENT, None

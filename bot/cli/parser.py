@@ -44,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     def listing(made: argparse.ArgumentParser) -> None:
         made.add_argument("--format", choices=FORMS, default="table", help="table (default), csv or json")
 
-    command(commands, "run", "run the bot on every channel with a token (Telegram, Zalo)", run.run_bot)
+    serving = command(
+        commands, "run", "run the bot on every channel with a token (Telegram, Zalo)", run.run_bot
+    )
+    serving.add_argument(
+        "--standby",
+        action="store_true",
+        help="if another run serves the database, wait and take over when it stops (instead of refusing)",
+    )
     console = command(commands, "console", "answer surveys in this terminal", run.run_console)
     console.add_argument(
         "--demo",
