@@ -33,8 +33,9 @@ def test_link_ids_are_random():
 
 
 def test_a_token_reveals_nothing_it_was_not_given():
-    token = LINKS.token(LINKS.new_link_id())
-    assert "HS" not in token and "Q1" not in token
+    # A fixed link id: a random one's base64 holds "HS" or "Q1" by chance about once in 40 runs.
+    token = LINKS.token("kR7vW2pXz9TqLm4B")
+    assert "HS" not in token and "Q1" not in token and LINKS.link_id(token) == "kR7vW2pXz9TqLm4B"
 
 
 def test_another_secret_does_not_verify():
