@@ -23,22 +23,26 @@ from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, Config
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Delivery, Reply, Sender
-from handlers.digest import Digests
+from handlers.digest import DigestRun, Digests
 from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
 from handlers.invitations import Invitations
 from handlers.links import SurveyLinks
 from handlers.new_cases import AnnounceSettings, NewCaseNotices
 from handlers.notices import Notices
+from handlers.outbox import Courier
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
 from handlers.texts import LANGUAGES
-from storage.base import Storage
+from storage.base import AlreadyServing, Storage
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
 
 log = logging.getLogger(__name__)
+
+DIGEST_RETRY_CHECK_SECONDS = 30  # how often the running bot looks for digests due again
+STOP_GRACE_SECONDS = 10  # messages being sent at a stop may finish within this
 
 
 async def seed_directory(store: Storage, config: Config) -> None:
@@ -107,6 +111,7 @@ class Handlers:
     notices: Notices
     digests: Digests
     new_cases: NewCaseNotices
+    courier: Courier  # sends the invitations and notices, different chats' at the same time
 
 
 def build_handlers(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Handlers:
@@ -134,14 +139,20 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
     desk = CaseDesk(store.cases, store.directory, store.chats, cases, option_texts)
     admin = AdminDesk(sets, store.directory, store.digests, admins)
     language = config.language
+    courier = Courier()
     return Handlers(
         dispatcher=Dispatcher(store.chats, store.directory, survey, desk, admin, language),
-        invitations=Invitations(store.outbox, store.chats, store.dossiers, store.surveys, survey, language),
-        notices=Notices(store.outbox, store.cases, store.directory, store.chats, desk, language),
-        digests=Digests(store.directory, store.digests, store.cases, store.chats, desk, language),
+        invitations=Invitations(
+            store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier
+        ),
+        notices=Notices(store.outbox, store.cases, store.directory, store.chats, desk, language, courier),
+        digests=Digests(
+            store.directory, store.digests, store.cases, store.chats, desk, language, store.outbox
+        ),
         new_cases=NewCaseNotices(
             store.cases, store.directory, store.chats, desk, announce_settings(config), language
         ),
+        courier=courier,
     )
 
 
@@ -160,28 +171,42 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
 
 
 async def deliver_outbox(handlers: Handlers, senders: Mapping[str, Sender], cooldown: timedelta) -> None:
-    """One scheduled round of the outboxes (invitations, case notices, new cases for heads); errors
-    are logged and the next round tries again."""
+    """One scheduled round of the outboxes: hands the invitations and case notices due now to the
+    courier and returns without waiting for them, so that a chat waiting out flood control never
+    holds up the next round (what is being sent is left alone by it). Errors are logged and the
+    next round tries again."""
     try:
-        await handlers.invitations.send(senders, datetime.now(UTC), cooldown)
-        await handlers.notices.send(senders, datetime.now(UTC))
-        await handlers.new_cases.send(senders, datetime.now(UTC))
+        await handlers.invitations.hand_over(senders, datetime.now(UTC), cooldown)
+        await handlers.notices.hand_over(senders, datetime.now(UTC))
     except Exception:
         log.exception("sending from the outbox failed; will try again next round")
 
 
-async def deliver_digests(handlers: Handlers, senders: Mapping[str, Sender], show: int) -> None:
-    """Sends the day's digests not sent yet; errors are logged, and a later run (or the next
-    start) sends what is left."""
+async def announce_new_cases(handlers: Handlers, senders: Mapping[str, Sender]) -> None:
+    """Tells heads of the complaints that opened; a job of its own, so a head's slow chat holds up
+    no invitation or notice."""
     try:
-        run = await handlers.digests.send(senders, datetime.now(UTC), show)
+        await handlers.new_cases.send(senders, datetime.now(UTC))
+    except Exception:
+        log.exception("announcing new cases failed; will try again next round")
+
+
+async def deliver_digests(
+    handlers: Handlers, senders: Mapping[str, Sender], show: int, *, retrying: bool = False
+) -> None:
+    """Sends the day's digests not sent yet (or, `retrying`, only those due again: not accepted
+    whole, or claimed by a run that died); errors are logged, and a later run (or the next start)
+    sends what is left."""
+    try:
+        now = datetime.now(UTC)
+        run = await (handlers.digests.retry if retrying else handlers.digests.send)(senders, now, show)
+        if retrying and run == DigestRun():
+            return
         log.info(
-            "digests: %s sent, %s with nothing to report, %s unreachable, %s sent before",
-            run.sent,
-            run.empty,
-            run.unreachable,
-            run.already,
-        )
+            "digests: %s sent, %s with nothing to report, %s unreachable, %s sent before, %s to retry, "
+            "%s refused",
+            run.sent, run.empty, run.unreachable, run.already, run.retrying, run.failed,
+        )  # fmt: skip
     except Exception:
         log.exception("sending digests failed")
 
@@ -204,7 +229,37 @@ def warn_if_placeholder_secret(config: Config) -> None:
         )
 
 
-async def serve(config: Config) -> int:
+STANDBY_POLL = 5.0  # seconds between a standby's tries to take the database over
+
+
+async def claimed(store: Storage, config: Config, standby: bool, stop: asyncio.Event) -> bool:
+    """Claims the database for this process. Another one serving it: refused, or with `standby`,
+    waited for until it stops (or this one is told to stop). Whether this process may serve."""
+    said = False
+    while not stop.is_set():
+        try:
+            await store.claim_serving()
+            if said:
+                log.info("the other bot stopped: this one takes over %s", config.database)
+            return True
+        except AlreadyServing as holder:
+            if not standby:
+                log.error(
+                    "%s is served by %s; a second one would send everything twice. Stop it first, or "
+                    "start this one with --standby to take over when it stops",
+                    config.database,
+                    holder,
+                )
+                return False
+            if not said:
+                log.info("standby: %s is served by %s; waiting to take over", config.database, holder)
+                said = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), STANDBY_POLL)
+    return False
+
+
+async def serve(config: Config, *, standby: bool = False) -> int:
     """Runs the bot until SIGINT or SIGTERM. Returns the process exit code."""
     warn_if_placeholder_secret(config)
     stop = asyncio.Event()
@@ -213,14 +268,20 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with opened_storage(config) as store:
+        if not await claimed(store, config, standby, stop):
+            return 0 if stop.is_set() else 1
         handlers = build_handlers(config, store)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
         if config.telegram.token is not None:
-            channels[TELEGRAM] = TelegramChannel(config.telegram, dispatcher, store.chats)
+            channels[TELEGRAM] = TelegramChannel(
+                config.telegram, dispatcher, store.chats, outbox=store.outbox
+            )
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
-            channels[ZALO] = ZaloChannel(client, dispatcher, store.chats, zalo_webhook(config))
+            channels[ZALO] = ZaloChannel(
+                client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox
+            )
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         tried = {name: asyncio.Event() for name in channels}
         starting = [
@@ -243,6 +304,26 @@ async def serve(config: Config) -> int:
             id="outbox",
         )
         dispatcher.on_notices = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
+        scheduler.add_job(
+            announce_new_cases,
+            "interval",
+            seconds=config.survey.invitation_check_seconds,
+            args=(handlers, senders),
+            next_run_time=datetime.now(config.zone),
+            max_instances=1,
+            coalesce=True,
+            id="new-cases",
+        )
+        scheduler.add_job(
+            deliver_digests,
+            "interval",
+            seconds=DIGEST_RETRY_CHECK_SECONDS,
+            args=(handlers, senders, config.digest.show),
+            kwargs={"retrying": True},
+            max_instances=1,
+            coalesce=True,
+            id="digest-retries",
+        )
         hour, minute = config.digest.hour_minute
         digests = scheduler.add_job(
             deliver_digests,
@@ -267,6 +348,7 @@ async def serve(config: Config) -> int:
         scheduler.shutdown(wait=False)
         for task in starting:
             task.cancel()
+        await handlers.courier.close(grace=STOP_GRACE_SECONDS)
         for channel in channels.values():
             await channel.stop()
     return 0

@@ -17,6 +17,9 @@ from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self, dataclass_transform
 
 MAX_DATA_BYTES = 64  # Telegram's limit for a button's callback data, in UTF-8 bytes
+# The largest integer SQLite stores (a signed 64-bit one): an id beyond it names no row, and binding
+# it raises OverflowError, so a number past it is read as no button at all.
+MAX_ID = 2**63 - 1
 SEPARATOR = "."
 
 
@@ -35,7 +38,7 @@ class _Field:
     def holds(self, value: object) -> bool:
         """Whether pack() may write the value: one that reads back as itself."""
         if self.kind is int:
-            return type(value) is int and value >= 0
+            return type(value) is int and 0 <= value <= MAX_ID
         if isinstance(self.kind, tuple):
             return value in self.kind
         return isinstance(value, self.kind)
@@ -48,6 +51,8 @@ class _Field:
             # Only what pack() writes: ASCII digits, no sign, no leading zero ("²" and "٣" are digits too).
             if not (part.isascii() and part.isdigit()) or (part != "0" and part.startswith("0")):
                 raise ValueError(f"not a number: {part!r}")
+            if len(part) > len(str(MAX_ID)) or int(part) > MAX_ID:
+                raise ValueError(f"beyond the ids storage holds: {part[:30]!r}")
             return int(part)
         if isinstance(self.kind, tuple):
             if part not in self.kind:

@@ -11,9 +11,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from handlers.buttons import Button
-from handlers.chat import Option, Reply
+from handlers.chat import Option, Reply, text_length
 from handlers.texts import Language, text
-from handlers.typed import folded
+from handlers.typed import folded, typed_number
 from storage.base import CaseRepository, ChatRepository, DirectoryRepository
 from storage.records import (
     OPEN_STATES,
@@ -27,7 +27,7 @@ from storage.records import (
     Unit,
 )
 
-NOTE_LIMIT = 1000
+NOTE_LIMIT = 1000  # characters as a person sees them: handlers.chat.text_length
 PAGE_SIZE = 5
 # What a chat's next text is, while it is awaited: a resolution note, a message for the citizen of
 # a case (from its staff member), or the citizen's reply to one; each followed by the case number.
@@ -130,8 +130,8 @@ TYPED_ACTIONS = {
 def typed_case_button(words: str) -> CaseButton | None:
     """The case button a typed short command stands for, such as "giao 12" → assign case 12."""
     parts = folded(words).lstrip("/").replace("#", " ").split()
-    if len(parts) == 2 and parts[0] in TYPED_ACTIONS and parts[1].isdecimal():
-        return CaseButton(int(parts[1]), TYPED_ACTIONS[parts[0]])
+    if len(parts) == 2 and parts[0] in TYPED_ACTIONS and (case_id := typed_number(parts[1])) is not None:
+        return CaseButton(case_id, TYPED_ACTIONS[parts[0]])
     return None
 
 
@@ -310,8 +310,8 @@ class CaseDesk:
         cleaned = words.strip()
         if not cleaned:
             return [Reply(text(_ASK[awaited], language, id=case_id, limit=NOTE_LIMIT))]
-        if len(cleaned) > NOTE_LIMIT:
-            return [Reply(text("too_long", language, length=len(cleaned), limit=NOTE_LIMIT))]
+        if (length := text_length(cleaned)) > NOTE_LIMIT:
+            return [Reply(text("too_long", language, length=length, limit=NOTE_LIMIT))]
         case = await self.cases.get_case(case_id)
         await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
         if case is None:

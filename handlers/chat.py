@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,15 +94,19 @@ MAX_ATTACHMENT = 256 * 1024  # bytes of a document the bot fetches; question set
 
 
 class Delivery(StrEnum):
+    """What became of a batch of messages: SENT only when the platform accepted every one of them."""
+
     SENT = "sent"
-    UNREACHABLE = "unreachable"  # the person blocked the bot: do not try again
-    FAILED = "failed"  # a passing fault: worth another try later
+    UNREACHABLE = "unreachable"  # the person blocked the bot, or the chat does not exist: do not try again
+    FAILED = "failed"  # a passing fault (outage, flood control, server error): worth another try later
+    REFUSED = "refused"  # the platform refused a message itself (400): the same would be refused again
 
 
 class Sender(Protocol):
     """What a channel offers to messages the handlers start themselves (invitations, notices,
     digests): the replies go in order, as one batch (where options are typed, numbered on from
-    one another), stopping at the first that does not go through; the outcome of the batch."""
+    one another), stopping at the first that does not go through; the outcome of the batch, SENT
+    only when every message of it was accepted."""
 
     async def send(self, chat_id: str, *replies: Reply) -> Delivery: ...
 
@@ -124,18 +129,89 @@ def numbered(reply: Reply, first: int = 1, *, hint: bool = True) -> str:
     return "\n".join(lines)
 
 
-def split_text(message: str, limit: int) -> list[str]:
-    """Cuts a long text into pieces of at most `limit` characters, at a paragraph, line or word
-    boundary where there is one, so no piece ends mid-word."""
+def utf16_units(message: str) -> int:
+    """A message's length as Telegram and Zalo count it: UTF-16 code units, in which a character
+    beyond the Basic Multilingual Plane (most emoji: "😡") takes two."""
+    return len(message.encode("utf-16-le")) // 2
+
+
+def text_length(written: str) -> int:
+    """The length of what a person wrote, as the limits on it count: characters once accents typed
+    apart from their letters are composed (NFC), so "ồ" is one however the keyboard sent it, and an
+    emoji is one. An emoji built of several (a flag, a skin tone, a family) counts as its parts:
+    the limits bound what is stored, and marks stacked on one letter cannot slip past them."""
+    return len(unicodedata.normalize("NFC", written))
+
+
+def split_text(message: str, limit: int, length: Callable[[str], int] = utf16_units) -> list[str]:
+    """Cuts a long text into pieces of at most `limit` (by `length`: UTF-16 code units, as Telegram
+    and Zalo count), at a paragraph, line or word boundary in the second half of a piece where
+    there is one, else between two characters a person sees as two: never inside an emoji built of
+    several, a flag or a letter and its accents, unless one alone is longer than a piece."""
     pieces: list[str] = []
     rest = message
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or max(window.rfind(" "), 0)
-        if cut < limit // 2:
-            cut = window.rfind(" ") if window.rfind(" ") >= limit // 2 else limit
+    while length(rest) > limit:
+        end = _fitting(rest, limit, length)
+        window = rest[:end]
+        cut = next(
+            (at for at in (window.rfind(sep) for sep in ("\n\n", "\n", " ")) if at > 0 and at >= end // 2),
+            None,
+        )
+        if cut is None:
+            cut = _cluster_start(rest, end)
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest or not pieces:
         pieces.append(rest)
-    return pieces
+    return [piece for piece in pieces if piece] or [""]
+
+
+def _fitting(text: str, limit: int, length: Callable[[str], int]) -> int:
+    """How many characters from the start of `text` fit in `limit` (at least one). Every character
+    takes at least one unit, so no more than `limit` of them are tried."""
+    low, high = 1, max(1, min(len(text), limit))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if length(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _cluster_start(text: str, end: int) -> int:
+    """The last place at or before `end` where a cut leaves whole what a person sees as one
+    character; `end` itself when one such character is longer than the piece."""
+    cut = end
+    while cut > 0 and _continues(text, cut):
+        cut -= 1
+    return cut or end
+
+
+_ZWJ = "\u200d"
+
+
+def _continues(text: str, at: int) -> bool:
+    """Whether the character at `at` belongs with the one before it (a simplified reading of
+    Unicode's grapheme clusters, UAX #29, enough for accents, emoji sequences and flags)."""
+    char, before = text[at], text[at - 1]
+    point = ord(char)
+    if unicodedata.category(char).startswith("M") or char == _ZWJ or before == _ZWJ:
+        return True  # an accent on its letter; the joiner inside an emoji sequence
+    if 0xFE00 <= point <= 0xFE0F or 0xE0100 <= point <= 0xE01EF or 0xE0020 <= point <= 0xE007F:
+        return True  # variation selectors, tags (subdivision flags)
+    if 0x1F3FB <= point <= 0x1F3FF:
+        return True  # skin tones
+    if before == "\r" and char == "\n":
+        return True
+    if _regional(char) and _regional(before):
+        # Flags are pairs of regional indicators: a cut between pairs, never inside one.
+        run = 0
+        while at - run - 1 >= 0 and _regional(text[at - run - 1]):
+            run += 1
+        return run % 2 == 1
+    return False
+
+
+def _regional(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF

@@ -1,25 +1,53 @@
 """The daily digest: each unit head gets the unit's figures for the previous day, its new
-complaints (each with an Assign button), its open and overdue cases, and the overdue cases of the
-units below it. Each (unit, day) digest is claimed before it is sent, so it never goes twice."""
+complaints (each with an Assign button), its open and overdue cases, the overdue cases of the
+units below it, and what could not be delivered since its last digest (notices about its cases,
+an earlier digest). Each (unit, day) digest is claimed for a lease before it is sent, so it never
+goes twice and a claim left by a run that died is taken over; it counts as sent only once the
+platform accepted every message of it, and is retried with a growing wait otherwise."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
 from handlers.cases import CaseDesk
-from handlers.chat import Reply, Sender
-from handlers.outbox import deliver_to_head
-from handlers.texts import Language, text
-from storage.base import CaseRepository, ChatRepository, DigestRepository, DirectoryRepository
-from storage.records import Case, CaseCounts, CaseState, Unit, UnitFigures
+from handlers.chat import Delivery, Reply, Sender
+from handlers.outbox import ChatLocks, backoff, deliver_to_head
+from handlers.texts import CATALOG, Language, text
+from storage.base import (
+    CaseRepository,
+    ChatRepository,
+    DigestRepository,
+    DirectoryRepository,
+    OutboxRepository,
+)
+from storage.records import (
+    Case,
+    CaseCounts,
+    CaseState,
+    DigestRecord,
+    DigestStatus,
+    Notice,
+    OutboxStatus,
+    Unit,
+    UnitFigures,
+)
 
 log = logging.getLogger(__name__)
 
-LISTED = 20  # overdue and escalated cases listed by name; the rest are counted
+LISTED = 20  # overdue and escalated cases (and what was not delivered) listed; the rest are counted
+# A run claims a digest for this long; a claim older than that was left by a run that died.
+DIGEST_LEASE = timedelta(minutes=10)
+FIRST_DIGEST_RETRY = timedelta(minutes=1)  # after a digest not accepted whole; doubling...
+LONGEST_DIGEST_RETRY = timedelta(minutes=30)  # ...up to this, for the rest of the day
+DIGESTS_AT_ONCE = 20  # units' digests sent at the same time
+MISSED_DAYS = 7  # earlier digests not delivered are looked for this many days back
+GIVEN_UP = (OutboxStatus.UNREACHABLE, OutboxStatus.FAILED)
+NOT_DELIVERED = (DigestStatus.RETRYING, DigestStatus.FAILED, DigestStatus.UNREACHABLE)
 
 
 @dataclass
@@ -34,10 +62,20 @@ class Digest:
     overdue_total: int
     escalated: list[Case]
     escalated_total: int
+    undelivered: list[Notice] = field(default_factory=list)  # given up since the unit's last digest
+    missed: list[DigestRecord] = field(default_factory=list)  # earlier digests not delivered
+    attempts: int = 0  # tries of this digest that were not accepted whole
 
     @property
     def empty(self) -> bool:
-        return not (self.new_total or self.open_total or self.overdue_total or self.escalated_total)
+        return not (
+            self.new_total
+            or self.open_total
+            or self.overdue_total
+            or self.escalated_total
+            or self.undelivered
+            or self.missed
+        )
 
 
 def render_digest(
@@ -76,6 +114,12 @@ def render_digest(
             lines += [_case_line(case, language) for case in cases]
             if total > len(cases):
                 lines.append(f"… (+{total - len(cases)})")
+    if digest.undelivered or digest.missed:
+        lines.append("\n" + text("digest_undelivered_title", language))
+        lines += [_missed_line(record, language) for record in digest.missed]
+        lines += [_undelivered_line(notice, language) for notice in digest.undelivered[:LISTED]]
+        if len(digest.undelivered) > LISTED:
+            lines.append(f"… (+{len(digest.undelivered) - LISTED})")
     replies = [Reply("\n".join(lines))]
     replies += [
         Reply(desk.describe(case, language), desk.head_buttons(case, language)) for case in digest.new
@@ -93,6 +137,23 @@ def _share(count: int, total: int, language: Language) -> str:
     return f"{count} ({share.replace('.', ',') if language == 'vi' else share}%)"
 
 
+def _undelivered_line(notice: Notice, language: Language) -> str:
+    """A notice about one of the unit's cases that was given up: what it would have said to whom, and why."""
+    what = f"undelivered_{notice.kind}" if f"undelivered_{notice.kind}" in CATALOG else "undelivered_notice"
+    why = "undelivered_blocked" if notice.status == OutboxStatus.UNREACHABLE else "undelivered_refused"
+    return text(
+        "undelivered_line", language, id=notice.case_id, what=text(what, language), why=text(why, language)
+    )
+
+
+def _missed_line(record: DigestRecord, language: Language) -> str:
+    why = {
+        DigestStatus.UNREACHABLE: "undelivered_nobody",
+        DigestStatus.FAILED: "undelivered_refused",
+    }.get(record.status, "undelivered_not_accepted")
+    return text("digest_missed_line", language, day=record.day.strftime("%d/%m/%Y"), why=text(why, language))
+
+
 def _case_line(case: Case, language: Language) -> str:
     assignee = text("case_assignee", language, name=case.assignee_name) if case.assignee_name else ""
     return text(
@@ -107,6 +168,8 @@ class DigestRun:
     empty: int = 0
     unreachable: int = 0
     already: int = 0
+    retrying: int = 0  # not accepted whole now: tried again later
+    failed: int = 0  # a message of it was refused for good
 
 
 class Digests:
@@ -118,6 +181,7 @@ class Digests:
         chats: ChatRepository,
         desk: CaseDesk,
         default_language: Language,
+        outbox: OutboxRepository,
     ) -> None:
         self.directory = directory
         self.digests = digests
@@ -125,17 +189,31 @@ class Digests:
         self.chats = chats
         self.desk = desk
         self.default_language = default_language
+        self.outbox = outbox
 
     async def build(self, day: date, show: int, only: Sequence[str] | None = None) -> list[Digest]:
         """Every unit's digest for `day` (a local date): figures of the day before, new cases
-        since the unit's previous digest, open and overdue cases, and overdue cases of child units.
-        Figures and counts come from two grouped queries; cases are listed only where there are some."""
+        since the unit's previous digest, open and overdue cases, overdue cases of child units, and
+        what was not delivered since the previous digest. Figures and counts come from grouped
+        queries; cases are listed only where there are some."""
         zone = self.desk.settings.zone
         start = datetime.combine(day - timedelta(days=1), time(0), zone).astimezone(UTC)
         end = datetime.combine(day, time(0), zone).astimezone(UTC)
         units = await self.directory.list_units()
         figures = await self.digests.figures_by_unit(start, end)
         counts = await self.digests.case_counts(day)
+        records = await self.digests.list_digests(
+            (*NOT_DELIVERED, DigestStatus.SENDING), since=day - timedelta(days=MISSED_DAYS)
+        )
+        wanted = [c for code, c in counts.items() if only is None or code in only]
+        since = (
+            None
+            if any(c.last_digest_at is None for c in wanted)
+            else min((c.last_digest_at for c in wanted if c.last_digest_at is not None), default=None)
+        )
+        given_up = (
+            await self.outbox.list_notices(GIVEN_UP, unit_codes=only, finished_since=since) if wanted else []
+        )
         every_state = tuple(CaseState)
         cases = self.cases
         digests = []
@@ -146,6 +224,7 @@ class Digests:
             children = [u.code for u in units if u.parent_code == unit.code]
             escalated_total = sum(counts[c].overdue for c in children if c in counts)
             here = [unit.code]
+            last = mine.last_digest_at
             digests.append(
                 Digest(
                     unit=unit,
@@ -166,6 +245,23 @@ class Digests:
                     if escalated_total
                     else [],
                     escalated_total=escalated_total,
+                    undelivered=[
+                        n
+                        for n in given_up
+                        if n.unit_code == unit.code
+                        and (last is None or (n.sent_at is not None and n.sent_at > last))
+                    ],
+                    missed=[
+                        r
+                        for r in records
+                        if r.unit_code == unit.code
+                        and r.day < day
+                        and r.status != DigestStatus.SENDING
+                        and (last is None or r.claimed_at > last)
+                    ],
+                    attempts=next(
+                        (r.attempts for r in records if r.unit_code == unit.code and r.day == day), 0
+                    ),
                 )
             )
         return digests
@@ -184,26 +280,74 @@ class Digests:
         day = day or self.desk.settings.today(now)
         parents = {u.code: u.parent_code for u in await self.directory.list_units()}
         run = DigestRun()
-        for digest in await self.build(day, show, only):
-            unit = digest.unit
-            if not await self.digests.claim_digest(unit.code, day, now):
-                run.already += 1
-                continue
-            if digest.empty:
-                await self.digests.finish_digest(unit.code, day, "empty", now)
-                run.empty += 1
-                continue
-            recipient = await deliver_to_head(
-                self.directory, self.chats, senders, unit, parents, partial(render_digest, self.desk, digest),
-                self.default_language, now,
-            )  # fmt: skip
-            if recipient is None:
-                log.error("digest of %s for %s reached no head (nor any above it)", unit.code, day)
-                await self.digests.finish_digest(unit.code, day, "unreachable", now)
-                run.unreachable += 1
-            else:
-                await self.digests.finish_digest(
-                    unit.code, day, "sent", now, recipient=f"person:{recipient.id}"
-                )
-                run.sent += 1
+        # Units' digests go at the same time, so a head's chat under flood control holds up no other;
+        # two for one head (the unit's own, one forwarded from below) wait for each other.
+        slots, locks = asyncio.Semaphore(DIGESTS_AT_ONCE), ChatLocks()
+
+        async def send_one(digest: Digest) -> None:
+            async with slots:
+                try:
+                    await self._send_one(senders, digest, parents, now, run, locks)
+                except Exception:
+                    log.exception(
+                        "digest of %s for %s failed; it is taken over once its claim ends",
+                        digest.unit.code,
+                        day,
+                    )
+
+        await asyncio.gather(*(send_one(d) for d in await self.build(day, show, only)))
         return run
+
+    async def retry(self, senders: Mapping[str, Sender], now: datetime, show: int) -> DigestRun:
+        """Sends again today's digests that are due again: not accepted whole and their time has
+        come, or claimed by a run that died (its lease ran out)."""
+        day = self.desk.settings.today(now)
+        due = await self.digests.due_digests(day, now, lease=DIGEST_LEASE)
+        if not due:
+            return DigestRun()
+        return await self.send(senders, now, show, day=day, only=due)
+
+    async def _send_one(
+        self,
+        senders: Mapping[str, Sender],
+        digest: Digest,
+        parents: Mapping[str, str | None],
+        now: datetime,
+        run: DigestRun,
+        locks: ChatLocks,
+    ) -> None:
+        unit, day = digest.unit, digest.day
+        if not await self.digests.claim_digest(unit.code, day, now, lease=DIGEST_LEASE):
+            run.already += 1
+            return
+        if digest.empty:
+            await self.digests.finish_digest(unit.code, day, DigestStatus.EMPTY, now)
+            run.empty += 1
+            return
+        handed = await deliver_to_head(
+            self.directory, self.chats, senders, unit, parents, partial(render_digest, self.desk, digest),
+            self.default_language, now, locks,
+        )  # fmt: skip
+        if handed.delivery == Delivery.SENT and handed.head is not None:
+            await self.digests.finish_digest(
+                unit.code, day, DigestStatus.SENT, now, recipient=f"person:{handed.head.id}"
+            )
+            run.sent += 1
+        elif handed.delivery == Delivery.UNREACHABLE:
+            log.error("digest of %s for %s reached no head (nor any above it)", unit.code, day)
+            await self.digests.finish_digest(unit.code, day, DigestStatus.UNREACHABLE, now)
+            run.unreachable += 1
+        elif handed.delivery == Delivery.REFUSED:
+            error = f"{handed.channel} refused a message of it"
+            log.error("digest of %s for %s: %s; not sent", unit.code, day, error)
+            await self.digests.finish_digest(unit.code, day, DigestStatus.FAILED, now, error=error)
+            run.failed += 1
+        else:
+            next_attempt_at = now + backoff(digest.attempts + 1, FIRST_DIGEST_RETRY, LONGEST_DIGEST_RETRY)
+            error = f"{handed.channel} did not accept every message of it (server, network or flood control)"
+            await self.digests.retry_digest(unit.code, day, error, next_attempt_at)
+            log.warning(
+                "digest of %s for %s: %s; tried again from %s",
+                unit.code, day, error, next_attempt_at.isoformat(timespec="seconds"),
+            )  # fmt: skip
+            run.retrying += 1

@@ -11,12 +11,11 @@ from typing import Any, Generic, TypeVar
 from handlers.admin import ActivateQuestionSet, AdminDesk, ApplyDirectory
 from handlers.buttons import Button, read_button
 from handlers.cases import AWAITED_TEXTS, CaseButton, CaseDesk, CasesPage, typed_case_button
-from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply
-from handlers.links import normalized_code
+from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply, text_length
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
-from handlers.typed import typed_choice
+from handlers.typed import typed_choice, typed_number
 from storage.base import ChatRepository, DirectoryRepository
 from storage.records import ChatState
 
@@ -150,18 +149,21 @@ class Dispatcher:
         return await self.set_language(chat, button.language)
 
     async def _text(self, chat: ChatState, message: str, language: Language, now: datetime) -> list[Reply]:
-        """Answers typed text: a resolution note awaited, a short command ("giao 12"), an option
-        typed by its number or words, a survey answer or a survey code."""
-        if len(message) > MAX_TEXT_LENGTH:
-            return [Reply(text("too_long", language, length=len(message), limit=MAX_TEXT_LENGTH))]
+        """Answers typed text: a resolution note awaited, a short command ("giao 12"), a survey
+        code, an option typed by its number or words, or a survey answer."""
+        if (length := text_length(message)) > MAX_TEXT_LENGTH:
+            return [Reply(text("too_long", language, length=length, limit=MAX_TEXT_LENGTH))]
         if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
             return self._notifying(await self.cases.receive_text(chat, message, language, now))
         # Short commands are for heads and staff: a citizen's words are never taken for one.
         if chat.is_person and (button := typed_case_button(message)) is not None:
             return await self.answer_button(chat, button, language, now)
+        # A survey code is never an answer: at any step it resumes the survey (or opens its own).
+        if (replies := await self.survey.answer_code(chat, message, language, now)) is not None:
+            return replies
         if (data := typed_choice(chat.menu, message)) is not None:
             return await self.press(chat, data, language, now)
-        if self.survey.survey_step(chat) is None and normalized_code(message) is None:
+        if self.survey.survey_step(chat) is None:
             if chat.menu:  # the choices shown last, again
                 options = tuple(Option(key, label) for key, label in chat.menu)
                 return [Reply(text("menu_expected", language), options, text("typing_hint", language))]
@@ -188,9 +190,8 @@ class Dispatcher:
         if chat.is_person and (button := typed_case_button(f"{command} {argument}")) is not None:
             return await self.answer_button(chat, button, language, now)
         if command == "cases":
-            return await self.cases.list_open(
-                chat, int(argument) - 1 if argument.isdecimal() else 0, language
-            )
+            page = typed_number(argument)
+            return await self.cases.list_open(chat, page - 1 if page else 0, language)
         if command == "mycases":
             return await self.cases.list_mine(chat, language)
         if command == "questions":

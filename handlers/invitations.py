@@ -1,14 +1,18 @@
 """The outbox of survey invitations: a dossier returned while its citizen's chat waits for the
-survey. The running bot sends each once, records the outcome, and never loses one while down."""
+survey. The running bot sends each once, records the outcome, and never loses one while down: a
+failure that may pass is retried with a growing wait for as long as it lasts, and only a chat that
+blocked the bot (or a message refused for good) gives one up."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 
 from handlers.chat import Address, Sender
-from handlers.outbox import Round, settle
+from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settled
 from handlers.survey import SurveyFlow
 from handlers.texts import Language, language_of
 from storage.base import ChatRepository, DossierRepository, OutboxRepository, SurveyRepository
@@ -28,6 +32,7 @@ class Invitations:
         surveys: SurveyRepository,
         flow: SurveyFlow,
         default_language: Language,
+        courier: Courier | None = None,
     ) -> None:
         self.outbox = outbox
         self.chats = chats
@@ -35,40 +40,68 @@ class Invitations:
         self.surveys = surveys
         self.flow = flow
         self.default_language = default_language
+        self.courier = courier or Courier()
 
     async def send(self, senders: Mapping[str, Sender], now: datetime, cooldown: timedelta) -> Round:
-        """Sends every pending invitation whose channel is running; returns what became of them.
-        Reads them a page at a time to the end, so those waiting for a channel that is not running
-        never hold back the others."""
-        outcome = Round()
+        """Sends every pending invitation that can go now; returns what became of them."""
+        return await Round.of(await self.hand_over(senders, now, cooldown))
+
+    async def hand_over(
+        self, senders: Mapping[str, Sender], now: datetime, cooldown: timedelta
+    ) -> list[asyncio.Future[Outcome]]:
+        """Hands every invitation due now to the courier and returns their outcomes to come. Reads
+        them a page at a time to the end, so those waiting for a channel that is not running never
+        hold back the others; a chat's invitations wait behind its earlier one being retried."""
+        outcomes = []
+        behind: set[str] = set()  # chats with an earlier invitation not due yet
         after = 0
         while page := await self.outbox.pending_invitations(after_id=after):
             for invitation in page:
+                chat = f"{invitation.channel}:{invitation.chat_id}"
+                item = f"invitation:{invitation.id}"
+                if self.courier.holds(item):
+                    continue  # being sent: a round before this one handed it over
                 sender = senders.get(invitation.channel)
-                outcome.count(await self._send_one(sender, invitation, now, cooldown) if sender else None)
+                if chat in behind or not due(invitation.next_attempt_at, now) or sender is None:
+                    behind.add(chat)
+                    outcomes.append(settled(Outcome.WAITING))
+                    continue
+                send = partial(self._send_one, sender, invitation, now, cooldown)
+                outcomes.append(self.courier.hand_over(chat, item, send))
             after = page[-1].id
-        return outcome
+        return outcomes
 
     async def _send_one(
         self, sender: Sender, invitation: Invitation, now: datetime, cooldown: timedelta
-    ) -> OutboxStatus | None:
+    ) -> Outcome:
         address = Address(invitation.channel, invitation.chat_id)
         chat = await self.chats.get_chat_state(address.channel, address.chat_id)
         dossier = await self.dossiers.get_dossier_by_id(invitation.dossier_id)
+        why_not: tuple[OutboxStatus, str] | None = None
         if dossier is None or dossier.answered:
-            return await self._finish(invitation, OutboxStatus.SKIPPED, now, "already answered")
-        if chat.unreachable_since is not None:
-            return await self._finish(invitation, OutboxStatus.UNREACHABLE, now, "chat blocked the bot")
-        if await self.surveys.answered_since(address.channel, address.chat_id, now - cooldown):
-            return await self._finish(invitation, OutboxStatus.SKIPPED, now, "cool-down")
-        survey = chat.survey
-        if (
-            survey is not None
-            and survey.dossier_id != dossier.id
-            and survey.step is not None
-            and now - survey.updated_at < ABANDONED_AFTER
+            why_not = OutboxStatus.SKIPPED, "already answered"
+        elif dossier.returned_at is not None and now - dossier.returned_at > timedelta(
+            days=self.flow.settings.link_valid_days
         ):
-            return None  # the citizen is in the middle of another survey: ask after it
+            why_not = OutboxStatus.SKIPPED, "the survey link expired"
+        elif chat.unreachable_since is not None:
+            why_not = OutboxStatus.UNREACHABLE, "chat blocked the bot"
+        elif await self.surveys.answered_since(address.channel, address.chat_id, now - cooldown):
+            why_not = OutboxStatus.SKIPPED, "cool-down"
+        else:
+            survey = chat.survey
+            if (
+                survey is not None
+                and survey.dossier_id != invitation.dossier_id
+                and survey.step is not None
+                and now - survey.updated_at < ABANDONED_AFTER
+            ):
+                return Outcome.WAITING  # the citizen is in the middle of another survey: ask after it
+        if not await self.outbox.claim_invitation(invitation.id, now, now + LEASE):
+            return Outcome.TAKEN
+        if why_not is not None or dossier is None:
+            status, why = why_not or (OutboxStatus.SKIPPED, "already answered")
+            return await self._finish(invitation, status, now, why)
         language = language_of(chat.language, self.default_language)
         reply = await self.flow.begin(address, dossier, language, now)
         delivery = await sender.send(address.chat_id, reply)
@@ -76,16 +109,17 @@ class Invitations:
         async def finish(status: OutboxStatus, why: str | None) -> None:
             await self._finish(invitation, status, now, why)
 
-        async def retry(error: str) -> int:
-            return await self.outbox.retry_invitation(invitation.id, error)
+        async def retry(error: str, next_attempt_at: datetime) -> int:
+            return await self.outbox.retry_invitation(invitation.id, error, next_attempt_at)
 
         return await settle(
-            self.chats, address, delivery, now, finish=finish, retry=retry, what=f"invitation {invitation.id}"
-        )
+            self.chats, address, delivery, now, attempts=invitation.attempts, finish=finish, retry=retry,
+            what=f"invitation {invitation.id}",
+        )  # fmt: skip
 
     async def _finish(
         self, invitation: Invitation, status: OutboxStatus, now: datetime, why: str | None = None
-    ) -> OutboxStatus:
+    ) -> Outcome:
         await self.outbox.finish_invitation(invitation.id, status, now, why)
         log.info(
             "invitation %s for dossier %s to %s:%s: %s%s",
@@ -96,4 +130,4 @@ class Invitations:
             status.value,
             f" ({why})" if why else "",
         )
-        return status
+        return Outcome(status.value)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from handlers.cases import CaseDesk
-from handlers.chat import Reply, Sender
+from handlers.chat import Delivery, Reply, Sender
 from handlers.outbox import deliver_to_head
 from handlers.texts import Language, text
 from storage.base import CaseRepository, ChatRepository, DirectoryRepository
@@ -91,10 +91,14 @@ class NewCaseNotices:
             ) -> list[Reply]:
                 return render_new_cases(self.desk, unit, mine, self.settings.show, language, forwarded)
 
-            head = await deliver_to_head(
+            handed = await deliver_to_head(
                 self.directory, self.chats, senders, unit, parents, render, self.default_language, now
             )
-            if head is None:
-                log.warning("new cases of %s reached no head now; the morning digest lists them", code)
+            if handed.delivery != Delivery.SENT:
+                # Announced once, whatever became of it: the morning digest lists every new case.
+                log.warning(
+                    "new cases of %s were not delivered now (%s); the morning digest lists them",
+                    code, handed.delivery.value,
+                )  # fmt: skip
             announced += len(mine)
         return announced

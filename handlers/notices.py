@@ -1,14 +1,17 @@
 """Case notices: the messages a case change sends to someone other than the person acting (the
-staff member assigned, the citizen, the head of a reopened case), from the outbox."""
+staff member assigned, the citizen, the head of a reopened case), from the outbox: retried for as
+long as a failure may pass, each recipient's in the order recorded, different recipients' at once."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 
 from handlers.cases import CaseAction, CaseButton, CaseDesk
 from handlers.chat import Delivery, Option, Reply, Sender
-from handlers.outbox import Round, settle, targets
+from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settled, targets
 from handlers.texts import Language, language_of, text
 from storage.base import CaseRepository, ChatRepository, DirectoryRepository, OutboxRepository
 from storage.records import Case, Contact, Notice, OutboxStatus
@@ -84,6 +87,7 @@ class Notices:
         chats: ChatRepository,
         desk: CaseDesk,
         default_language: Language,
+        courier: Courier | None = None,
     ) -> None:
         self.outbox = outbox
         self.cases = cases
@@ -91,37 +95,61 @@ class Notices:
         self.chats = chats
         self.desk = desk
         self.default_language = default_language
+        self.courier = courier or Courier()
 
     async def send(self, senders: Mapping[str, Sender], now: datetime) -> Round:
         """Sends every pending case notice that can go now; returns what became of them. A notice
         to a head or staff member goes to the first of their chats that takes it."""
-        outcome = Round()
-        after = 0
-        while page := await self.outbox.pending_notices(after_id=after):  # to the end: see invitations
-            for notice in page:
-                outcome.count(await self._send_one(senders, notice, now))
-            after = page[-1].id
-        return outcome
+        return await Round.of(await self.hand_over(senders, now))
 
-    async def _send_one(
-        self, senders: Mapping[str, Sender], notice: Notice, now: datetime
-    ) -> OutboxStatus | None:
+    async def hand_over(self, senders: Mapping[str, Sender], now: datetime) -> list[asyncio.Future[Outcome]]:
+        """Hands every notice due now to the courier, by recipient (a person, or a citizen's chat), and
+        returns their outcomes to come; a recipient's notices wait behind an earlier one being retried.
+        Read to the end: see invitations."""
+        outcomes = []
+        behind: set[str] = set()
+        after = 0
+        while page := await self.outbox.pending_notices(after_id=after):
+            for notice in page:
+                item = f"notice:{notice.id}"
+                if self.courier.holds(item):
+                    continue
+                recipient = (
+                    f"person:{notice.person_id}"
+                    if notice.person_id is not None
+                    else f"{notice.channel}:{notice.chat_id}"
+                )
+                if recipient in behind or not due(notice.next_attempt_at, now):
+                    behind.add(recipient)
+                    outcomes.append(settled(Outcome.WAITING))
+                    continue
+                outcomes.append(
+                    self.courier.hand_over(recipient, item, partial(self._send_one, senders, notice, now))
+                )
+            after = page[-1].id
+        return outcomes
+
+    async def _send_one(self, senders: Mapping[str, Sender], notice: Notice, now: datetime) -> Outcome:
         case = await self.cases.get_case(notice.case_id)
         person = await self.directory.get_person(notice.person_id) if notice.person_id is not None else None
         contacts = person.contacts if person else (Contact(channel=notice.channel, chat_id=notice.chat_id),)
+        elsewhere = any(c.channel not in senders for c in contacts)  # a chat on a channel not running here
+        reachable = await targets(self.chats, senders, contacts) if case is not None else []
+        if case is not None and not reachable and elsewhere:
+            return Outcome.WAITING  # its channel is not running in this process: it waits for one that does
+        if not await self.outbox.claim_notice(notice.id, now, now + LEASE):
+            return Outcome.TAKEN
 
         async def finish(status: OutboxStatus, why: str | None) -> None:
             await self.outbox.finish_notice(notice.id, status, now, why)
 
-        async def retry(error: str) -> int:
-            return await self.outbox.retry_notice(notice.id, error)
+        async def retry(error: str, next_attempt_at: datetime) -> int:
+            return await self.outbox.retry_notice(notice.id, error, next_attempt_at)
 
         if case is None:
             await finish(OutboxStatus.SKIPPED, "no such case")
-            return OutboxStatus.SKIPPED
-        if not any(c.channel in senders for c in contacts):
-            return None  # its channel is not running in this process: it waits for one that does
-        for target in await targets(self.chats, senders, contacts):
+            return Outcome.SKIPPED
+        for target in reachable:
             language = language_of(target.chat.language, self.default_language)
             reply = render_notice(self.desk, notice.kind, case, language, notice.note)
             delivery = await target.sender.send(target.address.chat_id, reply)
@@ -129,10 +157,12 @@ class Notices:
                 await self.chats.mark_unreachable(target.address.channel, target.address.chat_id, now)
                 continue  # blocked there: the person's next chat, if any
             return await settle(
-                self.chats, target.address, delivery, now, finish=finish, retry=retry,
-                what=f"notice {notice.id}",
+                self.chats, target.address, delivery, now, attempts=notice.attempts, finish=finish,
+                retry=retry, what=f"notice {notice.id}",
             )  # fmt: skip
-        if any(c.channel not in senders for c in contacts):
-            return None  # blocked where it could go; another of their chats waits for its channel
+        if elsewhere:
+            # Blocked where it could go; another of their chats waits for its channel: pending, due now.
+            await self.outbox.retry_notice(notice.id, "blocked on every chat this process reaches", None)
+            return Outcome.WAITING
         await finish(OutboxStatus.UNREACHABLE, "every chat of the recipient blocked the bot")
-        return OutboxStatus.UNREACHABLE
+        return Outcome.UNREACHABLE

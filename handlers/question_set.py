@@ -20,7 +20,7 @@ from handlers.yaml_safe import YamlRefused, compose_yaml, load_yaml
 from storage.records import Rating
 
 MAX_QUESTIONS_ON_A_PATH = 3
-MAX_TEXT_LENGTH = 2000
+MAX_TEXT_LENGTH = 2000  # characters as a person sees them: handlers.chat.text_length
 # Bounds on what a set may hold, far beyond any real survey: a file within them is checked, stored
 # and previewed in a moment, and every question with its options fits in one message.
 MAX_QUESTIONS = 20

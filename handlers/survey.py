@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 
 from handlers.buttons import Button
 from handlers.cases import CaseSettings
-from handlers.chat import Address, Option, Reply
-from handlers.links import SurveyLinks, normalized_code
+from handlers.chat import BUTTON_CHANNELS, Address, Option, Reply, text_length
+from handlers.links import CodeKind, SurveyLinks, TypedCode, read_survey_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
-from handlers.typed import chosen, folded
+from handlers.typed import chosen, folded, typed_number
 from storage.base import AlreadyAnswered, DossierRepository, StaleStep, SurveyRepository
 from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
 
@@ -62,8 +62,9 @@ class SurveyFlow:
 
     async def open_link(self, chat: ChatState, token: str, language: Language, now: datetime) -> list[Reply]:
         """Opens the survey a survey link (or a typed survey code) points at, or says why not."""
-        if normalized_code(token) is not None:
-            return await self.open_code(chat, token, language, now)
+        code = read_survey_code(token)
+        if code is not None and (replies := await self.open_code(chat, code, language, now)) is not None:
+            return replies
         link_id = self.links.link_id(token)
         dossier = await self.dossiers.get_dossier_by_link(link_id) if link_id else None
         if dossier is None:
@@ -71,42 +72,64 @@ class SurveyFlow:
             return [Reply(text("bad_link", language))]
         return await self._open(chat, dossier, language, now)
 
-    async def open_code(self, chat: ChatState, typed: str, language: Language, now: datetime) -> list[Reply]:
-        """Opens the survey of a typed survey code; a chat that types too many wrong codes waits."""
-        code = normalized_code(typed)
+    async def answer_code(
+        self, chat: ChatState, message: str, language: Language, now: datetime
+    ) -> list[Reply] | None:
+        """Answers a survey code typed at any step, never taking it for an answer: the survey it
+        opens, or the question the survey under way waits on; None for text that is no code."""
+        code = read_survey_code(message)
+        return await self.open_code(chat, code, language, now) if code is not None else None
+
+    async def open_code(
+        self, chat: ChatState, code: TypedCode, language: Language, now: datetime
+    ) -> list[Reply] | None:
+        """Opens the survey of a typed survey code; a chat that types too many codes that can only
+        be guesses waits. None when the text is no code after all: the form of a code printed
+        before check characters, found for no dossier, made of words or digits only."""
+        resume = self._resume(chat, language)
+        if code.kind == CodeKind.MISTYPED:  # a typo in a code: said so, never counted as a guess
+            return [Reply(text("wrong_code", language)), *resume]
         if (
             await self.dossiers.count_wrong_codes(chat.channel, chat.chat_id, now - CODE_WINDOW)
             >= MAX_WRONG_CODES
         ):
-            return [Reply(text("too_many_codes", language))]
-        dossier = await self.dossiers.get_dossier_by_survey_code(code) if code else None
-        if dossier is None:
-            await self.dossiers.record_wrong_code(chat.channel, chat.chat_id, now)
-            log.info("wrong survey code from %s:%s", chat.channel, chat.chat_id)
-            return [Reply(text("wrong_code", language))]
-        return await self._open(chat, dossier, language, now)
+            return [Reply(text("too_many_codes", language)), *resume] if code.counts_when_wrong else None
+        dossier = await self.dossiers.get_dossier_by_survey_code(code.code)
+        if dossier is not None:
+            return await self._open(chat, dossier, language, now)
+        if not code.counts_when_wrong:
+            return None
+        await self.dossiers.record_wrong_code(chat.channel, chat.chat_id, now)
+        log.info("wrong survey code from %s:%s", chat.channel, chat.chat_id)
+        return [Reply(text("wrong_code", language)), *resume]
 
     async def _open(
         self, chat: ChatState, dossier: Dossier, language: Language, now: datetime
     ) -> list[Reply]:
         survey = chat.survey
-        if survey is not None and survey.dossier_id == dossier.id:
-            current = self._question(survey)
-            if current is not None:
-                return [self._ask(survey, current, language)]  # the link opened again mid-survey
+        resume = self._resume(chat, language)
+        if survey is not None and survey.dossier_id == dossier.id and resume:
+            return resume  # the link or code opened again mid-survey: the question it waits on
         if dossier.answered:
-            return [Reply(text("already_answered", language))]
+            return [Reply(text("already_answered", language)), *resume]
         if dossier.returned_at is None:
             await self.dossiers.link_chat(dossier.id, chat.channel, chat.chat_id, now)
-            return [
-                Reply(text("not_returned_yet", language, procedure=dossier.procedure, unit=dossier.unit_name))
-            ]
+            waiting = text("not_returned_yet", language, procedure=dossier.procedure, unit=dossier.unit_name)
+            return [Reply(waiting), *resume]
         if now - dossier.returned_at > timedelta(days=self.settings.link_valid_days):
-            return [Reply(text("expired_link", language))]
+            return [Reply(text("expired_link", language)), *resume]
         return [await self.begin(Address(chat.channel, chat.chat_id), dossier, language, now)]
 
+    def _resume(self, chat: ChatState, language: Language) -> list[Reply]:
+        """The question a survey under way waits on, asked again after a code that opened nothing
+        else; nothing outside a survey."""
+        current = self.current_question(chat, language)
+        return [current] if current is not None else []
+
     async def begin(self, address: Address, dossier: Dossier, language: Language, now: datetime) -> Reply:
-        """Starts the dossier's survey in this chat: the greeting and the first question, stored first."""
+        """Starts the dossier's survey in this chat: the greeting and the first question, stored first.
+        A survey of this dossier already under way in the chat goes on where it stands, so a copy of
+        an invitation sent twice (a crash between sending and recording it) works like the first."""
         question_set = await self.sets.for_dossier(dossier)
         first = question_set.rating_question
         survey = await self.surveys.start_survey(
@@ -118,8 +141,11 @@ class SurveyFlow:
             first_step=first.id,
             now=now,
         )
+        if survey.step != first.id:  # the chat's survey of this dossier was under way: go on with it
+            await self.sets.load(survey.question_set, survey.question_set_version)
+        current = self._question(survey) or first
         greeting = text("greeting", language, procedure=dossier.procedure, unit=dossier.unit_name)
-        question = self._ask(survey, first, language)
+        question = self._ask(survey, current, language)
         return Reply(f"{greeting}\n\n{question.text}", question.options, question.typing_hint)
 
     async def answer_option(
@@ -131,7 +157,9 @@ class SurveyFlow:
         if survey is None or question is None:
             return [Reply(text("stale_option", language))]
         if survey.id != button.survey_id or question.id != button.question_id:
-            return [Reply(text("stale_option", language))]
+            # An earlier question's option (its answer may never have reached the person): the
+            # question the survey waits on comes with the refusal.
+            return [Reply(text("stale_option", language)), self._ask(survey, question, language)]
         option_id = button.option_id
         if question.type == "text":
             if option_id != SKIP:
@@ -150,12 +178,20 @@ class SurveyFlow:
         survey = chat.survey
         question = self._question(survey) if survey else None
         if survey is None or question is None:
-            if normalized_code(message) is not None:
-                return await self.open_code(chat, message, language, now)
             return [Reply(text("outside_survey", language))]
         limit = question.max_length if question.type == "text" else MAX_TEXT_LENGTH
-        if len(message) > limit:
-            return [Reply(text("too_long", language, length=len(message), limit=limit))]
+        if (length := text_length(message)) > limit:
+            return [Reply(text("too_long", language, length=length, limit=limit))]
+        if chat.channel not in BUTTON_CHANNELS and typed_number(folded(message).rstrip(".)")) is not None:
+            # Where options are typed, a number means an option shown, and those are in the menu
+            # the dispatcher looked in first: this one was never shown (its message did not go
+            # through), so the question is shown, not answered.
+            again = self._ask(survey, question, language)
+            if question.type == "text":
+                return [again]
+            return [
+                Reply(f"{text('choose_again', language)}\n\n{again.text}", again.options, again.typing_hint)
+            ]
         if question.type == "text":
             cleaned = message.strip()
             if not cleaned:

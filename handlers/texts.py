@@ -343,6 +343,47 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Còn {count} phản ánh mới khác: gõ /cases để xem từng trang.",
         "en": "{count} more new complaints: send /cases to page through them.",
     },
+    "digest_undelivered_title": {"vi": "Không gửi được:", "en": "Not delivered:"},
+    "digest_missed_line": {
+        "vi": "• Báo cáo ngày {day} không gửi được ({why})",
+        "en": "• The digest of {day} was not delivered ({why})",
+    },
+    "undelivered_line": {"vi": "• #{id}: {what} — {why}", "en": "• #{id}: {what} — {why}"},
+    "undelivered_assigned": {
+        "vi": "báo người dân phản ánh đã được giao cho cán bộ",
+        "en": "telling the citizen the complaint was assigned",
+    },
+    "undelivered_resolved": {
+        "vi": "hỏi người dân phản ánh đã được giải quyết chưa",
+        "en": "asking the citizen whether the complaint was resolved",
+    },
+    "undelivered_message": {
+        "vi": "tin nhắn của cán bộ gửi người dân",
+        "en": "the staff member's message to the citizen",
+    },
+    "undelivered_reply": {
+        "vi": "trả lời của người dân gửi cán bộ",
+        "en": "the citizen's reply to the staff member",
+    },
+    "undelivered_to_staff": {
+        "vi": "báo cán bộ được giao xử lý",
+        "en": "telling the staff member the complaint was assigned to them",
+    },
+    "undelivered_reopened": {
+        "vi": "báo phản ánh bị mở lại",
+        "en": "telling the head the complaint was reopened",
+    },
+    "undelivered_notice": {"vi": "một thông báo về phản ánh", "en": "a notice about the complaint"},
+    "undelivered_blocked": {"vi": "người nhận đã chặn bot", "en": "the recipient blocked the bot"},
+    "undelivered_refused": {
+        "vi": "nền tảng từ chối tin nhắn",
+        "en": "the platform refused the message",
+    },
+    "undelivered_nobody": {"vi": "không liên lạc được với ai", "en": "nobody could be reached"},
+    "undelivered_not_accepted": {
+        "vi": "nền tảng không nhận sau nhiều lần thử",
+        "en": "the platform did not take it after several tries",
+    },
     "case_line": {
         "vi": "• #{id} {dossier} · {procedure} · hạn {deadline}{assignee}",
         "en": "• #{id} {dossier} · {procedure} · due {deadline}{assignee}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from storage.records import (
     OPEN_STATES,
@@ -21,6 +21,8 @@ from storage.records import (
     CaseEvent,
     CaseState,
     ChatState,
+    DigestRecord,
+    DigestStatus,
     DirectoryProposal,
     Dossier,
     FollowUp,
@@ -33,6 +35,7 @@ from storage.records import (
     Rating,
     StoredQuestionSet,
     Survey,
+    UndeliveredReply,
     Unit,
     UnitFigures,
 )
@@ -52,6 +55,10 @@ class UnknownUnit(StorageError):
 
 class UnknownDossier(StorageError):
     pass
+
+
+class AlreadyServing(StorageError):
+    """Another process runs the bot on this database, and the backend allows only one (SQLite)."""
 
 
 class AlreadyAnswered(StorageError):
@@ -139,19 +146,21 @@ class ChatRepository(ABC):
     async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None: ...
 
     @abstractmethod
-    async def extend_menu(
-        self,
-        channel: str,
-        chat_id: str,
-        options: Sequence[tuple[str, str]],
-        *,
-        keep_since: datetime | None,
-        limit: int,
-        now: datetime,
+    async def menu_start(
+        self, channel: str, chat_id: str, *, adding: int, keep_since: datetime | None, limit: int
     ) -> int:
-        """Numbers `options` (key, label) for a chat that types numbers, after the chat's menu if
-        that was last extended after `keep_since` and the whole stays within `limit` options;
-        otherwise (or with `keep_since` None) they replace it. Returns the number of the first."""
+        """The number `adding` options would start at, numbered on after the chat's menu if that
+        was last extended after `keep_since` and the whole stays within `limit` options; else 1
+        (and always 1 with `keep_since` None). Reads only: see `remember_menu`."""
+
+    @abstractmethod
+    async def remember_menu(
+        self, channel: str, chat_id: str, options: Sequence[tuple[str, str]], *, first: int, now: datetime
+    ) -> bool:
+        """Records that `options` (key, label) were shown numbered from `first`: with `first` 1
+        they replace the chat's menu (none empties it); otherwise they follow it, if it still holds
+        exactly `first - 1` options. False, and nothing changed, when it does not (another message
+        was numbered meanwhile, and these numbers would point at the wrong options)."""
 
 
 class SurveyRepository(ABC):
@@ -169,7 +178,8 @@ class SurveyRepository(ABC):
         first_step: str,
         now: datetime,
     ) -> Survey:
-        """Makes this the chat's survey, replacing any earlier one of the chat."""
+        """Makes this the chat's survey, replacing any earlier one of the chat, except a survey of
+        the same dossier not yet finished: that one is returned as it stands (same id, same step)."""
 
     @abstractmethod
     async def get_answer(self, dossier_id: int) -> Answer | None: ...
@@ -336,11 +346,22 @@ class CaseRepository(ABC):
 
 
 class OutboxRepository(ABC):
-    """Messages the running bot sends on its own: survey invitations and case notices."""
+    """Messages the running bot sends on its own (survey invitations and case notices), and answers
+    to people that the platform did not accept.
+
+    A pending item is due once its `next_attempt_at` has passed (None: at once). A sender claims it
+    before sending, for a lease: nobody else takes it until the lease ends, and a sender that died
+    holding it leaves it due again then. A claimed item is finished, or retried from a later time."""
 
     @abstractmethod
     async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
-        """Pending invitations in the order recorded, a page at a time: those after `after_id`."""
+        """Pending invitations, due or not, in the order recorded, a page at a time: those after
+        `after_id`."""
+
+    @abstractmethod
+    async def claim_invitation(self, invitation_id: int, now: datetime, until: datetime) -> bool:
+        """Takes a pending invitation that is due at `now` for sending, no one else taking it before
+        `until`; False if it is finished, not due, or claimed by another sender."""
 
     @abstractmethod
     async def finish_invitation(
@@ -348,12 +369,24 @@ class OutboxRepository(ABC):
     ) -> None: ...
 
     @abstractmethod
-    async def retry_invitation(self, invitation_id: int, error: str) -> int:
-        """Counts a failed attempt and leaves the invitation pending; returns the attempts so far."""
+    async def retry_invitation(
+        self, invitation_id: int, error: str, next_attempt_at: datetime | None = None
+    ) -> int:
+        """Counts a failed attempt and leaves the invitation pending, due again at `next_attempt_at`
+        (None: at once); returns the attempts so far."""
+
+    @abstractmethod
+    async def list_invitations(self, statuses: Sequence[OutboxStatus], limit: int = 1000) -> list[Invitation]:
+        """Invitations in these states, in the order recorded (the latest `limit` of them)."""
 
     @abstractmethod
     async def pending_notices(self, limit: int = 100, after_id: int = 0) -> list[Notice]:
-        """Pending notices in the order recorded, a page at a time: those after `after_id`."""
+        """Pending notices, due or not, in the order recorded, a page at a time: those after
+        `after_id`."""
+
+    @abstractmethod
+    async def claim_notice(self, notice_id: int, now: datetime, until: datetime) -> bool:
+        """As `claim_invitation`, for a notice."""
 
     @abstractmethod
     async def finish_notice(
@@ -361,8 +394,31 @@ class OutboxRepository(ABC):
     ) -> None: ...
 
     @abstractmethod
-    async def retry_notice(self, notice_id: int, error: str) -> int:
-        """Counts a failed attempt and leaves the notice pending; returns the attempts so far."""
+    async def retry_notice(self, notice_id: int, error: str, next_attempt_at: datetime | None = None) -> int:
+        """As `retry_invitation`, for a notice."""
+
+    @abstractmethod
+    async def list_notices(
+        self,
+        statuses: Sequence[OutboxStatus],
+        *,
+        unit_codes: Sequence[str] | None = None,
+        finished_since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Notice]:
+        """Notices in these states, in the order recorded (the latest `limit`), each with its case's
+        unit; with `unit_codes`, only about those units' cases; with `finished_since`, only those
+        finished at or after it (which leaves pending ones out)."""
+
+    @abstractmethod
+    async def record_undelivered_reply(self, channel: str, chat_id: str, at: datetime, error: str) -> None:
+        """Keeps a trace of an answer to a person that the platform did not accept."""
+
+    @abstractmethod
+    async def undelivered_replies(
+        self, since: datetime | None = None, limit: int = 1000
+    ) -> list[UndeliveredReply]:
+        """Answers not delivered (since `since`), oldest first (the latest `limit` of them)."""
 
 
 class DigestRepository(ABC):
@@ -374,18 +430,42 @@ class DigestRepository(ABC):
 
     @abstractmethod
     async def case_counts(self, day: date) -> dict[str, CaseCounts]:
-        """Every unit's open cases, those overdue on `day` and those opened since its last digest,
-        at once; units without cases are left out."""
+        """Every unit's open cases, those overdue on `day` and those opened since its last digest
+        (sent, or with nothing to report), at once; units without cases are left out."""
 
     @abstractmethod
-    async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
-        """Claims the unit's digest of that day; False if it went (or is going) already, so it
-        never goes twice. A day whose earlier run had nothing to report can be claimed again."""
+    async def claim_digest(self, unit_code: str, day: date, now: datetime, *, lease: timedelta) -> bool:
+        """Claims the unit's digest of that day for sending; False if it went (or is going) already,
+        so it never goes twice. Claimable again: a day whose earlier run had nothing to report, a
+        digest retrying whose `next_attempt_at` has come, and a claim older than `lease` (its sender
+        died): it is taken over."""
 
     @abstractmethod
     async def finish_digest(
-        self, unit_code: str, day: date, status: str, now: datetime, recipient: str | None = None
+        self,
+        unit_code: str,
+        day: date,
+        status: DigestStatus,
+        now: datetime,
+        recipient: str | None = None,
+        error: str | None = None,
     ) -> None: ...
+
+    @abstractmethod
+    async def retry_digest(self, unit_code: str, day: date, error: str, next_attempt_at: datetime) -> int:
+        """Counts a failed attempt: the digest is retrying, claimable again from `next_attempt_at`.
+        Returns the attempts so far."""
+
+    @abstractmethod
+    async def due_digests(self, day: date, now: datetime, *, lease: timedelta) -> list[str]:
+        """The units whose digest of `day` is due again at `now`: retrying and its time has come, or
+        claimed longer than `lease` ago. By unit code."""
+
+    @abstractmethod
+    async def list_digests(
+        self, statuses: Sequence[DigestStatus], *, since: date | None = None
+    ) -> list[DigestRecord]:
+        """Digests in these states (of `since` or later), by day then unit."""
 
 
 class QuestionSetRepository(ABC):
@@ -449,6 +529,12 @@ class Storage(ABC):
     @abstractmethod
     async def open(self) -> None:
         """Connects and applies pending migrations."""
+
+    @abstractmethod
+    async def claim_serving(self) -> None:
+        """Claims the database for a running bot. Where the backend allows one such process only
+        (SQLite), raises AlreadyServing naming the one that holds it; the claim ends at close, or
+        when the process dies, however it dies."""
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -137,8 +137,9 @@ class Invitation(Record):
     status: OutboxStatus
     attempts: int
     created_at: datetime
-    sent_at: datetime | None = None
-    error: str | None = None
+    sent_at: datetime | None = None  # when it was finished (sent, skipped or given up)
+    error: str | None = None  # why the last attempt failed, or why it was given up
+    next_attempt_at: datetime | None = None  # a pending one is not tried before (None: at once)
 
 
 class Role(StrEnum):
@@ -243,6 +244,44 @@ class Notice(NoticeTo):
     status: OutboxStatus
     attempts: int
     note: str | None = None  # the note of the case event that queued it (a relayed message's words)
+    created_at: datetime | None = None
+    sent_at: datetime | None = None  # when it was finished (sent, skipped or given up)
+    error: str | None = None  # why the last attempt failed, or why it was given up
+    next_attempt_at: datetime | None = None  # a pending one is not tried before (None: at once)
+    unit_code: str | None = None  # the unit of its case
+
+
+class DigestStatus(StrEnum):
+    SENDING = "sending"  # claimed by a sender; taken over once its lease runs out
+    SENT = "sent"
+    EMPTY = "empty"  # nothing to report; the day may still send one later
+    RETRYING = "retrying"  # not accepted whole; tried again from next_attempt_at
+    FAILED = "failed"  # a message of it was refused for good
+    UNREACHABLE = "unreachable"  # no head of the unit or above could be reached
+
+
+class DigestRecord(Record):
+    """What became of a unit's digest of a day."""
+
+    unit_code: str
+    day: date
+    status: DigestStatus
+    claimed_at: datetime
+    sent_at: datetime | None = None
+    recipient: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class UndeliveredReply(Record):
+    """An answer to something a person sent that the platform did not accept."""
+
+    id: int
+    channel: str
+    chat_id: str
+    at: datetime
+    error: str
 
 
 class UnitFigures(Record):

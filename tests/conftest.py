@@ -13,8 +13,9 @@ import pytest
 from bot.app import Handlers, build_handlers, links_for, seed_directory
 from bot.config import Config
 from handlers.buttons import Button
-from handlers.chat import Address, Incoming, Kind, Reply
+from handlers.chat import BUTTON_CHANNELS, Address, Incoming, Kind, Reply
 from handlers.dispatch import Dispatcher
+from handlers.typed import number_replies, remember_shown
 from storage.records import Dossier
 from storage.sqlite import SQLiteStorage
 
@@ -97,6 +98,11 @@ class Citizen:
             self.address, kind, self.address.chat_id, self.now, language_hint=self.language_hint, **fields
         )  # type: ignore[arg-type]
         self.last = await self.dispatcher.handle(incoming)
+        if self.address.channel not in BUTTON_CHANNELS:  # as a channel does once the replies went out
+            shown = await number_replies(
+                self.dispatcher.chats, self.address, self.last, conversation=True, now=self.now
+            )
+            await remember_shown(self.dispatcher.chats, shown, len(shown.texts), self.now)
         return self.last
 
     async def command(self, name: str, argument: str = "") -> list[Reply]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from handlers.admin import ActivateQuestionSet, ApplyDirectory
 from handlers.buttons import MAX_DATA_BYTES, Button, ButtonError, read_button
-from handlers.cases import CaseAction, CaseButton, CasesPage, typed_case_button
+from handlers.cases import TYPED_ACTIONS, CaseAction, CaseButton, CasesPage, typed_case_button
 from handlers.dispatch import ChooseLanguage
 from handlers.survey import SurveyOption
 from handlers.texts import LANGUAGES
@@ -312,4 +312,76 @@ async def test_forged_data_gets_the_polite_stale_reply(dispatcher, data: str):
 @given(data=st.text(max_size=80))
 async def test_any_pressed_data_gets_a_reply_and_never_an_error(dispatcher, data: str):
     replies = await Citizen(dispatcher, chat_id="2101").press_key(data)
+    assert replies and all(r.text for r in replies)
+
+
+# Ids beyond what SQLite stores (a signed 64-bit integer) are no button, whoever forges them.
+
+BEYOND_64_BITS = [
+    "c99999999999999999999999.assign",
+    f"c{2**63}.assign",
+    f"c1.to.{2**63}",
+    f"s{2**64}.rating.satisfied",
+    f"cases.page.{10**30}",
+    f"qs{2**63}.activate",
+    f"dir{2**70}.apply",
+]
+
+
+@pytest.mark.parametrize("data", BEYOND_64_BITS)
+def test_an_id_beyond_64_bits_is_no_button(data: str):
+    assert read_button(data) is None
+
+
+def test_the_largest_id_sqlite_stores_is_still_a_button():
+    assert read_button(f"c{2**63 - 1}.assign") == CaseButton(2**63 - 1, CaseAction.ASSIGN)
+
+
+# Mostly beyond 64 bits, some just within: the numbers a forged button carries.
+numbers = st.one_of(st.integers(min_value=2**63 - 2, max_value=10**40), st.integers(0, 3)).map(str)
+
+
+@st.composite
+def renumbered(draw: st.DrawFn) -> str:
+    """A genuine button's data with every number in it replaced by one drawn from `numbers`."""
+    data = draw(st.one_of(*EXAMPLES.values())).pack()
+    return re.sub(r"\d+", lambda _: draw(numbers), data)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=renumbered(), chat_id=st.sampled_from(["1001", "2101", "2102", "9001"]))
+async def test_any_number_in_pressed_data_gets_a_reply_and_never_an_error(
+    dispatcher, data: str, chat_id: str
+):
+    replies = await Citizen(dispatcher, chat_id=chat_id).press_key(data)
+    assert replies and all(r.text for r in replies)
+
+
+@pytest.mark.parametrize("typed", ["giao 99999999999999999999", f"xong {2**63}", "nhan " + "9" * 5000])
+async def test_a_typed_case_number_beyond_64_bits_is_no_case(dispatcher, typed: str):
+    replies = await Citizen(dispatcher, chat_id="2101").say(typed)
+    assert replies and all(r.text for r in replies)
+
+
+@pytest.mark.parametrize("argument", ["99999999999999999999", "9" * 5000])
+async def test_a_cases_page_beyond_64_bits_is_answered(config, store, dispatcher, argument: str):
+    await complain(dispatcher, config, store)
+    replies = await Citizen(dispatcher, chat_id="2101").command("cases", argument)
+    assert "Phản ánh đang mở: 1–1 trên 1" in texts(replies)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    typed=st.builds(
+        "{} {}".format,
+        st.sampled_from([*TYPED_ACTIONS, "/giao", "/xong"]),
+        numbers | st.just("0" * 30 + "12"),
+    ),
+    channel=st.sampled_from(["telegram", "zalo"]),
+)
+async def test_any_typed_case_command_gets_a_reply_and_never_an_error(dispatcher, typed: str, channel: str):
+    head = Citizen(dispatcher, chat_id="2101", channel=channel)
+    replies = await (head.command(*typed[1:].split(" ")) if typed.startswith("/") else head.say(typed))
+    assert replies and all(r.text for r in replies)
+    replies = await head.command("cases", typed.split(" ")[1])
     assert replies and all(r.text for r in replies)

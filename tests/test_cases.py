@@ -4,6 +4,7 @@ every button, notices, and the history of every change."""
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from datetime import date
 
 import pytest
@@ -249,6 +250,18 @@ async def test_an_over_long_or_empty_resolution_note_is_asked_again(config, stor
     assert "Xin nhập ngắn gọn" in texts(await staff.say("   "))
     assert (await store.cases.get_case(case.id)).state == CaseState.ASSIGNED
     assert "Đã ghi nhận" in texts(await staff.say("Đã liên hệ người dân"))
+
+
+async def test_a_resolution_note_is_measured_as_the_staff_member_sees_it(config, store, dispatcher):
+    await complain(dispatcher, config, store)
+    case = await only_case(store)
+    staff_id = (await store.directory.people_at("telegram", "2102"))[0].id
+    await Citizen(dispatcher, chat_id="2101").press_key(CaseButton(case.id, CaseAction.ASSIGN_TO, staff_id))
+    staff = Citizen(dispatcher, chat_id="2102")
+    await staff.press_key(CaseButton(case.id, CaseAction.RESOLVE))
+    note = unicodedata.normalize("NFD", "Đã gọi điện, hẹn ngày trả. " * 37)  # 999 as seen, 1,258 characters
+    assert "quá dài (1001 ký tự)" in texts(await staff.say("😡" * 1001))
+    assert "Đã ghi nhận" in texts(await staff.say(note))
 
 
 async def test_a_notice_to_a_blocked_chat_is_recorded_not_retried(

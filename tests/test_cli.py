@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,7 +224,7 @@ def test_dossier_add_prints_a_verifiable_survey_link_and_writes_a_qr(config_file
     assert code == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 2 and out[0].startswith("https://t.me/TestNameBot?start=")
-    assert normalized_code(out[1]) == out[1] and len(out[1]) == 11  # the Zalo survey code: XXXXX-XXXXX
+    assert normalized_code(out[1]) == out[1] and len(out[1]) == 14  # the Zalo survey code: XXXX-XXXX-XXXX
     token = out[0].split("start=", 1)[1]
     assert len(token) <= 64 and "HS-1" not in token
     assert SurveyLinks("cli-secret", "x").link_id(token) is not None
@@ -616,3 +617,30 @@ def test_every_listing_renders_alike():
     assert render([], columns, "table", empty="nothing") == "nothing\n"
     assert [neutralised(c) for c in ("=1", "+1", "-1", "@x", "\tx", "ok")] == ["'=1", "'+1", "'-1", "'@x",
                                                                                   "'\tx", "ok"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("code", "procedure", "message"),
+    [
+        ("HS-\u200b1", "Đăng ký khai sinh", "the dossier code 'HS-\\u200b1' holds U+200B ZERO WIDTH SPACE"),
+        ("HS-1\nHS-2", "Đăng ký khai sinh", "U+000A a control character"),
+        ("HS-\u202e1", "Đăng ký khai sinh", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("HS-1", "Đăng ký\nkhai sinh", "the procedure"),
+    ],
+)
+def test_dossier_add_refuses_invisible_and_control_characters(config_file, capsys, code, procedure, message):
+    assert run(config_file, "dossier", "add", code, "--unit", "Q1", "--procedure", procedure) == 2
+    assert message in error_line(capsys.readouterr().err)
+    assert run(config_file, "dossier", "list") == 0
+    assert capsys.readouterr().out == "no dossiers recorded\n"
+
+
+def test_a_code_typed_decomposed_is_the_dossier_stored_composed(config_file, capsys):
+    composed = "HS-ĐỒNG-1"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert run(config_file, "dossier", "add", decomposed, "--unit", "Q1", "--procedure", "Khai sinh") == 0
+    assert run(config_file, "dossier", "add", composed, "--unit", "Q1", "--procedure", "Khai sinh") == 2
+    assert f"dossier {composed} is already recorded" in error_line(capsys.readouterr().err)
+    assert run(config_file, "dossier", "show", decomposed) == 0
+    assert re.search(rf"^dossier\s+{composed}$", capsys.readouterr().out, re.M)
+    assert run(config_file, "dossier", "returned", decomposed) == 0

@@ -4,12 +4,13 @@ driven as Telegram users would drive it."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator, texts_of
+from tests.e2e_support import SCRIPT, BotMessage, BotProcess, TelegramEmulator, texts_of
 
 pytestmark = pytest.mark.e2e
 
@@ -165,7 +166,7 @@ async def test_flood_control_is_waited_out_and_the_reply_still_arrives(tg, bot, 
     await gina.send_command(f"/start {token}")
     greeting = await gina.replies_until(has_buttons, timeout=20)
     assert [b.text for b in greeting[-1].buttons] == ["Hài lòng", "Bình thường", "Không hài lòng"]
-    assert bot.logged("Rate limit hit")
+    assert bot.logged("flood control in chat 1008")
 
 
 async def test_language_switch_end_to_end(tg, bot, people):
@@ -202,3 +203,22 @@ async def test_many_citizens_at_once_never_mix(tg, bot, people):
         texts = json.dumps({question: f"Ý kiến của người số {n}"}, ensure_ascii=False, separators=(",", ":"))
         expected.append((f"HS-E2E-M{n}", str(1100 + n), rating, texts))
     assert sorted(rows) == sorted(expected)
+
+
+def test_a_second_run_on_one_sqlite_database_refuses_or_stands_by(tg, tmp_path):
+    with BotProcess(tg, tmp_path) as first:
+        second = first.cli("run")
+        assert second.returncode == 1
+        assert "is served by feedback-bot run (pid" in second.stderr and "--standby" in second.stderr
+        waiting = subprocess.Popen(
+            [str(SCRIPT), "--config", str(first.config_path), "run", "--standby"],
+            env=first.env, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert waiting.stderr is not None
+        seen = [next(line for line in waiting.stderr if "standby:" in line)]
+        first.stop()
+        seen.append(next(line for line in waiting.stderr if "feedback bot running" in line))
+    waiting.terminate()
+    assert waiting.wait(20) == 0
+    waiting.stderr.close()
+    assert "is served by feedback-bot run (pid" in seen[0]

@@ -182,3 +182,33 @@ async def test_a_zalo_token_refused_is_reported_once_and_telegram_runs_on(tg, za
         assert has_buttons(await alice.replies_until(has_buttons, timeout=15))
     refused = [line for line in bot.log if "refused the bot token" in line]
     assert len(refused) == 1 and "zalo" in refused[0] and "no-such-token" not in "\n".join(bot.log)
+
+
+async def test_a_code_sent_again_and_an_emoji_complaint_reach_the_head_whole(tg, zalo, tmp_path):
+    """The emulator counts a message's length as Zalo does, in UTF-16 units: 1,500 "😡" are 3,000."""
+    token = f"{uuid.uuid4().int % 10**6}:zalo{uuid.uuid4().hex[:8]}"
+    units = copy.deepcopy(UNITS)
+    units[0]["children"][0]["head"] = {"name": "Lê Văn C", "zalo": "zh-emoji"}
+    angry = "😡" * 1500
+    with BotProcess(tg, tmp_path, zalo={"base_url": zalo.base_url, "token": token}, units=units) as bot:
+        _, code = bot.add_dossier_with_code("HS-E2E-Z6")
+        dan, head = (zalo.user(token, user_id=who) for who in ("zc-emoji", "zh-emoji"))
+        try:
+            await dan.send_text(code)
+            await until(dan, "3. Không hài lòng")
+            await dan.send_text("3")
+            await until(dan, "6. Lý do khác")
+            await dan.send_text("6")
+            question = await until(dan, "1. Bỏ qua")
+            await dan.send_text(code)  # no reply seemed to come, so the citizen sends the code again
+            assert await until(dan, "1. Bỏ qua") == question
+            await dan.send_text(angry)
+            await until(dan, "Thủ trưởng UBND Phường Bến Nghé")
+            done = bot.cli("digest")
+            assert done.returncode == 0 and "1 sent" in done.stderr, done.stderr
+            digest = await until(head, "gõ «giao")
+            assert digest.count("😡") == 1500
+        finally:
+            for user in (dan, head):
+                await user.aclose()
+    assert bot.query("SELECT texts FROM answers") == [(f'{{"complaint":"{angry}"}}',)]

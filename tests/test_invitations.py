@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from bot.app import Handlers
 from handlers.chat import Delivery
-from handlers.outbox import MAX_ATTEMPTS
+from handlers.outbox import FIRST_RETRY
 from storage.records import OutboxStatus
-from tests.conftest import NOW, Citizen, add_dossier, labels
+from tests.conftest import NOW, Citizen, add_dossier, labels, texts
 from tests.fakes import RecordingSender
 
 WEEK = timedelta(days=7)
@@ -66,22 +66,13 @@ async def test_a_chat_already_known_unreachable_is_not_tried(config, store, disp
     assert sender.sent == []
 
 
-async def test_a_passing_failure_is_retried_then_given_up(config, store, dispatcher, handlers: Handlers):
+async def test_a_passing_failure_is_retried_from_a_later_time(config, store, dispatcher, handlers: Handlers):
     await _waiting(config, store, dispatcher)
     sender = RecordingSender(outcomes={"1001": Delivery.FAILED})
-    for attempt in range(1, MAX_ATTEMPTS):
-        result = await handlers.invitations.send({"telegram": sender}, NOW, WEEK)
-        assert result.waiting == 1 and (await _statuses(store))["1001"] == ("pending", attempt)
+    result = await handlers.invitations.send({"telegram": sender}, NOW, WEEK)
+    assert result.retrying == 1 and (await _statuses(store))["1001"] == ("pending", 1)
     sender.outcomes.clear()
-    assert (await handlers.invitations.send({"telegram": sender}, NOW, WEEK)).sent == 1
-
-
-async def test_failing_every_time_ends_as_failed(config, store, dispatcher, handlers: Handlers):
-    await _waiting(config, store, dispatcher)
-    sender = RecordingSender(outcomes={"1001": Delivery.FAILED})
-    for _ in range(MAX_ATTEMPTS):
-        await handlers.invitations.send({"telegram": sender}, NOW, WEEK)
-    assert (await _statuses(store))["1001"] == ("failed", MAX_ATTEMPTS)
+    assert (await handlers.invitations.send({"telegram": sender}, NOW + FIRST_RETRY, WEEK)).sent == 1
 
 
 async def test_cool_down_skips_a_chat_that_answered_recently(config, store, dispatcher, handlers: Handlers):
@@ -127,3 +118,23 @@ async def test_a_dossier_answered_from_another_chat_is_not_invited_again(
     sender = RecordingSender()
     assert (await handlers.invitations.send({"telegram": sender}, NOW, WEEK)).skipped == 1
     assert (await _statuses(store))["1001"][0] == OutboxStatus.SKIPPED.value
+
+
+async def test_an_invitation_sent_again_after_a_crash_leaves_both_copies_working(
+    config, store, dispatcher, handlers: Handlers
+):
+    """kill -9 between sending an invitation and recording it sends it again on restart: whichever
+    copy the citizen presses is the same survey."""
+    await _waiting(config, store, dispatcher)
+    sender = RecordingSender()
+    await handlers.invitations.send({"telegram": sender}, NOW, WEEK)
+    with sqlite3.connect(store.path) as db:  # as if the process died before recording it
+        db.execute("UPDATE invitations SET status = 'pending', sent_at = NULL")
+    await handlers.invitations.send({"telegram": sender}, NOW, WEEK)
+    (_, first), (_, second) = sender.sent
+    assert [o.key for o in first.options] == [o.key for o in second.options]
+    citizen = Citizen(dispatcher)
+    citizen.last = [first]
+    assert "chưa hài lòng" in texts(await citizen.press("Không hài lòng"))
+    citizen.last = [second]  # the other copy, pressed later: the survey goes on where it stands
+    assert "không còn hiệu lực" in texts(await citizen.press("Hài lòng"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -384,7 +385,7 @@ async def test_a_typed_survey_code_opens_the_survey_and_guessing_is_slowed(confi
 
     guesser = Citizen(dispatcher, chat_id="z-guess", channel="zalo")
     for _ in range(5):
-        assert "không tìm thấy mã" in texts(await guesser.say("ABCDE-FGHJK"))
+        assert "không tìm thấy mã" in texts(await guesser.say("7K3QM-X9D2F"))
     assert "sai mã nhiều lần" in texts(await guesser.say(code))  # even the right one waits an hour
     guesser.now = NOW + timedelta(hours=1, seconds=1)
     assert labels(await guesser.command("start", code)) == []  # answered already, but no longer slowed
@@ -413,3 +414,16 @@ async def test_help_and_hints_speak_of_buttons_only_where_there_are_buttons(conf
     await typed.say("1")  # satisfied: the free-text question comes next
     (question,) = typed.last
     assert question.typing_hint == "Ông/Bà gõ nội dung góp ý, hoặc gõ 1 để bỏ qua."
+
+
+async def test_a_complaint_is_measured_as_the_person_sees_it(config, store, dispatcher):
+    """Accents typed apart from their letters (some Vietnamese keyboards) count once, as they show."""
+    dossier, token = await add_dossier(config, store)
+    alice = Citizen(dispatcher)
+    await alice.command("start", token)
+    await alice.press("Không hài lòng")
+    await alice.press("Thái độ, hướng dẫn của cán bộ")
+    complaint = unicodedata.normalize("NFD", "Cán bộ không hướng dẫn. " * 80).strip()  # 1,919 as seen
+    assert len(complaint) > 2000
+    assert "Cảm ơn" in texts(await alice.say(complaint))
+    assert (await store.surveys.get_answer(dossier.id)).texts == {"complaint": complaint}

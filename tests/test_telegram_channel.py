@@ -79,8 +79,10 @@ async def test_a_button_pressed_twice_is_answered_politely(config, store, telegr
     await feed(channel, updates.message(1001, f"/start {token}", command=True))
     satisfied = buttons(fake.sent(1001)[0])[0][1]
     await feed(channel, updates.press(1001, satisfied))
+    asked = fake.sent(1001)[-1].params["text"]
     await feed(channel, updates.press(1001, satisfied))
-    assert "không còn hiệu lực" in fake.sent(1001)[-1].params["text"]
+    refusal, again = (c.params["text"] for c in fake.sent(1001)[-2:])
+    assert "không còn hiệu lực" in refusal and again == asked  # and the question the survey waits on
     assert (await store.surveys.get_answer(dossier.id)).rating == Rating.SATISFIED
 
 
@@ -165,6 +167,14 @@ async def test_a_long_reply_is_split_with_buttons_on_the_last_piece(telegram):
     assert "reply_markup" not in pieces[0].params and buttons(pieces[1]) == [("Nút", "k")]
 
 
+async def test_an_emoji_reply_is_split_by_utf16_units_as_telegram_counts(telegram):
+    channel, fake = telegram
+    angry = "😡" * 3000  # 3,000 characters, 6,000 UTF-16 units: over Telegram's 4,096
+    assert await channel.send("1001", Reply(angry)) == Delivery.SENT
+    pieces = [p.params["text"] for p in fake.sent(1001)]
+    assert [len(p.encode("utf-16-le")) // 2 for p in pieces] == [4096, 1904] and "".join(pieces) == angry
+
+
 async def test_the_command_menu_is_set_in_both_languages(telegram):
     channel, fake = telegram
     await channel.set_commands()
@@ -175,29 +185,6 @@ async def test_the_command_menu_is_set_in_both_languages(telegram):
     assert [c["command"] for c in menus["en"]] == ["start", "help", "language"]
     assert menus["en"][1]["description"] == "How to use this bot"
     assert menus["vi"][1]["description"] == "Hướng dẫn sử dụng"
-
-
-async def test_sending_is_paced_per_chat_after_a_short_burst(config, telegram):
-    from bot.channels.telegram import PacedRateLimiter
-
-    channel, _ = telegram
-    limiter = channel.application.bot.rate_limiter
-    assert isinstance(limiter, PacedRateLimiter)
-    calls: list[int] = []
-
-    async def send(chat_id: int) -> bool:
-        calls.append(chat_id)
-        return True
-
-    for _ in range(config.telegram.chat_burst):
-        await limiter.process_request(send, (1001,), {}, "sendMessage", {"chat_id": 1001}, None)
-    assert calls == [1001] * config.telegram.chat_burst
-    # the chat's burst is spent: its next message waits; another chat's does not
-    assert not limiter._chat_limiter(1001).has_capacity()
-    assert limiter._chat_limiter(1002).has_capacity()
-    # group chats are paced by python-telegram-bot's own group limiter, not per chat
-    await limiter.process_request(send, (-100,), {}, "sendMessage", {"chat_id": -100}, None)
-    assert -100 not in limiter._chats
 
 
 async def test_a_head_assigns_a_case_from_telegram_buttons(config, store, dispatcher, telegram):

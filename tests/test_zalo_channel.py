@@ -11,6 +11,7 @@ import httpx
 
 from bot.channels.zalo import ZaloChannel, ZaloClient
 from handlers.chat import Delivery, Option, Reply
+from storage.records import Rating
 from tests.conftest import NOW
 
 
@@ -36,7 +37,7 @@ class FakeZalo:
         if self.faults:
             status, code, description = self.faults.pop(0)
             return httpx.Response(status, json={"ok": False, "error_code": code, "description": description})
-        if len(body.get("text", "")) > 2000:
+        if len(body.get("text", "").encode("utf-16-le")) // 2 > 2000:  # as the emulator counts (JavaScript)
             return httpx.Response(400, json={"ok": False, "error_code": 400, "description": "too long"})
         self.sent.append(body)
         return httpx.Response(200, json={"ok": True, "result": {"message_id": "m", "date": 0}})
@@ -238,3 +239,103 @@ async def test_a_webhook_body_that_is_not_an_update_is_refused(dispatcher, unuse
         assert (as_list.status_code, not_json.status_code) == (400, 400)
     finally:
         await channel.stop()
+
+
+async def test_an_emoji_complaint_is_stored_whole_and_a_message_holding_it_is_delivered(
+    config, store, dispatcher
+):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    dossier = await store.dossiers.add_dossier(
+        code="HS-E", unit_code="Q1-BN", procedure="Đăng ký khai sinh", link_id="le", now=NOW,
+        returned_at=NOW, survey_code="ABCDE-FGHJK",
+    )  # fmt: skip
+    angry = "😡" * 1500  # 1,500 characters a person sees, 3,000 UTF-16 units
+    for typed in ("ABCDE-FGHJK", "3", "6", angry):
+        zalo.text_from("u1", typed)
+        await channel.answer_update((await channel.client.next_update(wait=0)) or {})
+    assert (await store.surveys.get_answer(dossier.id)).texts == {"complaint": angry}
+    notice = f"Phản ánh #1 tại UBND Phường Bến Nghé: «{angry}»"
+    assert await channel.send("head", Reply(notice, (Option("c1.assign", "Giao xử lý"),))) == Delivery.SENT
+    pieces = [m["text"] for m in zalo.sent if m["chat_id"] == "head"]
+    assert len(pieces) == 2 and all(len(p.encode("utf-16-le")) // 2 <= 2000 for p in pieces)
+    assert "".join(pieces).startswith(notice) and pieces[-1].endswith("1. Giao xử lý")
+    await channel.stop()
+
+
+async def test_a_complaint_over_the_limit_is_refused_politely_not_lost(config, store, dispatcher):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    zalo.text_from("u1", "😡" * 2001)
+    await channel.answer_update((await channel.client.next_update(wait=0)) or {})
+    assert "Nội dung quá dài (2001 ký tự)" in zalo.sent[-1]["text"]
+    await channel.stop()
+
+
+# Numbered options count as shown only once Zalo accepted the message that shows them.
+
+
+async def test_options_of_a_reply_that_was_not_sent_are_not_taken_for_a_typed_number(
+    config, store, dispatcher
+):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    dossier = await store.dossiers.add_dossier(
+        code="HS-M", unit_code="Q1-BN", procedure="Đăng ký khai sinh", link_id="lm", now=NOW,
+        returned_at=NOW, survey_code="ABCDE-FGHJK",
+    )  # fmt: skip
+
+    async def types(text: str) -> list[str]:
+        before = len(zalo.sent)
+        zalo.text_from("u1", text)
+        await channel.answer_update((await channel.client.next_update(wait=0)) or {})
+        return [m["text"] for m in zalo.sent[before:]]
+
+    zalo.faults.append((500, 500, "Internal error"))  # the rating question never reaches the citizen
+    assert await types("ABCDE-FGHJK") == []
+    assert (await store.chats.get_chat_state("zalo", "u1")).menu == ()
+    shown = await types("3")  # a "3" for a question never seen answers nothing: the question comes
+    assert await store.surveys.get_answer(dossier.id) is None
+    assert "3. Không hài lòng" in shown[-1]
+    assert "6. Lý do khác" in (await types("3"))[-1]  # now seen: 3 is "Không hài lòng"
+    assert (await store.surveys.get_answer(dossier.id)).rating == Rating.UNSATISFIED
+
+    zalo.faults.append((500, 500, "Internal error"))  # the follow-up question's answer is lost too
+    menu = (await store.chats.get_chat_state("zalo", "u1")).menu
+    assert await types("2") == []
+    assert (await store.chats.get_chat_state("zalo", "u1")).menu == menu  # the menu the citizen saw
+    shown = await types("1")  # "1" of the question the citizen still sees: that one was answered
+    answer = await store.surveys.get_answer(dossier.id)
+    assert [f.option_id for f in answer.follow_ups] == ["procedure"] and answer.texts == {}
+    assert "không còn hiệu lực" in shown[0] and "Bỏ qua" in shown[-1]  # and the question it waits on
+    await channel.stop()
+
+
+async def test_a_notice_that_was_not_sent_leaves_the_menu_as_it_was(store, dispatcher):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    assert await channel.send("u7", Reply("Chọn:", (Option("a", "Một"), Option("b", "Hai")))) == Delivery.SENT
+    zalo.faults.append((500, 500, "Internal error"))
+    assert await channel.send("u7", Reply("Thêm:", (Option("c", "Ba"),))) == Delivery.FAILED
+    assert (await store.chats.get_chat_state("zalo", "u7")).menu == (("a", "Một"), ("b", "Hai"))
+    assert await channel.send("u7", Reply("Thêm:", (Option("c", "Ba"),))) == Delivery.SENT
+    assert zalo.sent[-1]["text"] == "Thêm:\n\n3. Ba"
+    assert [key for key, _ in (await store.chats.get_chat_state("zalo", "u7")).menu] == ["a", "b", "c"]
+    await channel.stop()
+
+
+async def test_of_a_batch_only_the_options_of_messages_sent_are_remembered(store, dispatcher):
+    zalo = FakeZalo()
+    channel = ZaloChannel(zalo.client(), dispatcher, dispatcher.chats)
+    first, second = Reply("Một:", (Option("a", "A"),)), Reply("Hai:", (Option("b", "B"),))
+    original = zalo.handle
+
+    def fail_second(request):  # the first message goes, the second is refused
+        if b"Hai:" in request.content:
+            return httpx.Response(500, json={"ok": False, "error_code": 500, "description": "Internal error"})
+        return original(request)
+
+    channel.client = ZaloClient("https://zalo.test/bot", "1:abc", transport=httpx.MockTransport(fail_second))
+    assert await channel.send("u8", first, second) == Delivery.FAILED
+    assert (await store.chats.get_chat_state("zalo", "u8")).menu == (("a", "A"),)
+    await channel.stop()

@@ -20,7 +20,7 @@ from handlers.admin import apply_directory, plan_directory
 from handlers.cases import CaseAction, CaseButton, typed_case_button
 from handlers.chat import Address, Delivery, Option, Reply
 from handlers.dispatch import Dispatcher
-from handlers.typed import number_replies, typed_choice
+from handlers.typed import number_replies, remember_shown, typed_choice
 from storage.records import CaseState, NoticeTo
 from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, Citizen, add_dossier, make_config
@@ -83,24 +83,49 @@ async def test_options_are_numbered_on_across_a_batch_and_typed_commands_are_sho
         Reply("Phản ánh #7", (Option("c7", "Giao xử lý", typed="👉 gõ «giao 7»"),)),
         Reply("Trang:", (Option("p", "Trang sau"),), "Gõ số."),
     ]
-    shown = await number_replies(store.chats, Address("zalo", "u"), replies, conversation=True, now=NOW)
-    assert shown[0] == "Chọn:\n\n1. Một\n2. Hai"  # the hint only once, after the last numbered options
-    assert shown[1] == "Phản ánh #7\n\n👉 gõ «giao 7»"
-    assert shown[2] == "Trang:\n\n3. Trang sau\n\nGõ số."
+    address = Address("zalo", "u")
+    shown = await number_replies(store.chats, address, replies, conversation=True, now=NOW)
+    assert shown.texts[0] == "Chọn:\n\n1. Một\n2. Hai"  # the hint only once, after the last numbered options
+    assert shown.texts[1] == "Phản ánh #7\n\n👉 gõ «giao 7»"
+    assert shown.texts[2] == "Trang:\n\n3. Trang sau\n\nGõ số."
+    assert (await store.chats.get_chat_state("zalo", "u")).menu == ()  # not yet sent: not yet shown
+    await remember_shown(store.chats, shown, len(shown.texts), NOW)
     assert (await store.chats.get_chat_state("zalo", "u")).menu == (
         ("a", "Một"),
         ("b", "Hai"),
         ("p", "Trang sau"),
     )
     # a notice soon after numbers on; the next answer to the person starts at 1 again
+    notice = await number_replies(store.chats, address, [replies[2]], conversation=False, now=NOW)
+    assert notice.texts == ["Trang:\n\n4. Trang sau\n\nGõ số."]
+    await remember_shown(store.chats, notice, 1, NOW)
+    assert [key for key, _ in (await store.chats.get_chat_state("zalo", "u")).menu] == ["a", "b", "p", "p"]
+    answer = await number_replies(store.chats, address, [Reply("Cảm ơn")], conversation=True, now=NOW)
+    await remember_shown(store.chats, answer, 1, NOW)
+    assert answer.texts == ["Cảm ơn"] and (await store.chats.get_chat_state("zalo", "u")).menu == ()
+
+
+async def test_options_numbered_while_another_message_was_numbered_are_not_remembered(store):
+    address = Address("zalo", "u")
+    await remember_shown(
+        store.chats,
+        await number_replies(
+            store.chats, address, [Reply("A", (Option("a", "A"),))], conversation=True, now=NOW
+        ),
+        1,
+        NOW,
+    )
     notice = await number_replies(
-        store.chats, Address("zalo", "u"), [replies[2]], conversation=False, now=NOW
+        store.chats, address, [Reply("N", (Option("n", "N"),))], conversation=False, now=NOW
     )
-    assert notice == ["Trang:\n\n4. Trang sau\n\nGõ số."]
+    assert notice.texts == ["N\n\n2. N"]
+    # meanwhile an answer to the person replaced the menu with three options
     answer = await number_replies(
-        store.chats, Address("zalo", "u"), [Reply("Cảm ơn")], conversation=True, now=NOW
+        store.chats, address, [Reply("B", tuple(Option(k, k) for k in "xyz"))], conversation=True, now=NOW
     )
-    assert answer == ["Cảm ơn"] and (await store.chats.get_chat_state("zalo", "u")).menu == ()
+    await remember_shown(store.chats, answer, 1, NOW)
+    await remember_shown(store.chats, notice, 1, NOW)  # "2" was shown for N, but 2 is now "y"
+    assert [key for key, _ in (await store.chats.get_chat_state("zalo", "u")).menu] == ["x", "y", "z"]
 
 
 def test_a_typed_choice_is_a_number_shown_or_words_no_other_option_has():

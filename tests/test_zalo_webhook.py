@@ -27,11 +27,16 @@ GOOD = {"X-Bot-Api-Secret-Token": SECRET}
 
 
 class Clock:
+    """Time moved by hand (bot.channels.pacing.Clock)."""
+
     def __init__(self) -> None:
         self.now = 1000.0
 
-    def __call__(self) -> float:
+    def time(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def update(chat: str, text: str) -> dict[str, Any]:
@@ -157,7 +162,7 @@ def test_refusals_are_summarised_per_source_and_memory_stays_bounded():
     logger.addHandler(handler := Collect())
     logger.propagate = False
     try:
-        refusals = RefusalLog(logger, "webhook", clock)
+        refusals = RefusalLog(logger, "webhook", clock.time)
         for n in range(100_000):
             refusals.refused(f"10.0.{n % 50}.1", "wrong secret")
         assert len(records) == 50  # the first from each of 50 addresses

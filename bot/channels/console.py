@@ -10,7 +10,7 @@ from typing import TextIO
 
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply
 from handlers.dispatch import Dispatcher
-from handlers.typed import number_replies
+from handlers.typed import number_replies, remember_shown
 from storage.base import ChatRepository
 
 CHANNEL = "console"
@@ -42,13 +42,14 @@ class ConsoleChannel:
         return await self.show(replies, conversation=False)
 
     async def show(self, replies: Sequence[Reply], *, conversation: bool) -> Delivery:
-        """Prints replies, options numbered; an answer to what was typed (`conversation`) numbers from 1."""
-        texts = await number_replies(
-            self.chats, self.address, replies, conversation=conversation, now=datetime.now(UTC)
-        )
-        for message in texts:
+        """Prints replies, options numbered; an answer to what was typed (`conversation`) numbers
+        from 1. The options count as shown once printed: remembered after writing them."""
+        now = datetime.now(UTC)
+        numbered = await number_replies(self.chats, self.address, replies, conversation=conversation, now=now)
+        for message in numbered.texts:
             self.out.write(f"\n🤖 {message}\n")
         self.out.flush()
+        await remember_shown(self.chats, numbered, len(numbered.texts), now)
         return Delivery.SENT
 
     async def converse(self, lines: TextIO | None = None) -> None:

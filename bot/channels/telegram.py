@@ -1,4 +1,5 @@
-"""The Telegram channel, on python-telegram-bot: long polling, inline buttons, paced sending."""
+"""The Telegram channel, on python-telegram-bot: long polling, inline buttons, sending paced per chat
+(a chat under flood control waits alone), and answers that never get through recorded."""
 
 from __future__ import annotations
 
@@ -6,26 +7,27 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import os
-from collections.abc import Awaitable, Coroutine
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from aiolimiter import AsyncLimiter
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, BaseRateLimiter, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
 from bot.channels.ordering import ChatOrder
+from bot.channels.pacing import REPLY_PATIENCE, SEND_PATIENCE, ChatPacer, Clock
 from bot.config import TelegramConfig
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.texts import LANGUAGES, text
-from storage.base import ChatRepository
+from storage.base import ChatRepository, OutboxRepository
 
 log = logging.getLogger(__name__)
 
@@ -34,46 +36,56 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 CHANNEL = "telegram"
-MAX_RETRIES_ON_FLOOD = 5
 DOWNLOAD_TIMEOUT = httpx.Timeout(30)
 
 
-class PacedRateLimiter(AIORateLimiter):
-    """python-telegram-bot's limiter (overall rate, groups, waiting out 429 RetryAfter and trying
-    again), plus a per-chat pace for private chats: a short burst, then about one a second."""
+class PacedRateLimiter(BaseRateLimiter[float]):
+    """Telegram's limits, kept per chat (about 30 messages a second overall; in a chat, a short
+    burst, then about one a second). A 429 (flood control, RetryAfter) makes only its own chat wait
+    the time Telegram asks for, then the message is sent again; other chats go on. A call waits at
+    most `rate_limit_args` seconds in all for flood control (default: SEND_PATIENCE), then the
+    RetryAfter is raised to the caller; a chat told to wait longer than that is not asked again."""
 
-    def __init__(self, messages_per_second: float, chat_burst: int) -> None:
-        super().__init__(
-            overall_max_rate=messages_per_second, overall_time_period=1, max_retries=MAX_RETRIES_ON_FLOOD
-        )
-        self._chat_burst = chat_burst
-        self._chats: dict[int, AsyncLimiter] = {}
+    def __init__(self, messages_per_second: float, chat_burst: int, clock: Clock | None = None) -> None:
+        self.pacer = ChatPacer(messages_per_second, chat_burst, clock)
 
-    def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
-        limiter = self._chats.get(chat_id)
-        if limiter is None:
-            if len(self._chats) > 10_000:
-                # Forget chats whose bucket has drained: they could send a full burst anyway.
-                for key, old in list(self._chats.items()):
-                    if old.has_capacity(self._chat_burst):
-                        del self._chats[key]
-            limiter = self._chats[chat_id] = AsyncLimiter(self._chat_burst, self._chat_burst)
-        return limiter
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
 
     async def process_request(
         self,
-        callback: Any,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
         args: Any,
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
+        rate_limit_args: float | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat_id = data.get("chat_id")
-        if isinstance(chat_id, int) and chat_id > 0:
-            async with self._chat_limiter(chat_id):
-                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        if chat_id is None:  # getUpdates, answerCallbackQuery...: not paced, as python-telegram-bot does
+            return await callback(*args, **kwargs)
+        chat = str(chat_id)
+        clock = self.pacer.clock
+        patience = SEND_PATIENCE.total_seconds() if rate_limit_args is None else rate_limit_args
+        deadline = clock.time() + patience
+        while True:
+            if not await self.pacer.turn(chat, deadline):
+                raise RetryAfter(timedelta(seconds=math.ceil(self.pacer.paused_for(chat))))
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                wait = _seconds(exc.retry_after)
+                self.pacer.pause(chat, wait)
+                if clock.time() + wait > deadline:
+                    raise
+                log.info("telegram: flood control in chat %s; sending again in %.0f s", chat, wait)
+
+
+def _seconds(value: int | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class PerChatOrder(BaseUpdateProcessor):
@@ -145,6 +157,8 @@ class TelegramChannel:
         request: BaseRequest | None = None,
         files: httpx.AsyncBaseTransport | None = None,
         paced: bool = True,
+        outbox: OutboxRepository | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if config.token is None:
             raise ValueError("no Telegram token")
@@ -152,6 +166,7 @@ class TelegramChannel:
         self.dispatcher = dispatcher
         self.chats = chats
         self._files = files  # how documents are downloaded; tests put a fake file server here
+        self.outbox = outbox  # where answers that never got through are recorded
         builder: Any = (
             Application.builder()
             .token(config.token.get_secret_value())
@@ -160,7 +175,9 @@ class TelegramChannel:
             .concurrent_updates(PerChatOrder())
         )
         if paced:
-            builder = builder.rate_limiter(PacedRateLimiter(config.messages_per_second, config.chat_burst))
+            builder = builder.rate_limiter(
+                PacedRateLimiter(config.messages_per_second, config.chat_burst, clock)
+            )
         if request is not None:
             builder = builder.request(request).get_updates_request(request)
         self.application = builder.build()
@@ -232,7 +249,9 @@ class TelegramChannel:
         else:
             # The button is settled while the answer is stored: the tap shows as taken at once.
             replies, _ = await asyncio.gather(self.dispatcher.handle(incoming), self._settle_button(query))
-        await self.send(incoming.address.chat_id, *replies)
+        delivery, error = await self._send(incoming.address.chat_id, replies, REPLY_PATIENCE)
+        if delivery in (Delivery.FAILED, Delivery.REFUSED):
+            await self._record_undelivered(incoming.address.chat_id, error or delivery.value)
 
     async def _fetch(self, document: Any, limit: int) -> bytes | None:
         """A document's bytes, at most `limit` of them; None when it is larger or cannot be had.
@@ -286,28 +305,49 @@ class TelegramChannel:
             await _quietly(query.edit_message_reply_markup(reply_markup=None))
 
     async def send(self, chat_id: str, *replies: Reply) -> Delivery:
+        """Sends messages the bot starts itself (invitations, notices, digests): flood control is
+        waited out for SEND_PATIENCE at most, then the outbox tries again later."""
+        delivery, _ = await self._send(chat_id, replies, SEND_PATIENCE)
+        return delivery
+
+    async def _send(
+        self, chat_id: str, replies: Sequence[Reply], patience: timedelta
+    ) -> tuple[Delivery, str | None]:
         """Sends replies, each split if longer than Telegram allows, its buttons under its last
-        piece; records a chat that blocked the bot."""
+        piece, stopping at the first message not accepted: SENT only when every one was. Records a
+        chat that blocked the bot. With what Telegram said, when it was not SENT."""
+        wait = patience.total_seconds()
         try:
             for reply in replies:
                 pieces = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
                 for n, piece in enumerate(pieces, 1):
                     markup = keyboard(reply) if n == len(pieces) else None
-                    await self.application.bot.send_message(int(chat_id), piece, reply_markup=markup)
-        except Forbidden:
+                    await self.application.bot.send_message(
+                        int(chat_id), piece, reply_markup=markup, rate_limit_args=wait
+                    )
+        except Forbidden as exc:
             log.info("telegram chat %s blocked the bot; marked unreachable", chat_id)
             await self.chats.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
-            return Delivery.UNREACHABLE
+            return Delivery.UNREACHABLE, str(exc)
         except BadRequest as exc:
             if "chat not found" in str(exc).lower():
                 await self.chats.mark_unreachable(CHANNEL, chat_id, datetime.now(UTC))
-                return Delivery.UNREACHABLE
+                return Delivery.UNREACHABLE, str(exc)
             log.error("telegram refused a message to chat %s: %s", chat_id, exc)
-            return Delivery.FAILED
-        except (RetryAfter, NetworkError) as exc:
+            return Delivery.REFUSED, f"refused: {exc}"
+        except RetryAfter as exc:
+            log.warning("telegram: flood control in chat %s outlasted %.0f s: %s", chat_id, wait, exc)
+            return Delivery.FAILED, f"flood control: {exc}"
+        except TelegramError as exc:  # network down, timeouts, 5xx, a token refused: it may pass
             log.warning("telegram: could not send to chat %s: %s", chat_id, exc)
-            return Delivery.FAILED
-        return Delivery.SENT
+            return Delivery.FAILED, str(exc)
+        return Delivery.SENT, None
+
+    async def _record_undelivered(self, chat_id: str, error: str) -> None:
+        """An answer Telegram did not take even after waiting: never dropped silently."""
+        log.error("telegram: the answer to chat %s was not delivered: %s", chat_id, error)
+        if self.outbox is not None:
+            await self.outbox.record_undelivered_reply(CHANNEL, chat_id, datetime.now(UTC), error)
 
     async def log_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Logs an error raised while handling an update, with what the update was."""

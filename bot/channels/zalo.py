@@ -1,5 +1,6 @@
 """The Zalo channel, on the Zalo Bot Platform's HTTP API: long polling (one update a call; error
-408 means nothing new), no buttons (options are numbered and typed), 2,000 characters a message."""
+408 means nothing new), no buttons (options are numbered and typed), 2,000 UTF-16 code units a message
+(as JavaScript counts a string: an emoji such as "😡" takes two)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import hmac
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,17 +20,17 @@ import httpx
 from aiohttp import web
 
 from bot.channels.ordering import ChatOrder
+from bot.channels.pacing import REPLY_PATIENCE, SEND_PATIENCE, Clock, LoopClock
 from bot.channels.refusals import RefusalLog
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
-from handlers.typed import number_replies
-from storage.base import ChatRepository
+from handlers.typed import number_replies, remember_shown
+from storage.base import ChatRepository, OutboxRepository
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "zalo"
 MAX_TEXT = 2000
-MAX_RETRIES_ON_FLOOD = 5
 POLL_SECONDS = 30
 HANDLING_AT_ONCE = 64  # updates answered at the same time (different chats)
 HANDLING_QUEUED = 1000  # updates taken in and not yet answered before polling waits
@@ -49,9 +49,16 @@ class ZaloError(Exception):
 class ZaloClient:
     """The few Bot API calls the bot makes. `transport` lets tests put httpx.MockTransport here."""
 
-    def __init__(self, base_url: str, token: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._url = f"{base_url}{token}/"
         self._http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(POLL_SECONDS + 15))
+        self.clock: Clock = clock or LoopClock()
 
     async def call(self, method: str, **params: Any) -> Any:
         response = await self._http.post(self._url + method, json=params)
@@ -73,18 +80,22 @@ class ZaloClient:
             raise
         return update if isinstance(update, dict) else None
 
-    async def send_message(self, chat_id: str, text: str) -> None:
-        """Sends one message; flood control (429) is waited out and tried again."""
-        for attempt in range(MAX_RETRIES_ON_FLOOD + 1):
+    async def send_message(self, chat_id: str, text: str, patience: timedelta = SEND_PATIENCE) -> None:
+        """Sends one message; flood control (429) is waited out and tried again, for `patience` in
+        all, after which its ZaloError is raised."""
+        deadline = self.clock.time() + patience.total_seconds()
+        while True:
             try:
                 await self.call("sendMessage", chat_id=chat_id, text=text)
                 return
             except ZaloError as exc:
-                if exc.code != 429 or attempt == MAX_RETRIES_ON_FLOOD:
+                if exc.code != 429:
                     raise
                 wait = float(m.group(1)) if (m := re.search(r"retry after (\d+)", exc.description)) else 1.0
+                if self.clock.time() + wait > deadline:
+                    raise
                 log.info("zalo: flood control, retrying in %.1f s", wait)
-                await asyncio.sleep(wait)
+                await self.clock.sleep(wait)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -143,19 +154,23 @@ class ZaloChannel:
         dispatcher: Dispatcher,
         chats: ChatRepository,
         webhook: Webhook | None = None,
+        outbox: OutboxRepository | None = None,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.dispatcher = dispatcher
         self.chats = chats
         self.webhook = webhook
+        self.outbox = outbox  # where answers that never got through are recorded
         self._polling: asyncio.Task[None] | None = None
         self._server: web.AppRunner | None = None
         self._handling: set[asyncio.Task[None]] = set()
         self._order = ChatOrder()
         self._slots = asyncio.Semaphore(HANDLING_AT_ONCE)
-        self._refusals = RefusalLog(log, "zalo webhook", clock)
+        self._refusals = RefusalLog(
+            log, "zalo webhook", (clock or LoopClock()).time
+        )  # refusals counted by the minute
 
     async def start(self) -> None:
         """Checks the token (getMe), then long-polls, or listens and registers the webhook."""
@@ -255,31 +270,52 @@ class ZaloChannel:
 
     async def _answer(self, incoming: Incoming) -> None:
         replies = await self.dispatcher.handle(incoming)
-        await self._send(incoming.address.chat_id, replies, conversation=True)
+        chat_id = incoming.address.chat_id
+        delivery, error = await self._send(chat_id, replies, conversation=True)
+        if delivery in (Delivery.FAILED, Delivery.REFUSED):
+            # Never dropped silently: logged, and kept where `feedback-bot outbox` shows it.
+            log.error("zalo: the answer to chat %s was not delivered: %s", chat_id, error)
+            if self.outbox is not None:
+                await self.outbox.record_undelivered_reply(CHANNEL, chat_id, datetime.now(UTC), error or "")
 
     async def send(self, chat_id: str, *replies: Reply) -> Delivery:
         """Sends replies the bot starts itself (notices, digests): their options numbered on from
-        what the person was shown recently."""
-        return await self._send(chat_id, replies, conversation=False)
+        what the person was shown recently; flood control is waited out for SEND_PATIENCE at most,
+        then the outbox tries again later."""
+        delivery, _ = await self._send(chat_id, replies, conversation=False)
+        return delivery
 
-    async def _send(self, chat_id: str, replies: Sequence[Reply], *, conversation: bool) -> Delivery:
-        """Sends replies as texts, options numbered (and remembered for the chat), each split into
-        messages of at most 2,000 characters."""
+    async def _send(
+        self, chat_id: str, replies: Sequence[Reply], *, conversation: bool
+    ) -> tuple[Delivery, str | None]:
+        """Sends replies as texts, options numbered, each split into messages of at most 2,000
+        UTF-16 units, stopping at the first not accepted: SENT only when every one was (with what
+        Zalo said, when not). The options of the texts Zalo accepted are remembered for the chat,
+        those of a text that did not go through are not (a typed number never means an option
+        never seen)."""
         now = datetime.now(UTC)
         address = Address(CHANNEL, chat_id)
+        patience = REPLY_PATIENCE if conversation else SEND_PATIENCE
+        numbered = await number_replies(self.chats, address, replies, conversation=conversation, now=now)
+        sent = 0
         try:
-            texts = await number_replies(self.chats, address, replies, conversation=conversation, now=now)
-            for message in texts:
+            for message in numbered.texts:
                 for piece in split_text(message, MAX_TEXT):
-                    await self.client.send_message(chat_id, piece)
+                    await self.client.send_message(chat_id, piece, patience)
+                sent += 1
         except ZaloError as exc:
             if exc.code == 403:
                 log.info("zalo chat %s blocked the bot; marked unreachable", chat_id)
                 await self.chats.mark_unreachable(CHANNEL, chat_id, now)
-                return Delivery.UNREACHABLE
+                return Delivery.UNREACHABLE, str(exc)
+            if exc.code == 400:
+                log.error("zalo refused a message to chat %s: %s", chat_id, exc)
+                return Delivery.REFUSED, f"refused: {exc}"
             log.warning("zalo: could not send to chat %s: %s", chat_id, exc)
-            return Delivery.FAILED
+            return Delivery.FAILED, str(exc)
         except httpx.HTTPError as exc:
             log.warning("zalo: could not send to chat %s: %s", chat_id, exc)
-            return Delivery.FAILED
-        return Delivery.SENT
+            return Delivery.FAILED, str(exc) or type(exc).__name__
+        finally:
+            await remember_shown(self.chats, numbered, sent, now)
+        return Delivery.SENT, None

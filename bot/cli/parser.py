@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.cli.commands import answers, audit, cases, digest, directory, dossier, questions, run
+from bot.cli.commands import answers, audit, cases, digest, directory, dossier, outbox, questions, run
 from bot.cli.common import day
 from bot.cli.output import FORMS
 from bot.config import Config
@@ -44,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     def listing(made: argparse.ArgumentParser) -> None:
         made.add_argument("--format", choices=FORMS, default="table", help="table (default), csv or json")
 
-    command(commands, "run", "run the bot on every channel with a token (Telegram, Zalo)", run.run_bot)
+    serving = command(
+        commands, "run", "run the bot on every channel with a token (Telegram, Zalo)", run.run_bot
+    )
+    serving.add_argument(
+        "--standby",
+        action="store_true",
+        help="if another run serves the database, wait and take over when it stops (instead of refusing)",
+    )
     console = command(commands, "console", "answer surveys in this terminal", run.run_console)
     console.add_argument(
         "--demo",
@@ -111,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     directory_import.add_argument("file", type=Path)
     directory_import.add_argument("--apply", action="store_true", help="apply the change")
     command(units, "show", "the unit tree with heads, staff and their chat ids", directory.show_directory)
+
+    waiting = command(
+        commands, "outbox", "messages not delivered: pending, retrying, given up; digests not sent",
+        outbox.list_outbox,
+    )  # fmt: skip
+    waiting.add_argument("--state", choices=outbox.STATES, default="all", help="default: all")
+    listing(waiting)
 
     trail = command(commands, "audit", "print admin changes and case actions", audit.print_audit)
     trail.add_argument("--since", type=day, metavar="DATE", help="from this day on (YYYY-MM-DD)")

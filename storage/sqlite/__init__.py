@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
-from storage.base import Storage
+from storage.base import AlreadyServing, Storage
 from storage.sqlite.audit import SQLiteAudit
 from storage.sqlite.cases import SQLiteCases
 from storage.sqlite.chats import SQLiteChats
@@ -32,12 +37,39 @@ class SQLiteStorage(Storage):
         self.digests = SQLiteDigests(self.db)
         self.question_sets = SQLiteQuestionSets(self.db)
         self.audit = SQLiteAudit(self.db)
+        self._serving: TextIO | None = None
 
     async def open(self) -> None:
         await self.db.open()
 
+    async def claim_serving(self) -> None:
+        if self.path != ":memory:" and self._serving is None:
+            self._serving = _lock(f"{self.path}.lock")
+
     async def close(self) -> None:
         await self.db.close()
+        if self._serving is not None:
+            self._serving.close()
+            self._serving = None
+
+
+def _lock(path: str) -> TextIO:
+    """An exclusive lock on a file beside the database, naming who holds it. The kernel drops it
+    when the process ends, kill -9 included, so a crashed bot never blocks the next start."""
+    lock = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the storage closes
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise AlreadyServing(holder) from None
+    lock.seek(0)
+    lock.truncate()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    lock.write(f"feedback-bot run (pid {os.getpid()} on {socket.gethostname()}, since {started})\n")
+    lock.flush()
+    return lock
 
 
 __all__ = ["SQLiteStorage", "migrations"]

@@ -9,7 +9,8 @@ from datetime import datetime
 
 from storage.base import ChatRepository
 from storage.records import ChatState
-from storage.sqlite.db import Connection, Database, first, iso
+from storage.sqlite.db import Connection, Database, iso
+from storage.sqlite.db import first as first_row
 from storage.sqlite.surveys import SURVEY_STATE_COLUMNS, SURVEY_STATE_JOINS, survey
 
 CHAT_STATE = (
@@ -71,31 +72,31 @@ class SQLiteChats(ChatRepository):
             (channel, chat_id, awaiting),
         )
 
-    async def extend_menu(
-        self,
-        channel: str,
-        chat_id: str,
-        options: Sequence[tuple[str, str]],
-        *,
-        keep_since: datetime | None,
-        limit: int,
-        now: datetime,
+    async def menu_start(
+        self, channel: str, chat_id: str, *, adding: int, keep_since: datetime | None, limit: int
     ) -> int:
-        def extend(db: Connection) -> int:
-            row = first(
-                db, "SELECT menu, menu_at FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id)
-            )
-            menu: list[list[str]] = json.loads(row["menu"]) if row and row["menu"] else []
-            kept = (
-                keep_since is not None
-                and row is not None
-                and row["menu_at"] is not None
-                and datetime.fromisoformat(row["menu_at"]) > keep_since
-                and len(menu) + len(options) <= limit
-            )
-            if not kept:
-                menu = []
-            number = len(menu) + 1
+        if keep_since is None:
+            return 1
+        row = await self.db.read_one(
+            "SELECT menu, menu_at FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+        )
+        if row is None or row["menu_at"] is None or datetime.fromisoformat(row["menu_at"]) <= keep_since:
+            return 1
+        length = len(json.loads(row["menu"])) if row["menu"] else 0
+        return length + 1 if length + adding <= limit else 1
+
+    async def remember_menu(
+        self, channel: str, chat_id: str, options: Sequence[tuple[str, str]], *, first: int, now: datetime
+    ) -> bool:
+        def remember(db: Connection) -> bool:
+            menu: list[list[str]] = []
+            if first > 1:
+                row = first_row(
+                    db, "SELECT menu FROM chats WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+                )
+                menu = json.loads(row["menu"]) if row and row["menu"] else []
+                if len(menu) != first - 1:
+                    return False
             menu += [[key, label] for key, label in options]
             db.execute(
                 "INSERT INTO chats (channel, chat_id, menu, menu_at) VALUES (?, ?, ?, ?)"
@@ -103,6 +104,6 @@ class SQLiteChats(ChatRepository):
                 " SET menu = excluded.menu, menu_at = excluded.menu_at",
                 (channel, chat_id, json.dumps(menu, ensure_ascii=False) if menu else None, iso(now)),
             )
-            return number
+            return True
 
-        return await self.db.write(extend)
+        return await self.db.write(remember)

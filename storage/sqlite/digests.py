@@ -1,12 +1,14 @@
-"""What the daily digest counts, and which digests went (each unit and day claimed once)."""
+"""What the daily digest counts, and which digests went: each unit and day claimed once, for a lease
+that a later run takes over when the claim's sender died."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 
 from storage.base import DigestRepository
-from storage.records import OPEN_STATES, CaseCounts, UnitFigures
-from storage.sqlite.db import Database, first, iso
+from storage.records import OPEN_STATES, CaseCounts, DigestRecord, DigestStatus, UnitFigures
+from storage.sqlite.db import Database, first, iso, placeholders
 
 _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_STATES)  # constants, not input
 
@@ -37,23 +39,62 @@ class SQLiteDigests(DigestRepository):
         )
         return {r["unit_code"]: CaseCounts.model_validate(dict(r)) for r in rows}
 
-    async def claim_digest(self, unit_code: str, day: date, now: datetime) -> bool:
+    async def claim_digest(self, unit_code: str, day: date, now: datetime, *, lease: timedelta) -> bool:
         row = await self.db.write(
             lambda db: first(
                 db,
                 "INSERT INTO digests (unit_code, day, status, claimed_at) VALUES (?, ?, 'sending', ?)"
                 " ON CONFLICT (unit_code, day) DO UPDATE"
-                " SET status = 'sending', claimed_at = excluded.claimed_at"
-                " WHERE digests.status = 'empty' RETURNING day",
-                (unit_code, iso(day), iso(now)),
+                " SET status = 'sending', claimed_at = excluded.claimed_at, next_attempt_at = NULL"
+                " WHERE digests.status = 'empty'"
+                " OR (digests.status = 'retrying' AND digests.next_attempt_at <= excluded.claimed_at)"
+                " OR (digests.status = 'sending' AND digests.claimed_at <= ?) RETURNING day",
+                (unit_code, iso(day), iso(now), iso(now - lease)),
             )
         )
         return row is not None
 
     async def finish_digest(
-        self, unit_code: str, day: date, status: str, now: datetime, recipient: str | None = None
+        self,
+        unit_code: str,
+        day: date,
+        status: DigestStatus,
+        now: datetime,
+        recipient: str | None = None,
+        error: str | None = None,
     ) -> None:
         await self.db.execute(
-            "UPDATE digests SET status = ?, sent_at = ?, recipient = ? WHERE unit_code = ? AND day = ?",
-            (status, iso(now), recipient, unit_code, iso(day)),
+            "UPDATE digests SET status = ?, sent_at = ?, recipient = ?, error = ?, next_attempt_at = NULL"
+            " WHERE unit_code = ? AND day = ?",
+            (DigestStatus(status).value, iso(now), recipient, error, unit_code, iso(day)),
         )
+
+    async def retry_digest(self, unit_code: str, day: date, error: str, next_attempt_at: datetime) -> int:
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                "UPDATE digests SET status = 'retrying', attempts = attempts + 1, error = ?,"
+                " next_attempt_at = ? WHERE unit_code = ? AND day = ? RETURNING attempts",
+                (error, iso(next_attempt_at), unit_code, iso(day)),
+            )
+        )
+        return int(row[0]) if row else 0
+
+    async def due_digests(self, day: date, now: datetime, *, lease: timedelta) -> list[str]:
+        rows = await self.db.read(
+            "SELECT unit_code FROM digests WHERE day = ? AND ((status = 'retrying' AND next_attempt_at <= ?)"
+            " OR (status = 'sending' AND claimed_at <= ?)) ORDER BY unit_code",
+            (iso(day), iso(now), iso(now - lease)),
+        )
+        return [r["unit_code"] for r in rows]
+
+    async def list_digests(
+        self, statuses: Sequence[DigestStatus], *, since: date | None = None
+    ) -> list[DigestRecord]:
+        values = [s.value for s in statuses]
+        rows = await self.db.read(
+            "SELECT unit_code, day, status, claimed_at, sent_at, recipient, attempts, error, next_attempt_at"
+            f" FROM digests WHERE status IN ({placeholders(values)}) AND day >= ? ORDER BY day, unit_code",
+            (*values, iso(since) if since is not None else ""),
+        )
+        return [DigestRecord.model_validate(dict(r)) for r in rows]

@@ -72,6 +72,12 @@ class SQLiteSurveys(SurveyRepository):
                   iso(now))  # fmt: skip
 
         def start(db: Connection) -> Row | None:
+            ongoing = first(
+                db, f"{_SURVEY_STATE} WHERE s.channel = ? AND s.chat_id = ? AND s.dossier_id = ?"
+                " AND s.step IS NOT NULL", (channel, chat_id, dossier_id),
+            )  # fmt: skip
+            if ongoing is not None:
+                return ongoing
             db.execute("DELETE FROM surveys WHERE channel = ? AND chat_id = ?", (channel, chat_id))
             db.execute(
                 "INSERT INTO surveys (channel, chat_id, dossier_id, question_set, question_set_version,"

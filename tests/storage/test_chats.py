@@ -3,11 +3,31 @@ menu of chats that type numbers; all read at once with the chat's survey."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from storage.base import Storage
 from storage.records import Rating, Role
 from tests.storage.conftest import T0, TG_2001, add_dossier, entry, hours, set_people, start_survey
+
+
+async def extend(
+    db: Storage,
+    channel: str,
+    chat_id: str,
+    options: Sequence[tuple[str, str]],
+    *,
+    keep_since: datetime | None,
+    limit: int,
+    now: datetime,
+) -> int:
+    """Numbers options after the chat's menu and records them as shown, as a channel does once
+    the message went through; the number of the first."""
+    first = await db.chats.menu_start(
+        channel, chat_id, adding=len(options), keep_since=keep_since, limit=limit
+    )
+    assert await db.chats.remember_menu(channel, chat_id, options, first=first, now=now)
+    return first
 
 
 class TestChats:
@@ -91,62 +111,55 @@ class TestChats:
         assert not (await db.chats.get_chat_state("telegram", "2001")).is_person
 
     async def test_a_menu_numbers_on_or_starts_again(self, db: Storage):
-        first = await db.chats.extend_menu(
-            "zalo", "z1", [("a", "A"), ("b", "B")], keep_since=None, limit=60, now=T0
-        )
+        first = await extend(db, "zalo", "z1", [("a", "A"), ("b", "B")], keep_since=None, limit=60, now=T0)
         assert first == 1 and (await db.chats.get_chat_state("zalo", "z1")).menu == (("a", "A"), ("b", "B"))
         # a notice soon after numbers on; an answer to the person starts again
         assert (
-            await db.chats.extend_menu(
-                "zalo", "z1", [("c", "C")], keep_since=T0 - timedelta(hours=12), limit=60, now=T0
+            await extend(
+                db, "zalo", "z1", [("c", "C")], keep_since=T0 - timedelta(hours=12), limit=60, now=T0
             )
             == 3
         )
         assert [k for k, _ in (await db.chats.get_chat_state("zalo", "z1")).menu] == ["a", "b", "c"]
-        assert await db.chats.extend_menu("zalo", "z1", [("d", "D")], keep_since=None, limit=60, now=T0) == 1
+        assert await extend(db, "zalo", "z1", [("d", "D")], keep_since=None, limit=60, now=T0) == 1
         # a notice a day later starts again too: nobody remembers yesterday's numbers
         later = T0 + timedelta(days=1)
         assert (
-            await db.chats.extend_menu(
-                "zalo", "z1", [("e", "E")], keep_since=later - timedelta(hours=12), limit=60, now=later
+            await extend(
+                db, "zalo", "z1", [("e", "E")], keep_since=later - timedelta(hours=12), limit=60, now=later
             )
             == 1
         )
-        await db.chats.extend_menu("zalo", "z1", [], keep_since=None, limit=60, now=later)
+        await extend(db, "zalo", "z1", [], keep_since=None, limit=60, now=later)
         assert (await db.chats.get_chat_state("zalo", "z1")).menu == ()
         # the language and the rest of the chat are untouched
         await db.chats.set_language("zalo", "z1", "en")
-        await db.chats.extend_menu("zalo", "z1", [("f", "F")], keep_since=None, limit=60, now=later)
+        await extend(db, "zalo", "z1", [("f", "F")], keep_since=None, limit=60, now=later)
         assert (await db.chats.get_chat_state("zalo", "z1")).language == "en"
 
     async def test_a_menu_never_grows_without_end(self, db: Storage):
         many = [(f"k{n}", f"L{n}") for n in range(40)]
-        await db.chats.extend_menu("zalo", "z1", many, keep_since=None, limit=60, now=T0)
+        await extend(db, "zalo", "z1", many, keep_since=None, limit=60, now=T0)
         assert (
-            await db.chats.extend_menu(
-                "zalo", "z1", many, keep_since=T0 - timedelta(hours=12), limit=60, now=T0
-            )
-            == 1
+            await extend(db, "zalo", "z1", many, keep_since=T0 - timedelta(hours=12), limit=60, now=T0) == 1
         )
         assert len((await db.chats.get_chat_state("zalo", "z1")).menu) == 40
 
     async def test_a_menu_fills_up_to_its_limit_exactly(self, db: Storage):
         since = T0 - hours(1)
-        await db.chats.extend_menu("zalo", "z1", [("a", "A"), ("b", "B")], keep_since=None, limit=3, now=T0)
-        assert await db.chats.extend_menu("zalo", "z1", [("c", "C")], keep_since=since, limit=3, now=T0) == 3
-        assert await db.chats.extend_menu("zalo", "z1", [("d", "D")], keep_since=since, limit=3, now=T0) == 1
+        await extend(db, "zalo", "z1", [("a", "A"), ("b", "B")], keep_since=None, limit=3, now=T0)
+        assert await extend(db, "zalo", "z1", [("c", "C")], keep_since=since, limit=3, now=T0) == 3
+        assert await extend(db, "zalo", "z1", [("d", "D")], keep_since=since, limit=3, now=T0) == 1
         assert (await db.chats.get_chat_state("zalo", "z1")).menu == (("d", "D"),)
 
     async def test_a_menu_is_kept_only_if_extended_after_keep_since(self, db: Storage):
-        await db.chats.extend_menu("zalo", "z1", [("a", "A")], keep_since=None, limit=60, now=T0)
+        await extend(db, "zalo", "z1", [("a", "A")], keep_since=None, limit=60, now=T0)
         # extended exactly at `keep_since` is not after it
-        assert await db.chats.extend_menu("zalo", "z1", [("b", "B")], keep_since=T0, limit=60, now=T0) == 1
+        assert await extend(db, "zalo", "z1", [("b", "B")], keep_since=T0, limit=60, now=T0) == 1
         # each extension renews the time the menu is kept from
         later = T0 + hours(2)
-        await db.chats.extend_menu("zalo", "z1", [("c", "C")], keep_since=T0 - hours(1), limit=60, now=later)
-        number = await db.chats.extend_menu(
-            "zalo", "z1", [("d", "D")], keep_since=T0 + hours(1), limit=60, now=later
-        )
+        await extend(db, "zalo", "z1", [("c", "C")], keep_since=T0 - hours(1), limit=60, now=later)
+        number = await extend(db, "zalo", "z1", [("d", "D")], keep_since=T0 + hours(1), limit=60, now=later)
         assert number == 3 and [k for k, _ in (await db.chats.get_chat_state("zalo", "z1")).menu] == [
             "b",
             "c",
@@ -155,18 +168,36 @@ class TestChats:
 
     async def test_a_chat_without_a_menu_starts_at_one_whatever_keep_since(self, db: Storage):
         await db.chats.set_language("zalo", "z1", "vi")
-        assert (
-            await db.chats.extend_menu("zalo", "z1", [("a", "A")], keep_since=T0 - hours(1), limit=60, now=T0)
-            == 1
-        )
-        assert (
-            await db.chats.extend_menu("zalo", "z2", [("a", "A")], keep_since=T0 - hours(1), limit=60, now=T0)
-            == 1
-        )
+        assert await extend(db, "zalo", "z1", [("a", "A")], keep_since=T0 - hours(1), limit=60, now=T0) == 1
+        assert await extend(db, "zalo", "z2", [("a", "A")], keep_since=T0 - hours(1), limit=60, now=T0) == 1
 
     async def test_menus_are_per_chat(self, db: Storage):
-        await db.chats.extend_menu("zalo", "z1", [("a", "Ông An")], keep_since=None, limit=60, now=T0)
-        await db.chats.extend_menu("zalo", "z2", [("b", "Bà Bình")], keep_since=None, limit=60, now=T0)
-        await db.chats.extend_menu("zalo", "z2", [], keep_since=None, limit=60, now=T0)
+        await extend(db, "zalo", "z1", [("a", "Ông An")], keep_since=None, limit=60, now=T0)
+        await extend(db, "zalo", "z2", [("b", "Bà Bình")], keep_since=None, limit=60, now=T0)
+        await extend(db, "zalo", "z2", [], keep_since=None, limit=60, now=T0)
         assert (await db.chats.get_chat_state("zalo", "z1")).menu == (("a", "Ông An"),)
         assert (await db.chats.get_chat_state("zalo", "z2")).menu == ()
+
+    async def test_numbering_options_reads_only_until_they_are_remembered(self, db: Storage):
+        await extend(db, "zalo", "z1", [("a", "A")], keep_since=None, limit=60, now=T0)
+        since = T0 - hours(1)
+        assert await db.chats.menu_start("zalo", "z1", adding=2, keep_since=since, limit=60) == 2
+        assert await db.chats.menu_start("zalo", "z1", adding=2, keep_since=since, limit=60) == 2
+        assert await db.chats.menu_start("zalo", "z1", adding=60, keep_since=since, limit=60) == 1
+        assert await db.chats.menu_start("zalo", "z1", adding=2, keep_since=None, limit=60) == 1
+        assert await db.chats.menu_start("zalo", "z9", adding=2, keep_since=since, limit=60) == 1
+        assert (await db.chats.get_chat_state("zalo", "z1")).menu == (("a", "A"),)
+
+    async def test_options_follow_the_menu_only_where_it_ends_just_before_them(self, db: Storage):
+        await extend(db, "zalo", "z1", [("a", "A"), ("b", "B")], keep_since=None, limit=60, now=T0)
+        # numbered 3 and 4 after a menu of two: they follow it
+        assert await db.chats.remember_menu("zalo", "z1", [("c", "C"), ("d", "D")], first=3, now=T0)
+        # numbered 4 after a menu that has four by now: not remembered, the menu is untouched
+        assert not await db.chats.remember_menu("zalo", "z1", [("x", "X")], first=4, now=T0)
+        assert not await db.chats.remember_menu("zalo", "z1", [("x", "X")], first=9, now=T0)
+        assert not await db.chats.remember_menu("zalo", "z2", [("x", "X")], first=2, now=T0)
+        assert [k for k, _ in (await db.chats.get_chat_state("zalo", "z1")).menu] == ["a", "b", "c", "d"]
+        assert (await db.chats.get_chat_state("zalo", "z2")).menu == ()
+        # numbered from 1: they replace whatever the menu holds
+        assert await db.chats.remember_menu("zalo", "z1", [("e", "E")], first=1, now=T0)
+        assert (await db.chats.get_chat_state("zalo", "z1")).menu == (("e", "E"),)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.records import Unit
+from storage.records import DigestStatus, Unit
 from storage.sqlite import SQLiteStorage, migrations
 from storage.sqlite.db import _statements
 from tests.storage.conftest import T0, TG_2001, set_units
@@ -68,5 +68,54 @@ async def test_foreign_keys_are_enforced(tmp_path: Path):
     try:
         with pytest.raises(Exception, match="FOREIGN KEY"):
             await db.dossiers.link_chat(12345, "telegram", "1", T0)
+    finally:
+        await db.close()
+
+
+async def test_items_given_up_by_the_old_five_attempts_rule_are_pending_again(tmp_path: Path):
+    """Migration 010: invitations and notices the old rule gave up after five passing failures go
+    out again; one refused for good stays given up; digests keep what they recorded."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        for number, script in migrations():
+            if number < 10:
+                for statement in _statements(script):
+                    raw.execute(statement)
+        raw.execute("PRAGMA user_version = 9")
+        raw.execute("INSERT INTO units (code, name) VALUES ('Q1', 'UBND Quận 1')")
+        raw.execute(
+            "INSERT INTO dossiers (id, code, unit_code, procedure, link_id, created_at)"
+            " VALUES (1, 'HS-1', 'Q1', 'Khai sinh', 'L1', '2026-11-20T02:00:00+00:00')"
+        )
+        raw.executemany(
+            "INSERT INTO invitations (dossier_id, channel, chat_id, status, attempts, created_at, sent_at,"
+            " error) VALUES (1, 'telegram', ?, ?, ?, '2026-11-20T02:00:00+00:00', ?, ?)",
+            [
+                ("1", "failed", 5, "2026-11-20T02:01:00+00:00", "failed 5 times"),
+                ("2", "unreachable", 0, "2026-11-20T02:01:00+00:00", "chat blocked the bot"),
+            ],
+        )
+        raw.execute(
+            "INSERT INTO digests (unit_code, day, status, recipient, claimed_at, sent_at)"
+            " VALUES ('Q1', '2026-11-20', 'sent', 'person:1', '2026-11-20T00:30:00+00:00',"
+            " '2026-11-20T00:30:05+00:00')"
+        )
+    db = SQLiteStorage(path)
+    await db.open()
+    try:
+        (revived,) = await db.outbox.pending_invitations()
+        assert (revived.chat_id, revived.attempts, revived.sent_at, revived.next_attempt_at) == (
+            "1",
+            5,
+            None,
+            None,
+        )
+        (kept,) = await db.digests.list_digests(list(DigestStatus))
+        assert (kept.unit_code, kept.status, kept.recipient, kept.attempts) == (
+            "Q1",
+            DigestStatus.SENT,
+            "person:1",
+            0,
+        )
     finally:
         await db.close()

@@ -1,5 +1,6 @@
 """OutboxRepository: survey invitations and case notices waiting for the running bot, read a page at
-a time in the order recorded, retried until finished, never pending again once finished."""
+a time in the order recorded, claimed for a lease before sending, retried from a later time until
+finished, never pending again once finished; and answers the platform did not accept."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ class TestInvitations:
         await db.dossiers.link_chat(dossier.id, "telegram", "42", T0)
         (invitation,) = await db.outbox.pending_invitations()
         assert await db.outbox.retry_invitation(invitation.id, "timeout") == 1
-        assert await db.outbox.retry_invitation(invitation.id, "timeout") == 2
+        assert await db.outbox.retry_invitation(invitation.id, "timeout", T0 + hours(1)) == 2
         (still,) = await db.outbox.pending_invitations()
-        assert still.attempts == 2 and still.error == "timeout"
+        assert (still.attempts, still.error, still.next_attempt_at) == (2, "timeout", T0 + hours(1))
         await db.outbox.finish_invitation(invitation.id, OutboxStatus.SENT, T0)
         assert await db.outbox.pending_invitations() == []
 
@@ -51,7 +52,7 @@ class TestInvitations:
             0,
             T0,
         )
-        assert (invitation.sent_at, invitation.error) == (None, None)
+        assert (invitation.sent_at, invitation.error, invitation.next_attempt_at) == (None, None, None)
 
     async def test_invitations_are_read_in_the_order_recorded_a_page_at_a_time(self, db: Storage):
         recorded = await invite(db, "1", "2") + await invite(db, "3") + await invite(db, "4", "5")
@@ -80,6 +81,50 @@ class TestInvitations:
             OutboxStatus.PENDING,
         )
 
+    async def test_a_due_invitation_is_claimed_once_until_its_lease_ends(self, db: Storage):
+        (invitation,) = await invite(db, "1")
+        assert await db.outbox.claim_invitation(invitation.id, T0, T0 + hours(1))
+        # claimed: no other sender takes it, and it shows as not due before the lease's end
+        assert not await db.outbox.claim_invitation(invitation.id, T0, T0 + hours(1))
+        assert not await db.outbox.claim_invitation(invitation.id, T0 + hours(0.5), T0 + hours(2))
+        (claimed,) = await db.outbox.pending_invitations()
+        assert (claimed.status, claimed.attempts, claimed.next_attempt_at) == (
+            OutboxStatus.PENDING,
+            0,
+            T0 + hours(1),
+        )
+        # its sender died holding it: once the lease ends, it is taken over
+        assert await db.outbox.claim_invitation(invitation.id, T0 + hours(1), T0 + hours(2))
+
+    async def test_a_retried_invitation_is_claimed_only_from_its_next_attempt(self, db: Storage):
+        (invitation,) = await invite(db, "1")
+        assert await db.outbox.claim_invitation(invitation.id, T0, T0 + hours(1))
+        await db.outbox.retry_invitation(invitation.id, "502 Bad Gateway", T0 + hours(3))
+        assert not await db.outbox.claim_invitation(invitation.id, T0 + hours(2), T0 + hours(4))
+        assert await db.outbox.claim_invitation(invitation.id, T0 + hours(3), T0 + hours(4))
+
+    async def test_a_finished_invitation_cannot_be_claimed(self, db: Storage):
+        (invitation,) = await invite(db, "1")
+        assert await db.outbox.claim_invitation(invitation.id, T0, T0 + hours(1))
+        await db.outbox.finish_invitation(invitation.id, OutboxStatus.SENT, T0)
+        assert not await db.outbox.claim_invitation(invitation.id, T0 + hours(5), T0 + hours(6))
+        (sent,) = await db.outbox.list_invitations([OutboxStatus.SENT])
+        assert (sent.sent_at, sent.next_attempt_at) == (T0, None)
+
+    async def test_invitations_are_listed_by_state_in_the_order_recorded(self, db: Storage):
+        first, second, third = await invite(db, "1", "2", "3")
+        await db.outbox.finish_invitation(first.id, OutboxStatus.UNREACHABLE, T0, "blocked")
+        await db.outbox.finish_invitation(third.id, OutboxStatus.FAILED, T0, "Bad Request")
+        given_up = await db.outbox.list_invitations([OutboxStatus.UNREACHABLE, OutboxStatus.FAILED])
+        assert [(i.id, i.status, i.error) for i in given_up] == [
+            (first.id, OutboxStatus.UNREACHABLE, "blocked"),
+            (third.id, OutboxStatus.FAILED, "Bad Request"),
+        ]
+        assert await db.outbox.list_invitations([OutboxStatus.PENDING]) == [second]
+        latest = await db.outbox.list_invitations(list(OutboxStatus), limit=2)  # the latest, oldest first
+        assert [i.id for i in latest] == [second.id, third.id]
+        assert await db.outbox.list_invitations([OutboxStatus.SKIPPED]) == []
+
 
 class TestNotices:
     async def test_notices_are_read_with_what_and_whom_in_the_order_recorded(self, db: Storage):
@@ -107,9 +152,10 @@ class TestNotices:
         await notify(db, "1", "2")
         first, second = await db.outbox.pending_notices()
         assert await db.outbox.retry_notice(first.id, "timeout") == 1
-        assert await db.outbox.retry_notice(first.id, "502 Bad Gateway") == 2
+        assert await db.outbox.retry_notice(first.id, "502 Bad Gateway", T0 + hours(2)) == 2
         still, untouched = await db.outbox.pending_notices()
         assert (still.id, still.attempts, still.status) == (first.id, 2, OutboxStatus.PENDING)
+        assert (still.error, still.next_attempt_at) == ("502 Bad Gateway", T0 + hours(2))
         assert untouched == second
         await db.outbox.finish_notice(first.id, OutboxStatus.SENT, T0 + hours(1))
         assert await db.outbox.pending_notices() == [second]
@@ -142,3 +188,58 @@ class TestNotices:
             action="assigned", now=T0, notices=[to_citizen],
         )  # fmt: skip
         assert [n.note for n in await db.outbox.pending_notices()] == ["Xin gọi lại số 0909", None]
+
+    async def test_a_notice_is_claimed_once_until_its_lease_ends_or_its_retry_time(self, db: Storage):
+        await notify(db, "1")
+        (notice,) = await db.outbox.pending_notices()
+        assert await db.outbox.claim_notice(notice.id, T0, T0 + hours(1))
+        assert not await db.outbox.claim_notice(notice.id, T0, T0 + hours(1))
+        assert await db.outbox.claim_notice(notice.id, T0 + hours(1), T0 + hours(2))  # taken over
+        await db.outbox.retry_notice(notice.id, "timeout", T0 + hours(4))
+        assert not await db.outbox.claim_notice(notice.id, T0 + hours(3), T0 + hours(5))
+        assert await db.outbox.claim_notice(notice.id, T0 + hours(4), T0 + hours(5))
+        await db.outbox.finish_notice(notice.id, OutboxStatus.SENT, T0 + hours(4))
+        assert not await db.outbox.claim_notice(notice.id, T0 + hours(9), T0 + hours(10))
+
+    async def test_notices_are_listed_by_state_unit_and_when_they_were_given_up(self, db: Storage):
+        await notify(db, "1", "2")  # a case of Q1-BN
+        case = await open_case(db, "HS-Q3", "Q3", chat="c-q3")
+        await db.cases.change_case(
+            case.id, from_states=[CaseState.NEW], to_state=CaseState.NEW, actor="test", action="noticed",
+            now=T0, notices=[NoticeTo(kind="resolved", channel="telegram", chat_id="3")],
+        )  # fmt: skip
+        first, second, third = await db.outbox.pending_notices()
+        assert (first.unit_code, third.unit_code) == ("Q1-BN", "Q3")
+        assert first.created_at == T0 and first.sent_at is None and first.error is None
+        await db.outbox.finish_notice(first.id, OutboxStatus.UNREACHABLE, T0 + hours(1), "blocked")
+        await db.outbox.finish_notice(third.id, OutboxStatus.FAILED, T0 + hours(3), "Bad Request")
+        given_up = [OutboxStatus.UNREACHABLE, OutboxStatus.FAILED]
+        assert [n.id for n in await db.outbox.list_notices(given_up)] == [first.id, third.id]
+        (blocked,) = await db.outbox.list_notices(given_up, unit_codes=["Q1-BN", "Q1"])
+        assert (blocked.id, blocked.status, blocked.error, blocked.sent_at) == (
+            first.id,
+            OutboxStatus.UNREACHABLE,
+            "blocked",
+            T0 + hours(1),
+        )
+        assert [n.id for n in await db.outbox.list_notices(given_up, finished_since=T0 + hours(2))] == [
+            third.id
+        ]
+        assert await db.outbox.list_notices(given_up, unit_codes=[]) == []
+        assert await db.outbox.list_notices([OutboxStatus.PENDING], finished_since=T0) == []
+        assert [n.id for n in await db.outbox.list_notices([OutboxStatus.PENDING])] == [second.id]
+        assert [n.id for n in await db.outbox.list_notices(list(OutboxStatus), limit=1)] == [third.id]
+
+
+class TestUndeliveredReplies:
+    async def test_undelivered_replies_are_kept_in_the_order_recorded(self, db: Storage):
+        await db.outbox.record_undelivered_reply("telegram", "1", T0, "flood control for 900 s")
+        await db.outbox.record_undelivered_reply("zalo", "z-2", T0 + hours(2), "500 Internal error")
+        replies = await db.outbox.undelivered_replies()
+        assert [(r.channel, r.chat_id, r.at, r.error) for r in replies] == [
+            ("telegram", "1", T0, "flood control for 900 s"),
+            ("zalo", "z-2", T0 + hours(2), "500 Internal error"),
+        ]
+        assert replies[0].id < replies[1].id
+        assert [r.chat_id for r in await db.outbox.undelivered_replies(since=T0 + hours(1))] == ["z-2"]
+        assert [r.chat_id for r in await db.outbox.undelivered_replies(limit=1)] == ["z-2"]  # the latest

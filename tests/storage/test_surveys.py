@@ -48,6 +48,21 @@ class TestSurveys:
                 first, rating=Rating.SATISFIED, option_id="s", next_step=None, now=T0
             )
 
+    async def test_a_survey_of_the_same_dossier_under_way_is_kept_as_it_stands(self, db: Storage):
+        dossier = await add_dossier(db)
+        first = await start_survey(db, dossier.id)
+        await db.surveys.record_rating(
+            first, rating=Rating.UNSATISFIED, option_id="u", next_step="problem", now=T0
+        )
+        again = await start_survey(db, dossier.id, now=T0 + hours(1))  # an invitation sent twice
+        assert again.id == first.id and again.step == "problem" and again.rating == Rating.UNSATISFIED
+
+    async def test_a_finished_survey_of_the_same_dossier_is_replaced(self, db: Storage):
+        dossier = await add_dossier(db)
+        first = await start_survey(db, dossier.id)
+        await db.surveys.record_rating(first, rating=Rating.SATISFIED, option_id="s", next_step=None, now=T0)
+        assert (await start_survey(db, dossier.id)).id != first.id
+
     async def test_an_unanswered_dossier_has_no_answer(self, db: Storage):
         dossier = await add_dossier(db)
         await start_survey(db, dossier.id)

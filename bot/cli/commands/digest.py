@@ -61,7 +61,8 @@ def send_digests_now(config: Config, args: argparse.Namespace) -> int:
     run = with_store(config, send)
     print(
         f"digests: {run.sent} sent, {run.empty} with nothing to report, {run.unreachable} reached no head, "
-        f"{run.already} sent before",
+        f"{run.already} sent before, {run.retrying} not accepted now (tried again later), "
+        f"{run.failed} refused (see: feedback-bot outbox)",
         file=sys.stderr,
     )
     return 0

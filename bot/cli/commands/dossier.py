@@ -16,6 +16,7 @@ from bot.app import links_for
 from bot.cli.common import CommandError, moment, today, units_under, unknown_unit, with_store
 from bot.cli.output import Column, emit, render
 from bot.config import Config
+from handlers.codes import TextRefused, checked_code, checked_name, typed_code
 from handlers.links import new_survey_code
 from storage.base import DuplicateDossier, Storage, UnknownDossier, UnknownUnit
 from storage.records import Answer, Dossier
@@ -28,11 +29,11 @@ PAGE = 500
 def add_dossier(config: Config, args: argparse.Namespace) -> int:
     """Records a dossier and prints its survey link and survey code (and writes its QR code)."""
     now = datetime.now(UTC)
-    code, procedure = args.code.strip(), args.procedure.strip()
-    if not code:
-        raise CommandError("the dossier code is empty: give the code printed on the receipt")
-    if not procedure:
-        raise CommandError("the procedure is empty: give its name with --procedure")
+    try:
+        code = checked_code(args.code)
+        procedure = checked_name(args.procedure, "procedure")
+    except TextRefused as exc:
+        raise CommandError(str(exc)) from exc
     if args.received and args.due and args.due < args.received:
         raise CommandError(f"the due date {args.due} is before the received date {args.received}")
     returned_at = _returned_time(args.returned, config, now) if args.returned else None
@@ -76,15 +77,16 @@ def add_dossier(config: Config, args: argparse.Namespace) -> int:
 def return_dossier(config: Config, args: argparse.Namespace) -> int:
     """Records that a dossier's result was returned; the running bot then sends the survey."""
     at = _returned_time(args.at, config, datetime.now(UTC))
+    code = typed_code(args.code)
 
     async def mark(store: Storage) -> None:
         try:
-            await store.dossiers.mark_returned(args.code, at)
+            await store.dossiers.mark_returned(code, at)
         except UnknownDossier as exc:
-            raise CommandError(f"no dossier {args.code!r} is recorded") from exc
+            raise CommandError(f"no dossier {code!r} is recorded") from exc
 
     with_store(config, mark)
-    print(f"dossier {args.code} returned at {_local(at, config)}", file=sys.stderr)
+    print(f"dossier {code} returned at {_local(at, config)}", file=sys.stderr)
     return 0
 
 
@@ -95,13 +97,15 @@ def show_dossier(config: Config, args: argparse.Namespace) -> int:
         check_writable(args.qr)
 
     async def find(store: Storage) -> tuple[Dossier | None, Answer | None]:
-        dossier = await store.dossiers.get_dossier(args.code)
+        dossier = await store.dossiers.get_dossier(typed_code(args.code))
         answer = await store.surveys.get_answer(dossier.id) if dossier is not None else None
         return dossier, answer
 
     dossier, answer = with_store(config, find)
     if dossier is None:
-        raise CommandError(f"no dossier {args.code!r} is recorded (see: feedback-bot dossier list)")
+        raise CommandError(
+            f"no dossier {typed_code(args.code)!r} is recorded (see: feedback-bot dossier list)"
+        )
     url = links_for(config).url(dossier.link_id)
     fields = [
         ("dossier", dossier.code),

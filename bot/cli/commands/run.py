@@ -28,7 +28,7 @@ def run_bot(config: Config, args: argparse.Namespace) -> int:
         )
     # The running bot opens its database for as long as it runs (bot.app.serve), not per command.
     refuse_new_database(config)
-    return asyncio.run(serve(config))
+    return asyncio.run(serve(config, standby=args.standby))
 
 
 def run_console(config: Config, args: argparse.Namespace) -> int:
