@@ -3,18 +3,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import random
+import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bot import app
+from bot.app import build_handlers, seed_directory
+from handlers.throttled_log import ThrottledLog
 from storage.base import DatabaseUnavailable
+from storage.records import Rating
 from storage.sqlite import SQLiteStorage
-from tests.conftest import UNITS
+from storage.sqlite.db import Database
+from tests.conftest import UNITS, Citizen, add_dossier, texts
 
 SCRIPT = Path(sys.executable).parent / "feedback-bot"
 COMMANDS = [
@@ -81,3 +90,112 @@ async def test_a_failed_open_raises_database_unavailable_and_leaves_no_thread(tm
     for thread in left:
         thread.join(5)
     assert not [t for t in left if t.is_alive()]
+
+
+# Item 11 offline: the database refuses writes while the bot runs, then takes them again.
+
+NOT_SAVED = "Xin lỗi, hệ thống chưa lưu được ý kiến của Ông/Bà. Xin vui lòng thử lại sau ít phút."
+
+
+class DiskFullDatabase(Database):
+    """A SQLite database whose disk fills up while `full` is set: each write fails inside its
+    transaction as SQLite's own SQLITE_FULL does, and is rolled back."""
+
+    full = False
+
+    async def write(self, unit_of_work):  # type: ignore[no-untyped-def]
+        def fail_when_full(db):  # type: ignore[no-untyped-def]
+            result = unit_of_work(db)
+            if self.full:
+                error = sqlite3.OperationalError("database or disk is full")
+                error.sqlite_errorcode = sqlite3.SQLITE_FULL  # as the sqlite3 module sets it
+                raise error
+            return result
+
+        return await super().write(fail_when_full)
+
+
+async def readonly(store: SQLiteStorage, on: bool) -> None:
+    """SQLite's own read-only refusal (SQLITE_READONLY), switched on and off on the live
+    connection: a read-only file the way root cannot be stopped by chmod."""
+    assert store.db._db is not None
+    await store.db._db.execute_fetchall(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
+
+
+async def test_a_read_only_database_gets_a_polite_reply_and_recovers_by_itself(
+    config, store, dispatcher, caplog
+):
+    dossier, token = await add_dossier(config, store)
+    alice = Citizen(dispatcher)
+    question = await alice.command("start", token)
+    await readonly(store, True)
+    caplog.set_level(logging.ERROR, logger="handlers.dispatch")
+    for _ in range(5):  # the same button of the question, pressed again
+        alice.last = question
+        assert texts(await alice.press("Hài lòng")) == NOT_SAVED
+    assert await store.surveys.get_answer(dossier.id) is None
+    lines = [r.getMessage() for r in caplog.records if r.name == "handlers.dispatch"]
+    assert len(lines) == 1 and "readonly" in lines[0] and "not saved" in lines[0]
+
+    await readonly(store, False)  # the disk can be written again: no restart
+    alice.last = question
+    replies = await alice.press("Hài lòng")
+    assert NOT_SAVED not in texts(replies)
+    answer = await store.surveys.get_answer(dossier.id)
+    assert answer is not None and answer.rating == Rating.SATISFIED
+
+
+async def test_a_full_disk_gets_a_polite_reply_in_the_chats_language_and_recovers(config, tmp_path):
+    store = SQLiteStorage(tmp_path / "full.db")
+    store.db.__class__ = DiskFullDatabase  # the one connection every repository of the store shares
+    disk = store.db
+    assert isinstance(disk, DiskFullDatabase)
+    await store.open()
+    try:
+        await seed_directory(store, config)
+        dispatcher = build_handlers(config, store).dispatcher
+        dossier, token = await add_dossier(config, store)
+        bob = Citizen(dispatcher, chat_id="2002", language_hint="en")
+        question = await bob.command("start", token)
+        disk.full = True
+        replies = await bob.press("Satisfied")
+        assert (
+            texts(replies)
+            == "Sorry, the system could not save your message. Please try again in a few minutes."
+        )
+        assert await store.surveys.get_answer(dossier.id) is None
+        disk.full = False
+        bob.last = question
+        await bob.press("Satisfied")
+        assert (await store.surveys.get_answer(dossier.id)) is not None
+    finally:
+        await store.close()
+
+
+def test_a_repeated_failure_is_logged_once_a_minute_with_the_count_left_out(caplog):
+    now = [0.0]
+    throttled = ThrottledLog(logging.getLogger("tests.throttled"), every=60, clock=lambda: now[0])
+    caplog.set_level(logging.ERROR, logger="tests.throttled")
+    written = []
+    for second in range(0, 150):
+        now[0] = float(second)
+        written.append(throttled.error("disk full: %s", "feedback.db"))
+    assert [i for i, w in enumerate(written) if w] == [0, 60, 120]
+    assert [r.getMessage() for r in caplog.records] == [
+        "disk full: feedback.db",
+        "disk full: feedback.db (59 more like it not logged in the last 60 s)",
+        "disk full: feedback.db (59 more like it not logged in the last 60 s)",
+    ]
+
+
+async def test_scheduled_rounds_failing_alike_are_logged_once_a_minute(handlers, caplog, monkeypatch):
+    class FailingInvitations:
+        async def hand_over(self, *_: object) -> None:
+            raise DatabaseUnavailable("cannot write to the database feedback.db: database or disk is full")
+
+    handlers = dataclasses.replace(handlers, invitations=FailingInvitations())
+    monkeypatch.setitem(app.JOB_FAILURES, "outbox", ThrottledLog(app.log, clock=lambda: 5.0))
+    caplog.set_level(logging.ERROR, logger="bot.app")
+    for _ in range(20):
+        await app.deliver_outbox(handlers, {}, timedelta(days=1))
+    assert len([r for r in caplog.records if "outbox failed" in r.getMessage()]) == 1
