@@ -10,10 +10,12 @@ tests/test_e2e_telegram.py::test_a_second_run_on_one_sqlite_database_refuses_or_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +180,122 @@ async def test_kill_9_at_random_points_loses_and_doubles_nothing(tg, bot, people
         f"kill-9: {kills} kills, {citizens_count} citizens, {len(stored)} answers stored, "
         f"{cases} cases announced in {announced}, outbox {pending}"
     )
+
+
+async def test_a_429_storm_loses_and_doubles_nothing(tg, bot, people):
+    rng = rng_for("429-storm")
+    bot.start()
+    codes = [f"HS-429-{i}" for i in range(5)]
+    citizens = []
+    for i, code in enumerate(codes):
+        token = bot.add_dossier(code, returned=False)
+        user = people(bot, 4100 + i)
+        await user.send_command(f"/start {token}")
+        assert await user.replies_until(bool, timeout=15)
+        citizens.append(SurveyedCitizen(user, token, rng.choice(RATINGS), random.Random(rng.random())))
+
+    async def storm() -> None:  # waves of 429 (retry after 1-2 s) while invitations and answers go
+        for _ in range(4):
+            await tg.flood(bot.token, count=rng.randint(5, 12), retry_after=rng.randint(1, 2))
+            await asyncio.sleep(rng.uniform(1, 4))
+
+    async def return_dossiers() -> None:
+        for code in codes:
+            assert (await asyncio.to_thread(bot.cli, "dossier", "returned", code)).returncode == 0
+
+    await asyncio.wait_for(
+        asyncio.gather(storm(), return_dossiers(), *(c.answer(invitation_timeout=90) for c in citizens)),
+        timeout=150,
+    )
+    bot.stop()
+    assert bot.query("SELECT COUNT(*), COUNT(DISTINCT dossier_id) FROM answers") == [(5, 5)]
+    records = await history(tg, bot.token)
+    for citizen in citizens:
+        assert citizen.thanked
+        greetings = [
+            m
+            for m in sent_to(records, citizen.user.id)
+            if GREETING in (m.text or "") and m.message_id not in citizen.resumed_ids
+        ]
+        assert len(greetings) == 1, citizen.user.id
+    assert bot.query("SELECT status, COUNT(*) FROM invitations GROUP BY status") == [("sent", 5)]
+    assert not bot.logged("was not delivered", within=0)
+
+
+@contextlib.contextmanager
+def mounted(folder: Path, *options: str) -> Iterator[Path]:
+    """A file system of its own at `folder` (needs root and a machine that allows mounts)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", *options, str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here ({' '.join(options)}: {done.stderr.strip()}); needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Writes a file until the disk is full."""
+    filler = folder / "filler"
+    with filler.open("wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
+    return filler
+
+
+async def test_a_full_disk_is_told_politely_and_recovered_from_without_a_restart(tg, tmp_path, people):
+    with mounted(tmp_path / "disk", "-t", "tmpfs", "-o", "size=4m", "tmpfs") as disk:
+        bot = BotProcess(tg, disk)  # its config and database on the small disk
+        bot.start()
+        try:
+            token = bot.add_dossier("HS-FULL-1")
+            citizen = people(bot, 4200)
+            await citizen.send_command(f"/start {token}")
+            question = await citizen.replies_until(lambda f: any(m.buttons for m in f), timeout=15)
+            filler = fill(disk)
+
+            refused = bot.cli("dossier", "add", "HS-FULL-2", "--unit", "Q1", "--procedure", "Khai sinh")
+            assert refused.returncode == 2 and "Traceback" not in refused.stderr
+            assert refused.stderr.strip().splitlines()[-1] == (
+                f"feedback-bot: cannot open the database {disk / 'feedback.db'}: database or disk is full"
+            )
+            data = next(b.callback_data for b in question[-1].buttons if b.text == "Hài lòng")
+            for _ in range(3):
+                await citizen.press(question[-1], data)
+                assert NOT_SAVED in texts_of(await citizen.replies_until(bool, timeout=15))
+            assert bot.query("SELECT COUNT(*) FROM answers") == [(0,)]
+            assert len([line for line in bot.log if "was not saved" in line]) == 1  # once a minute
+
+            filler.unlink()  # room again: no restart
+            await citizen.press(question[-1], data)
+            comment = await citizen.replies_until(bool, timeout=15)
+            assert NOT_SAVED not in texts_of(comment) and any(m.buttons for m in comment)
+            assert bot.query("SELECT rating FROM answers") == [("satisfied",)]
+        finally:
+            bot.stop()
+
+
+def test_a_read_only_database_stops_run_and_dossier_add_with_one_line(tg, tmp_path):
+    data = tmp_path / "data"
+    bot = BotProcess(tg, tmp_path, database=str(tmp_path / "ro" / "feedback.db"))
+    data.mkdir()
+    bot.config_path.write_text(
+        bot.config_path.read_text(encoding="utf-8").replace(str(tmp_path / "ro"), str(data)), encoding="utf-8"
+    )
+    assert bot.cli("dossier", "add", "HS-RO-1", "--unit", "Q1", "--procedure", "Khai sinh").returncode == 0
+    bot.config_path.write_text(
+        bot.config_path.read_text(encoding="utf-8").replace(str(data), str(tmp_path / "ro")), encoding="utf-8"
+    )
+    # chmod does not stop root: a read-only bind mount of the database's folder does.
+    with mounted(tmp_path / "ro", "--bind", str(data)):
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(tmp_path / "ro")]).returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        for command in (["run"], ["dossier", "add", "HS-RO-2", "--unit", "Q1", "--procedure", "Khai sinh"]):
+            done = bot.cli(*command)
+            assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+            last = done.stderr.strip().splitlines()[-1]
+            assert last.startswith(
+                f"feedback-bot: cannot open the database {tmp_path / 'ro' / 'feedback.db'}: "
+            )
