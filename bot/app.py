@@ -35,6 +35,7 @@ from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
 from handlers.texts import LANGUAGES
+from handlers.throttled_log import ThrottledLog
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 DIGEST_RETRY_CHECK_SECONDS = 30  # how often the running bot looks for digests due again
 STOP_GRACE_SECONDS = 10  # messages being sent at a stop may finish within this
+
+# A scheduled job that fails fails every round alike (a full disk, a read-only database): each
+# job's failure is logged once a minute at most, saying how many rounds failed in between.
+JOB_FAILURES = {job: ThrottledLog(log) for job in ("outbox", "new-cases", "digests", "digest-retries")}
 
 
 async def seed_directory(store: Storage, config: Config) -> None:
@@ -179,7 +184,7 @@ async def deliver_outbox(handlers: Handlers, senders: Mapping[str, Sender], cool
         await handlers.invitations.hand_over(senders, datetime.now(UTC), cooldown)
         await handlers.notices.hand_over(senders, datetime.now(UTC))
     except Exception:
-        log.exception("sending from the outbox failed; will try again next round")
+        JOB_FAILURES["outbox"].exception("sending from the outbox failed; will try again next round")
 
 
 async def announce_new_cases(handlers: Handlers, senders: Mapping[str, Sender]) -> None:
@@ -188,7 +193,7 @@ async def announce_new_cases(handlers: Handlers, senders: Mapping[str, Sender]) 
     try:
         await handlers.new_cases.send(senders, datetime.now(UTC))
     except Exception:
-        log.exception("announcing new cases failed; will try again next round")
+        JOB_FAILURES["new-cases"].exception("announcing new cases failed; will try again next round")
 
 
 async def deliver_digests(
@@ -208,7 +213,7 @@ async def deliver_digests(
             run.sent, run.empty, run.unreachable, run.already, run.retrying, run.failed,
         )  # fmt: skip
     except Exception:
-        log.exception("sending digests failed")
+        JOB_FAILURES["digest-retries" if retrying else "digests"].exception("sending digests failed")
 
 
 def digest_due_today(config: Config, now: datetime) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply, text_l
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
+from handlers.throttled_log import ThrottledLog
 from handlers.typed import typed_choice, typed_number
-from storage.base import ChatRepository, DirectoryRepository
+from storage.base import ChatRepository, DatabaseUnavailable, DirectoryRepository
 from storage.records import ChatState
 
 log = logging.getLogger(__name__)
@@ -81,13 +83,30 @@ class Dispatcher:
             route(ChooseLanguage, self.choose_language),
         )
         self.buttons: dict[type[Button], Route[Any]] = {r.button: r for r in routes}
+        # A full disk fails every message alike: once a minute in the log is enough to be seen.
+        self.unsaved = ThrottledLog(log)
 
     def language_of(self, chat: ChatState, hint: str | None = None) -> Language:
         """The chat's chosen language, else the platform's hint, else the configured default."""
         return language_of(chat.language or hint, self.default_language)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
-        """Answers one incoming message or button press."""
+        """Answers one incoming message or button press; when the database cannot be written (a
+        full disk, a read-only file), says so politely and goes on: each message is tried afresh,
+        so the bot recovers by itself once the disk can be written again."""
+        try:
+            return await self.answer(incoming)
+        except DatabaseUnavailable as exc:
+            self.unsaved.error("a message on %s was not saved: %s", incoming.address.channel, exc)
+            language = language_of(incoming.language_hint, self.default_language)
+            # The chat's chosen language is a nicety: the apology goes out whatever stops the read.
+            with contextlib.suppress(Exception):
+                chat = await self.chats.get_chat_state(incoming.address.channel, incoming.address.chat_id)
+                language = self.language_of(chat, incoming.language_hint)
+            return [Reply(text("not_saved", language))]
+
+    async def answer(self, incoming: Incoming) -> list[Reply]:
+        """Answers one incoming message or button press, the database permitting."""
         address, now = incoming.address, incoming.received_at
         chat = await self.chats.get_chat_state(address.channel, address.chat_id)
         if chat.survey is not None:  # the set it was begun with, even if imported by another process

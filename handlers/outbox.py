@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from handlers.chat import Address, Delivery, Reply, Sender
 from handlers.texts import Language, language_of
+from handlers.throttled_log import ThrottledLog
 from storage.base import ChatRepository, DirectoryRepository
 from storage.records import ChatState, Contact, OutboxStatus, Person, Role, Unit
 
@@ -110,6 +111,8 @@ class Courier:
         self._held: set[str] = set()
         self._runners: set[asyncio.Task[None]] = set()
         self._closing = False
+        # A full disk fails the record of every message alike: logged once a minute at most.
+        self.failures = ThrottledLog(log)
 
     def holds(self, item: str) -> bool:
         """Whether this message is handed over and has no outcome yet."""
@@ -146,7 +149,7 @@ class Courier:
                         async with self._slots:
                             outcome = await send()
                 except Exception:
-                    log.exception(
+                    self.failures.exception(
                         "sending %s to %s failed; it is tried again once its claim ends", item, chat
                     )
                     outcome = Outcome.WAITING

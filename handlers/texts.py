@@ -137,6 +137,10 @@ CATALOG: dict[str, dict[Language, str]] = {
         "please scan the QR code on your receipt or send the survey code printed on it. Send /help "
         "for help.",
     },
+    "not_saved": {
+        "vi": "Xin lỗi, hệ thống chưa lưu được ý kiến của Ông/Bà. Xin vui lòng thử lại sau ít phút.",
+        "en": "Sorry, the system could not save your message. Please try again in a few minutes.",
+    },
     "stale_option": {
         "vi": "Câu hỏi này đã được trả lời hoặc không còn hiệu lực.",
         "en": "This question has already been answered or is no longer open.",

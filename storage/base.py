@@ -45,6 +45,12 @@ class StorageError(Exception):
     """Something a caller asked for that the stored data does not allow."""
 
 
+class DatabaseUnavailable(StorageError):
+    """The database cannot be opened, or cannot be written just now (a corrupt file, a folder that
+    cannot be written, a read-only file system, a full disk). The message names the database and
+    the cause in one line. A write that fails with it changed nothing and may succeed later."""
+
+
 class DuplicateDossier(StorageError):
     pass
 

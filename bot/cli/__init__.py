@@ -15,6 +15,7 @@ from bot.cli.logs import setup_logging
 from bot.cli.parser import build_parser
 from bot.config import DEFAULT_PATH, ENV_CONFIG, ConfigError, config_named, config_path, load_config
 from handlers.question_set import QuestionSetError, load_question_set
+from storage.base import DatabaseUnavailable
 
 log = logging.getLogger("feedback-bot")
 
@@ -39,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )  # fmt: skip
         load_question_set(config.question_set)  # a broken question set stops every command
         return int(args.handler(config, args))
-    except (ConfigError, QuestionSetError, CommandError) as exc:
+    except (ConfigError, QuestionSetError, CommandError, DatabaseUnavailable) as exc:
+        # A database that cannot be opened or written (corrupt, read-only, a full disk) is told in
+        # one line by every command, `run` included, rather than in a traceback.
         print(f"feedback-bot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ bench/survey_throughput.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from storage.base import DatabaseUnavailable
 
 T = TypeVar("T")
 Row = sqlite3.Row
@@ -71,17 +74,30 @@ class Database:
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        # execute_fetchall reads every pragma to its end: a statement left unread blocks COMMIT.
-        await db.execute_fetchall("PRAGMA busy_timeout = 10000")
-        await db.execute_fetchall("PRAGMA journal_mode = WAL")
-        await db.execute_fetchall(f"PRAGMA synchronous = {self.synchronous}")
-        await db.execute_fetchall("PRAGMA foreign_keys = ON")
-        self._db = db
-        await self.write(_migrate)
+        """Opens the file (created if need be) and applies the migrations, which always write, so a
+        database that opens can be written. Raises DatabaseUnavailable naming the cause, and then
+        leaves nothing running: aiosqlite's thread is not a daemon, and one left behind by a failed
+        open kept the process from ever exiting."""
+        db: aiosqlite.Connection | None = None
+        try:
+            if self.path != ":memory:":
+                _make_folder(Path(self.path).parent)
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            # execute_fetchall reads every pragma to its end: a statement left unread blocks COMMIT.
+            await db.execute_fetchall("PRAGMA busy_timeout = 10000")
+            await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            await db.execute_fetchall(f"PRAGMA synchronous = {self.synchronous}")
+            await db.execute_fetchall("PRAGMA foreign_keys = ON")
+            self._db = db
+            await self.write(_migrate)
+        except (sqlite3.Error, OSError, DatabaseUnavailable) as exc:
+            self._db = None
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.close()
+            cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) and exc.__cause__ else exc
+            raise unavailable(self.path, cause) from cause
 
     async def close(self) -> None:
         if self._db is not None:
@@ -100,15 +116,23 @@ class Database:
             db.execute("BEGIN IMMEDIATE")
             try:
                 result = unit_of_work(db)
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # A COMMIT refused by a full disk may leave the transaction open, and every later
+                # BEGIN would fail; SQLite may also have rolled it back already.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
             return result
 
         # aiosqlite queues each call to its thread in order; one call per unit of work keeps the
         # transaction whole without an asyncio lock and costs one trip to the thread.
-        return await connection._execute(run)  # type: ignore[no-untyped-call, no-any-return]
+        try:
+            return await connection._execute(run)  # type: ignore[no-untyped-call, no-any-return]
+        except sqlite3.OperationalError as exc:
+            if unwritable(exc):
+                raise unavailable(self.path, exc, "write to") from exc
+            raise
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """One statement as its own transaction."""
@@ -124,6 +148,36 @@ class Database:
         return rows[0] if rows else None
 
 
+# SQLite's primary result codes for a database that cannot be written just now.
+UNWRITABLE = {
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN,
+}
+
+
+def unwritable(exc: sqlite3.Error) -> bool:
+    """Whether a failed write failed for the disk or file (full, read-only, I/O), not for what it wrote."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in UNWRITABLE
+
+
+def unavailable(path: str, exc: BaseException, doing: str = "open") -> DatabaseUnavailable:
+    """The one line that names the database and the cause."""
+    cause = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return DatabaseUnavailable(f"cannot {doing} the database {path}: {cause}")
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise OSError(exc.errno, f"{exc.filename} is a file, not a folder") from exc
+    except OSError as exc:
+        raise OSError(exc.errno, f"its folder cannot be created: {exc.filename}: {exc.strerror}") from exc
+
+
 def _migrate(db: Connection) -> None:
     row = first(db, "PRAGMA user_version")
     current = row[0] if row else 0
@@ -131,8 +185,11 @@ def _migrate(db: Connection) -> None:
         if number > current:
             for statement in _statements(script):
                 db.execute(statement)
-            # PRAGMA takes no parameters; the number is an int from a file name.
-            db.execute(f"PRAGMA user_version = {int(number)}")
+            current = number
+    # Written even when nothing was migrated: an open that succeeds proves the database can be
+    # written (a read-only one, or a full disk, is refused at start rather than at the first answer).
+    # PRAGMA takes no parameters; the number is an int from a file name.
+    db.execute(f"PRAGMA user_version = {int(current)}")
 
 
 def _statements(script: str) -> list[str]:
