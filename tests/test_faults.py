@@ -299,3 +299,108 @@ def test_a_read_only_database_stops_run_and_dossier_add_with_one_line(tg, tmp_pa
             assert last.startswith(
                 f"feedback-bot: cannot open the database {tmp_path / 'ro' / 'feedback.db'}: "
             )
+
+
+class Cutoff:
+    """A TCP relay between the bot and the emulator that can cut the line: while cut, every
+    connection is dropped and new ones are closed at once, as when the chat platform is down."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self._socket, self._threading = socket, threading
+        self.target = ("127.0.0.1", target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.down = False
+        self.open: set[Any] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                upstream = self._socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open |= {client, upstream}
+            for one, other in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pump, args=(one, other), daemon=True).start()
+
+    def _pump(self, source: Any, sink: Any) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(self._socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.down = True
+        with self.lock:
+            for connection in self.open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(self._socket.SHUT_RDWR)
+                connection.close()
+            self.open.clear()
+
+    def restore(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+OUTAGE_SECONDS = 20  # with invitations retried after 10 s, then 20 s, as long as a minute's outage
+
+
+async def test_the_platform_gone_for_a_while_then_back_delivers_everything_once(tg, tmp_path, people):
+    from urllib.parse import urlsplit
+
+    relay = Cutoff(urlsplit(tg.url).port or 80)
+    via = f"http://127.0.0.1:{relay.port}"
+    bot = BotProcess(
+        tg,
+        tmp_path,
+        telegram={"username": "TestNameBot", "base_url": f"{via}/bot", "base_file_url": f"{via}/file/bot"},
+    )
+    try:
+        with bot:
+            waiting = []
+            for i in range(3):
+                token = bot.add_dossier(f"HS-OUT-{i}", returned=False)
+                user = people(bot, 4300 + i)
+                await user.send_command(f"/start {token}")
+                assert await user.replies_until(bool, timeout=15)  # "not returned yet"
+                waiting.append(user)
+            relay.cut()
+            for i in range(3):  # returned while Telegram cannot be reached: invitations wait
+                assert (
+                    await asyncio.to_thread(bot.cli, "dossier", "returned", f"HS-OUT-{i}")
+                ).returncode == 0
+            await asyncio.sleep(OUTAGE_SECONDS)
+            assert bot.query("SELECT status FROM invitations") == [("pending",)] * 3
+            relay.restore()
+            for user in waiting:
+                shown = await user.replies_until(lambda found: any(m.buttons for m in found), timeout=90)
+                assert GREETING in texts_of(shown)
+        records = await history(tg, bot.token)
+        for user in waiting:
+            assert len([m for m in sent_to(records, user.id) if GREETING in (m.text or "")]) == 1
+        assert bot.query("SELECT status, COUNT(*) FROM invitations GROUP BY status") == [("sent", 3)]
+    finally:
+        relay.close()
