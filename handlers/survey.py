@@ -106,11 +106,20 @@ class SurveyFlow:
             ]
         if now - dossier.returned_at > timedelta(days=self.settings.link_valid_days):
             return [Reply(text("expired_link", language))]
-        return [await self.begin(Address(chat.channel, chat.chat_id), dossier, language, now)]
+        address = Address(chat.channel, chat.chat_id)
+        return [await self.begin(address, dossier, language, now, chat.question_sets_version)]
 
-    async def begin(self, address: Address, dossier: Dossier, language: Language, now: datetime) -> Reply:
-        """Starts the dossier's survey in this chat: the greeting and the first question, stored first."""
-        question_set = await self.sets.for_dossier(dossier)
+    async def begin(
+        self,
+        address: Address,
+        dossier: Dossier,
+        language: Language,
+        now: datetime,
+        sets_version: int | None = None,
+    ) -> Reply:
+        """Starts the dossier's survey in this chat: the greeting and the first question, stored
+        first. `sets_version` is the question-set version read with the chat's state, if it was."""
+        question_set = await self.sets.for_dossier(dossier, sets_version)
         first = question_set.rating_question
         survey = await self.surveys.start_survey(
             channel=address.channel,

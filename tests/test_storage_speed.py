@@ -1,6 +1,7 @@
-"""What the survey's speed rests on: the SQLite database gathers the writes of many chats into one
-transaction, each in its own savepoint, and answers every caller only after the COMMIT that holds
-their write."""
+"""What the survey's speed rests on: the question-set version, a contract every backend keeps
+(it lets a process keep the active sets and see another process change them); and the SQLite
+database, which gathers the writes of many chats into one transaction, each in its own savepoint,
+and answers every caller only after the COMMIT that holds their write."""
 
 from __future__ import annotations
 
@@ -8,11 +9,106 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from storage.base import Storage
+from storage.records import Rating, Unit
+from storage.sqlite import SQLiteStorage
 from storage.sqlite.db import Connection, Database
+
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+TREE = [
+    Unit(code="HCM", name="TP. Hồ Chí Minh"),
+    Unit(code="Q1", name="UBND Quận 1", parent_code="HCM"),
+    Unit(code="Q1-BN", name="UBND Phường Bến Nghé", parent_code="Q1"),
+]
+SET_SOURCE = "id: ward\n"  # storage keeps a set's text as given; handlers parse it
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {
+    "sqlite": lambda folder: SQLiteStorage(folder / "contract.db"),
+}
+
+
+async def set_units(db: Storage, units: list[Unit], retired: tuple[str, ...] = ()) -> None:
+    await db.directory.apply_directory(
+        units=units, people=[], retired=retired, moves={}, now=T0, actor="test", summary=""
+    )
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> Callable[[Path], Storage]:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture
+async def db(backend: Callable[[Path], Storage], tmp_path: Path) -> AsyncIterator[Storage]:
+    store = backend(tmp_path)
+    await store.open()
+    await set_units(store, TREE)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def other_process(backend: Callable[[Path], Storage], tmp_path: Path) -> AsyncIterator[Storage]:
+    """The same database opened a second time, as the command line does beside the running bot."""
+    store = backend(tmp_path)
+    await store.open()
+    yield store
+    await store.close()
+
+
+class TestQuestionSetsVersion:
+    async def test_it_grows_with_every_import_activation_and_change_of_the_unit_tree(self, db):
+        versions = [await db.question_sets.question_sets_version()]
+        stored, _ = await db.question_sets.save_question_set("ward", SET_SOURCE, "f1", T0, "admin:test")
+        versions.append(await db.question_sets.question_sets_version())
+        await db.question_sets.activate_question_set(stored.id, T0, "admin:test")
+        versions.append(await db.question_sets.question_sets_version())
+        await set_units(db, [Unit(code="Q3", name="UBND Quận 3", parent_code="HCM")])
+        versions.append(await db.question_sets.question_sets_version())
+        await set_units(db, [], retired=("Q3",))
+        versions.append(await db.question_sets.question_sets_version())
+        assert versions == sorted(set(versions)), versions  # strictly growing
+
+    async def test_surveys_and_dossiers_leave_it_alone(self, db):
+        before = await db.question_sets.question_sets_version()
+        dossier = await db.dossiers.add_dossier(
+            code="HS-1", unit_code="Q1-BN", procedure="Đăng ký kết hôn", link_id="L-1", now=T0, returned_at=T0
+        )
+        survey = await db.surveys.start_survey(
+            channel="telegram", chat_id="42", dossier_id=dossier.id, question_set="default",
+            question_set_version=1, first_step="rating", now=T0,
+        )  # fmt: skip
+        await db.surveys.record_rating(
+            survey, rating=Rating.SATISFIED, option_id="ok", next_step=None, now=T0
+        )
+        await db.chats.set_language("telegram", "42", "en")
+        assert await db.question_sets.question_sets_version() == before
+
+    async def test_the_chat_state_carries_it(self, db):
+        state = await db.chats.get_chat_state("telegram", "42")
+        assert state.question_sets_version == await db.question_sets.question_sets_version()
+        await db.question_sets.save_question_set("ward", SET_SOURCE, "f1", T0, "admin:test")
+        later = await db.chats.get_chat_state("telegram", "42")
+        assert later.question_sets_version > state.question_sets_version
+        assert later.question_sets_version == await db.question_sets.question_sets_version()
+
+    async def test_another_process_changing_the_sets_is_seen_in_the_next_chat_read(self, db, other_process):
+        seen = (await db.chats.get_chat_state("telegram", "42")).question_sets_version
+        stored, _ = await other_process.question_sets.save_question_set("ward", SET_SOURCE, "f1", T0, "cli")
+        after_import = (await db.chats.get_chat_state("telegram", "42")).question_sets_version
+        await other_process.question_sets.activate_question_set(stored.id, T0, "cli")
+        after_activation = (await db.chats.get_chat_state("telegram", "42")).question_sets_version
+        await set_units(other_process, [Unit(code="Q3", name="UBND Quận 3", parent_code="HCM")])
+        after_units = (await db.chats.get_chat_state("telegram", "42")).question_sets_version
+        assert seen < after_import < after_activation < after_units
+
+
+# The SQLite database's queue: many callers' units of work in one transaction.
 
 
 @pytest.fixture
