@@ -10,6 +10,7 @@ survey slower, see bench/survey_throughput.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -126,10 +127,10 @@ class Database:
         if start:
             connection = self._db
             # One aiosqlite call drains the queue until it is empty; jobs queued meanwhile join it.
-            connection._tx.put_nowait((None, partial(self._drain, connection._conn, loop)))
+            connection._tx.put_nowait((None, partial(self._drain, connection._conn)))
         return await job.future  # type: ignore[no-any-return]
 
-    def _drain(self, db: Connection, loop: asyncio.AbstractEventLoop) -> None:
+    def _drain(self, db: Connection) -> None:
         """In the connection's thread: runs the waiting jobs, a gathered batch at a time, until
         none is left."""
         while True:
@@ -139,11 +140,9 @@ class Database:
                     self._draining = False
                     return
             try:
-                _run_batch(db, loop, batch)
-            except BaseException:  # the event loop is gone: no one is left to answer
-                with self._lock:
-                    self._draining = False
-                raise
+                _run_batch(db, batch)
+            except BaseException as exc:  # a fault outside every unit of work: no caller waits forever
+                _hand_back([(job, False, exc) for job in batch])
 
 
 @dataclass(frozen=True)
@@ -167,15 +166,25 @@ def _settle(outcomes: list[Outcome]) -> None:
             job.future.set_exception(value)
 
 
-def _run_batch(db: Connection, loop: asyncio.AbstractEventLoop, batch: list[_Job]) -> None:
+def _hand_back(outcomes: list[Outcome]) -> None:
+    """From the connection's thread: one call into each waiting event loop (normally the one)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: no one is left to answer
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _run_batch(db: Connection, batch: list[_Job]) -> None:
     reads = [job for job in batch if not job.writes]
     if reads:
         # The jobs of one batch were all waiting at once, so none follows from another: reads
         # may go first, and their callers need not wait for the COMMIT.
-        loop.call_soon_threadsafe(_settle, [_run_read(db, job) for job in reads])
+        _hand_back([_run_read(db, job) for job in reads])
     writes = [job for job in batch if job.writes]
     if writes:
-        loop.call_soon_threadsafe(_settle, _run_writes(db, writes))
+        _hand_back(_run_writes(db, writes))
 
 
 def _run_read(db: Connection, job: _Job) -> Outcome:
