@@ -1,12 +1,15 @@
 """Which question set a citizen is asked: the default set (shipped, or the config's file) unless an
 active imported set is scoped to the dossier's unit (or a unit above it) and/or its procedure; the
-most specific wins. Stored versions never change, so each is parsed once."""
+most specific wins. Stored versions never change, so each is parsed once; the active sets and the
+unit tree are kept until storage's question-set version says they changed."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from handlers.question_set import QuestionSet, QuestionSetError, Scope, parse_question_set
@@ -46,6 +49,15 @@ def ancestry_of(unit_code: str, units: Sequence[Unit]) -> list[str]:
     return chain
 
 
+@dataclass(frozen=True)
+class Scopes:
+    """The active sets and the unit tree as of `version` (QuestionSetRepository's) or later."""
+
+    version: int
+    active: tuple[QuestionSet, ...]
+    units: tuple[Unit, ...]
+
+
 class QuestionSets:
     def __init__(
         self, repository: QuestionSetRepository, directory: DirectoryRepository, default: QuestionSet
@@ -54,6 +66,8 @@ class QuestionSets:
         self.directory = directory
         self.default = default
         self._parsed: dict[tuple[str, int], QuestionSet] = {(default.id, default.version): default}
+        self._scopes: Scopes | None = None
+        self._reloading = asyncio.Lock()
 
     def cached(self, set_id: str, version: int) -> QuestionSet | None:
         return self._parsed.get((set_id, version))
@@ -73,19 +87,38 @@ class QuestionSets:
         stored = await self.repository.find_question_set(set_id, version)
         return self.parsed(stored) if stored else None
 
-    async def for_dossier(self, dossier: Dossier) -> QuestionSet:
-        """The most specific active set for this dossier, else the default."""
-        active = await self.repository.active_question_sets()
-        if not active:
+    async def for_dossier(self, dossier: Dossier, seen_version: int | None = None) -> QuestionSet:
+        """The most specific active set for this dossier, else the default. `seen_version` is the
+        question-set version read with the chat's state (None: read it now)."""
+        scopes = await self.scopes(seen_version)
+        if not scopes.active:
             return self.default
-        ancestry = ancestry_of(dossier.unit_code, await self.directory.list_units())
+        ancestry = ancestry_of(dossier.unit_code, scopes.units)
         best, best_fit = self.default, (-1, -1, -1)
-        for stored in sorted(active, key=lambda s: s.id):
-            candidate = self.parsed(stored)
+        for candidate in scopes.active:
             fit = specificity(candidate.scope, dossier, ancestry)
             if fit is not None and fit >= best_fit:  # a tie goes to the later import
                 best, best_fit = candidate, fit
         return best
+
+    async def scopes(self, seen_version: int | None = None) -> Scopes:
+        """The active sets (oldest import first) and the unit tree, kept until storage's version
+        passes the one they were read under. The version is read before them, so what is kept is
+        never older than the version it is kept under."""
+        wanted = seen_version if seen_version is not None else await self.repository.question_sets_version()
+        kept = self._scopes
+        if kept is not None and kept.version >= wanted:
+            return kept
+        # One reload at a time: the chats that find the cache stale together wait for it.
+        async with self._reloading:
+            kept = self._scopes
+            if kept is not None and kept.version >= wanted:
+                return kept
+            version = await self.repository.question_sets_version()
+            stored = sorted(await self.repository.active_question_sets(), key=lambda s: s.id)
+            units = await self.directory.list_units() if stored else []
+            self._scopes = Scopes(version, tuple(self.parsed(s) for s in stored), tuple(units))
+            return self._scopes
 
     async def import_set(
         self, source: str, name: str, now: datetime, actor: str
@@ -104,4 +137,12 @@ class QuestionSets:
         return says_the_same(parse_question_set(source, name), self.default)
 
 
-__all__ = ["QuestionSetError", "QuestionSets", "ancestry_of", "fingerprint", "says_the_same", "specificity"]
+__all__ = [
+    "QuestionSetError",
+    "QuestionSets",
+    "Scopes",
+    "ancestry_of",
+    "fingerprint",
+    "says_the_same",
+    "specificity",
+]

@@ -118,7 +118,8 @@ class SurveyFlow:
             return [Reply(waiting), *resume]
         if now - dossier.returned_at > timedelta(days=self.settings.link_valid_days):
             return [Reply(text("expired_link", language)), *resume]
-        return [await self.begin(Address(chat.channel, chat.chat_id), dossier, language, now)]
+        address = Address(chat.channel, chat.chat_id)
+        return [await self.begin(address, dossier, language, now, chat.question_sets_version)]
 
     def _resume(self, chat: ChatState, language: Language) -> list[Reply]:
         """The question a survey under way waits on, asked again after a code that opened nothing
@@ -126,11 +127,19 @@ class SurveyFlow:
         current = self.current_question(chat, language)
         return [current] if current is not None else []
 
-    async def begin(self, address: Address, dossier: Dossier, language: Language, now: datetime) -> Reply:
-        """Starts the dossier's survey in this chat: the greeting and the first question, stored first.
-        A survey of this dossier already under way in the chat goes on where it stands, so a copy of
-        an invitation sent twice (a crash between sending and recording it) works like the first."""
-        question_set = await self.sets.for_dossier(dossier)
+    async def begin(
+        self,
+        address: Address,
+        dossier: Dossier,
+        language: Language,
+        now: datetime,
+        sets_version: int | None = None,
+    ) -> Reply:
+        """Starts the dossier's survey in this chat: the greeting and the first question, stored
+        first. `sets_version` is the question-set version read with the chat's state, if it was. A
+        survey of this dossier already under way in the chat goes on where it stands, so a copy of an
+        invitation sent twice (a crash between sending and recording it) works like the first."""
+        question_set = await self.sets.for_dossier(dossier, sets_version)
         first = question_set.rating_question
         survey = await self.surveys.start_survey(
             channel=address.channel,

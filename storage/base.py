@@ -136,7 +136,8 @@ class ChatRepository(ABC):
     @abstractmethod
     async def get_chat_state(self, channel: str, chat_id: str) -> ChatState:
         """The chat's language, reachability, survey, menu and whether a head or staff member is
-        reached there, in one read."""
+        reached there, with the question-set version (QuestionSetRepository.question_sets_version),
+        in one read."""
 
     @abstractmethod
     async def set_language(self, channel: str, chat_id: str, language: str) -> None: ...
@@ -498,7 +499,14 @@ class QuestionSetRepository(ABC):
 
     @abstractmethod
     async def active_question_sets(self) -> list[StoredQuestionSet]:
-        """The active versions, without counting answers: read at every survey start."""
+        """The active versions, without counting answers."""
+
+    @abstractmethod
+    async def question_sets_version(self) -> int:
+        """A number that grows, in the same transaction, with every change to what decides which
+        set a dossier gets: a set saved or activated, a unit added, moved or retired, by any
+        process. `ChatState.question_sets_version` carries it too, so that a cache of the active
+        sets and the unit tree is checked without a read of its own."""
 
     @abstractmethod
     async def get_question_set(self, row_id: int) -> StoredQuestionSet | None: ...

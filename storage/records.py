@@ -90,6 +90,9 @@ class ChatState(Record):
     # Set when the chat is a head's or staff member's: the channel they last wrote from.
     person_channel: str | None = None
     is_person: bool = False
+    # QuestionSetRepository.question_sets_version as of this read: read here because this read is
+    # made for every message anyway, so a cache of the active sets is checked at no extra cost.
+    question_sets_version: int = 0
 
 
 class Answer(Record):

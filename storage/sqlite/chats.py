@@ -19,7 +19,8 @@ CHAT_STATE = (
     "  ON p.id = pk.person_id AND p.active = 1"
     "  WHERE pk.channel = k.channel AND pk.chat_id = k.chat_id"
     "  ORDER BY p.last_channel IS NULL LIMIT 1)"
-    f" AS person_channel, {SURVEY_STATE_COLUMNS}"
+    " AS person_channel, (SELECT value FROM versions WHERE name = 'question_sets') AS question_sets_version,"
+    f" {SURVEY_STATE_COLUMNS}"
     " FROM (SELECT ? AS channel, ? AS chat_id) k"
     " LEFT JOIN chats c ON c.channel = k.channel AND c.chat_id = k.chat_id"
     f" LEFT JOIN surveys s ON s.channel = k.channel AND s.chat_id = k.chat_id{SURVEY_STATE_JOINS}"
@@ -43,6 +44,7 @@ class SQLiteChats(ChatRepository):
             menu=tuple(tuple(entry) for entry in json.loads(row["menu"])) if row["menu"] else (),
             is_person=row["person_channel"] is not None,
             person_channel=row["person_channel"] or None,
+            question_sets_version=row["question_sets_version"],
         )
 
     async def set_language(self, channel: str, chat_id: str, language: str) -> None:

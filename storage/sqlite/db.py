@@ -1,18 +1,22 @@
 """What every SQLite repository shares: one aiosqlite connection in WAL mode with foreign keys on,
 numbered migrations applied in order at open, and the write and read helpers.
 
-Each write is one unit of work: a plain function that runs in the connection's thread between
-BEGIN IMMEDIATE and COMMIT, so it costs one trip to the database thread and can never interleave
-with another coroutine's statements; a read is one statement, one trip. (A second, read-only
-connection was measured: its extra thread contends for the GIL and made the survey slower, see
-bench/survey_throughput.py.)"""
+Each write is one unit of work: a plain function that runs in the connection's thread inside a
+transaction, so it can never interleave with another coroutine's statements; a read is one
+statement. Both wait in one queue that the thread drains a batch at a time (see `Database`). (A
+second, read-only connection was measured: its extra thread contends for the GIL and made the
+survey slower, see bench/survey_throughput.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,7 +68,13 @@ def record_audit(db: Connection, actor: str, action: str, detail: str | None, no
 
 
 class Database:
-    """The connection every repository of one SQLite file shares."""
+    """The connection every repository of one SQLite file shares.
+
+    Reads and writes wait in one queue and go to the connection's thread together: the thread
+    runs whatever has gathered, reads first, then every write in one transaction, each write in
+    its own SAVEPOINT, and hands the results back in one call. Under load this is group commit:
+    one trip to the thread, one COMMIT and one wake-up of the event loop for many chats instead
+    of one each. Nobody is answered before the COMMIT that holds their write."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         if synchronous not in SYNCHRONOUS:
@@ -72,6 +82,10 @@ class Database:
         self.path = str(path)
         self.synchronous = synchronous
         self._db: aiosqlite.Connection | None = None
+        # Jobs waiting for the thread; the event loop appends, the thread takes them all at once.
+        self._lock = threading.Lock()
+        self._waiting: list[_Job] = []
+        self._draining = False
 
     async def open(self) -> None:
         """Opens the file (created if need be) and applies the migrations, which always write, so a
@@ -101,51 +115,164 @@ class Database:
 
     async def close(self) -> None:
         if self._db is not None:
-            await self._db.close()
-            self._db = None
+            # aiosqlite closes after the calls queued before, so the jobs under way finish first.
+            db, self._db = self._db, None
+            await db.close()
 
     async def write(self, unit_of_work: Callable[[Connection], T]) -> T:
-        """Runs `unit_of_work` in the connection's thread inside one transaction: committed if it
-        returns, rolled back if it raises."""
-        if self._db is None:
-            raise RuntimeError("storage is not open")
-        connection = self._db
-
-        def run() -> T:
-            db = connection._conn
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = unit_of_work(db)
-                db.execute("COMMIT")
-            except BaseException:
-                # A COMMIT refused by a full disk may leave the transaction open, and every later
-                # BEGIN would fail; SQLite may also have rolled it back already.
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            return result
-
-        # aiosqlite queues each call to its thread in order; one call per unit of work keeps the
-        # transaction whole without an asyncio lock and costs one trip to the thread.
+        """Runs `unit_of_work` in the connection's thread inside a transaction; returns once that
+        transaction is committed. If it raises, its changes are rolled back (and no one else's). A
+        database that cannot be written just now (full, read-only, I/O) raises DatabaseUnavailable."""
         try:
-            return await connection._execute(run)  # type: ignore[no-untyped-call, no-any-return]
+            return await self._submit(unit_of_work, writes=True)
         except sqlite3.OperationalError as exc:
             if unwritable(exc):
                 raise unavailable(self.path, exc, "write to") from exc
             raise
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """One statement as its own transaction."""
+        """One statement as its own unit of work."""
         await self.write(lambda db: db.execute(sql, params))
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        if self._db is None:
-            raise RuntimeError("storage is not open")
-        return list(await self._db.execute_fetchall(sql, params))
+        return await self._submit(lambda db: db.execute(sql, params).fetchall(), writes=False)
 
     async def read_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.read(sql, params)
         return rows[0] if rows else None
+
+    async def _submit(self, work: Callable[[Connection], T], *, writes: bool) -> T:
+        if self._db is None:
+            raise RuntimeError("storage is not open")
+        loop = asyncio.get_running_loop()
+        job = _Job(work, writes, loop.create_future())
+        with self._lock:
+            self._waiting.append(job)
+            start, self._draining = not self._draining, True
+        if start:
+            connection = self._db
+            # One aiosqlite call drains the queue until it is empty; jobs queued meanwhile join it.
+            connection._tx.put_nowait((None, partial(self._drain, connection._conn)))
+        return await job.future  # type: ignore[no-any-return]
+
+    def _drain(self, db: Connection) -> None:
+        """In the connection's thread: runs the waiting jobs, a gathered batch at a time, until
+        none is left."""
+        while True:
+            with self._lock:
+                batch, self._waiting = self._waiting, []
+                if not batch:
+                    self._draining = False
+                    return
+            try:
+                _run_batch(db, batch)
+            except BaseException as exc:  # a fault outside every unit of work: no caller waits forever
+                _hand_back([(job, False, exc) for job in batch])
+
+
+@dataclass(frozen=True)
+class _Job:
+    work: Callable[[Connection], Any]
+    writes: bool
+    future: asyncio.Future[Any]
+
+
+Outcome = tuple[_Job, bool, Any]  # (job, succeeded, its result or exception)
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    """In the event loop: hands each job its result; a caller that gave up is skipped."""
+    for job, succeeded, value in outcomes:
+        if job.future.done():
+            continue
+        if succeeded:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+
+def _hand_back(outcomes: list[Outcome]) -> None:
+    """From the connection's thread: one call into each waiting event loop (normally the one)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: no one is left to answer
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _run_batch(db: Connection, batch: list[_Job]) -> None:
+    reads = [job for job in batch if not job.writes]
+    if reads:
+        # The jobs of one batch were all waiting at once, so none follows from another: reads
+        # may go first, and their callers need not wait for the COMMIT.
+        _hand_back([_run_read(db, job) for job in reads])
+    writes = [job for job in batch if job.writes]
+    if writes:
+        _hand_back(_run_writes(db, writes))
+
+
+def _run_read(db: Connection, job: _Job) -> Outcome:
+    try:
+        return job, True, job.work(db)
+    except BaseException as exc:
+        return job, False, exc
+
+
+def _run_writes(db: Connection, jobs: list[_Job]) -> list[Outcome]:
+    """Runs units of work in as few transactions as their failures allow: one, normally, in which
+    a unit that raises is rolled back alone (see `_transaction`). If that transaction is lost
+    anyway, the units it held run again; if only its COMMIT failed, each runs again alone."""
+    outcomes: list[Outcome] = []
+    waiting = jobs
+    while waiting:
+        try:
+            settled, again, alone = _transaction(db, waiting)
+        except BaseException as exc:  # the statements around the units failed: nothing committed
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            return outcomes + [(job, False, exc) for job in waiting]
+        outcomes += settled
+        if alone:
+            for job in again:
+                outcomes += _run_writes(db, [job])
+            again = []
+        waiting = again
+    return outcomes
+
+
+def _transaction(db: Connection, jobs: list[_Job]) -> tuple[list[Outcome], list[_Job], bool]:
+    """One transaction over `jobs`, each in a SAVEPOINT, so a unit that raises is rolled back
+    without the others. Returns the settled outcomes (results count only once committed), the
+    units to run again, and whether to run those one at a time."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:  # another process held the write lock past busy_timeout
+        return [(job, False, exc) for job in jobs], [], False
+    done: list[Outcome] = []
+    failed: list[Outcome] = []
+    for n, job in enumerate(jobs):
+        db.execute("SAVEPOINT unit_of_work")
+        try:
+            result = job.work(db)
+        except BaseException as exc:
+            failed.append((job, False, exc))
+            if not db.in_transaction:  # SQLite ended the whole transaction (a full disk, say)
+                return failed, [done_job for done_job, _, _ in done] + jobs[n + 1 :], False
+            db.execute("ROLLBACK TO unit_of_work")
+            db.execute("RELEASE unit_of_work")
+        else:
+            db.execute("RELEASE unit_of_work")
+            done.append((job, True, result))
+    try:
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        if len(done) == 1:
+            return [*failed, (done[0][0], False, exc)], [], False
+        return failed, [done_job for done_job, _, _ in done], True
+    return done + failed, [], False
 
 
 # SQLite's primary result codes for a database that cannot be written just now.

@@ -63,6 +63,11 @@ class SQLiteQuestionSets(QuestionSetRepository):
         )
         return [StoredQuestionSet.model_validate(dict(r)) for r in rows]
 
+    async def question_sets_version(self) -> int:
+        row = await self.db.read_one("SELECT value FROM versions WHERE name = 'question_sets'")
+        assert row is not None
+        return int(row["value"])
+
     async def get_question_set(self, row_id: int) -> StoredQuestionSet | None:
         row = await self.db.read_one(f"{_QUESTION_SETS} WHERE q.id = ?", (row_id,))
         return StoredQuestionSet.model_validate(dict(row)) if row else None
