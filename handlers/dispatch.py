@@ -180,7 +180,7 @@ class Dispatcher:
         # A survey code is never an answer: at any step it resumes the survey (or opens its own).
         if (replies := await self.survey.answer_code(chat, message, language, now)) is not None:
             return replies
-        if (data := typed_choice(chat.menu, message)) is not None:
+        if chat.menu and (data := typed_choice(chat.menu, message)) is not None:
             return await self.press(chat, data, language, now)
         if self.survey.survey_step(chat) is None:
             if chat.menu:  # the choices shown last, again
