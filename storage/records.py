@@ -92,7 +92,8 @@ class ChatState(Record):
     is_person: bool = False
     # QuestionSetRepository.question_sets_version as of this read: read here because this read is
     # made for every message anyway, so a cache of the active sets is checked at no extra cost.
-    question_sets_version: int = 0
+    # None (a backend that does not read it with the state): whoever needs it reads it.
+    question_sets_version: int | None = None
 
 
 class Answer(Record):
