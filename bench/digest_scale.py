@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.sqlite import _statements, migrations
+from storage.sqlite.db import _statements, migrations
 
 DAY = date(2026, 11, 26)
 YEAR_START = datetime(2025, 11, 27, tzinfo=UTC)
@@ -115,9 +115,8 @@ def _flush(db: sqlite3.Connection, dossiers: list, answers: list) -> None:
 
 async def measure(path: Path) -> dict[str, float]:
     """In this process: the floor (one aggregate over the day's answers), then every unit's digest."""
-    from bot.app import build_dispatcher
+    from bot.app import build_handlers
     from bot.config import Config
-    from handlers.digest import build_digests
     from storage.sqlite import SQLiteStorage
 
     zone_start = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # 26/11 00:00 in Ho Chi Minh City
@@ -133,9 +132,9 @@ async def measure(path: Path) -> dict[str, float]:
     store = SQLiteStorage(path)
     await store.open()
     config = Config.model_validate({"database": str(path), "secret": "bench"})
-    dispatcher = build_dispatcher(config, store)
+    handlers = build_handlers(config, store)
     started = time.perf_counter()
-    digests = await build_digests(store, dispatcher.cases, DAY + timedelta(days=1), show=5)
+    digests = await handlers.digests.build(DAY + timedelta(days=1), show=5)
     built = time.perf_counter() - started
     await store.close()
     assert len(digests) == len(units()) and sum(d.figures.answers for d in digests) > 0
