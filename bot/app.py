@@ -80,10 +80,10 @@ async def seed_directory(store: Storage, config: Config) -> None:
 
 
 @asynccontextmanager
-async def opened_storage(config: Config) -> AsyncIterator[Storage]:
-    """The configured database for the block: created and migrated if need be, with the
-    config's units saved, closed afterwards."""
-    store = SQLiteStorage(config.database)
+async def opened_storage(config: Config, store: Storage | None = None) -> AsyncIterator[Storage]:
+    """The configured database (or `store`, made for it) for the block: created and migrated if
+    need be, with the config's units saved, closed afterwards."""
+    store = store or SQLiteStorage(config.database)
     await store.open()
     try:
         await seed_directory(store, config)
@@ -272,9 +272,19 @@ async def serve(config: Config, *, standby: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    async with opened_storage(config) as store:
-        if not await claimed(store, config, standby, stop):
+    # Claimed before it is opened: a refused (or waiting) second run must not migrate or seed the
+    # database under the one that serves it.
+    unopened = SQLiteStorage(config.database)
+    try:
+        if not await claimed(unopened, config, standby, stop):
             return 0 if stop.is_set() else 1
+        return await _serve(config, unopened, stop)
+    finally:
+        await unopened.close()
+
+
+async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
+    async with opened_storage(config, unopened) as store:
         handlers = build_handlers(config, store)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}

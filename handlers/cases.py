@@ -221,6 +221,17 @@ class CaseDesk:
             code = parents.get(code)
         return None
 
+    async def _heads_of(self, unit_code: str) -> list[Person]:
+        """The unit's heads, else those of the nearest unit above that has one."""
+        parents = {u.code: u.parent_code for u in await self.directory.list_units(retired=True)}
+        code: str | None = unit_code
+        while code is not None:
+            heads = [p for p in await self.directory.unit_people(code) if p.role == Role.HEAD]
+            if heads:
+                return heads
+            code = parents.get(code)
+        return []
+
     # Handlers
 
     async def press(
@@ -342,7 +353,7 @@ class CaseDesk:
             return [Reply(text("not_allowed", language))]
         changed = await self.cases.change_case(
             case.id,
-            from_states=OPEN_STATES,
+            from_states=(case.state,),  # only as it was read: a message never undoes a reassignment
             to_state=case.state,
             actor=f"person:{case.assignee_id}",
             action="messaged citizen",
@@ -369,13 +380,13 @@ class CaseDesk:
         """Sends the citizen's reply to the staff member assigned (else the unit's head), recorded."""
         if (chat.channel, chat.chat_id) != (case.citizen_channel, case.citizen_chat_id):
             return [Reply(text("not_allowed", language))]
-        if case.assignee_id is not None:
-            readers = [p for p in [await self.directory.get_person(case.assignee_id)] if p is not None]
-        else:
-            readers = [p for p in await self.directory.unit_people(case.unit_code) if p.role == Role.HEAD]
+        assignee = await self.directory.get_person(case.assignee_id) if case.assignee_id is not None else None
+        readers = (
+            [assignee] if assignee is not None and assignee.active else await self._heads_of(case.unit_code)
+        )
         changed = await self.cases.change_case(
             case.id,
-            from_states=OPEN_STATES,
+            from_states=(case.state,),  # only as it was read: a message never undoes a reassignment
             to_state=case.state,
             actor="citizen",
             action="citizen replied",

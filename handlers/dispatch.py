@@ -172,14 +172,17 @@ class Dispatcher:
         code, an option typed by its number or words, or a survey answer."""
         if (length := text_length(message)) > MAX_TEXT_LENGTH:
             return [Reply(text("too_long", language, length=length, limit=MAX_TEXT_LENGTH))]
+        # A survey code is never an answer, nor a message awaited: at any step it resumes the
+        # survey (or opens its own), and it ends waiting for a text.
+        if (replies := await self.survey.answer_code(chat, message, language, now)) is not None:
+            if chat.awaiting is not None:
+                await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
+            return replies
         if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
             return self._notifying(await self.cases.receive_text(chat, message, language, now))
         # Short commands are for heads and staff: a citizen's words are never taken for one.
         if chat.is_person and (button := typed_case_button(message)) is not None:
             return await self.answer_button(chat, button, language, now)
-        # A survey code is never an answer: at any step it resumes the survey (or opens its own).
-        if (replies := await self.survey.answer_code(chat, message, language, now)) is not None:
-            return replies
         if chat.menu and (data := typed_choice(chat.menu, message)) is not None:
             return await self.press(chat, data, language, now)
         if self.survey.survey_step(chat) is None:

@@ -150,8 +150,8 @@ class SurveyFlow:
             first_step=first.id,
             now=now,
         )
-        if survey.step != first.id:  # the chat's survey of this dossier was under way: go on with it
-            await self.sets.load(survey.question_set, survey.question_set_version)
+        # The chat's survey of this dossier may have been under way, begun with another version.
+        await self.sets.load(survey.question_set, survey.question_set_version)
         current = self._question(survey) or first
         greeting = text("greeting", language, procedure=dossier.procedure, unit=dossier.unit_name)
         question = self._ask(survey, current, language)

@@ -3,8 +3,11 @@ back: both recorded in the case's history, neither side shown the other's chat i
 
 from __future__ import annotations
 
+import yaml
+
 from bot.app import Handlers, build_handlers
 from handlers.cases import CaseAction, CaseButton
+from storage.records import CaseState
 from tests.conftest import Citizen, make_config, texts
 from tests.fakes import RecordingSender
 from tests.test_cases import complain, only_case
@@ -94,3 +97,46 @@ async def test_the_contact_time_comes_from_the_config(tmp_path, store):
     await handlers.notices.send({"telegram": sender}, citizen.now)
     (to_staff,) = [r for chat, r in sender.sent if chat == "2102"]
     assert "trong vòng 24 giờ" in to_staff.text
+
+
+async def test_a_reply_read_before_a_reassignment_does_not_undo_it(config, store, handlers: Handlers):
+    citizen, _, case = await assigned(handlers, config, store)
+    seen = case.model_copy(update={"state": CaseState.REOPENED})  # as read just before the head acted
+    chat = await store.chats.get_chat_state("telegram", citizen.address.chat_id)
+    replies = await handlers.dispatcher.cases.relay_to_staff(chat, seen, "Vâng", "vi", citizen.now)
+    assert "không còn hiệu lực" in texts(replies)
+    assert (await store.cases.get_case(case.id)).state == CaseState.ASSIGNED
+
+
+async def test_a_reply_whose_staff_member_left_reaches_the_head(config, store, handlers: Handlers):
+    from handlers.admin import apply_directory, plan_directory
+    from tests.conftest import UNITS
+
+    citizen, _, case = await assigned(handlers, config, store)
+    ward = {**UNITS[0]["children"][0], "staff": [{"name": "Võ Văn E", "telegram": 2103}]}
+    without_d = yaml.safe_dump({"units": [{**UNITS[0], "children": [ward]}, UNITS[1]]}, allow_unicode=True)
+    change = await plan_directory(store.directory, store.digests, without_d, "d.yaml", citizen.now.date())
+    await apply_directory(store.directory, change, citizen.now, "test")
+    await citizen.press_key(CaseButton(case.id, CaseAction.REPLY))
+    await citizen.say("Tôi vẫn chưa nhận được giấy")
+    sender = RecordingSender()
+    await handlers.notices.send({"telegram": sender}, citizen.now)
+    assert [chat for chat, _ in sender.sent] == ["2101"]  # the head, not the removed staff member
+
+
+async def test_a_survey_code_typed_while_a_reply_is_awaited_opens_the_survey(
+    config, store, handlers: Handlers
+):
+    from handlers.links import new_survey_code
+
+    citizen, _, case = await assigned(handlers, config, store)
+    await citizen.press_key(CaseButton(case.id, CaseAction.REPLY))
+    code = new_survey_code()
+    await store.dossiers.add_dossier(
+        code="HS-NEW", unit_code="Q1-BN", procedure="Cấp phép", link_id="L-new", now=citizen.now,
+        returned_at=citizen.now, survey_code=code,
+    )  # fmt: skip
+    replies = await citizen.say(code)
+    assert "Cấp phép" in texts(replies)  # the new dossier's survey, not a reply to the staff member
+    assert (await store.chats.get_chat_state("telegram", citizen.address.chat_id)).awaiting is None
+    assert [e.action for e in await store.cases.case_events(case.id)] == ["opened", "assigned"]

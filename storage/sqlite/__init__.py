@@ -13,7 +13,7 @@ from storage.base import AlreadyServing, Storage
 from storage.sqlite.audit import SQLiteAudit
 from storage.sqlite.cases import SQLiteCases
 from storage.sqlite.chats import SQLiteChats
-from storage.sqlite.db import Database, migrations
+from storage.sqlite.db import Database, make_folder, migrations, unavailable
 from storage.sqlite.digests import SQLiteDigests
 from storage.sqlite.directory import SQLiteDirectory
 from storage.sqlite.dossiers import SQLiteDossiers
@@ -43,8 +43,12 @@ class SQLiteStorage(Storage):
         await self.db.open()
 
     async def claim_serving(self) -> None:
+        """Needs no open database, so a second run is refused before it migrates anything."""
         if self.path != ":memory:" and self._serving is None:
-            self._serving = _lock(f"{self.path}.lock")
+            try:
+                self._serving = _lock(self.path)
+            except OSError as exc:
+                raise unavailable(self.path, exc) from exc
 
     async def close(self) -> None:
         await self.db.close()
@@ -53,10 +57,13 @@ class SQLiteStorage(Storage):
             self._serving = None
 
 
-def _lock(path: str) -> TextIO:
-    """An exclusive lock on a file beside the database, naming who holds it. The kernel drops it
-    when the process ends, kill -9 included, so a crashed bot never blocks the next start."""
-    lock = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the storage closes
+def _lock(database: str) -> TextIO:
+    """An exclusive lock on a file beside the database (one, whichever way its path is written),
+    naming who holds it. The kernel drops it when the process ends, kill -9 included, so a crashed
+    bot never blocks the next start."""
+    path = Path(database).resolve()
+    make_folder(path.parent)
+    lock = open(f"{path}.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until the storage closes
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

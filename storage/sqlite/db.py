@@ -98,7 +98,7 @@ class Database:
         db: aiosqlite.Connection | None = None
         try:
             if self.path != ":memory:":
-                _make_folder(Path(self.path).parent)
+                make_folder(Path(self.path).parent)
             db = await aiosqlite.connect(self.path, isolation_level=None)
             db.row_factory = sqlite3.Row
             # execute_fetchall reads every pragma to its end: a statement left unread blocks COMMIT.
@@ -299,7 +299,7 @@ def unavailable(path: str, exc: BaseException, doing: str = "open") -> DatabaseU
     return DatabaseUnavailable(f"cannot {doing} the database {path}: {cause}")
 
 
-def _make_folder(folder: Path) -> None:
+def make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:
