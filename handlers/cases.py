@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.buttons import Button
 from handlers.chat import Option, Reply, text_length
+from handlers.directory import ancestry_of, subtree
 from handlers.texts import Language, text
 from handlers.typed import folded, typed_number
 from storage.base import CaseRepository, ChatRepository, DirectoryRepository
@@ -24,7 +25,6 @@ from storage.records import (
     Person,
     Rating,
     Role,
-    Unit,
 )
 
 NOTE_LIMIT = 1000  # characters as a person sees them: handlers.chat.text_length
@@ -65,21 +65,6 @@ def add_working_days(start: date, days: int, holidays: frozenset[date]) -> date:
         if day.weekday() < 5 and day not in holidays:
             left -= 1
     return day
-
-
-def subtree(roots: Sequence[str], units: Sequence[Unit]) -> list[str]:
-    """These units' codes and those of every unit under them, each once, parents first."""
-    children: dict[str | None, list[str]] = {}
-    for unit in units:
-        children.setdefault(unit.parent_code, []).append(unit.code)
-    found: list[str] = []
-    waiting = list(roots)
-    while waiting:
-        code = waiting.pop(0)
-        if code not in found:
-            found.append(code)
-            waiting += children.get(code, [])
-    return found
 
 
 class CaseAction(StrEnum):
@@ -213,23 +198,15 @@ class CaseDesk:
         heads = {p.unit_code: p for p in people if p.role == Role.HEAD}
         if not heads:
             return None
-        parents = {u.code: u.parent_code for u in await self.directory.list_units()}
-        code: str | None = unit_code
-        while code is not None:
-            if code in heads:
-                return heads[code]
-            code = parents.get(code)
-        return None
+        above = ancestry_of(unit_code, await self.directory.list_units())
+        return next((heads[code] for code in above if code in heads), None)
 
     async def _heads_of(self, unit_code: str) -> list[Person]:
         """The unit's heads, else those of the nearest unit above that has one."""
-        parents = {u.code: u.parent_code for u in await self.directory.list_units(retired=True)}
-        code: str | None = unit_code
-        while code is not None:
+        for code in ancestry_of(unit_code, await self.directory.list_units(retired=True)):
             heads = [p for p in await self.directory.unit_people(code) if p.role == Role.HEAD]
             if heads:
                 return heads
-            code = parents.get(code)
         return []
 
     # Handlers

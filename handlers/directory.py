@@ -111,6 +111,32 @@ def check_tree(units: Sequence[UnitConfig]) -> None:
         )  # fmt: skip
 
 
+def ancestry_of(unit_code: str, units: Sequence[Unit]) -> list[str]:
+    """The unit's code, then those of the units above it, nearest first (a loop in the tree ends it)."""
+    parents = {u.code: u.parent_code for u in units}
+    chain: list[str] = []
+    code: str | None = unit_code
+    while code is not None and code not in chain:
+        chain.append(code)
+        code = parents.get(code)
+    return chain
+
+
+def subtree(roots: Sequence[str], units: Sequence[Unit]) -> list[str]:
+    """These units' codes and those of every unit under them, each once, parents first."""
+    children: dict[str | None, list[str]] = {}
+    for unit in units:
+        children.setdefault(unit.parent_code, []).append(unit.code)
+    found: list[str] = []
+    waiting = list(roots)
+    while waiting:
+        code = waiting.pop(0)
+        if code not in found:
+            found.append(code)
+            waiting += children.get(code, [])
+    return found
+
+
 def walk_units(units: Sequence[UnitConfig]) -> Iterator[tuple[UnitConfig, str | None]]:
     for unit in units:
         yield from unit.walk()

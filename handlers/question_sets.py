@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from handlers.directory import ancestry_of
 from handlers.question_set import QuestionSet, QuestionSetError, Scope, parse_question_set
 from storage.base import DirectoryRepository, QuestionSetRepository
 from storage.records import Dossier, StoredQuestionSet, Unit
@@ -37,16 +38,6 @@ def specificity(scope: Scope, dossier: Dossier, ancestry: Sequence[str]) -> tupl
     if scope.units and distance is None:
         return None
     return (1 if scope.procedures else 0, 1 if scope.units else 0, -(distance or 0))
-
-
-def ancestry_of(unit_code: str, units: Sequence[Unit]) -> list[str]:
-    parents = {u.code: u.parent_code for u in units}
-    chain: list[str] = []
-    code: str | None = unit_code
-    while code is not None and code not in chain:
-        chain.append(code)
-        code = parents.get(code)
-    return chain
 
 
 @dataclass(frozen=True)

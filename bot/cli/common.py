@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
 from bot.app import opened_storage
 from bot.config import ENV_CONFIG, Config
+from handlers.directory import subtree
 from storage.base import Storage
-from storage.records import Unit
 
 T = TypeVar("T")
 
@@ -92,17 +92,4 @@ async def units_under(store: Storage, code: str | None, config: Config) -> list[
     units = await store.directory.list_units(retired=True)
     if code not in {u.code for u in units}:
         raise unknown_unit(code, config)
-    return subtree(code, units)
-
-
-def subtree(code: str, units: Sequence[Unit]) -> list[str]:
-    children: dict[str | None, list[str]] = {}
-    for unit in units:
-        children.setdefault(unit.parent_code, []).append(unit.code)
-    found, waiting = [], [code]
-    while waiting:
-        current = waiting.pop()
-        if current not in found:
-            found.append(current)
-            waiting += children.get(current, [])
-    return found
+    return subtree([code], units)
