@@ -8,13 +8,15 @@ how often a wrong code may be typed) are decided by handlers and passed in as va
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 
 from storage.records import (
     OPEN_STATES,
     Answer,
+    AnswerExport,
     AnswerRow,
+    ApiKey,
     AuditEntry,
     Case,
     CaseCounts,
@@ -25,13 +27,19 @@ from storage.records import (
     DigestStatus,
     DirectoryProposal,
     Dossier,
+    DossierEvent,
+    DossierEventFacts,
+    DossierFacts,
+    EventResult,
     FollowUp,
     Invitation,
+    NewDossier,
     Notice,
     NoticeTo,
     OutboxStatus,
     Person,
     PersonEntry,
+    PutResult,
     Rating,
     StoredQuestionSet,
     Survey,
@@ -60,6 +68,19 @@ class UnknownUnit(StorageError):
 
 
 class UnknownDossier(StorageError):
+    pass
+
+
+class OutOfScope(StorageError):
+    """The dossier belongs to a unit outside the caller's scope (an API key's units); the message
+    is the dossier's code."""
+
+
+class DuplicateApiKey(StorageError):
+    pass
+
+
+class UnknownApiKey(StorageError):
     pass
 
 
@@ -127,6 +148,83 @@ class DossierRepository(ABC):
     async def link_chat(self, dossier_id: int, channel: str, chat_id: str, now: datetime) -> None:
         """Remembers that this chat waits for the dossier's survey; if the dossier was returned
         meanwhile, queues its invitation at once, so a return racing the link loses nothing."""
+
+    @abstractmethod
+    async def put_dossiers(
+        self,
+        dossiers: Sequence[tuple[DossierFacts, NewDossier]],
+        *,
+        actor: str,
+        now: datetime,
+        within: Collection[str] | None = None,
+    ) -> list[PutResult]:
+        """Creates or updates each dossier by its code, all in one transaction (all or nothing), and
+        answers each in the order given. A new dossier gets its NewDossier's link id and survey
+        code; an existing one keeps its own, and is changed only where the facts differ (same facts:
+        UNCHANGED, nothing written). Each change is in the audit under `actor`.
+        With `within`, a dossier already recorded under a unit not in it raises OutOfScope (its
+        code) and nothing is written; the facts' own units are the caller's to check.
+        Raises UnknownUnit (the unit code) for a unit not in the directory."""
+
+    @abstractmethod
+    async def add_dossier_event(
+        self,
+        code: str,
+        event: DossierEventFacts,
+        *,
+        actor: str,
+        now: datetime,
+        within: Collection[str] | None = None,
+    ) -> EventResult:
+        """Adds an event to the dossier's history unless one of the same type and time is there
+        already (then `recorded` is False and nothing changes). The dossier's state becomes the type
+        of its latest event by time. A `returned` event records the return as mark_returned does
+        (the first return's time is kept) and queues the invitations, in the same transaction.
+        Audited under `actor`. Raises UnknownDossier, or OutOfScope as put_dossiers does."""
+
+    @abstractmethod
+    async def list_dossier_events(self, dossier_id: int) -> list[DossierEvent]:
+        """The dossier's history, in order of time (then of recording)."""
+
+    @abstractmethod
+    async def export_answers(
+        self,
+        unit_codes: Sequence[str] | None,
+        *,
+        since: datetime | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[AnswerExport]:
+        """Answers to dossiers of these units (all with None) answered at or after `since`, with
+        an id above `after_id`, in the order of their ids (the order they were given), at most
+        `limit`."""
+
+
+class ApiKeyRepository(ABC):
+    """Keys the one-stop software calls the intake API with: a name, the units it may touch, the
+    hash of the secret (never the secret)."""
+
+    @abstractmethod
+    async def create_api_key(
+        self, name: str, key_hash: str, units: Sequence[str], *, actor: str, now: datetime
+    ) -> ApiKey:
+        """Raises DuplicateApiKey (a key of that name exists, revoked or not) or UnknownUnit."""
+
+    @abstractmethod
+    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, revoked or not."""
+
+    @abstractmethod
+    async def list_api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones too, by name."""
+
+    @abstractmethod
+    async def revoke_api_key(self, name: str, *, actor: str, now: datetime) -> ApiKey:
+        """Revokes the key at once (a revoked key stays revoked). Raises UnknownApiKey."""
+
+    @abstractmethod
+    async def touch_api_key(self, name: str, at: datetime) -> None:
+        """Records when the key was last used."""
 
 
 class ChatRepository(ABC):
@@ -539,6 +637,7 @@ class Storage(ABC):
     digests: DigestRepository
     question_sets: QuestionSetRepository
     audit: AuditRepository
+    api_keys: ApiKeyRepository
 
     @abstractmethod
     async def open(self) -> None:

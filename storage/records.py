@@ -27,6 +27,18 @@ class Unit(Record):
     retired_at: datetime | None = None
 
 
+class DossierEventType(StrEnum):
+    """What the one-stop software reports about a dossier, in the words of its history."""
+
+    RECEIVED = "received"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    SUPPLEMENT_RECEIVED = "supplement_received"
+    EXTENDED = "extended"
+    SUSPENDED = "suspended"
+    WITHDRAWN = "withdrawn"
+    RETURNED = "returned"
+
+
 class Dossier(Record):
     id: int
     code: str
@@ -40,6 +52,97 @@ class Dossier(Record):
     survey_code: str | None = None  # typed on platforms without deep links (Zalo)
     unit_name: str = ""
     answered: bool = False  # the dossier has its one answer
+    # What the one-stop software says (the intake API, `dossier add`, `dossier import`).
+    received_at: datetime | None = None
+    due_at: datetime | None = None
+    citizen_name: str | None = None
+    phone: str | None = None  # normalised: 84 and the national number, digits only
+    channel_hint: str | None = None
+    # The type of the dossier's latest event by time (None before any): where the dossier stands.
+    state: DossierEventType | None = None
+    updated_at: datetime | None = None
+
+
+class DossierFacts(Record):
+    """A dossier as the one-stop software describes it: what a PUT, a row of an import file or
+    `dossier add` gives. `received_on`/`due_on` are the local days of the two times (or given alone)."""
+
+    code: str
+    unit_code: str
+    procedure: str
+    received_at: datetime | None = None
+    due_at: datetime | None = None
+    received_on: date | None = None
+    due_on: date | None = None
+    citizen_name: str | None = None
+    phone: str | None = None
+    channel_hint: str | None = None
+
+
+class NewDossier(Record):
+    """What a dossier gets once, when it is first recorded: its survey link id and survey code."""
+
+    link_id: str
+    survey_code: str
+
+
+class PutOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class PutResult(Record):
+    dossier: Dossier
+    outcome: PutOutcome
+
+
+class DossierEventFacts(Record):
+    """An event as reported: its type and time, and what some types carry."""
+
+    type: DossierEventType
+    at: datetime
+    reason: str | None = None  # supplement_requested, extended
+    until: date | None = None  # supplement_requested: the day the citizen has until
+    new_due_at: datetime | None = None  # extended: the new appointment
+
+
+class DossierEvent(DossierEventFacts):
+    id: int
+    dossier_id: int
+    recorded_at: datetime
+    recorded_by: str
+
+
+class EventResult(Record):
+    dossier: Dossier
+    event: DossierEvent
+    recorded: bool  # False: the same type and time was recorded before; nothing changed
+
+
+class AnswerExport(Record):
+    """An answer as the one-stop software reads it back: never a chat id, name or phone."""
+
+    id: int
+    dossier_code: str
+    unit_code: str
+    procedure: str
+    rating: Rating
+    factors: list[str] = Field(default_factory=list)
+    channel: str
+    answered_at: datetime
+    completed: bool
+
+
+class ApiKey(Record):
+    """A key the one-stop software calls the intake API with; only its hash is stored."""
+
+    name: str
+    units: tuple[str, ...]
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
 
 
 class Chat(Record):
