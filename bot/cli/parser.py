@@ -7,7 +7,18 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.cli.commands import answers, audit, cases, digest, directory, dossier, outbox, questions, run
+from bot.cli.commands import (
+    answers,
+    apikey,
+    audit,
+    cases,
+    digest,
+    directory,
+    dossier,
+    outbox,
+    questions,
+    run,
+)
 from bot.cli.common import day
 from bot.cli.output import FORMS
 from bot.config import Config
@@ -125,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     waiting.add_argument("--state", choices=outbox.STATES, default="all", help="default: all")
     listing(waiting)
+
+    keys = actions("apikey", "keys the one-stop software calls the intake API with")
+    made = command(keys, "create", "make a key for some units; prints it once", apikey.create_key)
+    made.add_argument("--name", required=True, help="who uses it, for the audit trail (e.g. motcua-q1)")
+    made.add_argument(
+        "--units", required=True, metavar="CODE[,CODE...]", help="units it may touch, with those under them"
+    )
+    listing(command(keys, "list", "list keys (never the keys themselves)", apikey.list_keys))
+    command(keys, "revoke", "revoke a key at once", apikey.revoke_key).add_argument("name")
 
     trail = command(commands, "audit", "print admin changes and case actions", audit.print_audit)
     trail.add_argument("--since", type=day, metavar="DATE", help="from this day on (YYYY-MM-DD)")

@@ -46,6 +46,8 @@ class Actors:
             return f"citizen ({PLATFORMS[channel]})" if channel in PLATFORMS else "citizen"
         if kind == "cli":
             return f"command line ({rest})"
+        if kind == "api":
+            return f"intake API (key {rest})"
         if kind == "config" and not rest:
             return "the config file"
         if kind in PLATFORMS:
