@@ -77,13 +77,13 @@ def dossier_facts(code: str, fields: Mapping[str, object], zone: ZoneInfo) -> Do
     procedure = found.field("procedure", lambda v: checked_name(v, "procedure"), required=True)
     received_at = found.field("received_at", lambda v: parse_moment(v, zone, "received_at"), required=True)
     due_at = found.field("due_at", lambda v: parse_moment(v, zone, "due_at"), required=True)
-    citizen_name = found.field("citizen_name", checked_citizen_name)
-    phone = found.field("phone", normalised_phone)
-    channel_hint = found.field("channel_hint", checked_channel_hint)
     if received_at is not None and due_at is not None and due_at < received_at:
         found.add(
             "due_at", f"due_at ({_local(due_at, zone)}) is before received_at ({_local(received_at, zone)})"
         )
+    citizen_name = found.field("citizen_name", checked_citizen_name)
+    phone = found.field("phone", normalised_phone)
+    channel_hint = found.field("channel_hint", checked_channel_hint)
     found.refuse_unknown(DOSSIER_FIELDS)
     if found.problems:
         raise FactsRefused(found.problems)

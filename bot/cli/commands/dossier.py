@@ -140,7 +140,7 @@ def import_dossiers(config: Config, args: argparse.Namespace) -> int:
         return len(good), await _put_in_batches(store, good, links)
 
     storable, outcomes = with_store(config, store_rows)
-    refused.sort()
+    refused.sort(key=lambda item: item[0])  # by line; a line's problems in the order of its fields
     emit("".join(f"line {line}: {problem}\n" for line, problem in refused))
     rows = len({line for line, _ in refused})
     if refused and not args.skip_bad:
