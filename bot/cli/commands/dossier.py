@@ -145,15 +145,15 @@ def import_dossiers(config: Config, args: argparse.Namespace) -> int:
     rows = len({line for line, _ in refused})
     if refused and not args.skip_bad:
         raise CommandError(
-            f"nothing stored: {rows} of {len(found.rows)} rows are refused (listed above); fix them and "
+            f"nothing stored: {rows:,} of {len(found.rows):,} rows are refused (listed above); fix them and "
             "import the file again, or store the other rows with --skip-bad"
         )
     if outcomes is None:
-        emit(f"would store {storable}, refused {rows} (a dry run: nothing is stored)\n")
+        emit(f"would store {storable:,}, refused {rows:,} (a dry run: nothing is stored)\n")
         return 0
     emit(
-        f"added {outcomes[PutOutcome.CREATED]}, updated {outcomes[PutOutcome.UPDATED]}, "
-        f"unchanged {outcomes[PutOutcome.UNCHANGED]}, refused {rows}\n"
+        f"added {outcomes[PutOutcome.CREATED]:,}, updated {outcomes[PutOutcome.UPDATED]:,}, "
+        f"unchanged {outcomes[PutOutcome.UNCHANGED]:,}, refused {rows:,}\n"
     )
     return 0
 
