@@ -17,6 +17,8 @@ import pytest
 
 from bot.cli.commands import dossier
 from bot.cli.output import ProgressBar
+from storage.base import DatabaseUnavailable
+from storage.sqlite.dossiers import SQLiteDossiers
 from tests.test_cli import error_line, run, write_config
 
 HEADER = "Mã hồ sơ,Mã đơn vị,Tên thủ tục,Ngày tiếp nhận,Ngày hẹn trả,Họ tên,Số điện thoại,Trạng thái"
@@ -146,6 +148,32 @@ def test_an_xlsx_export_is_imported_in_batches(config_file, tmp_path, capsys, mo
     )
     assert listed(config_file, capsys) == [f"HS-{n}" for n in range(1, 6)]
     assert shown(config_file, "HS-5", capsys)["phone"] == "+84 90 123 4565"
+
+
+def test_a_failure_part_way_says_what_is_stored_and_that_importing_again_is_safe(
+    config_file, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(dossier, "BATCH", 2)
+    put = SQLiteDossiers.put_dossiers
+    calls = []
+
+    async def failing_second(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise DatabaseUnavailable("the disk is full")
+        return await put(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteDossiers, "put_dossiers", failing_second)
+    path = export(tmp_path, *ROWS, ROWS[0].replace("HS-1", "HS-4"))
+    assert run(config_file, "dossier", "import", str(path)) == 2
+    assert error_line(capsys.readouterr().err) == (
+        "feedback-bot: the disk is full: the rows before line 4 are stored; importing the file again "
+        "leaves the stored dossiers unchanged"
+    )
+    assert listed(config_file, capsys) == ["HS-1", "HS-2"]
+    monkeypatch.setattr(SQLiteDossiers, "put_dossiers", put)
+    assert run(config_file, "dossier", "import", str(path)) == 0
+    assert capsys.readouterr().out == "added 2, updated 0, unchanged 2, refused 0\n"
 
 
 def test_a_file_that_cannot_be_read_gets_a_one_line_error(config_file, tmp_path, capsys):

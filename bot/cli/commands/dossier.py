@@ -135,13 +135,14 @@ def import_dossiers(config: Config, args: argparse.Namespace) -> int:
 
     async def store_rows(store: Storage) -> tuple[int, Counter[PutOutcome] | None]:
         good = await _in_directory(store, checked, refused)
+        # Listed before anything is stored, so that a failure part way loses none of them.
+        refused.sort(key=lambda item: item[0])  # by line; a line's problems in the order of its fields
+        emit("".join(f"line {line}: {problem}\n" for line, problem in refused))
         if args.dry_run or (refused and not args.skip_bad):
             return len(good), None
         return len(good), await _put_in_batches(store, good, links)
 
     storable, outcomes = with_store(config, store_rows)
-    refused.sort(key=lambda item: item[0])  # by line; a line's problems in the order of its fields
-    emit("".join(f"line {line}: {problem}\n" for line, problem in refused))
     rows = len({line for line, _ in refused})
     if refused and not args.skip_bad:
         raise CommandError(
