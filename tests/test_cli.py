@@ -114,7 +114,8 @@ def test_every_command_names_the_function_that_runs_it():
                 yield from leaves(child, (*path, name))
 
     found = {" ".join(path): parser.get_default("handler") for path, parser in leaves(build_parser())}
-    assert {"run", "console", "dossier add", "dossier show", "dossier list", "cases list", "directory show",
+    assert {"run", "console", "dossier add", "dossier import", "dossier show", "dossier list", "cases list",
+            "directory show",
             "directory import", "questions list", "answers", "audit", "digest"} <= set(found)  # fmt: skip
     assert all(callable(handler) for handler in found.values()), found
 

@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TextIO
 
 Form = Literal["table", "csv", "json"]
 FORMS: tuple[Form, ...] = ("table", "csv", "json")
@@ -85,3 +85,33 @@ def emit(text: str) -> None:
 def _clip(value: str, width: int = TABLE_CELL_WIDTH) -> str:
     value = " ".join(value.split())
     return value if len(value) <= width else value[: width - 1] + "…"
+
+
+class ProgressBar:
+    """A one-line bar on standard error for work that takes a while (an import of many dossiers),
+    redrawn in place; drawn only on a terminal, so that logs and pipes get no carriage returns.
+    A few lines of our own rather than a dependency: one bar, counted by the caller, is all it draws."""
+
+    WIDTH = 30
+
+    def __init__(self, what: str, total: int, *, stream: TextIO | None = None) -> None:
+        self.what, self.total = what, total
+        self.stream = stream if stream is not None else sys.stderr
+        self.shown = self.stream.isatty() and total > 0
+        self.drawn = -1
+
+    def advance_to(self, done: int) -> None:
+        if not self.shown:
+            return
+        filled = self.WIDTH * done // self.total
+        if filled == self.drawn and done != self.total:
+            return  # redrawn only when the bar grows: a write per row would slow the work down
+        self.drawn = filled
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"\r{self.what} [{bar}] {done:,} of {self.total:,}")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.shown and self.drawn >= 0:
+            self.stream.write("\n")
+            self.stream.flush()

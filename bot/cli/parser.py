@@ -85,6 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="the result was returned (now, or at YYYY-MM-DD[THH:MM])",
     )
     add.add_argument("--qr", type=Path, metavar="FILE.png", help="also write the survey link as a QR code")
+    add.add_argument("--citizen-name", metavar="NAME", help="the citizen's name (who the dossier is for)")
+    add.add_argument("--phone", metavar="NUMBER", help="the citizen's phone (0901234567 or +84 90 123 4567)")
+    dossier_import = command(
+        dossiers, "import", "record the dossiers of a one-stop export (CSV or .xlsx), added or updated",
+        dossier.import_dossiers,
+    )  # fmt: skip
+    dossier_import.add_argument(
+        "file", type=Path, help="a CSV (UTF-8) or .xlsx file with a header row naming its columns"
+    )
+    dossier_import.add_argument(
+        "--dry-run", action="store_true", help="check every row and say what would be stored; store nothing"
+    )
+    dossier_import.add_argument(
+        "--skip-bad", action="store_true", help="store the good rows even when some are refused (listed)"
+    )
     returned = command(dossiers, "returned", "record that the result was returned", dossier.return_dossier)
     returned.add_argument("code")
     returned.add_argument("--at", default="now", metavar="DATETIME", help="when (default: now)")
