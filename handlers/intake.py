@@ -266,8 +266,8 @@ class Intake:
                 continue
             try:
                 facts.append(self._facts(code, fields, where))
-            except IntakeRefused as exc:
-                problems += exc.problems
+            except IntakeRefused as exc:  # each problem says which dossier, as well as where
+                problems += [FieldProblem(p.loc, f"dossier {code}: {p.message}") for p in exc.problems]
         if problems:
             raise IntakeRefused(problems)
         scope = await self._scope_for(
