@@ -208,6 +208,31 @@ class TestRefusals:
         assert problem["loc"] == [] and ("JSON" in problem["msg"] or "body" in problem["msg"])
         assert called(intake) == []
 
+    @pytest.mark.parametrize(
+        ("content_type", "content", "msg"),
+        [
+            ("application/json", b"null", "the body must be a JSON object"),
+            ("application/json", b"[]", "the body must be a JSON object"),
+            (None, json.dumps(BODY).encode(), "send the body as JSON, with the header Content-Type: "),
+            ("application/x-www-form-urlencoded", b"unit=Q1", "send the body as JSON"),
+            ("text/plain", json.dumps(BODY).encode(), "send the body as JSON"),
+        ],
+    )  # fmt: skip
+    async def test_a_body_that_is_no_json_object_is_422_saying_what_to_send(
+        self, api, intake, content_type, content, msg
+    ):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await api.put("/api/v1/dossiers/HS-1", content=content, headers=headers)
+        (problem,) = error_of(response, 422)["detail"]
+        assert problem["loc"] == [] and problem["msg"].startswith(msg)
+
+    async def test_json_by_another_name_is_json(self, api):
+        for content_type in ("application/json; charset=utf-8", "application/vnd.motcua+json"):
+            response = await api.put(
+                "/api/v1/dossiers/HS-1", content=json.dumps(BODY), headers={"Content-Type": content_type}
+            )
+            assert response.status_code in (200, 201), response.text
+
 
 class TestKeys:
     @pytest.mark.parametrize(
@@ -361,6 +386,15 @@ class TestDocumentation:
         assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
         assert "security" not in spec["paths"]["/api/health"]["get"]
         assert {t["name"] for t in spec["tags"]} == {"dossiers", "answers", "health"}
+        operations = [op["operationId"] for methods in spec["paths"].values() for op in methods.values()]
+        assert sorted(operations) == [
+            "add_event",
+            "get_dossier",
+            "health",
+            "list_answers",
+            "put_batch",
+            "put_dossier",
+        ]
 
     async def test_the_docs_pages_answer_without_a_key(self, intake):
         async with client(build_http_app(intake, ApiConfig())) as anonymous:

@@ -11,11 +11,12 @@ import json
 import time
 from collections.abc import Callable, Coroutine
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from bot.config import ApiConfig
@@ -221,6 +222,10 @@ def intake_routes(intake: Intake) -> APIRouter:
     return router
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
 def health_routes(intake: Intake) -> APIRouter:
     router = APIRouter(prefix="/api")
 
@@ -229,7 +234,7 @@ def health_routes(intake: Intake) -> APIRouter:
         tags=["health"],
         summary="Whether the API can serve",
         responses={
-            200: {"content": {"application/json": {"example": {"status": "ok"}}}},
+            200: {"model": Health, "description": "The database answers"},
             503: {"model": ErrorBody, "description": ERRORS[503], "headers": RETRY_AFTER},
         },
     )
@@ -277,6 +282,8 @@ def build_http_app(
         redoc_url="/api/redoc",
         swagger_ui_oauth2_redirect_url=None,
         openapi_tags=TAGS,
+        # operationId: the route function's name (put_dossier), for clients generated from the document
+        generate_unique_id_function=lambda route: route.name,
     )
     add_error_handlers(app)
     app.add_exception_handler(IntakeRefused, refused)

@@ -42,9 +42,13 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
-def validation_problems(errors: Sequence[Any]) -> list[Problem]:
+NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
+
+
+def validation_problems(errors: Sequence[Any], *, sent_json: bool = True) -> list[Problem]:
     """FastAPI's (pydantic's) validation errors as problems: locations in the body lose their
-    leading "body", so that they read like the service's own ("dossiers", 3, "due_at")."""
+    leading "body", so that they read like the service's own ("dossiers", 3, "due_at").
+    `sent_json`: the request said its body is JSON (a body said to be anything else is not read)."""
     problems = []
     for found in errors:
         loc = list(found.get("loc", ()))
@@ -56,8 +60,18 @@ def validation_problems(errors: Sequence[Any]) -> list[Problem]:
             loc = loc[1:]
             if not loc and kind == "missing":
                 msg = "a JSON body is required"
+            elif not loc and kind in NOT_AN_OBJECT:
+                msg = "the body must be a JSON object" if sent_json else SEND_JSON
         problems.append(Problem(loc=loc, msg=msg))
     return problems
+
+
+SEND_JSON = "send the body as JSON, with the header Content-Type: application/json"
+
+
+def says_json(content_type: str | None) -> bool:
+    kind = (content_type or "").partition(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -77,7 +91,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def invalid_request(request: Request, exc: Exception) -> Response:
     """A body that is not JSON, a field of the wrong type, a query parameter out of range."""
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, INVALID, validation_problems(exc.errors()))
+    sent_json = says_json(request.headers.get("content-type"))
+    return error_response(422, INVALID, validation_problems(exc.errors(), sent_json=sent_json))
 
 
 def add_error_handlers(app: FastAPI) -> None:
