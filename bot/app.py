@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram.error import InvalidToken
@@ -19,7 +19,8 @@ from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import CHANNEL as ZALO
 from bot.channels.zalo import Webhook, ZaloChannel, ZaloClient, ZaloError
-from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, Config
+from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
+from bot.http.server import ApiServer, ApiServerError
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Delivery, Reply, Sender
@@ -39,6 +40,9 @@ from handlers.throttled_log import ThrottledLog
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
+
+if TYPE_CHECKING:
+    from handlers.intake import Intake
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +179,29 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
     return build_handlers(config, store, default_set).dispatcher
 
 
+def build_intake(config: Config, store: Storage) -> Intake:
+    """The intake API's service over the repositories it uses."""
+    raise NotImplementedError("the Intake service (handlers/intake.py) is not on this branch yet")
+
+
+@asynccontextmanager
+async def serving_api(
+    config: Config, store: Storage, settings: ApiConfig | None
+) -> AsyncIterator[Intake | None]:
+    """The HTTP API (with `settings`; none: no API) serving the intake service for the block.
+    Raises bot.http.server.ApiServerError when it cannot listen where the settings say."""
+    if settings is None:
+        yield None
+        return
+    # Imported here: the commands that serve no HTTP need not load FastAPI (80 ms).
+    from bot.http.app import build_http_app
+
+    intake = build_intake(config, store)
+    async with ApiServer(build_http_app(intake, settings), settings.listen, settings.port) as server:
+        log.info("intake API on %s/api/docs", server.url)
+        yield intake
+
+
 async def deliver_outbox(handlers: Handlers, senders: Mapping[str, Sender], cooldown: timedelta) -> None:
     """One scheduled round of the outboxes: hands the invitations and case notices due now to the
     courier and returns without waiting for them, so that a chat waiting out flood control never
@@ -279,12 +306,16 @@ async def serve(config: Config, *, standby: bool = False) -> int:
         if not await claimed(unopened, config, standby, stop):
             return 0 if stop.is_set() else 1
         return await _serve(config, unopened, stop)
+    except ApiServerError as exc:
+        log.error("%s (see api.listen and api.port in the config)", exc)
+        return 1
     finally:
         await unopened.close()
 
 
 async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
-    async with opened_storage(config, unopened) as store:
+    # The API starts before the channels: an address that cannot be had stops the start at once.
+    async with opened_storage(config, unopened) as store, serving_api(config, store, config.api) as intake:
         handlers = build_handlers(config, store)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
@@ -319,6 +350,8 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             id="outbox",
         )
         dispatcher.on_notices = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
+        if intake is not None:  # a return reported over HTTP invites the citizen at once
+            intake.on_returned = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
         scheduler.add_job(
             announce_new_cases,
             "interval",
@@ -366,6 +399,24 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         await handlers.courier.close(grace=STOP_GRACE_SECONDS)
         for channel in channels.values():
             await channel.stop()
+    return 0
+
+
+async def serve_api(config: Config, settings: ApiConfig) -> int:
+    """Serves only the intake API until SIGINT or SIGTERM, beside a running bot or without one:
+    it claims no database (a running bot keeps serving it, and sends the invitations of returns
+    reported here at its next outbox round). Returns the process exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with opened_storage(config) as store, serving_api(config, store, settings):
+            await stop.wait()
+            log.info("stopping")
+    except ApiServerError as exc:
+        log.error("%s (give --listen and --port, or see api.listen and api.port in the config)", exc)
+        return 1
     return 0
 
 

@@ -113,6 +113,20 @@ class CasesConfig(Section):
     new_case_notice: NewCaseNoticeConfig = NewCaseNoticeConfig()
 
 
+class ApiConfig(Section):
+    """The intake API for the one-stop software (bot/http/): served by `run` when this section is
+    present, and by `feedback-bot api` alone."""
+
+    listen: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port, told in the log
+    # Each API key's requests: `rate_per_second` on average, `burst` at once; then 429.
+    rate_per_second: float = Field(default=50, gt=0)
+    burst: int = Field(default=200, ge=1)
+    # A larger request body is refused (413) before it is read; a batch of 1,000 dossiers is
+    # about 300 KB.
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+
 Person = PersonConfig
 
 
@@ -127,6 +141,7 @@ class Config(Section):
     zalo: ZaloConfig = ZaloConfig()
     digest: DigestConfig = DigestConfig()
     cases: CasesConfig = CasesConfig()
+    api: ApiConfig | None = None  # absent: `run` serves no HTTP API
     admins: tuple[Person, ...] = ()
     units: tuple[UnitConfig, ...] = ()
     _source: Path | None = PrivateAttr(default=None)

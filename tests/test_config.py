@@ -94,6 +94,11 @@ def test_config_path_order(monkeypatch):
         ("cases: {holidays: [tomorrow]}\n", "cases.holidays.0"),
         ("cases: {deadline_working_days: 0}\n", "cases.deadline_working_days"),
         ("database: [unclosed\n", "not valid YAML"),
+        ("api: {port: 99999}\n", "api.port: Input should be less than or equal to 65535"),
+        ("api: {rate_per_second: 0}\n", "api.rate_per_second"),
+        ("api: {max_body_bytes: 10}\n", "api.max_body_bytes"),
+        ("api: {listen: ''}\n", "api.listen"),
+        ("api: {lisen: 0.0.0.0}\n", "api.lisen: unknown key"),
     ],
 )
 def test_mistakes_stop_start_up_with_the_key_named(tmp_path, text, named):
@@ -116,6 +121,16 @@ def test_mistakes_stop_start_up_with_the_key_named(tmp_path, text, named):
 def test_a_time_of_day_may_be_written_without_quotes(tmp_path, text, time):
     digest = load_config(write(tmp_path, text)).digest
     assert digest.time == time and digest.hour_minute == tuple(int(part) for part in time.split(":"))
+
+
+def test_the_api_is_off_unless_its_section_is_there(tmp_path):
+    assert load_config(write(tmp_path, "secret: s\n")).api is None
+    assert load_config(write(tmp_path, "api:\n")).api is None
+    api = load_config(write(tmp_path, "api: {}\n")).api
+    assert api is not None and (api.listen, api.port) == ("127.0.0.1", 8080)
+    assert (api.rate_per_second, api.burst, api.max_body_bytes) == (50, 200, 1_000_000)
+    api = load_config(write(tmp_path, "api: {listen: 0.0.0.0, port: 9000, burst: 10}\n")).api
+    assert api is not None and (api.listen, api.port, api.burst) == ("0.0.0.0", 9000, 10)
 
 
 def test_a_named_config_file_must_exist(tmp_path):

@@ -44,3 +44,5 @@ def setup_logging(config: Config) -> None:
     # httpx logs every request URL, and Telegram's URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # uvicorn's start and stop lines: `run` and `api` say where the API listens in their own words.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.cli.commands import (
     answers,
+    api,
     apikey,
     audit,
     cases,
@@ -63,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="if another run serves the database, wait and take over when it stops (instead of refusing)",
     )
+    alone = command(
+        commands, "api", "serve only the intake API for the one-stop software (beside a running bot, or not)",
+        api.serve_api_alone,
+    )  # fmt: skip
+    alone.add_argument(
+        "--listen", metavar="ADDR", help="address to listen on (default: api.listen, 127.0.0.1)"
+    )
+    alone.add_argument("--port", type=api.port, help="port (default: api.port, 8080; 0: any free one)")
     console = command(commands, "console", "answer surveys in this terminal", run.run_console)
     console.add_argument(
         "--demo",
