@@ -208,7 +208,8 @@ class ApiKeyRepository(ABC):
     async def create_api_key(
         self, name: str, key_hash: str, units: Sequence[str], *, actor: str, now: datetime
     ) -> ApiKey:
-        """Raises DuplicateApiKey (a key of that name exists, revoked or not) or UnknownUnit."""
+        """Raises DuplicateApiKey (a key of that name exists, revoked or not, or one with this
+        hash) or UnknownUnit."""
 
     @abstractmethod
     async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from storage.base import AlreadyServing, Storage
+from storage.sqlite.api_keys import SQLiteApiKeys
 from storage.sqlite.audit import SQLiteAudit
 from storage.sqlite.cases import SQLiteCases
 from storage.sqlite.chats import SQLiteChats
@@ -37,6 +38,7 @@ class SQLiteStorage(Storage):
         self.digests = SQLiteDigests(self.db)
         self.question_sets = SQLiteQuestionSets(self.db)
         self.audit = SQLiteAudit(self.db)
+        self.api_keys = SQLiteApiKeys(self.db)
         self._serving: TextIO | None = None
 
     async def open(self) -> None:

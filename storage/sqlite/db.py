@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import aiosqlite
 
@@ -44,6 +44,10 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+@overload
+def iso(value: datetime | date) -> str: ...
+@overload
+def iso(value: datetime | date | None) -> str | None: ...
 def iso(value: datetime | date | None) -> str | None:
     """The text a time or day is stored as. Times are stored in UTC: SQLite compares them as text,
     which orders instants only when they share one offset (the one-stop software writes Vietnam's)."""
@@ -67,6 +71,16 @@ def record_audit(db: Connection, actor: str, action: str, detail: str | None, no
     """Writes an audit entry inside the caller's transaction."""
     db.execute(
         "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)", (iso(now), actor, action, detail)
+    )
+
+
+def record_audits(
+    db: Connection, actor: str, entries: Sequence[tuple[str, str | None]], now: datetime
+) -> None:
+    """Writes audit entries (action, detail), in order, inside the caller's transaction."""
+    db.executemany(
+        "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+        [(iso(now), actor, action, detail) for action, detail in entries],
     )
 
 

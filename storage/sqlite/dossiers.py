@@ -1,25 +1,146 @@
-"""Dossiers, the chats waiting for their survey, and wrong survey codes typed."""
+"""Dossiers, the chats waiting for their survey, wrong survey codes typed, and what the one-stop
+software says of dossiers: their facts, their history, and the answers it reads back."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
-from storage.base import DossierRepository, DuplicateDossier, UnknownDossier, UnknownUnit
-from storage.records import Dossier
-from storage.sqlite.db import Connection, Database, Row, first, iso, placeholders
+from storage.base import (
+    DossierRepository,
+    DuplicateDossier,
+    OutOfScope,
+    UnknownDossier,
+    UnknownUnit,
+)
+from storage.records import (
+    AnswerExport,
+    Dossier,
+    DossierEvent,
+    DossierEventFacts,
+    DossierEventType,
+    DossierFacts,
+    EventResult,
+    NewDossier,
+    PutOutcome,
+    PutResult,
+)
+from storage.sqlite.db import (
+    Connection,
+    Database,
+    Row,
+    first,
+    iso,
+    placeholders,
+    record_audit,
+    record_audits,
+)
 
 DOSSIER_WITH_UNIT = (
     "SELECT d.id, d.code, d.unit_code, d.procedure, d.received_on, d.due_on, d.returned_at, d.link_id,"
     " d.created_at, d.survey_code, u.name AS unit_name,"
-    " EXISTS (SELECT 1 FROM answers a WHERE a.dossier_id = d.id) AS answered"
+    " EXISTS (SELECT 1 FROM answers a WHERE a.dossier_id = d.id) AS answered,"
+    " d.received_at, d.due_at, d.citizen_name, d.phone, d.channel_hint, d.state, d.updated_at"
     " FROM dossiers d JOIN units u ON u.code = d.unit_code"
 )
+# The facts put_dossiers compares, as columns of `dossiers`, in the order an audit entry names them.
+FACT_COLUMNS = (
+    "unit_code", "procedure", "received_at", "due_at", "received_on", "due_on", "citizen_name", "phone",
+    "channel_hint",
+)  # fmt: skip
+# Codes looked up at once: well under SQLite's limit on parameters, old versions' 999 included.
+CHUNK = 500
+_EVENT_COLUMNS = "id, dossier_id, type, at, reason, until, new_due_at, recorded_at, recorded_by"
+_EVENT = f"SELECT {_EVENT_COLUMNS} FROM dossier_events"
 
 
 def dossier(row: Row) -> Dossier:
-    return Dossier.model_validate(dict(row))
+    # Not dict(row): a Row finds each name by walking its columns, a cost put_dossiers's batches feel.
+    return Dossier.model_validate(dict(zip(row.keys(), row, strict=True)))
+
+
+def dossier_event(row: Row) -> DossierEvent:
+    return DossierEvent.model_validate(dict(row))
+
+
+def stored_facts(facts: DossierFacts) -> tuple[str | None, ...]:
+    """The facts as stored, in the order of FACT_COLUMNS: times as UTC text, so equal instants
+    given with different offsets are the same fact."""
+    return (
+        facts.unit_code, facts.procedure, iso(facts.received_at), iso(facts.due_at), iso(facts.received_on),
+        iso(facts.due_on), facts.citizen_name, facts.phone, facts.channel_hint,
+    )  # fmt: skip
+
+
+def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+def dossiers_by_code(db: Connection, codes: Sequence[str]) -> dict[str, Row]:
+    """The stored dossiers among these codes, one SELECT a chunk."""
+    found: dict[str, Row] = {}
+    for chunk in chunks(codes):
+        for row in db.execute(f"{DOSSIER_WITH_UNIT} WHERE d.code IN ({placeholders(chunk)})", chunk):
+            found[row["code"]] = row
+    return found
+
+
+def facts_of(rows: dict[str, Row]) -> dict[str, tuple[str | None, ...]]:
+    """The facts of stored dossiers, as stored_facts gives them. Picked by position: a Row looks
+    each name up along its columns."""
+    if not rows:
+        return {}
+    columns = next(iter(rows.values())).keys()
+    pick = itemgetter(*(columns.index(c) for c in FACT_COLUMNS))
+    return {code: pick(row) for code, row in rows.items()}
+
+
+def changed_facts(was: tuple[str | None, ...], now: tuple[str | None, ...]) -> list[str]:
+    return [name for name, old, new in zip(FACT_COLUMNS, was, now, strict=True) if old != new]
+
+
+def update_facts(
+    db: Connection, changes: Sequence[tuple[int, tuple[str | None, ...], tuple[str | None, ...]]], at: str
+) -> None:
+    """Writes each change (dossier id, facts stored, facts now) to the columns that differ only,
+    one statement a set of them: a column left alone costs no index or foreign-key work."""
+    by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for dossier_id, was, now in changes:
+        differ = [n for n, (old, new) in enumerate(zip(was, now, strict=True)) if old != new]
+        by_columns.setdefault(tuple(FACT_COLUMNS[n] for n in differ), []).append(
+            (*(now[n] for n in differ), at, dossier_id)
+        )
+    for columns, params in by_columns.items():
+        assignments = "".join(f"{column} = ?, " for column in columns)
+        db.executemany(f"UPDATE dossiers SET {assignments}updated_at = ? WHERE id = ?", params)
+
+
+def known_units(db: Connection, codes: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for chunk in chunks(codes):
+        known.update(
+            row[0]
+            for row in db.execute(f"SELECT code FROM units WHERE code IN ({placeholders(chunk)})", chunk)
+        )
+    return known
+
+
+def queue_invitations(db: Connection, dossier_id: int, at: datetime) -> None:
+    """An invitation for every chat that opened the dossier's link; none twice."""
+    db.execute(
+        "INSERT OR IGNORE INTO invitations (dossier_id, channel, chat_id, created_at)"
+        " SELECT dossier_id, channel, chat_id, ? FROM dossier_chats WHERE dossier_id = ?",
+        (iso(at), dossier_id),
+    )
+
+
+def factors(follow_ups: str) -> list[str]:
+    """The SIPAS factors an answer's follow-ups stand for, in order, each once."""
+    return list(dict.fromkeys(f["factor"] for f in json.loads(follow_ups) if f.get("factor") is not None))
 
 
 class SQLiteDossiers(DossierRepository):
@@ -108,11 +229,7 @@ class SQLiteDossiers(DossierRepository):
             row = first(db, f"{DOSSIER_WITH_UNIT} WHERE d.code = ?", (code,))
             if row is None:
                 raise UnknownDossier(code)
-            db.execute(
-                "INSERT OR IGNORE INTO invitations (dossier_id, channel, chat_id, created_at)"
-                " SELECT dossier_id, channel, chat_id, ? FROM dossier_chats WHERE dossier_id = ?",
-                (iso(at), row["id"]),
-            )
+            queue_invitations(db, row["id"], at)
             return row
 
         return dossier(await self.db.write(mark))
@@ -131,3 +248,163 @@ class SQLiteDossiers(DossierRepository):
             )
 
         await self.db.write(link)
+
+    async def put_dossiers(
+        self,
+        dossiers: Sequence[tuple[DossierFacts, NewDossier]],
+        *,
+        actor: str,
+        now: datetime,
+        within: Collection[str] | None = None,
+    ) -> list[PutResult]:
+        if not dossiers:
+            return []
+        at = iso(now)
+        scope = None if within is None else set(within)
+
+        def put(db: Connection) -> list[tuple[Row, PutOutcome]]:
+            stored = dossiers_by_code(db, list(dict.fromkeys(facts.code for facts, _ in dossiers)))
+            known = known_units(db, list({facts.unit_code for facts, _ in dossiers}))
+            before = facts_of(stored)
+            # Each code's facts as they stand after the items so far: a code given twice is
+            # compared with its first occurrence, and its last facts are the ones written.
+            current = dict(before)
+            created: dict[str, NewDossier] = {}
+            updated: dict[str, None] = {}  # dossiers stored before that changed, in the order given
+            outcomes: list[PutOutcome] = []
+            audit: list[tuple[str, str]] = []
+            for facts, new in dossiers:
+                if facts.unit_code not in known:
+                    raise UnknownUnit(facts.unit_code)
+                values = stored_facts(facts)
+                was = current.get(facts.code)
+                if was is None:
+                    created[facts.code] = new
+                    outcomes.append(PutOutcome.CREATED)
+                    audit.append(("dossier created", facts.code))
+                elif scope is not None and was[0] not in scope:  # was[0]: its unit_code
+                    raise OutOfScope(facts.code)
+                elif was == values:
+                    outcomes.append(PutOutcome.UNCHANGED)
+                else:
+                    if facts.code in before:
+                        updated[facts.code] = None
+                    outcomes.append(PutOutcome.UPDATED)
+                    audit.append(
+                        ("dossier updated", f"{facts.code}: {', '.join(changed_facts(was, values))}")
+                    )
+                current[facts.code] = values
+            db.executemany(
+                f"INSERT INTO dossiers (code, {', '.join(FACT_COLUMNS)}, link_id, survey_code, created_at,"
+                f" updated_at) VALUES (?, {placeholders(FACT_COLUMNS)}, ?, ?, ?, ?)",
+                [
+                    (code, *current[code], new.link_id, new.survey_code, at, at)
+                    for code, new in created.items()
+                ],
+            )
+            update_facts(db, [(stored[code]["id"], before[code], current[code]) for code in updated], at)
+            record_audits(db, actor, audit, now)
+            stored.update(dossiers_by_code(db, [*created, *updated]))
+            return [
+                (stored[facts.code], outcome) for (facts, _), outcome in zip(dossiers, outcomes, strict=True)
+            ]
+
+        made: dict[int, Dossier] = {}  # a code given twice is one dossier
+        results = []
+        for row, outcome in await self.db.write(put):
+            found = made.get(row["id"])
+            if found is None:
+                found = made[row["id"]] = dossier(row)
+            results.append(PutResult(dossier=found, outcome=outcome))
+        return results
+
+    async def add_dossier_event(
+        self,
+        code: str,
+        event: DossierEventFacts,
+        *,
+        actor: str,
+        now: datetime,
+        within: Collection[str] | None = None,
+    ) -> EventResult:
+        at = iso(event.at)
+        key = (event.type.value, at)
+        values = (*key, event.reason, iso(event.until), iso(event.new_due_at), iso(now), actor)
+
+        def add(db: Connection) -> tuple[Row, Row, bool]:
+            found = first(db, "SELECT id, unit_code FROM dossiers WHERE code = ?", (code,))
+            if found is None:
+                raise UnknownDossier(code)
+            if within is not None and found["unit_code"] not in within:
+                raise OutOfScope(code)
+            dossier_id = found["id"]
+            added = first(
+                db,
+                "INSERT INTO dossier_events (dossier_id, type, at, reason, until, new_due_at, recorded_at,"
+                " recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dossier_id, type, at) DO NOTHING"
+                f" RETURNING {_EVENT_COLUMNS}",
+                (dossier_id, *values),
+            )
+            if added is None:
+                existing = first(
+                    db, f"{_EVENT} WHERE dossier_id = ? AND type = ? AND at = ?", (dossier_id, *key)
+                )
+                row = first(db, f"{DOSSIER_WITH_UNIT} WHERE d.id = ?", (dossier_id,))
+                assert existing is not None and row is not None
+                return row, existing, False
+            returned = event.type is DossierEventType.RETURNED
+            db.execute(
+                "UPDATE dossiers SET state = (SELECT e.type FROM dossier_events e"
+                " WHERE e.dossier_id = dossiers.id ORDER BY e.at DESC, e.id DESC LIMIT 1),"
+                " returned_at = CASE WHEN ? THEN COALESCE(returned_at, ?) ELSE returned_at END,"
+                " updated_at = ? WHERE id = ?",
+                (returned, at, iso(now), dossier_id),
+            )
+            if returned:
+                queue_invitations(db, dossier_id, event.at)
+            record_audit(db, actor, "dossier event", f"{code} {' '.join(key)}", now)
+            row = first(db, f"{DOSSIER_WITH_UNIT} WHERE d.id = ?", (dossier_id,))
+            assert row is not None
+            return row, added, True
+
+        row, stored, recorded = await self.db.write(add)
+        return EventResult(dossier=dossier(row), event=dossier_event(stored), recorded=recorded)
+
+    async def list_dossier_events(self, dossier_id: int) -> list[DossierEvent]:
+        rows = await self.db.read(f"{_EVENT} WHERE dossier_id = ? ORDER BY at, id", (dossier_id,))
+        return [dossier_event(r) for r in rows]
+
+    async def export_answers(
+        self,
+        unit_codes: Sequence[str] | None,
+        *,
+        since: datetime | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[AnswerExport]:
+        params: list[Any]
+        where, params = "a.id > ?", [after_id]
+        if since is not None:
+            where += " AND a.answered_at >= ?"
+            params.append(iso(since))
+        if unit_codes is not None:
+            where += f" AND d.unit_code IN ({placeholders(unit_codes)})"
+            params += unit_codes
+        # CROSS JOIN keeps answers the outer loop, read in the order of their ids from `after_id`:
+        # a page costs the answers it passes over, and paging through all of them reads each once.
+        # Left to itself, the planner starts from the units' dossiers and sorts all their answers
+        # for every page.
+        rows = await self.db.read(
+            "SELECT a.id, d.code AS dossier_code, d.unit_code, d.procedure, a.rating, a.follow_ups,"
+            " a.channel, a.answered_at, a.completed_at IS NOT NULL AS completed FROM answers a"
+            f" CROSS JOIN dossiers d ON d.id = a.dossier_id WHERE {where} ORDER BY a.id LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            AnswerExport(
+                id=r["id"], dossier_code=r["dossier_code"], unit_code=r["unit_code"],
+                procedure=r["procedure"], rating=r["rating"], factors=factors(r["follow_ups"]),
+                channel=r["channel"], answered_at=r["answered_at"], completed=bool(r["completed"]),
+            )
+            for r in rows
+        ]  # fmt: skip

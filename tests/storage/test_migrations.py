@@ -6,11 +6,20 @@ backend brings its own."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from storage.records import DigestStatus, Unit
+from storage.records import (
+    DigestStatus,
+    DossierEventFacts,
+    DossierEventType,
+    DossierFacts,
+    NewDossier,
+    PutOutcome,
+    Unit,
+)
 from storage.sqlite import SQLiteStorage, migrations
 from storage.sqlite.db import _statements
 from tests.storage.conftest import T0, TG_2001, set_units
@@ -117,5 +126,67 @@ async def test_items_given_up_by_the_old_five_attempts_rule_are_pending_again(tm
             "person:1",
             0,
         )
+    finally:
+        await db.close()
+
+
+async def test_dossiers_recorded_before_the_intake_api_keep_everything(tmp_path: Path):
+    """Migration 011: a dossier, its answer and its waiting invitation stay as they were; the
+    dossier has no facts from the one-stop software yet, no state, and can be put and given events."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        for number, script in migrations():
+            if number < 11:
+                for statement in _statements(script):
+                    raw.execute(statement)
+        raw.execute("PRAGMA user_version = 10")
+        raw.execute("INSERT INTO units (code, name) VALUES ('Q1', 'UBND Quận 1')")
+        raw.execute(
+            "INSERT INTO dossiers (id, code, unit_code, procedure, received_on, due_on, returned_at, link_id,"
+            " created_at, survey_code) VALUES (1, 'HS-1', 'Q1', 'Khai sinh', '2026-11-01', '2026-11-10',"
+            " '2026-11-20T02:00:00+00:00', 'L1', '2026-11-01T02:00:00+00:00', 'ABCD-EFGH-JKLM')"
+        )
+        raw.execute(
+            "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version, rating,"
+            " rating_option, follow_ups, answered_at, completed_at)"
+            " VALUES (1, 'telegram', '42', 'default', 1, 'unsatisfied', 'u', ?, ?, ?)",
+            (
+                '[{"question_id": "q", "option_id": "o", "factor": "staff"}]',
+                "2026-11-20T03:00:00+00:00",
+                "2026-11-20T03:01:00+00:00",
+            ),
+        )
+        raw.execute(
+            "INSERT INTO invitations (dossier_id, channel, chat_id, created_at)"
+            " VALUES (1, 'telegram', '42', '2026-11-20T02:00:00+00:00')"
+        )
+    db = SQLiteStorage(path)
+    await db.open()
+    try:
+        dossier = await db.dossiers.get_dossier("HS-1")
+        assert (dossier.procedure, dossier.due_on, dossier.returned_at, dossier.survey_code) == (
+            "Khai sinh",
+            date(2026, 11, 10),
+            T0,
+            "ABCD-EFGH-JKLM",
+        )
+        assert dossier.answered and dossier.state is None and dossier.updated_at is None
+        assert (dossier.received_at, dossier.due_at, dossier.citizen_name, dossier.phone) == (None,) * 4
+        (exported,) = await db.dossiers.export_answers(None)
+        assert (exported.dossier_code, exported.factors, exported.completed) == ("HS-1", ["staff"], True)
+        (invitation,) = await db.outbox.pending_invitations()
+        assert invitation.chat_id == "42"
+        facts = DossierFacts(
+            code="HS-1", unit_code="Q1", procedure="Khai sinh", received_on=date(2026, 11, 1),
+            due_on=date(2026, 11, 10), phone="84901234567",
+        )  # fmt: skip
+        (put,) = await db.dossiers.put_dossiers(
+            [(facts, NewDossier(link_id="L-new", survey_code="S-new"))], actor="api:one-stop", now=T0
+        )
+        assert put.outcome == PutOutcome.UPDATED and put.dossier.link_id == "L1"
+        event = DossierEventFacts(type=DossierEventType.RETURNED, at=T0 + timedelta(hours=1))
+        returned = await db.dossiers.add_dossier_event("HS-1", event, actor="api:one-stop", now=T0)
+        assert returned.dossier.returned_at == T0 and returned.dossier.state == DossierEventType.RETURNED
+        assert await db.api_keys.list_api_keys() == []
     finally:
         await db.close()
