@@ -153,6 +153,7 @@ def checked_channel_hint(value: str) -> str:
 
 
 def checked_event_type(value: str) -> DossierEventType:
+    """One of DossierEventType's values, in any case."""
     try:
         return DossierEventType(value.strip().lower())
     except ValueError:
