@@ -112,8 +112,9 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 class Utf8Request(Request):
-    """A request whose JSON body must be UTF-8 (RFC 8259); Python's json would also guess UTF-16
-    and UTF-32. Refused as a JSON error, which FastAPI answers with 422."""
+    """A request whose body is JSON as RFC 8259 says: UTF-8 (Python's json would also guess UTF-16
+    and UTF-32) and no NaN or Infinity (which Python's json reads as numbers). Anything else is a
+    JSON error, which FastAPI answers with 422."""
 
     async def json(self) -> Any:
         body = await self.body()
@@ -123,7 +124,11 @@ class Utf8Request(Request):
             raise json.JSONDecodeError(
                 "the body is not UTF-8", body.decode("utf-8", "replace"), exc.start
             ) from exc
-        return json.loads(text)
+
+        def refuse(constant: str) -> Any:
+            raise json.JSONDecodeError(f"{constant} is not a JSON number", text, max(0, text.find(constant)))
+
+        return json.loads(text, parse_constant=refuse)
 
 
 class Utf8Route(APIRoute):
