@@ -144,11 +144,12 @@ class Utf8Route(APIRoute):
 bearer = HTTPBearer(auto_error=False, description="An API key made with `feedback-bot apikey create`")
 
 
-def api_caller(
+async def api_caller(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> ApiCaller:
     """The caller whose key bot.http.guards.ApiKeys accepted (the bearer scheme is declared for
-    the documentation's "Authorize")."""
+    the documentation's "Authorize"). Async, as every dependency here: FastAPI runs a plain
+    function in a worker thread, a thread hop per request."""
     caller = request.scope.get(CALLER)
     if not isinstance(caller, ApiCaller):
         raise HTTPException(401, "no API key", headers={"WWW-Authenticate": "Bearer"})
