@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram.error import InvalidToken
@@ -27,6 +27,7 @@ from handlers.chat import Delivery, Reply, Sender
 from handlers.digest import DigestRun, Digests
 from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
+from handlers.intake import Intake
 from handlers.invitations import Invitations
 from handlers.links import SurveyLinks
 from handlers.new_cases import AnnounceSettings, NewCaseNotices
@@ -40,9 +41,6 @@ from handlers.throttled_log import ThrottledLog
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
 from storage.sqlite import SQLiteStorage
-
-if TYPE_CHECKING:
-    from handlers.intake import Intake
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +179,9 @@ def build_dispatcher(config: Config, store: Storage, default_set: QuestionSet | 
 
 def build_intake(config: Config, store: Storage) -> Intake:
     """The intake API's service over the repositories it uses."""
-    raise NotImplementedError("the Intake service (handlers/intake.py) is not on this branch yet")
+    return Intake(
+        store.dossiers, store.surveys, store.directory, store.api_keys, links_for(config), config.zone
+    )
 
 
 @asynccontextmanager

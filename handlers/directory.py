@@ -6,7 +6,7 @@ open cases move to the unit the file names."""
 from __future__ import annotations
 
 import functools
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -128,10 +128,12 @@ def subtree(roots: Sequence[str], units: Sequence[Unit]) -> list[str]:
     for unit in units:
         children.setdefault(unit.parent_code, []).append(unit.code)
     found: list[str] = []
-    waiting = list(roots)
+    seen: set[str] = set()
+    waiting = deque(roots)
     while waiting:
-        code = waiting.pop(0)
-        if code not in found:
+        code = waiting.popleft()
+        if code not in seen:
+            seen.add(code)
             found.append(code)
             waiting += children.get(code, [])
     return found

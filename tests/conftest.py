@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-import tests.http_fake  # noqa: F401  # stands in for handlers/intake.py until it is on this branch
 from bot.app import Handlers, build_handlers, links_for, seed_directory
 from bot.config import Config
 from handlers.buttons import Button

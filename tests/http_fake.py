@@ -1,110 +1,66 @@
-"""A fake Intake service for the HTTP layer's tests: the service's signatures with answers and
-refusals a test sets, and a record of every call. The rules themselves are tested with the real
-service (tests/test_intake_api.py).
-
-Until handlers/intake.py is on this branch, this module also stands in for its types (models,
-caller, refusals) and is put in its place in sys.modules."""
+"""A fake Intake service for the HTTP layer's tests: the service's methods over a dict, with
+refusals a test can provoke, and a record of every call. Its answers and refusals are the real
+service's types (handlers/intake.py); the rules themselves are tested with the real service
+(tests/test_intake_api.py)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from handlers.dossier_facts import FieldProblem
+from handlers.intake import (
+    AnswerItem,
+    AnswersPage,
+    ApiCaller,
+    BatchBody,
+    BatchItemView,
+    BatchResult,
+    DossierBody,
+    DossierView,
+    EventBody,
+    EventView,
+    IntakeRefused,
+    NotFound,
+    OutsideScope,
+)
+from storage.records import DossierEventType, PutOutcome
 
-try:
-    import handlers.intake  # noqa: F401
-except ModuleNotFoundError:
-    STANDING_IN = True
-else:
-    STANDING_IN = False
-
-
-class FieldProblem(NamedTuple):
-    loc: tuple[str | int, ...]
-    message: str
-
-
-@dataclass(frozen=True)
-class ApiCaller:
-    key_name: str
-    units: tuple[str, ...]
-
-
-class IntakeRefused(Exception):
-    def __init__(self, problems: list[FieldProblem]) -> None:
-        super().__init__("; ".join(p.message for p in problems))
-        self.problems = list(problems)
-
-
-class OutsideScope(Exception):
-    pass
-
-
-class NotFound(Exception):
-    pass
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class DossierBody(Body):
-    unit: str
-    procedure: str
-    received_at: str
-    due_at: str
-    citizen_name: str | None = None
-    phone: str | None = None
-    channel_hint: str | None = None
-
-
-class BatchBody(BaseModel):
-    dossiers: list[dict[str, Any]]
-
-
-class EventBody(Body):
-    type: str
-    at: str
-    reason: str | None = None
-    until: str | None = None
-    new_due_at: str | None = None
-
-
-class DossierView(BaseModel):
-    code: str
-    unit: str
-    procedure: str
-    citizen_name: str | None = None
-    history: list[str] = []
-
-
-class BatchResult(BaseModel):
-    created: int
-    updated: int
-    unchanged: int
-
-
-class AnswersPage(BaseModel):
-    answers: list[dict[str, Any]]
-    next_cursor: str
-    has_more: bool
-
-
+NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 KEYS = {
     "key-q1": ApiCaller("motcua-q1", ("Q1",)),
     "key-q3": ApiCaller("motcua-q3", ("Q3",)),
 }
-REVOKED = "key-revoked"
+REVOKED = "key-revoked"  # the real service answers None for a revoked key, as for an unknown one
+
+
+def view_of(code: str, body: DossierBody) -> DossierView:
+    return DossierView(
+        code=code,
+        unit=body.unit,
+        unit_name=f"UBND {body.unit}",
+        procedure=body.procedure,
+        state="recorded",
+        received_at=None,
+        due_at=None,
+        returned_at=None,
+        citizen_name=body.citizen_name,
+        phone=None,
+        channel_hint=None,
+        history=[],
+        survey_link=f"https://t.me/TestNameBot?start={code}",
+        survey_code=None,
+        answer=None,
+    )
 
 
 @dataclass
 class FakeIntake:
-    """Dossiers in a dict; `failure` makes every call after authentication raise it."""
+    """Dossiers in a dict; `failure` makes every call after the key's raise it, `key_failure`
+    the key's own."""
 
     dossiers: dict[str, DossierView] = field(default_factory=dict)
-    events: set[tuple[str, str, str]] = field(default_factory=set)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     up: bool = True
     failure: BaseException | None = None
@@ -121,6 +77,13 @@ class FakeIntake:
         if self.failure is not None:
             raise self.failure
 
+    def _readable(self, caller: ApiCaller, code: str) -> DossierView:
+        if code not in self.dossiers:
+            raise NotFound(f"no dossier {code} is recorded")
+        if self.dossiers[code].unit not in caller.units:
+            raise OutsideScope(f"dossier {code} belongs to a unit outside this key's units")
+        return self.dossiers[code]
+
     async def put_dossier(self, caller: ApiCaller, code: str, body: DossierBody) -> tuple[DossierView, bool]:
         self._called("put_dossier", caller, code, body)
         if body.unit not in caller.units:
@@ -130,44 +93,37 @@ class FakeIntake:
                 [FieldProblem(("due_at",), "the appointment is before the dossier was received")]
             )
         created = code not in self.dossiers
-        view = DossierView(
-            code=code, unit=body.unit, procedure=body.procedure, citizen_name=body.citizen_name
-        )
-        self.dossiers[code] = view
-        return view, created
+        self.dossiers[code] = view_of(code, body)
+        return self.dossiers[code], created
 
     async def put_batch(self, caller: ApiCaller, body: BatchBody) -> BatchResult:
         self._called("put_batch", caller, body)
         problems = [
             FieldProblem(("dossiers", n, "due_at"), f"dossier {item.get('code')}: not a time")
             for n, item in enumerate(body.dossiers)
-            if item.get("due_at") == "soon"
+            if isinstance(item, dict) and item.get("due_at") == "soon"
         ]
         if problems:
             raise IntakeRefused(problems)
-        return BatchResult(created=len(body.dossiers), updated=0, unchanged=0)
+        items = [
+            BatchItemView(code=str(item.get("code")), outcome=PutOutcome.CREATED,
+                          survey_link="https://t.me/TestNameBot?start=x", survey_code=None)
+            for item in body.dossiers
+        ]  # fmt: skip
+        return BatchResult(created=len(items), updated=0, unchanged=0, dossiers=items)
 
     async def add_event(self, caller: ApiCaller, code: str, body: EventBody) -> tuple[DossierView, bool]:
         self._called("add_event", caller, code, body)
-        if code not in self.dossiers:
-            raise NotFound(f"no dossier {code} is recorded: PUT it first")
-        view = self.dossiers[code]
-        if view.unit not in caller.units:
-            raise OutsideScope(f"dossier {code} belongs to a unit outside this key's units")
-        recorded = (code, body.type, body.at) not in self.events
-        self.events.add((code, body.type, body.at))
+        view = self._readable(caller, code)
+        at = datetime.fromisoformat(body.at)
+        recorded = all((e.type, e.at) != (body.type, at) for e in view.history)
         if recorded:
-            view.history.append(body.type)
+            view.history.append(EventView(type=DossierEventType(body.type), at=at, recorded_at=NOW))
         return view, recorded
 
     async def get_dossier(self, caller: ApiCaller, code: str) -> DossierView:
         self._called("get_dossier", caller, code)
-        if code not in self.dossiers:
-            raise NotFound(f"no dossier {code} is recorded")
-        view = self.dossiers[code]
-        if view.unit not in caller.units:
-            raise OutsideScope(f"dossier {code} belongs to a unit outside this key's units")
-        return view
+        return self._readable(caller, code)
 
     async def answers(
         self, caller: ApiCaller, *, since: str | None, unit: str | None, cursor: str | None, limit: int
@@ -175,14 +131,12 @@ class FakeIntake:
         self._called("answers", caller, since, unit, cursor, limit)
         if cursor == "bad":
             raise IntakeRefused([FieldProblem(("cursor",), "not a cursor this API gave")])
-        return AnswersPage(answers=[{"dossier_code": "HS-1", "rating": "satisfied"}], next_cursor="c1",
-                           has_more=False)  # fmt: skip
+        answer = AnswerItem(
+            dossier_code="HS-1", unit="Q1", procedure="Đăng ký khai sinh", rating="satisfied", factors=[],
+            channel="telegram", answered_at=NOW, completed=True,
+        )  # fmt: skip
+        return AnswersPage(answers=[answer], next_cursor="c1", has_more=False)
 
     async def healthy(self) -> bool:
         self._called("healthy")
         return self.up
-
-
-if STANDING_IN:
-    Intake = FakeIntake
-    sys.modules["handlers.intake"] = sys.modules[__name__]

@@ -76,10 +76,8 @@ class TestRoutes:
     async def test_a_dossier_put_is_created_then_updated(self, api, intake):
         first = await api.put("/api/v1/dossiers/HS-001", json=BODY)
         assert first.status_code == 201
-        assert first.json() == {
-            "code": "HS-001", "unit": "Q1", "procedure": "Đăng ký khai sinh",
-            "citizen_name": "Nguyễn Thị Lan", "history": [],
-        }  # fmt: skip
+        view = first.json()
+        assert (view["code"], view["unit"], view["citizen_name"]) == ("HS-001", "Q1", "Nguyễn Thị Lan")
         assert "Nguyễn Thị Lan".encode() in first.content  # UTF-8, not \\u escapes
         again = await api.put("/api/v1/dossiers/HS-001", json=BODY)
         assert again.status_code == 200 and again.json() == first.json()
@@ -90,9 +88,9 @@ class TestRoutes:
         await api.put("/api/v1/dossiers/HS-001", json=BODY)
         event = {"type": "returned", "at": "2026-11-26T09:00:00+07:00"}
         first = await api.post("/api/v1/dossiers/HS-001/events", json=event)
-        assert first.status_code == 201 and first.json()["history"] == ["returned"]
+        assert first.status_code == 201 and [e["type"] for e in first.json()["history"]] == ["returned"]
         again = await api.post("/api/v1/dossiers/HS-001/events", json=event)
-        assert again.status_code == 200 and again.json()["history"] == ["returned"]
+        assert again.status_code == 200 and again.json() == first.json()
 
     async def test_a_dossier_is_read_back(self, api):
         await api.put("/api/v1/dossiers/HS-001", json=BODY)
@@ -103,7 +101,7 @@ class TestRoutes:
         response = await api.get("/api/v1/answers")
         assert response.status_code == 200
         page = response.json()
-        assert page["answers"] == [{"dossier_code": "HS-1", "rating": "satisfied"}]
+        assert [(a["dossier_code"], a["rating"]) for a in page["answers"]] == [("HS-1", "satisfied")]
         assert (page["next_cursor"], page["has_more"]) == ("c1", False)
         params = {"since": "20261125000000", "unit": "Q1-BN", "cursor": "c1", "limit": "1000"}
         assert (await api.get("/api/v1/answers", params=params)).status_code == 200
@@ -113,13 +111,15 @@ class TestRoutes:
     @pytest.mark.parametrize("limit", ["0", "1001", "many"])
     async def test_a_limit_out_of_range_is_422_naming_it(self, api, intake, limit):
         body = error_of(await api.get("/api/v1/answers", params={"limit": limit}), 422)
-        assert [p["loc"] for p in body["detail"]] == [["query", "limit"]]
+        assert [p["loc"] for p in body["detail"]] == [["limit"]]  # named as the service names fields
         assert called(intake) == []
 
     async def test_a_batch_goes_to_the_batch_despite_the_colon(self, api, intake):
         items = [{"code": f"HS-B{n}", **BODY} for n in range(3)]
         response = await api.post("/api/v1/dossiers:batch", json={"dossiers": items})
-        assert response.status_code == 200 and response.json() == {"created": 3, "updated": 0, "unchanged": 0}
+        result = response.json()
+        assert response.status_code == 200 and (result["created"], result["updated"]) == (3, 0)
+        assert [d["code"] for d in result["dossiers"]] == ["HS-B0", "HS-B1", "HS-B2"]
         assert called(intake) == ["put_batch"]
 
     async def test_the_batch_path_is_no_dossier_code_and_a_code_may_hold_a_colon(self, api, intake):
@@ -198,6 +198,8 @@ class TestRefusals:
             b'{"unit": "Q1", "procedure": "\xff\xfe"}',  # not UTF-8
             json.dumps(BODY, ensure_ascii=False).encode("utf-16"),  # JSON, but not in UTF-8
             json.dumps(BODY, ensure_ascii=False).encode("cp1258", "replace"),  # Windows' Vietnamese
+            b'{"unit": "Q1", "procedure": NaN}',  # Python's json only
+            b'{"dossiers": [{"code": "HS-1", "unit": -Infinity}]}',
         ],
     )
     async def test_a_body_that_is_not_json_in_utf8_is_422(self, api, intake, content):

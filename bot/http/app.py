@@ -30,6 +30,8 @@ from bot.http.guards import (
     TokenBuckets,
 )
 from handlers.intake import (
+    MAX_BATCH,
+    MAX_PAGE,
     AnswersPage,
     ApiCaller,
     BatchBody,
@@ -42,8 +44,6 @@ from handlers.intake import (
     NotFound,
     OutsideScope,
 )
-
-MAX_PAGE = 1000
 
 DESCRIPTION = """
 The one-stop software (*hệ thống một cửa điện tử*) tells the feedback bot about dossiers (*hồ sơ*)
@@ -67,11 +67,12 @@ wrong item refuses the whole batch (**422**, naming the item by its index) and n
 
 **Limits.** Each key may send {rate:g} requests a second on average and {burst} at once; more get
 **429** with `Retry-After` (seconds). A body over {max_body_bytes:,} bytes gets **413**. A batch
-holds at most 1,000 dossiers; a page of answers at most 1,000.
+holds at most {max_batch:,} dossiers; a page of answers at most {max_page:,}.
 
 **Errors** all have one shape: `{{"error": "...", "detail": [{{"loc": [...], "msg": "..."}}]}}`.
 For **422** `detail` names each wrong field, `loc` being a path into the JSON body (`["due_at"]`,
-`["dossiers", 3, "due_at"]`) or `["query", name]`; otherwise it is empty. **503** (with
+`["dossiers", 3, "due_at"]`) or the name of a part of the URL (`["limit"]`, `["code"]`); otherwise
+it is empty. **503** (with
 `Retry-After`) means the database cannot be reached just now: send the same request later.
 """
 
@@ -111,9 +112,10 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return documented
 
 
-class Utf8Request(Request):
-    """A request whose JSON body must be UTF-8 (RFC 8259); Python's json would also guess UTF-16
-    and UTF-32. Refused as a JSON error, which FastAPI answers with 422."""
+class StrictJsonRequest(Request):
+    """A request whose body is JSON as RFC 8259 says: UTF-8 (Python's json would also guess UTF-16
+    and UTF-32) and no NaN or Infinity (which Python's json reads as numbers). Anything else is a
+    JSON error, which FastAPI answers with 422."""
 
     async def json(self) -> Any:
         body = await self.body()
@@ -123,27 +125,32 @@ class Utf8Request(Request):
             raise json.JSONDecodeError(
                 "the body is not UTF-8", body.decode("utf-8", "replace"), exc.start
             ) from exc
-        return json.loads(text)
+
+        def refuse(constant: str) -> Any:
+            raise json.JSONDecodeError(f"{constant} is not a JSON number", text, max(0, text.find(constant)))
+
+        return json.loads(text, parse_constant=refuse)
 
 
-class Utf8Route(APIRoute):
+class StrictJsonRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
-        async def handle_utf8(request: Request) -> Response:
-            return await handle(Utf8Request(request.scope, request.receive))
+        async def handle_strictly(request: Request) -> Response:
+            return await handle(StrictJsonRequest(request.scope, request.receive))
 
-        return handle_utf8
+        return handle_strictly
 
 
 bearer = HTTPBearer(auto_error=False, description="An API key made with `feedback-bot apikey create`")
 
 
-def api_caller(
+async def api_caller(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> ApiCaller:
     """The caller whose key bot.http.guards.ApiKeys accepted (the bearer scheme is declared for
-    the documentation's "Authorize")."""
+    the documentation's "Authorize"). Async, as every dependency here: FastAPI runs a plain
+    function in a worker thread, a thread hop per request."""
     caller = request.scope.get(CALLER)
     if not isinstance(caller, ApiCaller):
         raise HTTPException(401, "no API key", headers={"WWW-Authenticate": "Bearer"})
@@ -158,7 +165,7 @@ Code = Annotated[
 
 def intake_routes(intake: Intake) -> APIRouter:
     """/api/v1/: the routes the one-stop software calls."""
-    router = APIRouter(prefix="/api/v1", route_class=Utf8Route)
+    router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
     @router.put(
         "/dossiers/{code}",
@@ -180,7 +187,7 @@ def intake_routes(intake: Intake) -> APIRouter:
     @router.post(
         "/dossiers:batch",
         tags=["dossiers"],
-        summary="Record or update up to 1,000 dossiers at once",
+        summary=f"Record or update up to {MAX_BATCH:,} dossiers at once",
         responses=errors(403, 413),
     )
     async def put_batch(body: BatchBody, caller: Caller) -> BatchResult:
@@ -274,7 +281,11 @@ def build_http_app(
         title="Feedback bot: intake API",
         summary="Dossiers in from the one-stop software, citizens' answers out",
         description=DESCRIPTION.format(
-            rate=settings.rate_per_second, burst=settings.burst, max_body_bytes=settings.max_body_bytes
+            rate=settings.rate_per_second,
+            burst=settings.burst,
+            max_body_bytes=settings.max_body_bytes,
+            max_batch=MAX_BATCH,
+            max_page=MAX_PAGE,
         ),
         version=package_version(),
         openapi_url="/api/openapi.json",

@@ -19,8 +19,8 @@ INVALID = "the request is invalid: see detail"
 
 class Problem(BaseModel):
     loc: list[str | int] = Field(
-        description='Where: a path into the JSON body (["dossiers", 3, "due_at"]), or ["query", name] '
-        'and ["path", name] for the URL\'s parts; [] for the body as a whole'
+        description='Where: a path into the JSON body (["due_at"], ["dossiers", 3, "due_at"]), or the '
+        'name of a part of the URL (["limit"], ["code"]); [] for the body as a whole'
     )
     msg: str
 
@@ -46,9 +46,10 @@ NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
 
 
 def validation_problems(errors: Sequence[Any], *, sent_json: bool = True) -> list[Problem]:
-    """FastAPI's (pydantic's) validation errors as problems: locations in the body lose their
-    leading "body", so that they read like the service's own ("dossiers", 3, "due_at").
-    `sent_json`: the request said its body is JSON (a body said to be anything else is not read)."""
+    """FastAPI's (pydantic's) validation errors as problems. Their locations lose the leading
+    "body", "query" or "path", so that they read like the service's own: ("dossiers", 3, "due_at"),
+    ("limit",). `sent_json`: the request said its body is JSON (one said to be anything else is
+    not read)."""
     problems = []
     for found in errors:
         loc = list(found.get("loc", ()))
@@ -56,6 +57,8 @@ def validation_problems(errors: Sequence[Any], *, sent_json: bool = True) -> lis
         msg = str(found.get("msg", "invalid"))
         if kind == "json_invalid":
             loc, msg = [], f"the body is not JSON in UTF-8: {found.get('ctx', {}).get('error', msg)}"
+        elif loc[:1] in (["query"], ["path"]):
+            loc = loc[1:]
         elif loc[:1] == ["body"]:
             loc = loc[1:]
             if not loc and kind == "missing":
