@@ -53,6 +53,10 @@ def checked_code(value: str, what: str = "dossier code") -> str:
         raise TextRefused(f"the {what} is empty: give the code printed on the receipt")
     if len(code) > MAX_CODE_LENGTH:
         raise TextRefused(f"the {what} is {len(code)} characters long, over {MAX_CODE_LENGTH}")
+    # str.isprintable() is False exactly for the categories C and Z but the ASCII space: with no
+    # space either, every character is one a code may hold; the loop below names the one that is not.
+    if code.isprintable() and " " not in code and not _is_mark(code[0]):
+        return code
     for position, char in enumerate(code, 1):
         if unicodedata.category(char)[0] not in _WRITTEN or (position == 1 and _is_mark(char)):
             raise TextRefused(_refusal(what, code, char, position, "a code holds only letters, digits and "
@@ -64,11 +68,14 @@ def checked_name(value: str, what: str) -> str:
     """A name shown to people (a procedure's) as stored: composed (NFC), one line, its spaces single
     ordinary ones; raises TextRefused naming the first character a name may not hold."""
     name = unicodedata.normalize("NFC", value)
-    for position, char in enumerate(name, 1):
-        category = unicodedata.category(char)
-        if category[0] not in _WRITTEN and category != "Zs":
-            raise TextRefused(_refusal(what, name, char, position, "a name is one line of visible text"))
-    name = " ".join(_spaced(name))
+    if name.isprintable():  # no category C or Z but the ASCII space (see checked_code): the usual case
+        name = " ".join(name.split())
+    else:
+        for position, char in enumerate(name, 1):
+            category = unicodedata.category(char)
+            if category[0] not in _WRITTEN and category != "Zs":
+                raise TextRefused(_refusal(what, name, char, position, "a name is one line of visible text"))
+        name = " ".join(_spaced(name))
     if not name:
         raise TextRefused(f"the {what} is empty")
     if _is_mark(name[0]):

@@ -33,7 +33,7 @@ class SurveyLinks:
         return _b64(secrets.token_bytes(12))
 
     def _tag(self, link_id: str) -> str:
-        return _b64(hmac.new(self._key, link_id.encode(), hashlib.sha256).digest()[:12])
+        return _b64(hmac.digest(self._key, link_id.encode(), "sha256")[:12])
 
     def token(self, link_id: str) -> str:
         """The deep-link payload for a dossier: 32 characters of A-Za-z0-9_-."""
@@ -107,7 +107,12 @@ def _check(random_part: str) -> str:
 
 def new_survey_code() -> str:
     """A new survey code, as printed: XXXX-XXXX-XXXX, its last two characters the check."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(_RANDOM_LENGTH))
+    value = secrets.randbelow(len(CODE_ALPHABET) ** _RANDOM_LENGTH)  # one read of the system's randomness
+    digits = []
+    for _ in range(_RANDOM_LENGTH):
+        value, digit = divmod(value, len(CODE_ALPHABET))
+        digits.append(CODE_ALPHABET[digit])
+    raw = "".join(digits)
     whole = raw + _check(raw)
     return f"{whole[:4]}-{whole[4:8]}-{whole[8:]}"
 

@@ -62,6 +62,8 @@ def normalised_phone(text: str) -> str:
 
 def _digits(written: str) -> str:
     """The digits and a leading "+", layout characters dropped; refuses any other character."""
+    if written.isascii() and written.isdigit():  # as most one-stop software writes them
+        return written
     kept: list[str] = []
     for char in written:
         if "0" <= char <= "9" or (char == "+" and not kept):
