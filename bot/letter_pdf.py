@@ -39,16 +39,20 @@ def write_letter_pdf(
     """Writes the letter to `path` as a one-page A4 PDF; raises LetterTooLong (nothing written) when it
     does not fit, and OSError when the file cannot be written."""
     parts = letter_text(content, language, template)
+    data = None
     for size in SIZES:
         pdf = _laid_out(parts, language, size)
-        if pdf.page_no() == 1:
-            break
-    else:
+        try:
+            if pdf.page_no() == 1:
+                data = bytes(pdf.output())
+                break
+        finally:
+            _close_fonts(pdf)
+    if data is None:
         raise LetterTooLong(
             f"the letter does not fit one A4 page even in {MIN_SIZE:g} pt type: shorten the reason or "
             "the letter template (letters.template in the config)"
         )
-    data = bytes(pdf.output())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
 
@@ -103,6 +107,15 @@ def _laid_out(parts: LetterText, language: Language, size: float) -> FPDF:
     if parts.signer_name:
         column(right_x, right_width, parts.signer_name, size, "B")
     return pdf
+
+
+def _close_fonts(pdf: FPDF) -> None:
+    """fpdf2 reads a font file lazily and closes it when the PDF is output; a layout tried and
+    dropped (too long at this size) must close its own."""
+    for font in pdf.fonts.values():
+        close = getattr(font, "close", None)
+        if close is not None:
+            close()
 
 
 def _nfc(words: str) -> str:
