@@ -47,9 +47,11 @@ def write_letter(config: Config, args: argparse.Namespace) -> int:
             f"dossier {dossier.code} has no extension recorded, so no apology letter: record one with "
             "feedback-bot dossier extend, or the intake API's extended event (reason, new_due_at)"
         )
-    content = letter_content(
-        dossier, extension, units, people, config.zone, today(config, datetime.now(UTC)), language=language
-    )
+    day = today(config, datetime.now(UTC))
+    try:
+        content = letter_content(dossier, extension, units, people, config.zone, day, language=language)
+    except ValueError as exc:  # an extension stored without its reason or new date
+        raise CommandError(f"dossier {dossier.code}: {exc}") from exc
     template = config.letters.template_for(language)
     try:
         write_letter_pdf(content, language, args.pdf, template)
