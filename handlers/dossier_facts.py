@@ -71,6 +71,65 @@ class FactsRefused(ValueError):
 
 def dossier_facts(code: str, fields: Mapping[str, object], zone: ZoneInfo) -> DossierFacts:
     """The dossier as the one-stop software describes it; raises FactsRefused with every problem."""
+    facts = usual_dossier_facts(code, fields, zone)
+    return facts if facts is not None else dossier_facts_in_full(code, fields, zone)
+
+
+_KNOWN_DOSSIER_FIELDS = frozenset(DOSSIER_FIELDS)
+_REFUSALS = (TextRefused, MomentRefused)
+
+
+def usual_dossier_facts(code: str, fields: Mapping[str, object], zone: ZoneInfo) -> DossierFacts | None:
+    """What dossier_facts gives for an input with nothing wrong, by the same rules read straight
+    through; None at the first thing wrong, for dossier_facts_in_full to find every problem. The
+    common case of a batch: about half the time of the full reading."""
+    if not _KNOWN_DOSSIER_FIELDS.issuperset(fields):
+        return None
+    unit = fields.get("unit")
+    procedure = fields.get("procedure")
+    received = fields.get("received_at")
+    due = fields.get("due_at")
+    citizen_name = fields.get("citizen_name")
+    phone = fields.get("phone")
+    channel_hint = fields.get("channel_hint")
+    if not (
+        isinstance(code, str) and isinstance(unit, str) and isinstance(procedure, str)
+        and isinstance(received, str) and isinstance(due, str) and isinstance(citizen_name, str | None)
+        and isinstance(phone, str | None) and isinstance(channel_hint, str | None)
+    ):  # fmt: skip
+        return None
+    try:
+        checked = checked_code(code)
+        if not (unit.strip() and procedure.strip()):
+            return None
+        unit = checked_code(unit, what="unit code")
+        procedure = checked_name(procedure, "procedure")
+        received_at = parse_moment(received, zone, "received_at")
+        due_at = parse_moment(due, zone, "due_at")
+        if due_at < received_at:
+            return None
+        # An optional field blank or left out is None, as _Problems.given reads it.
+        citizen_name = checked_citizen_name(citizen_name) if citizen_name and citizen_name.strip() else None
+        phone = normalised_phone(phone) if phone and phone.strip() else None
+        channel_hint = checked_channel_hint(channel_hint) if channel_hint and channel_hint.strip() else None
+    except _REFUSALS:
+        return None
+    return DossierFacts(
+        code=checked,
+        unit_code=unit,
+        procedure=procedure,
+        received_at=received_at,
+        due_at=due_at,
+        received_on=received_at.astimezone(zone).date(),
+        due_on=due_at.astimezone(zone).date(),
+        citizen_name=citizen_name,
+        phone=phone,
+        channel_hint=channel_hint,
+    )
+
+
+def dossier_facts_in_full(code: str, fields: Mapping[str, object], zone: ZoneInfo) -> DossierFacts:
+    """dossier_facts, reading every field whatever was wrong before it, to name every problem."""
     found = _Problems(fields)
     checked = found.read("code", code, checked_code)
     unit = found.field("unit", lambda v: checked_code(v, what="unit code"), required=True)

@@ -281,21 +281,17 @@ class Intake:
             raise OutsideScope(f"dossier {exc} belongs to a unit outside this key's units") from exc
         except UnknownUnit as exc:
             raise IntakeRefused([FieldProblem(("dossiers",), f"no unit {exc} in the directory")]) from exc
-        items = [
-            BatchItemView(
-                code=r.dossier.code,
-                outcome=r.outcome,
-                survey_link=self.links.url(r.dossier.link_id),
-                survey_code=r.dossier.survey_code,
-            )
-            for r in results
-        ]
-        return BatchResult(
-            created=sum(r.outcome is PutOutcome.CREATED for r in results),
-            updated=sum(r.outcome is PutOutcome.UPDATED for r in results),
-            unchanged=sum(r.outcome is PutOutcome.UNCHANGED for r in results),
-            dossiers=items,
-        )
+        # Validated whole from plain values: a model built per item costs twice as much.
+        return BatchResult.model_validate({
+            "created": sum(r.outcome is PutOutcome.CREATED for r in results),
+            "updated": sum(r.outcome is PutOutcome.UPDATED for r in results),
+            "unchanged": sum(r.outcome is PutOutcome.UNCHANGED for r in results),
+            "dossiers": [
+                {"code": r.dossier.code, "outcome": r.outcome,
+                 "survey_link": self.links.url(r.dossier.link_id), "survey_code": r.dossier.survey_code}
+                for r in results
+            ],
+        })  # fmt: skip
 
     async def add_event(self, caller: ApiCaller, code: str, body: EventBody) -> tuple[DossierView, bool]:
         """Adds the event to the dossier's history; True when it was new (not the same type and
@@ -429,7 +425,7 @@ class Intake:
         wrong field (422), one outside the key's units is forbidden (403). The tree is read again
         before refusing, so a unit just added is found."""
         scope = await self._scope(caller)
-        if all(unit in scope for unit, _ in wanted):
+        if {unit for unit, _ in wanted}.issubset(scope):  # a set: a batch names a unit a dossier
             return scope
         scope = await self._scope(caller, fresh=True)
         known = {u.code for u in await self._units()}

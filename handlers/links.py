@@ -65,6 +65,8 @@ class SurveyLinks:
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_LENGTH = 10
 _CHECK_MODULUS = 1021
+_RANDOM_BITS = (1 << 50) - 1
+assert len(CODE_ALPHABET) ** _RANDOM_LENGTH == _RANDOM_BITS + 1
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
 _TYPED_CODE = re.compile(
     r"^(?:(?P<a>[A-Za-z0-9]{4})[-\s]?(?P<b>[A-Za-z0-9]{4})[-\s]?(?P<c>[A-Za-z0-9]{4})"
@@ -107,13 +109,20 @@ def _check(random_part: str) -> str:
 
 def new_survey_code() -> str:
     """A new survey code, as printed: XXXX-XXXX-XXXX, its last two characters the check."""
-    value = secrets.randbelow(len(CODE_ALPHABET) ** _RANDOM_LENGTH)  # one read of the system's randomness
-    digits = []
+    # 32 ** 10 is 2 ** 50: fifty random bits (of 56 read at once) are the ten characters, five a
+    # character, and the check is worked out as they are taken (the first taken is the most
+    # significant for _check).
+    value = int.from_bytes(secrets.token_bytes(7)) & _RANDOM_BITS
+    chars = []
+    checked = 0
     for _ in range(_RANDOM_LENGTH):
-        value, digit = divmod(value, len(CODE_ALPHABET))
-        digits.append(CODE_ALPHABET[digit])
-    raw = "".join(digits)
-    whole = raw + _check(raw)
+        digit = value & 31
+        value >>= 5
+        chars.append(CODE_ALPHABET[digit])
+        checked = checked * 32 + digit
+    remainder = checked % _CHECK_MODULUS
+    chars += CODE_ALPHABET[remainder >> 5], CODE_ALPHABET[remainder & 31]
+    whole = "".join(chars)
     return f"{whole[:4]}-{whole[4:8]}-{whole[8:]}"
 
 

@@ -39,6 +39,14 @@ class MomentRefused(ValueError):
 def parse_moment(text: str, zone: ZoneInfo, what: str) -> datetime:
     """The instant `text` names, in UTC; raises MomentRefused naming `what` and the accepted forms."""
     written = text.strip()
+    if len(written) == 14 and written.isdigit() and written.isascii():  # yyyyMMddHHmmss, the usual form
+        year, month, day = int(written[:4]), int(written[4:6]), int(written[6:8])
+        hour, minute, second = int(written[8:10]), int(written[10:12]), int(written[12:])
+        if FIRST_YEAR <= year <= LAST_YEAR:
+            try:
+                return datetime(year, month, day, hour, minute, second, tzinfo=zone).astimezone(UTC)
+            except ValueError:
+                pass  # refused below, with the reason
     forms = (
         "write it as 2026-11-27T08:30:00+07:00 (ISO 8601 with its offset, Z for UTC) or as "
         f"20261127083000 (yyyyMMddHHmmss, in {zone.key})"

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handlers.dossier_facts import (
@@ -19,7 +19,9 @@ from handlers.dossier_facts import (
     FactsRefused,
     FieldProblem,
     dossier_facts,
+    dossier_facts_in_full,
     event_facts,
+    usual_dossier_facts,
 )
 from storage.records import DossierEventType, DossierFacts
 
@@ -213,6 +215,67 @@ def test_any_json_is_facts_or_refused_with_every_problem_in_a_field(code: str, f
     assert facts.received_at and facts.due_at and facts.received_at <= facts.due_at
     assert facts.received_on == facts.received_at.astimezone(ZONE).date()
     assert 0 < len(facts.code) <= 64 and (facts.phone is None or facts.phone.startswith("84"))
+
+
+# Inputs near a good dossier: every field good, or one or two wrong in a way a sender gets them
+# wrong, or one left out.
+blank = st.sampled_from(["", " ", "\t", "\u00a0", None])
+odd_text = st.text(max_size=12) | st.sampled_from(["HS-\u200b1", "Q1 BN", "\u0301Q1", "Khai\nsinh", "x" * 65])
+good_moments = st.sampled_from([
+    "20261120083000", " 20261127170000 ", "2026-11-27T08:30:00+07:00", "2026-11-27T01:30Z",
+    "2026-11-27T08:30:00.5+0700", "20261231235959", "20260101000000",
+])  # fmt: skip
+bad_moments = st.sampled_from([
+    "20261332000000", "20260230080000", "19991231000000", "21010101000000", "2026112708300",
+    "202611270830000", "2026-11-27T08:30:00", "２０２６１１２７０８３０００", "2026112708300٠", "2026-11-27",
+])  # fmt: skip
+GOOD: dict[str, st.SearchStrategy[object]] = {
+    "code": st.sampled_from(["HS-1", " 000.00.17.H29-230815-0012 ", "ＨＳ-１", "Hồ-sơ-1"]),
+    "unit": st.sampled_from(["Q1-BN", " Q3 ", "Q1-BN\u0301"]),
+    "procedure": st.sampled_from(["Đăng ký khai sinh", "  Khai   sinh ", "Khai\u00a0sinh"]),
+    "received_at": good_moments,
+    "due_at": good_moments,
+    "citizen_name": st.sampled_from(["Nguyễn Thị Lan", "Lan"]) | blank,
+    "phone": st.sampled_from(["0901234567", "+84 90 123 4567", "0283822123"]) | blank,
+    "channel_hint": st.sampled_from(["zalo", " SMS "]) | blank,
+}
+WRONG: dict[str, st.SearchStrategy[object]] = {
+    "code": st.sampled_from(["HS 1", "", "x" * 65]) | odd_text | json_values,
+    "unit": blank | odd_text | json_values,
+    "procedure": blank | odd_text | st.just("y" * 301),
+    "received_at": bad_moments | blank | json_values,
+    "due_at": bad_moments | blank,
+    "citizen_name": st.just("y" * 201) | odd_text | st.integers(),
+    "phone": st.sampled_from(["12345", "+1 555 0100", "0901234567x"]) | odd_text | st.integers(),
+    "channel_hint": st.just("fax") | odd_text,
+    "phone_number": st.just("0901234567"),
+}
+
+
+@st.composite
+def near_dossiers(draw: st.DrawFn) -> tuple[Any, dict[str, object]]:
+    """A code and the fields of a dossier."""
+    fields = {name: draw(value) for name, value in GOOD.items()}
+    for name in draw(st.sets(st.sampled_from(sorted(WRONG)), max_size=2)):
+        fields[name] = draw(WRONG[name])
+    for name in draw(st.sets(st.sampled_from(DOSSIER_FIELDS), max_size=1)):
+        del fields[name]
+    return fields.pop("code"), fields
+
+
+@settings(max_examples=500)  # each of a dozen ways to be wrong, alone, a few dozen times
+@given(near_dossiers())
+def test_the_usual_reading_gives_what_the_full_one_gives_or_leaves_it_to_it(
+    code_and_fields: tuple[Any, dict[str, object]],
+):
+    code, fields = code_and_fields
+    try:
+        full: DossierFacts | None = dossier_facts_in_full(code, fields, ZONE)
+    except FactsRefused:
+        full = None
+    usual = usual_dossier_facts(code, fields, ZONE)
+    assert usual == full or (usual is None and full is None)
+    assert dossier_facts(code, fields, ZONE) == full if full else usual is None
 
 
 @given(fields=st.dictionaries(st.sampled_from(EVENT_FIELDS) | st.text(max_size=8), field_values, max_size=6))

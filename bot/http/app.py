@@ -188,12 +188,16 @@ def intake_routes(intake: Intake) -> APIRouter:
         "/dossiers:batch",
         tags=["dossiers"],
         summary=f"Record or update up to {MAX_BATCH:,} dossiers at once",
+        response_model=BatchResult,
         responses=errors(403, 413),
     )
-    async def put_batch(body: BatchBody, caller: Caller) -> BatchResult:
+    async def put_batch(body: BatchBody, caller: Caller) -> Response:
         """All or nothing: each item is a dossier as in a single PUT, with its `code`. One wrong
         item refuses the batch, naming it as `["dossiers", index, field]`."""
-        return await intake.put_batch(caller, body)
+        # Serialised here, in one call: FastAPI would check the result against BatchResult again,
+        # item by item, and then write it (the same JSON; the document shows the same schema).
+        result = await intake.put_batch(caller, body)
+        return Response(result.model_dump_json(), media_type="application/json")
 
     @router.post(
         "/dossiers/{code}/events",

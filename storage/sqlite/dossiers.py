@@ -119,14 +119,19 @@ def update_facts(
         db.executemany(f"UPDATE dossiers SET {assignments}updated_at = ? WHERE id = ?", params)
 
 
-def known_units(db: Connection, codes: Sequence[str]) -> set[str]:
-    known: set[str] = set()
+def unit_names(db: Connection, codes: Sequence[str]) -> dict[str, str]:
+    """The names of the units among these codes that are in the directory."""
+    names: dict[str, str] = {}
     for chunk in chunks(codes):
-        known.update(
-            row[0]
-            for row in db.execute(f"SELECT code FROM units WHERE code IN ({placeholders(chunk)})", chunk)
-        )
-    return known
+        names.update(db.execute(f"SELECT code, name FROM units WHERE code IN ({placeholders(chunk)})", chunk))
+    return names
+
+
+def first_id(db: Connection) -> int:
+    """The id SQLite gives the next dossier: one more than the largest (rowid allocation)."""
+    row = first(db, "SELECT COALESCE(MAX(id), 0) + 1 FROM dossiers")
+    assert row is not None
+    return int(row[0])
 
 
 def queue_invitations(db: Connection, dossier_id: int, at: datetime) -> None:
@@ -262,9 +267,9 @@ class SQLiteDossiers(DossierRepository):
         at = iso(now)
         scope = None if within is None else set(within)
 
-        def put(db: Connection) -> list[tuple[Row, PutOutcome]]:
+        def put(db: Connection) -> list[tuple[dict[str, Any], PutOutcome]]:
             stored = dossiers_by_code(db, list(dict.fromkeys(facts.code for facts, _ in dossiers)))
-            known = known_units(db, list({facts.unit_code for facts, _ in dossiers}))
+            names = unit_names(db, list({facts.unit_code for facts, _ in dossiers}))
             before = facts_of(stored)
             # Each code's facts as they stand after the items so far: a code given twice is
             # compared with its first occurrence, and its last facts are the ones written.
@@ -274,7 +279,7 @@ class SQLiteDossiers(DossierRepository):
             outcomes: list[PutOutcome] = []
             audit: list[tuple[str, str]] = []
             for facts, new in dossiers:
-                if facts.unit_code not in known:
+                if facts.unit_code not in names:
                     raise UnknownUnit(facts.unit_code)
                 values = stored_facts(facts)
                 was = current.get(facts.code)
@@ -294,19 +299,33 @@ class SQLiteDossiers(DossierRepository):
                         ("dossier updated", f"{facts.code}: {', '.join(changed_facts(was, values))}")
                     )
                 current[facts.code] = values
+            # The rows as they stand now, without reading them back: every column of a dossier
+            # created or updated here is known. A new dossier's id is the one SQLite would give it
+            # (one more than the largest), given explicitly so that it is known too.
+            rows = {code: dict(zip(row.keys(), row, strict=True)) for code, row in stored.items()}
+            next_id = first_id(db)
+            inserted = []
+            for n, (code, new) in enumerate(created.items()):
+                row = rows[code] = dict(zip(FACT_COLUMNS, current[code], strict=True))
+                row.update(
+                    id=next_id + n, code=code, unit_name=names[row["unit_code"]], link_id=new.link_id,
+                    survey_code=new.survey_code, created_at=at, updated_at=at, returned_at=None,
+                    answered=False, state=None,
+                )  # fmt: skip
+                inserted.append((next_id + n, code, *current[code], new.link_id, new.survey_code, at, at))
             db.executemany(
-                f"INSERT INTO dossiers (code, {', '.join(FACT_COLUMNS)}, link_id, survey_code, created_at,"
-                f" updated_at) VALUES (?, {placeholders(FACT_COLUMNS)}, ?, ?, ?, ?)",
-                [
-                    (code, *current[code], new.link_id, new.survey_code, at, at)
-                    for code, new in created.items()
-                ],
+                f"INSERT INTO dossiers (id, code, {', '.join(FACT_COLUMNS)}, link_id, survey_code,"
+                f" created_at, updated_at) VALUES (?, ?, {placeholders(FACT_COLUMNS)}, ?, ?, ?, ?)",
+                inserted,
             )
             update_facts(db, [(stored[code]["id"], before[code], current[code]) for code in updated], at)
+            for code in updated:
+                row = rows[code]
+                row.update(zip(FACT_COLUMNS, current[code], strict=True))
+                row.update(unit_name=names[row["unit_code"]], updated_at=at)
             record_audits(db, actor, audit, now)
-            stored.update(dossiers_by_code(db, [*created, *updated]))
             return [
-                (stored[facts.code], outcome) for (facts, _), outcome in zip(dossiers, outcomes, strict=True)
+                (rows[facts.code], outcome) for (facts, _), outcome in zip(dossiers, outcomes, strict=True)
             ]
 
         made: dict[int, Dossier] = {}  # a code given twice is one dossier
@@ -314,7 +333,7 @@ class SQLiteDossiers(DossierRepository):
         for row, outcome in await self.db.write(put):
             found = made.get(row["id"])
             if found is None:
-                found = made[row["id"]] = dossier(row)
+                found = made[row["id"]] = Dossier.model_validate(row)
             results.append(PutResult(dossier=found, outcome=outcome))
         return results
 
