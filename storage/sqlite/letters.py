@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from storage.base import LetterRepository
@@ -190,25 +190,27 @@ class SQLiteLetters(LetterRepository):
         cutoffs: Mapping[date, DueCutoffs],
         unit_codes: Sequence[str] | None = None,
     ) -> dict[str, UnitLateness]:
-        given = json.dumps([[iso(day), iso(c.late_from), iso(c.letter_by)] for day, c in cutoffs.items()])
-        where, params = "", list[Any]([given, iso(start), iso(end)])
+        if not cutoffs:
+            cutoffs = {date(2000, 1, 1): DueCutoffs(late_from=NEVER, letter_by=NEVER)}
+        first, last = min(cutoffs), max(cutoffs)
+        late_from, letter_by = by_day(cutoffs, first, last)
+        where, params = "", list[Any]([iso(first), iso(last), late_from, letter_by, iso(start), iso(end)])
         if unit_codes is not None:
             where = f" AND d.unit_code IN ({placeholders(unit_codes)})"
             params += list(unit_codes)
+        # The cut-off of a due day is looked up by position in a blob of fixed-width instants (a
+        # join with the days given, or text positions, cost seconds over a year's returns).
         rows = await self.db.read(
-            "WITH cut(due_on, late_from, letter_by) AS MATERIALIZED (SELECT json_extract(value, '$[0]'),"
-            " json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)),"
-            " returned AS MATERIALIZED (SELECT d.id, d.unit_code, COALESCE(d.returned_at >= c.late_from, 0)"
-            " AS late FROM dossiers d INDEXED BY dossiers_returned LEFT JOIN cut c ON c.due_on = d.due_on"
-            f" WHERE d.returned_at >= ? AND d.returned_at < ?{where}),"
-            " letter AS (SELECT l.dossier_id, MAX(COALESCE(l.issued_at < c.letter_by, 1)) AS on_time"
-            " FROM letters l JOIN returned r ON r.id = l.dossier_id LEFT JOIN cut c ON c.due_on = l.due_on"
-            " GROUP BY l.dossier_id)"
-            " SELECT r.unit_code, COUNT(*) AS returned, SUM(r.late) AS returned_late,"
-            " SUM(COALESCE(t.on_time = 1, 0)) AS letters_on_time,"
-            " SUM(COALESCE(t.on_time = 0, 0)) AS letters_late,"
-            " SUM(r.late AND t.dossier_id IS NULL) AS letters_missing"
-            " FROM returned r LEFT JOIN letter t ON t.dossier_id = r.id GROUP BY r.unit_code",
+            "WITH returned AS MATERIALIZED (SELECT d.unit_code,"
+            f" {_instant_of('d.due_on', 3)} <= d.returned_at AS late,"
+            f" (SELECT MAX(l.issued_at < {_instant_of('l.due_on', 4)}) FROM letters l"
+            " WHERE l.dossier_id = d.id) AS on_time"
+            " FROM dossiers d INDEXED BY dossiers_returned WHERE d.returned_at >= ?5 AND d.returned_at < ?6"
+            f"{where})"
+            " SELECT unit_code, COUNT(*) AS returned, SUM(late) AS returned_late,"
+            " SUM(COALESCE(on_time = 1, 0)) AS letters_on_time,"
+            " SUM(COALESCE(on_time = 0, 0)) AS letters_late,"
+            " SUM(late AND on_time IS NULL) AS letters_missing FROM returned GROUP BY unit_code",
             params,
         )
         return {
@@ -219,3 +221,32 @@ class SQLiteLetters(LetterRepository):
             )
             for r in rows
         }  # fmt: skip
+
+
+# A due day's instant, read from a blob of WIDTH-byte UTC times, one a day from ?1 to ?2; a day
+# outside them (or none) gets NEVER: no due day, nothing to be late for.
+WIDTH = 25
+NEVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def _instant_of(day: str, blob: int) -> str:
+    return (
+        f"CASE WHEN {day} BETWEEN ?1 AND ?2 THEN CAST(substr(?{blob}, CAST(julianday({day}) - julianday(?1)"
+        f" AS INTEGER) * {WIDTH} + 1, {WIDTH}) AS TEXT) ELSE '{_second(NEVER)}' END"
+    )
+
+
+def _second(at: datetime) -> str:
+    """A time as stored (iso), to the second: every one WIDTH characters."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def by_day(cutoffs: Mapping[date, DueCutoffs], first: date, last: date) -> tuple[bytes, bytes]:
+    """The cut-offs of every day from first to last as two blobs (late_from, letter_by); a day not
+    given gets NEVER."""
+    late, letter = [], []
+    for n in range((last - first).days + 1):
+        given = cutoffs.get(first + timedelta(days=n))
+        late.append(_second(given.late_from if given else NEVER))
+        letter.append(_second(given.letter_by if given else NEVER))
+    return "".join(late).encode("ascii"), "".join(letter).encode("ascii")
