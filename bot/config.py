@@ -26,6 +26,8 @@ from pydantic import (
 )
 
 from handlers.directory import PersonConfig, UnitConfig, check_tree, walk_units
+from handlers.letters import check_letter_template
+from handlers.texts import Language
 from handlers.yaml_safe import YamlRefused, load_yaml
 
 DEFAULT_PATH = "config.yaml"
@@ -127,6 +129,28 @@ class ApiConfig(Section):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
 
 
+class LetterTemplates(Section):
+    """Admins' own wording of the apology letter's body, by language; absent: the catalog's. The
+    placeholders are listed in handlers/letters.py and README.md."""
+
+    vi: str | None = None
+    en: str | None = None
+
+    @field_validator("vi", "en")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_letter_template(value)
+        return value
+
+
+class LettersConfig(Section):
+    template: LetterTemplates = LetterTemplates()
+
+    def template_for(self, language: Language) -> str | None:
+        return self.template.vi if language == "vi" else self.template.en
+
+
 Person = PersonConfig
 
 
@@ -142,6 +166,7 @@ class Config(Section):
     digest: DigestConfig = DigestConfig()
     cases: CasesConfig = CasesConfig()
     api: ApiConfig | None = None  # absent: `run` serves no HTTP API
+    letters: LettersConfig = LettersConfig()
     admins: tuple[Person, ...] = ()
     units: tuple[UnitConfig, ...] = ()
     _source: Path | None = PrivateAttr(default=None)

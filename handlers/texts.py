@@ -392,6 +392,50 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "• #{id} {dossier} · {procedure} · hạn {deadline}{assignee}",
         "en": "• #{id} {dossier} · {procedure} · due {deadline}{assignee}",
     },
+    # Apology letters for late dossiers (handlers/letters.py). `apology_letter` is the body, from the
+    # greeting to the closing; the title, the date and the signature are laid out around it. Admins
+    # may replace it (config letters.template) using the placeholders listed in handlers/letters.py.
+    "apology_letter": {
+        "vi": "Kính gửi {citizen},\n\n"
+        "{unit} đã tiếp nhận hồ sơ của Ông/Bà:\n"
+        "• Thủ tục: {procedure}\n"
+        "• Mã hồ sơ: {code}\n"
+        "• Ngày tiếp nhận: {received}\n"
+        "• Ngày hẹn trả kết quả: {due}\n"
+        "• Tình trạng hiện nay: {state}\n\n"
+        "Tuy nhiên, {unit} chưa thể trả kết quả cho Ông/Bà đúng ngày hẹn.\n"
+        "Lý do: {reason}\n\n"
+        "Sự chậm trễ này đã gây phiền hà cho Ông/Bà. {unit} thành thật xin lỗi Ông/Bà và mong nhận "
+        "được sự thông cảm của Ông/Bà.\n\n"
+        "{unit} xin hẹn trả kết quả cho Ông/Bà vào ngày {new_due}.\n\n"
+        "Trân trọng cảm ơn sự hợp tác của Ông/Bà.",
+        "en": "Dear {citizen},\n\n"
+        "{unit} received your application:\n"
+        "• Procedure: {procedure}\n"
+        "• Application code: {code}\n"
+        "• Received on: {received}\n"
+        "• Result promised for: {due}\n"
+        "• Where it stands: {state}\n\n"
+        "{unit} cannot return the result to you on the date promised.\n"
+        "Reason: {reason}\n\n"
+        "We sincerely apologise for the delay and the trouble it causes you, and ask for your "
+        "understanding.\n\n"
+        "Your result will be ready on {new_due}.\n\n"
+        "Thank you for your patience.",
+    },
+    "letter_title": {"vi": "THƯ XIN LỖI", "en": "LETTER OF APOLOGY"},
+    "letter_nation": {"vi": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "en": "SOCIALIST REPUBLIC OF VIET NAM"},
+    "letter_motto": {"vi": "Độc lập - Tự do - Hạnh phúc", "en": "Independence - Freedom - Happiness"},
+    "letter_dated": {"vi": "Ngày {date}", "en": "{date}"},
+    "letter_head_of": {"vi": "Thủ trưởng {unit}", "en": "Head of {unit}"},
+    "letter_citizen": {"vi": "Ông/Bà {name}", "en": "{name}"},
+    "letter_citizen_unnamed": {"vi": "Ông/Bà", "en": "Sir or Madam"},
+    "letter_no_date": {"vi": "chưa ghi nhận", "en": "not recorded"},
+    "letter_state_processing": {"vi": "đang được giải quyết", "en": "being processed"},
+    "letter_state_supplement": {"vi": "chờ bổ sung hồ sơ", "en": "waiting for additional documents"},
+    "letter_state_suspended": {"vi": "tạm dừng giải quyết", "en": "processing suspended"},
+    "letter_state_withdrawn": {"vi": "đã rút theo đề nghị của Ông/Bà", "en": "withdrawn at your request"},
+    "letter_state_returned": {"vi": "đã trả kết quả", "en": "result returned"},
     # Admins.
     "admin_only_file": {
         "vi": "Xin lỗi, bot không nhận tệp từ Ông/Bà. Chỉ quản trị viên được gửi tệp cấu hình.",

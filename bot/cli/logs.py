@@ -46,3 +46,5 @@ def setup_logging(config: Config) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # uvicorn's start and stop lines: `run` and `api` say where the API listens in their own words.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    # fontTools logs each table it subsets while fpdf2 writes a letter's PDF.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ from bot.cli.commands import (
     digest,
     directory,
     dossier,
+    letter,
     outbox,
     questions,
     run,
@@ -118,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     show.add_argument("code")
     show.add_argument("--qr", type=Path, metavar="FILE.png", help="write the survey link as a QR code again")
+    apology = command(
+        dossiers, "letter", "the apology letter for a dossier's latest extension: its text, and a PDF",
+        letter.write_letter,
+    )  # fmt: skip
+    apology.add_argument("code")
+    apology.add_argument("--pdf", type=Path, required=True, metavar="FILE.pdf", help="write the letter here")
+    apology.add_argument("--language", choices=("vi", "en"), help="default: the config's language")
     dossier_list = command(dossiers, "list", "list dossiers, newest first", dossier.list_dossiers)
     dossier_list.add_argument("--unit", help="only this unit and the units under it")
     listing(dossier_list)

@@ -348,20 +348,18 @@ def _returned_time(value: str, config: Config, now: datetime) -> datetime:
     return at
 
 
-def check_writable(path: Path) -> None:
-    """Refuses a QR file that could not be written, before anything is stored. A missing folder
-    is fine when it can be created (it is, on writing)."""
+def check_writable(path: Path, what: str = "the QR code", suffix: str = ".png") -> None:
+    """Refuses a QR file (or another file a command writes) that could not be written, before
+    anything is stored. A missing folder is fine when it can be created (it is, on writing)."""
     if path.is_dir():
-        raise CommandError(
-            f"cannot write the QR code to {path}: it is a folder; give a file name ending .png"
-        )
+        raise CommandError(f"cannot write {what} to {path}: it is a folder; give a file name ending {suffix}")
     existing = path.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise CommandError(f"cannot write the QR code to {path}: {existing} is a file, not a folder")
+        raise CommandError(f"cannot write {what} to {path}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise CommandError(f"cannot write the QR code to {path}: permission denied")
+        raise CommandError(f"cannot write {what} to {path}: permission denied")
 
 
 def write_qr(url: str, path: Path, code: str) -> None:
