@@ -30,6 +30,7 @@ from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
 from handlers.intake import Intake
 from handlers.invitations import Invitations
+from handlers.letter_outbox import LetterDeliveries
 from handlers.links import SurveyLinks
 from handlers.new_cases import AnnounceSettings, NewCaseNotices
 from handlers.notices import Notices
@@ -119,6 +120,7 @@ class Handlers:
     notices: Notices
     digests: Digests
     new_cases: NewCaseNotices
+    letters: LetterDeliveries
     courier: Courier  # sends the invitations and notices, different chats' at the same time
 
 
@@ -159,6 +161,16 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
         ),
         new_cases=NewCaseNotices(
             store.cases, store.directory, store.chats, desk, announce_settings(config), language
+        ),
+        letters=LetterDeliveries(
+            store.letters,
+            store.dossiers,
+            store.chats,
+            store.directory,
+            config.zone,
+            language,
+            config.letters.template_for,
+            courier,
         ),
         courier=courier,
     )
@@ -204,13 +216,15 @@ async def serving_api(
 
 
 async def deliver_outbox(handlers: Handlers, senders: Mapping[str, Sender], cooldown: timedelta) -> None:
-    """One scheduled round of the outboxes: hands the invitations and case notices due now to the
+    """One scheduled round of the outboxes: hands the invitations, case notices and apology letters
+    due now to the
     courier and returns without waiting for them, so that a chat waiting out flood control never
     holds up the next round (what is being sent is left alone by it). Errors are logged and the
     next round tries again."""
     try:
         await handlers.invitations.hand_over(senders, datetime.now(UTC), cooldown)
         await handlers.notices.hand_over(senders, datetime.now(UTC))
+        await handlers.letters.hand_over(senders, datetime.now(UTC))
     except Exception:
         JOB_FAILURES["outbox"].exception("sending from the outbox failed; will try again next round")
 
@@ -351,8 +365,8 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             id="outbox",
         )
         dispatcher.on_notices = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
-        if intake is not None:  # a return reported over HTTP invites the citizen at once
-            intake.on_returned = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
+        if intake is not None:  # a return or an extension reported over HTTP goes out at once
+            intake.on_outbox = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
         scheduler.add_job(
             announce_new_cases,
             "interval",

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from handlers.buttons import Button
+from handlers.calendar import add_working_days
 from handlers.chat import Option, Reply, text_length
 from handlers.directory import ancestry_of, subtree
 from handlers.texts import Language, text
@@ -54,17 +55,6 @@ class CaseSettings:
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()
-
-
-def add_working_days(start: date, days: int, holidays: frozenset[date]) -> date:
-    """`days` working days after `start`: weekends and holidays do not count."""
-    day = start
-    left = days
-    while left > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in holidays:
-            left -= 1
-    return day
 
 
 class CaseAction(StrEnum):

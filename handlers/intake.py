@@ -55,6 +55,8 @@ TREE_TTL_SECONDS = 5.0
 # `last_used_at` is written at most this often per key: not a write per request.
 TOUCH_EVERY = timedelta(minutes=1)
 KEY_PREFIX = "fbk_"
+# Events that queue messages for the citizen: the survey invitation, the apology letter.
+OUTBOX_EVENTS = (DossierEventType.RETURNED, DossierEventType.EXTENDED)
 
 
 def new_api_key() -> str:
@@ -208,7 +210,7 @@ class Intake:
         zone: ZoneInfo,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_returned: Callable[[], None] | None = None,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.dossiers = dossiers
         self.surveys = surveys
@@ -217,7 +219,8 @@ class Intake:
         self.links = links
         self.zone = zone
         self.clock = clock
-        self.on_returned = on_returned  # wakes the outbox, so the invitation goes out at once
+        # Wakes the outbox, so that a return's invitations and an extension's letter go out at once.
+        self.on_outbox = on_outbox
         self._tree: tuple[float, list[Unit]] | None = None
         self._touched: dict[str, datetime] = {}
 
@@ -295,7 +298,8 @@ class Intake:
 
     async def add_event(self, caller: ApiCaller, code: str, body: EventBody) -> tuple[DossierView, bool]:
         """Adds the event to the dossier's history; True when it was new (not the same type and
-        time again). A `returned` event sends the survey to every chat that waits for it."""
+        time again). A `returned` event sends the survey to every chat that waits for it; an
+        `extended` one, the apology letter."""
         stored_code = self._code(code)
         try:
             event = event_facts(_fields(body), self.zone)
@@ -314,8 +318,8 @@ class Intake:
             raise NotFound(f"no dossier {stored_code} is recorded: PUT it first") from exc
         except OutOfScope as exc:
             raise OutsideScope(f"dossier {stored_code} belongs to a unit outside this key's units") from exc
-        if result.recorded and event.type is DossierEventType.RETURNED and self.on_returned is not None:
-            self.on_returned()
+        if result.recorded and event.type in OUTBOX_EVENTS and self.on_outbox is not None:
+            self.on_outbox()
         return await self._view(result.dossier), result.recorded
 
     async def get_dossier(self, caller: ApiCaller, code: str) -> DossierView:

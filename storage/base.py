@@ -8,7 +8,7 @@ how often a wrong code may be typed) are decided by handlers and passed in as va
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from storage.records import (
@@ -30,9 +30,14 @@ from storage.records import (
     DossierEvent,
     DossierEventFacts,
     DossierFacts,
+    DueCutoffs,
+    DueDossier,
     EventResult,
     FollowUp,
     Invitation,
+    Letter,
+    LetterDelivery,
+    LetterStatus,
     NewDossier,
     Notice,
     NoticeTo,
@@ -46,6 +51,7 @@ from storage.records import (
     UndeliveredReply,
     Unit,
     UnitFigures,
+    UnitLateness,
 )
 
 
@@ -180,6 +186,8 @@ class DossierRepository(ABC):
         already (then `recorded` is False and nothing changes). The dossier's state becomes the type
         of its latest event by time. A `returned` event records the return as mark_returned does
         (the first return's time is kept) and queues the invitations, in the same transaction.
+        A new `extended` event records its apology letter in the same transaction (see
+        LetterRepository), returned as the result's `letter`.
         Audited under `actor`. Raises UnknownDossier, or OutOfScope as put_dossiers does."""
 
     @abstractmethod
@@ -300,9 +308,12 @@ class SurveyRepository(ABC):
         next_step: str | None,
         now: datetime,
         case_deadline: date | None = None,
+        dossier_late: bool | None = None,
     ) -> Answer:
         """Stores the dossier's answer and moves the chat's survey on, in one transaction; with a
-        `case_deadline`, opens the dossier's complaint case in it too.
+        `case_deadline`, opens the dossier's complaint case in it too. The answer keeps
+        `dossier_late` (the caller's calendar decides it) and, read in the same transaction,
+        whether a letter of the dossier had been delivered (`letter_sent`).
         Raises AlreadyAnswered or StaleStep."""
 
     @abstractmethod
@@ -527,6 +538,77 @@ class OutboxRepository(ABC):
         """Answers not delivered (since `since`), oldest first (the latest `limit` of them)."""
 
 
+class LetterRepository(ABC):
+    """Apology letters (thư xin lỗi) and their deliveries, and what lateness reports read.
+
+    A letter is recorded by DossierRepository.add_dossier_event for each new `extended` event, in
+    the same transaction, with a delivery for every chat linked to the dossier; with none, one on
+    channel `zns` to the dossier's phone; with no phone either, one `no_channel` record, finished
+    at once. It is flagged `rescheduled_twice` when the dossier had an `extended` event before.
+    Pending deliveries are claimed, finished and retried as the outbox's invitations are.
+
+    The calendar is the caller's: queries take due days and instants as values."""
+
+    @abstractmethod
+    async def get_letter(self, letter_id: int) -> Letter | None:
+        """The letter with its deliveries."""
+
+    @abstractmethod
+    async def letters_of_dossier(self, dossier_id: int) -> list[Letter]:
+        """The dossier's letters, in the order recorded."""
+
+    @abstractmethod
+    async def list_letters(
+        self, unit_codes: Sequence[str] | None = None, *, to_print: bool = False, limit: int = 1000
+    ) -> list[Letter]:
+        """Letters (of these units; all with None), the latest `limit`, oldest first; with
+        `to_print`, only those delivered nowhere with nothing still pending."""
+
+    @abstractmethod
+    async def pending_letter_deliveries(self, limit: int = 100, after_id: int = 0) -> list[LetterDelivery]:
+        """As OutboxRepository.pending_invitations, for letter deliveries."""
+
+    @abstractmethod
+    async def claim_letter_delivery(self, delivery_id: int, now: datetime, until: datetime) -> bool:
+        """As OutboxRepository.claim_invitation, for a letter delivery."""
+
+    @abstractmethod
+    async def finish_letter_delivery(
+        self, delivery_id: int, status: LetterStatus, now: datetime, error: str | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    async def retry_letter_delivery(
+        self, delivery_id: int, error: str, next_attempt_at: datetime | None = None
+    ) -> int:
+        """As OutboxRepository.retry_invitation; returns the attempts so far."""
+
+    @abstractmethod
+    async def open_dossiers_due(
+        self, unit_codes: Sequence[str] | None, *, due_after: date | None, due_until: date
+    ) -> list[DueDossier]:
+        """Dossiers not returned and not withdrawn, due after `due_after` (None: any day) and on or
+        before `due_until`, of these units (all with None), by due day then code."""
+
+    @abstractmethod
+    async def returned_due_days(self, start: datetime, end: datetime) -> tuple[date, date] | None:
+        """The earliest and latest due day of the dossiers returned in [start, end); None if none."""
+
+    @abstractmethod
+    async def lateness(
+        self,
+        start: datetime,
+        end: datetime,
+        cutoffs: Mapping[date, DueCutoffs],
+        unit_codes: Sequence[str] | None = None,
+    ) -> dict[str, UnitLateness]:
+        """Per unit (its own dossiers; units with none returned left out), the dossiers returned in
+        [start, end): how many, how many late (returned at or after their due day's `late_from`),
+        how many had a letter on time (issued before `letter_by` of the due day it apologises for),
+        only late ones, and how many were returned late with no letter at all. `cutoffs` must hold
+        every due day returned_due_days gives; a dossier without a due day is never late."""
+
+
 class DigestRepository(ABC):
     """What the daily digest counts, and which digests went."""
 
@@ -639,6 +721,7 @@ class Storage(ABC):
     question_sets: QuestionSetRepository
     audit: AuditRepository
     api_keys: ApiKeyRepository
+    letters: LetterRepository
 
     @abstractmethod
     async def open(self) -> None:

@@ -114,10 +114,96 @@ class DossierEvent(DossierEventFacts):
     recorded_by: str
 
 
+class LetterStatus(StrEnum):
+    """What became of one delivery of an apology letter."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    UNREACHABLE = "unreachable"  # the chat blocked the bot or does not exist
+    FAILED = "failed"  # the platform refused the message for good
+    NOT_DELIVERED = "not_delivered"  # the channel cannot send it (no ZNS channel configured)
+    NO_CHANNEL = "no_channel"  # nothing reaches the citizen: the desk prints the letter
+
+
+class LetterDelivery(Record):
+    """One way a letter goes to the citizen: a chat (channel, chat id), a ZNS message to the
+    dossier's phone (channel `zns`, chat_id the phone), or the record that nothing reaches them
+    (channel None, status no_channel)."""
+
+    id: int
+    letter_id: int
+    dossier_id: int
+    channel: str | None = None
+    chat_id: str | None = None
+    status: LetterStatus
+    attempts: int = 0
+    created_at: datetime
+    sent_at: datetime | None = None  # when it was finished (sent or given up)
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class Letter(Record):
+    """An apology letter (thư xin lỗi): one per `extended` event of a dossier, with its deliveries."""
+
+    id: int
+    dossier_id: int
+    dossier_code: str
+    unit_code: str
+    event_id: int
+    reason: str
+    due_on: date | None = None  # the appointment it apologises for: the dossier's due day then
+    new_due_at: datetime | None = None  # the new appointment (the intake always gives one)
+    issued_at: datetime  # the time of its `extended` event
+    created_at: datetime
+    rescheduled_twice: bool = False  # the dossier had an `extended` event before this one
+    deliveries: tuple[LetterDelivery, ...] = ()
+
+    @property
+    def delivered(self) -> bool:
+        return any(d.status == LetterStatus.SENT for d in self.deliveries)
+
+    @property
+    def to_print(self) -> bool:
+        """Delivered nowhere, and nothing is still trying: the desk prints it."""
+        return not any(d.status in (LetterStatus.SENT, LetterStatus.PENDING) for d in self.deliveries)
+
+
 class EventResult(Record):
     dossier: Dossier
     event: DossierEvent
     recorded: bool  # False: the same type and time was recorded before; nothing changed
+    letter: Letter | None = None  # the apology letter a new `extended` event recorded
+
+
+class DueDossier(Record):
+    """An open dossier (not returned, not withdrawn) by its due day, as the lateness watch reads it."""
+
+    id: int
+    code: str
+    unit_code: str
+    procedure: str
+    due_on: date
+    citizen_name: str | None = None
+    extended: bool = False  # it has an `extended` event, and so a letter
+
+
+class DueCutoffs(Record):
+    """For one due day, the instants the calendar gives (handlers compute them): a return at or
+    after `late_from` is late; a letter issued before `letter_by` is on time."""
+
+    late_from: datetime
+    letter_by: datetime
+
+
+class UnitLateness(Record):
+    """A unit's dossiers returned in a period, as the lateness table counts them."""
+
+    returned: int = 0
+    returned_late: int = 0
+    letters_on_time: int = 0
+    letters_late: int = 0
+    letters_missing: int = 0  # returned late without any letter
 
 
 class AnswerExport(Record):
@@ -212,6 +298,10 @@ class Answer(Record):
     texts: dict[str, str] = Field(default_factory=dict)
     answered_at: datetime
     completed_at: datetime | None = None
+    # Known for answers given since lateness was recorded (None before): whether the dossier was
+    # late when answered, and whether an apology letter had reached the citizen by then.
+    dossier_late: bool | None = None
+    letter_sent: bool | None = None
 
 
 class AnswerRow(Record):

@@ -10,7 +10,8 @@ from datetime import date
 import pytest
 
 from bot.app import Handlers, build_dispatcher
-from handlers.cases import CaseAction, CaseButton, add_working_days
+from handlers.calendar import add_working_days
+from handlers.cases import CaseAction, CaseButton
 from storage.records import CaseState, OutboxStatus
 from tests.conftest import NOW, Citizen, add_dossier, labels, make_config, texts
 from tests.fakes import RecordingSender

@@ -16,6 +16,7 @@ from bot.cli.commands import (
     digest,
     directory,
     dossier,
+    lateness,
     letter,
     outbox,
     questions,
@@ -126,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     apology.add_argument("code")
     apology.add_argument("--pdf", type=Path, required=True, metavar="FILE.pdf", help="write the letter here")
     apology.add_argument("--language", choices=("vi", "en"), help="default: the config's language")
+    extend = command(
+        dossiers, "extend", "record a new appointment and its reason (as the intake API's extended event); "
+        "the apology letter goes out", lateness.extend_dossier,
+    )  # fmt: skip
+    extend.add_argument("code")
+    extend.add_argument("--reason", required=True, help="why the dossier is late, as the citizen reads it")
+    extend.add_argument(
+        "--new-due", required=True, metavar="DATE", help="the new appointment: YYYY-MM-DD (17:00), or a time"
+    )
     dossier_list = command(dossiers, "list", "list dossiers, newest first", dossier.list_dossiers)
     dossier_list.add_argument("--unit", help="only this unit and the units under it")
     listing(dossier_list)
@@ -185,6 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
     listed = command(commands, "answers", "list stored answers", answers.list_answers)
     listed.add_argument("--unit", help="only this unit and the units under it")
     listing(listed)
+
+    letters = command(commands, "letters", "apology letters and where they went", lateness.list_letters)
+    letters.add_argument("--unit", help="only this unit and the units under it")
+    letters.add_argument("--to-print", action="store_true", help="only letters delivered nowhere")
+    listing(letters)
+    late = command(
+        commands, "lateness", "per unit: dossiers returned, late, and apology letters on time, late, missing",
+        lateness.lateness,
+    )  # fmt: skip
+    late.add_argument("--unit", help="this unit and the units under it, a row each (each its own dossiers)")
+    late.add_argument("--from", dest="from_day", type=day, metavar="DATE", help="default: last full month")
+    late.add_argument("--to", dest="to_day", type=day, metavar="DATE", help="default: today with --from")
+    late.add_argument("--compare-year", action="store_true", help="also the same period a year before")
+    listing(late)
 
     complaints = actions("cases", "complaint cases")
     case_list = command(complaints, "list", "list cases: open ones unless --state says", cases.list_cases)

@@ -18,6 +18,7 @@ from storage.sqlite.db import Database, make_folder, migrations, unavailable
 from storage.sqlite.digests import SQLiteDigests
 from storage.sqlite.directory import SQLiteDirectory
 from storage.sqlite.dossiers import SQLiteDossiers
+from storage.sqlite.letters import SQLiteLetters
 from storage.sqlite.outbox import SQLiteOutbox
 from storage.sqlite.question_sets import SQLiteQuestionSets
 from storage.sqlite.surveys import SQLiteSurveys
@@ -39,6 +40,7 @@ class SQLiteStorage(Storage):
         self.question_sets = SQLiteQuestionSets(self.db)
         self.audit = SQLiteAudit(self.db)
         self.api_keys = SQLiteApiKeys(self.db)
+        self.letters = SQLiteLetters(self.db)
         self._serving: TextIO | None = None
 
     async def open(self) -> None:

@@ -38,6 +38,7 @@ from storage.sqlite.db import (
     record_audit,
     record_audits,
 )
+from storage.sqlite.letters import letter, letter_by_id, record_letter
 
 DOSSIER_WITH_UNIT = (
     "SELECT d.id, d.code, d.unit_code, d.procedure, d.received_on, d.due_on, d.returned_at, d.link_id,"
@@ -350,7 +351,7 @@ class SQLiteDossiers(DossierRepository):
         key = (event.type.value, at)
         values = (*key, event.reason, iso(event.until), iso(event.new_due_at), iso(now), actor)
 
-        def add(db: Connection) -> tuple[Row, Row, bool]:
+        def add(db: Connection) -> tuple[Row, Row, bool, Row | None]:
             found = first(db, "SELECT id, unit_code FROM dossiers WHERE code = ?", (code,))
             if found is None:
                 raise UnknownDossier(code)
@@ -370,7 +371,7 @@ class SQLiteDossiers(DossierRepository):
                 )
                 row = first(db, f"{DOSSIER_WITH_UNIT} WHERE d.id = ?", (dossier_id,))
                 assert existing is not None and row is not None
-                return row, existing, False
+                return row, existing, False, None
             returned = event.type is DossierEventType.RETURNED
             db.execute(
                 "UPDATE dossiers SET state = (SELECT e.type FROM dossier_events e"
@@ -381,13 +382,21 @@ class SQLiteDossiers(DossierRepository):
             )
             if returned:
                 queue_invitations(db, dossier_id, event.at)
+            letter_row = None
+            if event.type is DossierEventType.EXTENDED:
+                letter_row = letter_by_id(db, record_letter(db, dossier_id, added, now))
             record_audit(db, actor, "dossier event", f"{code} {' '.join(key)}", now)
             row = first(db, f"{DOSSIER_WITH_UNIT} WHERE d.id = ?", (dossier_id,))
             assert row is not None
-            return row, added, True
+            return row, added, True, letter_row
 
-        row, stored, recorded = await self.db.write(add)
-        return EventResult(dossier=dossier(row), event=dossier_event(stored), recorded=recorded)
+        row, stored, recorded, letter_row = await self.db.write(add)
+        return EventResult(
+            dossier=dossier(row),
+            event=dossier_event(stored),
+            recorded=recorded,
+            letter=letter(letter_row) if letter_row is not None else None,
+        )
 
     async def list_dossier_events(self, dossier_id: int) -> list[DossierEvent]:
         rows = await self.db.read(f"{_EVENT} WHERE dossier_id = ? ORDER BY at, id", (dossier_id,))

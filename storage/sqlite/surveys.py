@@ -25,7 +25,7 @@ SURVEY_STATE_JOINS = (
 _SURVEY_STATE = f"SELECT {SURVEY_STATE_COLUMNS} FROM surveys s{SURVEY_STATE_JOINS}"
 ANSWER_FIELDS = (
     "id", "dossier_id", "channel", "chat_id", "question_set", "question_set_version", "rating",
-    "rating_option", "follow_ups", "texts", "answered_at", "completed_at",
+    "rating_option", "follow_ups", "texts", "answered_at", "completed_at", "dossier_late", "letter_sent",
 )  # fmt: skip
 _ANSWER_COLUMNS = ", ".join(ANSWER_FIELDS)  # RETURNING takes no table alias
 _ANSWER_COLUMNS_OF_A = ", ".join(f"a.{name}" for name in ANSWER_FIELDS)
@@ -132,19 +132,25 @@ class SQLiteSurveys(SurveyRepository):
         next_step: str | None,
         now: datetime,
         case_deadline: date | None = None,
+        dossier_late: bool | None = None,
     ) -> Answer:
         values = (
             survey.dossier_id, survey.channel, survey.chat_id, survey.question_set,
             survey.question_set_version, rating.value, option_id, iso(now),
-            iso(now) if next_step is None else None,
+            iso(now) if next_step is None else None, dossier_late, survey.dossier_id,
         )  # fmt: skip
 
         def record(db: Connection) -> Row | None:
             _advance(db, survey, next_step, now)
+            # letter_sent: read in this transaction, so a delivery finishing meanwhile is either
+            # counted or not, never half.
             row = first(
                 db,
                 "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version,"
-                " rating, rating_option, answered_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " rating, rating_option, answered_at, completed_at, dossier_late, letter_sent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, EXISTS (SELECT 1 FROM letters l"
+                " JOIN letter_deliveries x ON x.letter_id = l.id"
+                " WHERE l.dossier_id = ? AND x.status = 'sent'))"
                 f" ON CONFLICT (dossier_id) DO NOTHING RETURNING {_ANSWER_COLUMNS}",
                 values,
             )

@@ -190,3 +190,44 @@ async def test_dossiers_recorded_before_the_intake_api_keep_everything(tmp_path:
         assert await db.api_keys.list_api_keys() == []
     finally:
         await db.close()
+
+
+async def test_answers_given_before_letters_do_not_know_lateness(tmp_path: Path):
+    """Migration 012: an answer stays, with its lateness not known; a dossier recorded before gets
+    its letter when extended."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path, isolation_level=None) as raw:
+        for number, script in migrations():
+            if number < 12:
+                for statement in _statements(script):
+                    raw.execute(statement)
+        raw.execute("PRAGMA user_version = 11")
+        raw.execute("INSERT INTO units (code, name) VALUES ('Q1', 'UBND Quận 1')")
+        for n in (1, 2):
+            raw.execute(
+                "INSERT INTO dossiers (id, code, unit_code, procedure, due_on, link_id, created_at)"
+                " VALUES (?, ?, 'Q1', 'Khai sinh', '2026-11-10', ?, '2026-11-01T02:00:00+00:00')",
+                (n, f"HS-{n}", f"L{n}"),
+            )
+        raw.execute(
+            "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version, rating,"
+            " rating_option, answered_at) VALUES (1, 'telegram', '42', 'default', 1, 'neutral', 'n',"
+            " '2026-11-20T03:00:00+00:00')"
+        )
+        raw.execute(
+            "INSERT INTO dossier_chats (dossier_id, channel, chat_id, linked_at)"
+            " VALUES (2, 'telegram', '43', '2026-11-01T02:00:00+00:00')"
+        )
+    db = SQLiteStorage(path)
+    await db.open()
+    try:
+        answer = await db.surveys.get_answer(1)
+        assert answer is not None and (answer.dossier_late, answer.letter_sent) == (None, None)
+        event = DossierEventFacts(
+            type=DossierEventType.EXTENDED, at=T0, reason="Chờ", new_due_at=T0 + timedelta(days=3)
+        )
+        letter = (await db.dossiers.add_dossier_event("HS-2", event, actor="test", now=T0)).letter
+        assert letter is not None and letter.due_on == date(2026, 11, 10)
+        assert [(d.channel, d.chat_id) for d in letter.deliveries] == [("telegram", "43")]
+    finally:
+        await db.close()

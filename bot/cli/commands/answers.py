@@ -35,6 +35,10 @@ ANSWER_COLUMNS = (
     Column("question_set"),
     Column("case"),
     Column("case_state"),
+    # Whether the dossier was late when answered, and whether an apology letter had reached the
+    # citizen (empty for answers given before lateness was recorded).
+    Column("dossier_late"),
+    Column("letter_sent"),
 )
 
 
@@ -84,4 +88,6 @@ def answer_fields(row: AnswerRow, question_set: QuestionSet | None, config: Conf
         "question_set": f"{answer.question_set} v{answer.question_set_version}",
         "case": row.case_id,
         "case_state": row.case_state.value if row.case_state else None,
+        "dossier_late": answer.dossier_late,
+        "letter_sent": answer.letter_sent,
     }

@@ -1,0 +1,252 @@
+"""Apology letters and their deliveries (each claimed for a lease before it is sent, as the outbox's
+invitations are), and the reads of lateness: open dossiers by due day, the lateness table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from storage.base import LetterRepository
+from storage.records import DueCutoffs, DueDossier, Letter, LetterDelivery, LetterStatus, UnitLateness
+from storage.sqlite.db import Connection, Database, Row, first, iso, placeholders
+
+_DELIVERY_COLUMNS = (
+    "x.id, x.letter_id, l.dossier_id, x.channel, x.chat_id, x.status, x.attempts, x.created_at, x.sent_at,"
+    " x.error, x.next_attempt_at"
+)
+_DELIVERY = f"SELECT {_DELIVERY_COLUMNS} FROM letter_deliveries x JOIN letters l ON l.id = x.letter_id"
+# A letter with its deliveries, in one statement: the deliveries as a JSON array, in order.
+_LETTER = (
+    "SELECT l.id, l.dossier_id, d.code AS dossier_code, d.unit_code, l.event_id, l.reason, l.due_on,"
+    " l.new_due_at, l.issued_at, l.created_at, l.rescheduled_twice,"
+    " (SELECT json_group_array(json_object('id', x.id, 'letter_id', x.letter_id, 'dossier_id', l.dossier_id,"
+    " 'channel', x.channel, 'chat_id', x.chat_id, 'status', x.status, 'attempts', x.attempts,"
+    " 'created_at', x.created_at, 'sent_at', x.sent_at, 'error', x.error,"
+    " 'next_attempt_at', x.next_attempt_at))"
+    " FROM (SELECT * FROM letter_deliveries WHERE letter_id = l.id ORDER BY id) x) AS deliveries"
+    " FROM letters l JOIN dossiers d ON d.id = l.dossier_id"
+)
+# Delivered nowhere, and nothing still trying.
+_TO_PRINT = (
+    " AND NOT EXISTS (SELECT 1 FROM letter_deliveries x WHERE x.letter_id = l.id"
+    " AND x.status IN ('sent', 'pending'))"
+)
+NO_ZNS = "no ZNS channel configured"
+
+
+def letter(row: Row) -> Letter:
+    data = dict(row)
+    data["deliveries"] = json.loads(data["deliveries"] or "[]")
+    return Letter.model_validate(data)
+
+
+def record_letter(db: Connection, dossier_id: int, event: Row, now: datetime) -> int:
+    """Inside the caller's transaction: the letter of a new `extended` event and its deliveries, to
+    every chat linked to the dossier; else a ZNS message to its phone; else the record that nothing
+    reaches the citizen. Returns the letter's id."""
+    at = iso(now)
+    row = first(
+        db,
+        "INSERT INTO letters (dossier_id, event_id, reason, due_on, new_due_at, issued_at, created_at,"
+        " rescheduled_twice) SELECT d.id, ?, ?, d.due_on, ?, ?, ?, (SELECT COUNT(*) FROM dossier_events e"
+        " WHERE e.dossier_id = d.id AND e.type = 'extended' AND e.id != ?) > 0 FROM dossiers d WHERE d.id = ?"
+        " RETURNING id",
+        (event["id"], event["reason"] or "", event["new_due_at"], event["at"], at, event["id"], dossier_id),
+    )
+    assert row is not None
+    letter_id = int(row["id"])
+    chats = db.execute(
+        "INSERT INTO letter_deliveries (letter_id, channel, chat_id, created_at)"
+        " SELECT ?, channel, chat_id, ? FROM dossier_chats WHERE dossier_id = ? ORDER BY linked_at",
+        (letter_id, at, dossier_id),
+    ).rowcount
+    if chats:
+        return letter_id
+    zns = db.execute(
+        "INSERT INTO letter_deliveries (letter_id, channel, chat_id, created_at)"
+        " SELECT ?, 'zns', phone, ? FROM dossiers WHERE id = ? AND phone IS NOT NULL",
+        (letter_id, at, dossier_id),
+    ).rowcount
+    if not zns:
+        db.execute(
+            "INSERT INTO letter_deliveries (letter_id, status, created_at, sent_at, error)"
+            " VALUES (?, 'no_channel', ?, ?, 'no chat and no phone reaches the citizen')",
+            (letter_id, at, at),
+        )
+    return letter_id
+
+
+def letter_by_id(db: Connection, letter_id: int) -> Row | None:
+    return first(db, f"{_LETTER} WHERE l.id = ?", (letter_id,))
+
+
+class SQLiteLetters(LetterRepository):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get_letter(self, letter_id: int) -> Letter | None:
+        row = await self.db.read_one(f"{_LETTER} WHERE l.id = ?", (letter_id,))
+        return letter(row) if row else None
+
+    async def letters_of_dossier(self, dossier_id: int) -> list[Letter]:
+        rows = await self.db.read(f"{_LETTER} WHERE l.dossier_id = ? ORDER BY l.id", (dossier_id,))
+        return [letter(r) for r in rows]
+
+    async def list_letters(
+        self, unit_codes: Sequence[str] | None = None, *, to_print: bool = False, limit: int = 1000
+    ) -> list[Letter]:
+        where, params = "", list[Any]()
+        if unit_codes is not None:
+            where += f" AND d.unit_code IN ({placeholders(unit_codes)})"
+            params += list(unit_codes)
+        if to_print:
+            where += _TO_PRINT
+        rows = await self.db.read(f"{_LETTER} WHERE 1{where} ORDER BY l.id DESC LIMIT ?", (*params, limit))
+        return [letter(r) for r in reversed(rows)]
+
+    async def pending_letter_deliveries(self, limit: int = 100, after_id: int = 0) -> list[LetterDelivery]:
+        rows = await self.db.read(
+            f"{_DELIVERY} WHERE x.status = 'pending' AND x.id > ? ORDER BY x.id LIMIT ?", (after_id, limit)
+        )
+        return [LetterDelivery.model_validate(dict(r)) for r in rows]
+
+    async def claim_letter_delivery(self, delivery_id: int, now: datetime, until: datetime) -> bool:
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                "UPDATE letter_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) RETURNING id",
+                (iso(until), delivery_id, iso(now)),
+            )
+        )
+        return row is not None
+
+    async def finish_letter_delivery(
+        self, delivery_id: int, status: LetterStatus, now: datetime, error: str | None = None
+    ) -> None:
+        await self.db.execute(
+            "UPDATE letter_deliveries SET status = ?, sent_at = ?, error = ?, next_attempt_at = NULL"
+            " WHERE id = ?",
+            (status.value, iso(now), error, delivery_id),
+        )
+
+    async def retry_letter_delivery(
+        self, delivery_id: int, error: str, next_attempt_at: datetime | None = None
+    ) -> int:
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                "UPDATE letter_deliveries SET attempts = attempts + 1, error = ?, next_attempt_at = ?"
+                " WHERE id = ? RETURNING attempts",
+                (error, iso(next_attempt_at), delivery_id),
+            )
+        )
+        return int(row[0]) if row else 0
+
+    async def open_dossiers_due(
+        self, unit_codes: Sequence[str] | None, *, due_after: date | None, due_until: date
+    ) -> list[DueDossier]:
+        where, params = "", list[Any]([iso(due_until)])
+        if due_after is not None:
+            where += " AND d.due_on > ?"
+            params.append(iso(due_after))
+        if unit_codes is not None:
+            where += f" AND d.unit_code IN ({placeholders(unit_codes)})"
+            params += list(unit_codes)
+        rows = await self.db.read(
+            "SELECT d.id, d.code, d.unit_code, d.procedure, d.due_on, d.citizen_name,"
+            " EXISTS (SELECT 1 FROM letters l WHERE l.dossier_id = d.id) AS extended"
+            " FROM dossiers d INDEXED BY dossiers_open_due WHERE d.returned_at IS NULL AND d.due_on <= ?"
+            f"{where} AND d.state IS NOT 'withdrawn' ORDER BY d.due_on, d.code",
+            params,
+        )
+        # Tens of thousands of rows: built without validation, from columns of the types declared.
+        return [
+            DueDossier.model_construct(
+                id=r[0], code=r[1], unit_code=r[2], procedure=r[3], due_on=date.fromisoformat(r[4]),
+                citizen_name=r[5], extended=bool(r[6]),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    async def returned_due_days(self, start: datetime, end: datetime) -> tuple[date, date] | None:
+        row = await self.db.read_one(
+            "WITH r AS (SELECT id, due_on FROM dossiers WHERE returned_at >= ? AND returned_at < ?),"
+            " days AS (SELECT due_on FROM r UNION ALL"
+            " SELECT l.due_on FROM letters l JOIN r ON r.id = l.dossier_id)"
+            " SELECT MIN(due_on), MAX(due_on) FROM days WHERE due_on IS NOT NULL",
+            (iso(start), iso(end)),
+        )
+        if row is None or row[0] is None:
+            return None
+        return date.fromisoformat(row[0]), date.fromisoformat(row[1])
+
+    async def lateness(
+        self,
+        start: datetime,
+        end: datetime,
+        cutoffs: Mapping[date, DueCutoffs],
+        unit_codes: Sequence[str] | None = None,
+    ) -> dict[str, UnitLateness]:
+        if not cutoffs:
+            cutoffs = {date(2000, 1, 1): DueCutoffs(late_from=NEVER, letter_by=NEVER)}
+        first, last = min(cutoffs), max(cutoffs)
+        late_from, letter_by = by_day(cutoffs, first, last)
+        where, params = "", list[Any]([iso(first), iso(last), late_from, letter_by, iso(start), iso(end)])
+        if unit_codes is not None:
+            where = f" AND d.unit_code IN ({placeholders(unit_codes)})"
+            params += list(unit_codes)
+        # The cut-off of a due day is looked up by position in a blob of fixed-width instants (a
+        # join with the days given, or text positions, cost seconds over a year's returns).
+        rows = await self.db.read(
+            "WITH returned AS MATERIALIZED (SELECT d.unit_code,"
+            f" {_instant_of('d.due_on', 3)} <= d.returned_at AS late,"
+            f" (SELECT MAX(l.issued_at < {_instant_of('l.due_on', 4)}) FROM letters l"
+            " WHERE l.dossier_id = d.id) AS on_time"
+            " FROM dossiers d INDEXED BY dossiers_returned WHERE d.returned_at >= ?5 AND d.returned_at < ?6"
+            f"{where})"
+            " SELECT unit_code, COUNT(*) AS returned, SUM(late) AS returned_late,"
+            " SUM(COALESCE(on_time = 1, 0)) AS letters_on_time,"
+            " SUM(COALESCE(on_time = 0, 0)) AS letters_late,"
+            " SUM(late AND on_time IS NULL) AS letters_missing FROM returned GROUP BY unit_code",
+            params,
+        )
+        return {
+            r["unit_code"]: UnitLateness(
+                returned=r["returned"], returned_late=r["returned_late"],
+                letters_on_time=r["letters_on_time"], letters_late=r["letters_late"],
+                letters_missing=r["letters_missing"],
+            )
+            for r in rows
+        }  # fmt: skip
+
+
+# A due day's instant, read from a blob of WIDTH-byte UTC times, one a day from ?1 to ?2; a day
+# outside them (or none) gets NEVER: no due day, nothing to be late for.
+WIDTH = 25
+NEVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def _instant_of(day: str, blob: int) -> str:
+    return (
+        f"CASE WHEN {day} BETWEEN ?1 AND ?2 THEN CAST(substr(?{blob}, CAST(julianday({day}) - julianday(?1)"
+        f" AS INTEGER) * {WIDTH} + 1, {WIDTH}) AS TEXT) ELSE '{_second(NEVER)}' END"
+    )
+
+
+def _second(at: datetime) -> str:
+    """A time as stored (iso), to the second: every one WIDTH characters."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def by_day(cutoffs: Mapping[date, DueCutoffs], first: date, last: date) -> tuple[bytes, bytes]:
+    """The cut-offs of every day from first to last as two blobs (late_from, letter_by); a day not
+    given gets NEVER."""
+    late, letter = [], []
+    for n in range((last - first).days + 1):
+        given = cutoffs.get(first + timedelta(days=n))
+        late.append(_second(given.late_from if given else NEVER))
+        letter.append(_second(given.letter_by if given else NEVER))
+    return "".join(late).encode("ascii"), "".join(letter).encode("ascii")
