@@ -348,6 +348,63 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "{count} more new complaints: send /cases to page through them.",
     },
     "digest_undelivered_title": {"vi": "Không gửi được:", "en": "Not delivered:"},
+    "digest_at_risk_title": {
+        "vi": "Hồ sơ sắp đến hạn trả mà chưa gia hạn (cần gửi thư xin lỗi nếu sẽ trễ):",
+        "en": "Dossiers due next working day, not extended (an apology letter is due if they will be late):",
+    },
+    "at_risk_line": {
+        "vi": "• Hồ sơ {code} · {procedure}{citizen} · hẹn trả {due}",
+        "en": "• Dossier {code} · {procedure}{citizen} · due {due}",
+    },
+    "at_risk_more": {
+        "vi": "Còn {count} hồ sơ sắp đến hạn khác: gõ «gia han» và số hồ sơ để gia hạn.",
+        "en": "{count} more dossiers due soon: type «extend» and the dossier number to extend one.",
+    },
+    "cancelled": {"vi": "Đã hủy.", "en": "Cancelled."},
+    "button_extend": {"vi": "Gia hạn, gửi thư xin lỗi", "en": "Extend, send an apology"},
+    "typed_extend": {
+        "vi": "Để gia hạn, gõ: gia han {id}",
+        "en": "To extend it, type: extend {id}",
+    },
+    "extend_closed": {
+        "vi": "Hồ sơ {code} đã trả kết quả hoặc đã rút, không cần gia hạn.",
+        "en": "Dossier {code} was returned or withdrawn: it needs no extension.",
+    },
+    "extend_already": {
+        "vi": "Hồ sơ {code} đã được gia hạn; mỗi hồ sơ chỉ được gia hạn một lần.",
+        "en": "Dossier {code} was extended already; a dossier is extended only once.",
+    },
+    "ask_extension_reason": {
+        "vi": "Gia hạn hồ sơ {code}: xin nhập lý do trễ hạn (sẽ ghi trong "
+        "thư xin lỗi gửi người dân). Gõ /cancel để hủy.",
+        "en": "Extending dossier {code}: please write the reason for the "
+        "delay (it goes into the apology letter to the citizen). Send /cancel to stop.",
+    },
+    "extension_reason_refused": {
+        "vi": "Lý do chưa hợp lệ (không để trống, tối đa 500 ký tự). Xin nhập lại lý do.",
+        "en": "That reason cannot be used (not empty, at most 500 "
+        "characters). Please write the reason again.",
+    },
+    "ask_extension_day": {
+        "vi": "Xin nhập ngày hẹn trả mới, dạng ngày/tháng/năm, ví dụ {example}.",
+        "en": "Please type the new appointment date as day/month/year, for example {example}.",
+    },
+    "extension_day_refused": {
+        "vi": "Ngày hẹn mới phải là một ngày sau hôm nay, dạng "
+        "ngày/tháng/năm, ví dụ {example}. Xin nhập lại.",
+        "en": "The new appointment date must be a day after today, written "
+        "day/month/year, for example {example}. Please type it again.",
+    },
+    "extended_sent": {
+        "vi": "Đã gia hạn hồ sơ {code} đến 17:00 ngày {day}. Thư xin lỗi đang được gửi đến người dân.",
+        "en": "Dossier {code} is extended to {day}, 17:00. The apology letter is on its way to the citizen.",
+    },
+    "extended_print": {
+        "vi": "Đã gia hạn hồ sơ {code} đến 17:00 ngày {day}. Người dân "
+        "chưa có kênh nhận tin: thư xin lỗi được đưa vào danh sách để bộ phận một cửa in và gửi.",
+        "en": "Dossier {code} is extended to {day}, 17:00. The citizen has "
+        "no channel: the apology letter is listed for the desk to print and send.",
+    },
     "digest_missed_line": {
         "vi": "• Báo cáo ngày {day} không gửi được ({why})",
         "en": "• The digest of {day} was not delivered ({why})",
