@@ -165,6 +165,8 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
             desk,
             language,
             store.outbox,
+            letters=store.letters,
+            extensions=extensions,
         ),
         new_cases=NewCaseNotices(
             store.cases, store.directory, store.chats, desk, announce_settings(config), language

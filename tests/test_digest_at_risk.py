@@ -14,7 +14,9 @@ from handlers.dossier_facts import event_facts
 from handlers.extensions import ExtendDossier, typed_day, typed_extend_button
 from storage.records import DossierEventType
 from storage.sqlite import SQLiteStorage
-from tests.conftest import NOW, Citizen, make_config, texts
+from tests.conftest import NOW, Citizen, labels, make_config, texts
+from tests.fakes import RecordingSender
+from tests.test_digest import MORNING, to
 
 # NOW is Thursday 26/11/2026 10:00 local; MORNING is Friday 27/11 07:30 local, whose next working
 # day is Monday 30/11.
@@ -46,6 +48,26 @@ async def extend_by_api(store: SQLiteStorage, code: str, config) -> None:
     await store.dossiers.add_dossier_event(code, facts, actor="api:test", now=NOW)
 
 
+async def test_the_digest_lists_dossiers_due_next_working_day(config, store, handlers: Handlers):
+    monday = await due_dossier(store, "HS-MON", MONDAY)
+    await due_dossier(store, "HS-TUE", date(2026, 12, 1))  # two working days away: not yet
+    await due_dossier(store, "HS-RET", MONDAY, returned=True)
+    await due_dossier(store, "HS-EXT", MONDAY)
+    await extend_by_api(store, "HS-EXT", config)
+    sender = RecordingSender()
+    run = await handlers.digests.send({"telegram": sender}, MORNING, show=5)
+    assert run.sent == 1  # Q1-BN: not empty, though it has no complaint
+    replies = to(sender, "2101")
+    everything = texts(replies)
+    assert "Hồ sơ sắp đến hạn trả mà chưa gia hạn" in everything
+    assert "HS-MON · Cấp giấy phép xây dựng · hẹn trả 30/11/2026" in everything
+    assert "HS-TUE" not in everything and "HS-RET" not in everything and "HS-EXT" not in everything
+    assert labels(replies) == ["Gia hạn, gửi thư xin lỗi"]
+    (option,) = [o for r in replies for o in r.options]
+    assert option.key == ExtendDossier(monday.id).pack()
+    assert option.typed == f"Để gia hạn, gõ: gia han {monday.id}"
+
+
 @asynccontextmanager
 async def opened(config: Config) -> AsyncIterator[tuple[SQLiteStorage, Handlers]]:
     store = SQLiteStorage(config.database)
@@ -55,6 +77,24 @@ async def opened(config: Config) -> AsyncIterator[tuple[SQLiteStorage, Handlers]
         yield store, build_handlers(config, store)
     finally:
         await store.close()
+
+
+async def test_a_holiday_on_the_next_working_day_moves_the_watch_on(tmp_path):
+    async with opened(make_config(tmp_path, cases={"holidays": ["2026-11-30"]})) as (store, handlers):
+        await due_dossier(store, "HS-TUE", date(2026, 12, 1))
+        sender = RecordingSender()
+        await handlers.digests.send({"telegram": sender}, MORNING, show=5)
+        assert "HS-TUE" in texts(to(sender, "2101"))
+
+
+async def test_many_at_risk_dossiers_show_a_few_and_count_the_rest(store, handlers: Handlers):
+    for n in range(7):
+        await due_dossier(store, f"HS-{n}", MONDAY)
+    sender = RecordingSender()
+    await handlers.digests.send({"telegram": sender}, MORNING, show=5)
+    replies = to(sender, "2101")
+    assert len(labels(replies)) == 5
+    assert "Còn 2 hồ sơ sắp đến hạn khác" in texts(replies)
 
 
 async def test_the_head_extends_a_dossier_with_a_reason_and_a_new_day(store, dispatcher):
