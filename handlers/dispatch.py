@@ -157,6 +157,10 @@ class Dispatcher:
         routed = self.buttons.get(type(button))
         if routed is None:
             return [Reply(text("stale_option", language))]
+        if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_EXTENSION):
+            # A button of another flow ends the extension being written (its own starts afresh).
+            await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
+            chat = chat.model_copy(update={"awaiting": None})
         return await routed.answer(chat, button, language, now)
 
     async def act_on_case(

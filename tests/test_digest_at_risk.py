@@ -170,3 +170,16 @@ def test_typed_commands_and_days():
     assert typed_extend_button("gia hạn") is None and typed_extend_button("giao 345") is None
     assert typed_day("4/12/2026") == date(2026, 12, 4) and typed_day("2026-12-04") == date(2026, 12, 4)
     assert typed_day("31/02/2026") is None and typed_day("tomorrow") is None
+
+
+async def test_a_button_of_another_flow_ends_the_extension_being_written(config, store, dispatcher):
+    dossier = await due_dossier(store, "HS-MON", MONDAY)
+    head = Citizen(dispatcher, "2101")
+    await head.press_key(ExtendDossier(dossier.id))
+    await head.say("Chờ thẩm định")
+    await head.command("cases")  # a command ends it too; here a button of the case flow follows
+    await head.press_key(ExtendDossier(dossier.id))
+    await head.press_key("cases.page.0")
+    assert (await store.chats.get_chat_state("telegram", "2101")).awaiting is None
+    await head.say("04/12/2026")
+    assert await store.letters.letters_of_dossier(dossier.id) == []
