@@ -100,12 +100,15 @@ CATALOG: dict[str, dict[Language, str]] = {
         "• /cases: các phản ánh đang mở của đơn vị; /mycases: các phản ánh được giao cho Ông/Bà.\n"
         "• /id: mã người dùng của Ông/Bà, để quản trị viên thêm vào danh bạ.\n"
         "• Nơi không có nút bấm (Zalo): gõ «giao 12» để giao phản ánh #12, «xong 12» khi đã xử lý "
-        "xong phản ánh #12; các lựa chọn khác trả lời bằng số thứ tự.",
+        "xong phản ánh #12, «gia han 345» để gia hạn hồ sơ số 345 (báo cáo ngày ghi số này); "
+        "các lựa chọn khác trả lời bằng số thứ tự. Gõ /cancel để hủy thao tác đang nhập.",
         "en": "For unit heads and staff:\n"
         "• /cases: your unit's open complaints; /mycases: the complaints assigned to you.\n"
         "• /id: your user id, for the admin to add you to the directory.\n"
         "• Where there are no buttons (Zalo): type «assign 12» to assign complaint #12, «done 12» "
-        "once complaint #12 is resolved; answer other choices with their number.",
+        "once complaint #12 is resolved, «extend 345» to extend dossier number 345 (the digest "
+        "gives the number); answer other choices with their number. "
+        "Send /cancel to stop what you are typing.",
     },
     "your_id": {
         "vi": "Mã người dùng {platform} của Ông/Bà: {chat_id}\nThủ trưởng, cán bộ: gửi mã này cho quản trị "
