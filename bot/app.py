@@ -28,6 +28,7 @@ from handlers.chat import Delivery, Reply, Sender
 from handlers.digest import DigestRun, Digests
 from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
+from handlers.extensions import ExtensionDesk
 from handlers.intake import Intake
 from handlers.invitations import Invitations
 from handlers.letter_outbox import LetterDeliveries
@@ -147,17 +148,28 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
     }
     admins = [(c.channel, c.chat_id) for person in config.admins for c in person.contacts]
     desk = CaseDesk(store.cases, store.directory, store.chats, cases, option_texts)
+    extensions = ExtensionDesk(store.dossiers, store.directory, store.chats, cases)
     admin = AdminDesk(sets, store.directory, store.digests, admins)
     language = config.language
     courier = Courier()
     return Handlers(
-        dispatcher=Dispatcher(store.chats, store.directory, survey, desk, admin, language),
+        dispatcher=Dispatcher(
+            store.chats, store.directory, survey, desk, admin, language, extensions=extensions
+        ),
         invitations=Invitations(
             store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier
         ),
         notices=Notices(store.outbox, store.cases, store.directory, store.chats, desk, language, courier),
         digests=Digests(
-            store.directory, store.digests, store.cases, store.chats, desk, language, store.outbox
+            store.directory,
+            store.digests,
+            store.cases,
+            store.chats,
+            desk,
+            language,
+            store.outbox,
+            letters=store.letters,
+            extensions=extensions,
         ),
         new_cases=NewCaseNotices(
             store.cases, store.directory, store.chats, desk, announce_settings(config), language

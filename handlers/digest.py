@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
+from handlers.calendar import next_working_day
 from handlers.cases import CaseDesk
 from handlers.chat import Delivery, Reply, Sender
+from handlers.extensions import ExtensionDesk
 from handlers.outbox import ChatLocks, backoff, deliver_to_head
 from handlers.texts import CATALOG, Language, text
 from storage.base import (
@@ -23,6 +25,7 @@ from storage.base import (
     ChatRepository,
     DigestRepository,
     DirectoryRepository,
+    LetterRepository,
     OutboxRepository,
 )
 from storage.records import (
@@ -31,6 +34,7 @@ from storage.records import (
     CaseState,
     DigestRecord,
     DigestStatus,
+    DueDossier,
     Notice,
     OutboxStatus,
     Unit,
@@ -39,6 +43,7 @@ from storage.records import (
 
 log = logging.getLogger(__name__)
 
+AT_RISK_SHOWN = 5  # at-risk dossiers shown with their Extend button; the rest are counted
 LISTED = 20  # overdue and escalated cases (and what was not delivered) listed; the rest are counted
 # A run claims a digest for this long; a claim older than that was left by a run that died.
 DIGEST_LEASE = timedelta(minutes=10)
@@ -65,6 +70,8 @@ class Digest:
     undelivered: list[Notice] = field(default_factory=list)  # given up since the unit's last digest
     missed: list[DigestRecord] = field(default_factory=list)  # earlier digests not delivered
     attempts: int = 0  # tries of this digest that were not accepted whole
+    # Due by the next working day, not returned and not extended: the head extends them (a letter).
+    at_risk: list[DueDossier] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -75,13 +82,19 @@ class Digest:
             or self.escalated_total
             or self.undelivered
             or self.missed
+            or self.at_risk
         )
 
 
 def render_digest(
-    desk: CaseDesk, digest: Digest, language: Language, forwarded_from: str | None
+    desk: CaseDesk,
+    digest: Digest,
+    language: Language,
+    forwarded_from: str | None,
+    extensions: ExtensionDesk | None = None,
 ) -> list[Reply]:
-    """The digest as messages: the summary, then each new complaint with its Assign button."""
+    """The digest as messages: the summary, each new complaint with its Assign button, then the
+    dossiers at risk of being late, the first few with their Extend button."""
     figures = digest.figures
     lines = []
     if forwarded_from is not None:
@@ -126,7 +139,27 @@ def render_digest(
     ]
     if digest.new_total > len(digest.new):
         replies.append(Reply(text("digest_more", language, count=digest.new_total - len(digest.new))))
+    if digest.at_risk:
+        shown = digest.at_risk[:AT_RISK_SHOWN]
+        replies.append(Reply(text("digest_at_risk_title", language)))
+        replies += [
+            Reply(
+                _at_risk_line(dossier, language),
+                (extensions.button(dossier.id, language),) if extensions is not None else (),
+            )
+            for dossier in shown
+        ]
+        if len(digest.at_risk) > len(shown):
+            replies.append(Reply(text("at_risk_more", language, count=len(digest.at_risk) - len(shown))))
     return replies
+
+
+def _at_risk_line(dossier: DueDossier, language: Language) -> str:
+    return text(
+        "at_risk_line", language, code=dossier.code, procedure=dossier.procedure,
+        citizen=f" · {dossier.citizen_name}" if dossier.citizen_name else "",
+        due=dossier.due_on.strftime("%d/%m/%Y"),
+    )  # fmt: skip
 
 
 def _share(count: int, total: int, language: Language) -> str:
@@ -182,6 +215,8 @@ class Digests:
         desk: CaseDesk,
         default_language: Language,
         outbox: OutboxRepository,
+        letters: LetterRepository | None = None,
+        extensions: ExtensionDesk | None = None,
     ) -> None:
         self.directory = directory
         self.digests = digests
@@ -190,6 +225,8 @@ class Digests:
         self.desk = desk
         self.default_language = default_language
         self.outbox = outbox
+        self.letters = letters
+        self.extensions = extensions
 
     async def build(self, day: date, show: int, only: Sequence[str] | None = None) -> list[Digest]:
         """Every unit's digest for `day` (a local date): figures of the day before, new cases
@@ -215,6 +252,15 @@ class Digests:
             await self.outbox.list_notices(GIVEN_UP, unit_codes=only, finished_since=since) if wanted else []
         )
         every_state = tuple(CaseState)
+        at_risk: dict[str, list[DueDossier]] = {}
+        if self.letters is not None:
+            holidays = self.desk.settings.holidays
+            due = await self.letters.open_dossiers_due(
+                only, due_after=day, due_until=next_working_day(day, holidays)
+            )
+            for dossier in due:
+                if not dossier.extended:
+                    at_risk.setdefault(dossier.unit_code, []).append(dossier)
         cases = self.cases
         digests = []
         for unit in units:
@@ -259,6 +305,7 @@ class Digests:
                         and r.status != DigestStatus.SENDING
                         and (last is None or r.claimed_at > last)
                     ],
+                    at_risk=at_risk.get(unit.code, []),
                     attempts=next(
                         (r.attempts for r in records if r.unit_code == unit.code and r.day == day), 0
                     ),
@@ -324,8 +371,9 @@ class Digests:
             await self.digests.finish_digest(unit.code, day, DigestStatus.EMPTY, now)
             run.empty += 1
             return
+        render = partial(render_digest, self.desk, digest, extensions=self.extensions)
         handed = await deliver_to_head(
-            self.directory, self.chats, senders, unit, parents, partial(render_digest, self.desk, digest),
+            self.directory, self.chats, senders, unit, parents, render,
             self.default_language, now, locks,
         )  # fmt: skip
         if handed.delivery == Delivery.SENT and handed.head is not None:

@@ -13,6 +13,12 @@ from handlers.admin import ActivateQuestionSet, AdminDesk, ApplyDirectory
 from handlers.buttons import Button, read_button
 from handlers.cases import AWAITED_TEXTS, CaseButton, CaseDesk, CasesPage, typed_case_button
 from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply, text_length
+from handlers.extensions import (
+    AWAITED_EXTENSION,
+    ExtendDossier,
+    ExtensionDesk,
+    typed_extend_button,
+)
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
@@ -64,6 +70,8 @@ class Dispatcher:
         cases: CaseDesk,
         admin: AdminDesk,
         default_language: Language,
+        *,
+        extensions: ExtensionDesk | None = None,
     ) -> None:
         self.chats = chats
         self.directory = directory
@@ -71,6 +79,7 @@ class Dispatcher:
         self.cases = cases
         self.admin = admin
         self.default_language = default_language
+        self.extensions = extensions or ExtensionDesk(survey.dossiers, directory, chats, cases.settings)
         # Called after a case changed, so its notices go out now rather than at the next round.
         self.on_notices: Callable[[], None] = lambda: None
         # Every button the bot has, and the handler that answers it.
@@ -81,6 +90,7 @@ class Dispatcher:
             route(ActivateQuestionSet, admin.activate),
             route(ApplyDirectory, admin.apply_proposal),
             route(ChooseLanguage, self.choose_language),
+            route(ExtendDossier, self.extensions.press),
         )
         self.buttons: dict[type[Button], Route[Any]] = {r.button: r for r in routes}
         # A full disk fails every message alike: once a minute in the log is enough to be seen.
@@ -147,6 +157,10 @@ class Dispatcher:
         routed = self.buttons.get(type(button))
         if routed is None:
             return [Reply(text("stale_option", language))]
+        if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_EXTENSION):
+            # A button of another flow ends the extension being written (its own starts afresh).
+            await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
+            chat = chat.model_copy(update={"awaiting": None})
         return await routed.answer(chat, button, language, now)
 
     async def act_on_case(
@@ -180,8 +194,10 @@ class Dispatcher:
             return replies
         if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
             return self._notifying(await self.cases.receive_text(chat, message, language, now))
+        if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_EXTENSION):
+            return await self.extensions.receive_text(chat, message, language, now)
         # Short commands are for heads and staff: a citizen's words are never taken for one.
-        if chat.is_person and (button := typed_case_button(message)) is not None:
+        if chat.is_person and (button := self.typed_button(message)) is not None:
             return await self.answer_button(chat, button, language, now)
         if chat.menu and (data := typed_choice(chat.menu, message)) is not None:
             return await self.press(chat, data, language, now)
@@ -209,7 +225,9 @@ class Dispatcher:
             return [
                 Reply(text("your_id", language, platform=platform, channel=chat.channel, chat_id=chat_id))
             ]
-        if chat.is_person and (button := typed_case_button(f"{command} {argument}")) is not None:
+        if command == "cancel":
+            return [Reply(text("cancelled", language))]
+        if chat.is_person and (button := self.typed_button(f"{command} {argument}")) is not None:
             return await self.answer_button(chat, button, language, now)
         if command == "cases":
             page = typed_number(argument)
@@ -223,6 +241,11 @@ class Dispatcher:
                 return await self.set_language(chat, argument.lower())
             return self.offer_languages(language)
         return [Reply(text("unknown_command", language))]
+
+    @staticmethod
+    def typed_button(words: str) -> Button | None:
+        """The button a short command typed by a head or staff member stands for."""
+        return typed_case_button(words) or typed_extend_button(words)
 
     def _notifying(self, replies: list[Reply]) -> list[Reply]:
         self.on_notices()

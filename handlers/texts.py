@@ -100,12 +100,15 @@ CATALOG: dict[str, dict[Language, str]] = {
         "• /cases: các phản ánh đang mở của đơn vị; /mycases: các phản ánh được giao cho Ông/Bà.\n"
         "• /id: mã người dùng của Ông/Bà, để quản trị viên thêm vào danh bạ.\n"
         "• Nơi không có nút bấm (Zalo): gõ «giao 12» để giao phản ánh #12, «xong 12» khi đã xử lý "
-        "xong phản ánh #12; các lựa chọn khác trả lời bằng số thứ tự.",
+        "xong phản ánh #12, «gia han 345» để gia hạn hồ sơ số 345 (báo cáo ngày ghi số này); "
+        "các lựa chọn khác trả lời bằng số thứ tự. Gõ /cancel để hủy thao tác đang nhập.",
         "en": "For unit heads and staff:\n"
         "• /cases: your unit's open complaints; /mycases: the complaints assigned to you.\n"
         "• /id: your user id, for the admin to add you to the directory.\n"
         "• Where there are no buttons (Zalo): type «assign 12» to assign complaint #12, «done 12» "
-        "once complaint #12 is resolved; answer other choices with their number.",
+        "once complaint #12 is resolved, «extend 345» to extend dossier number 345 (the digest "
+        "gives the number); answer other choices with their number. "
+        "Send /cancel to stop what you are typing.",
     },
     "your_id": {
         "vi": "Mã người dùng {platform} của Ông/Bà: {chat_id}\nThủ trưởng, cán bộ: gửi mã này cho quản trị "
@@ -348,6 +351,63 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "{count} more new complaints: send /cases to page through them.",
     },
     "digest_undelivered_title": {"vi": "Không gửi được:", "en": "Not delivered:"},
+    "digest_at_risk_title": {
+        "vi": "Hồ sơ sắp đến hạn trả mà chưa gia hạn (cần gửi thư xin lỗi nếu sẽ trễ):",
+        "en": "Dossiers due next working day, not extended (an apology letter is due if they will be late):",
+    },
+    "at_risk_line": {
+        "vi": "• Hồ sơ {code} · {procedure}{citizen} · hẹn trả {due}",
+        "en": "• Dossier {code} · {procedure}{citizen} · due {due}",
+    },
+    "at_risk_more": {
+        "vi": "Còn {count} hồ sơ sắp đến hạn khác: gõ «gia han» và số hồ sơ để gia hạn.",
+        "en": "{count} more dossiers due soon: type «extend» and the dossier number to extend one.",
+    },
+    "cancelled": {"vi": "Đã hủy.", "en": "Cancelled."},
+    "button_extend": {"vi": "Gia hạn, gửi thư xin lỗi", "en": "Extend, send an apology"},
+    "typed_extend": {
+        "vi": "Để gia hạn, gõ: gia han {id}",
+        "en": "To extend it, type: extend {id}",
+    },
+    "extend_closed": {
+        "vi": "Hồ sơ {code} đã trả kết quả hoặc đã rút, không cần gia hạn.",
+        "en": "Dossier {code} was returned or withdrawn: it needs no extension.",
+    },
+    "extend_already": {
+        "vi": "Hồ sơ {code} đã được gia hạn; mỗi hồ sơ chỉ được gia hạn một lần.",
+        "en": "Dossier {code} was extended already; a dossier is extended only once.",
+    },
+    "ask_extension_reason": {
+        "vi": "Gia hạn hồ sơ {code}: xin nhập lý do trễ hạn (sẽ ghi trong "
+        "thư xin lỗi gửi người dân). Gõ /cancel để hủy.",
+        "en": "Extending dossier {code}: please write the reason for the "
+        "delay (it goes into the apology letter to the citizen). Send /cancel to stop.",
+    },
+    "extension_reason_refused": {
+        "vi": "Lý do chưa hợp lệ (không để trống, tối đa 500 ký tự). Xin nhập lại lý do.",
+        "en": "That reason cannot be used (not empty, at most 500 "
+        "characters). Please write the reason again.",
+    },
+    "ask_extension_day": {
+        "vi": "Xin nhập ngày hẹn trả mới, dạng ngày/tháng/năm, ví dụ {example}.",
+        "en": "Please type the new appointment date as day/month/year, for example {example}.",
+    },
+    "extension_day_refused": {
+        "vi": "Ngày hẹn mới phải là một ngày sau hôm nay, dạng "
+        "ngày/tháng/năm, ví dụ {example}. Xin nhập lại.",
+        "en": "The new appointment date must be a day after today, written "
+        "day/month/year, for example {example}. Please type it again.",
+    },
+    "extended_sent": {
+        "vi": "Đã gia hạn hồ sơ {code} đến 17:00 ngày {day}. Thư xin lỗi đang được gửi đến người dân.",
+        "en": "Dossier {code} is extended to {day}, 17:00. The apology letter is on its way to the citizen.",
+    },
+    "extended_print": {
+        "vi": "Đã gia hạn hồ sơ {code} đến 17:00 ngày {day}. Người dân "
+        "chưa có kênh nhận tin: thư xin lỗi được đưa vào danh sách để bộ phận một cửa in và gửi.",
+        "en": "Dossier {code} is extended to {day}, 17:00. The citizen has "
+        "no channel: the apology letter is listed for the desk to print and send.",
+    },
     "digest_missed_line": {
         "vi": "• Báo cáo ngày {day} không gửi được ({why})",
         "en": "• The digest of {day} was not delivered ({why})",
