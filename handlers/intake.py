@@ -237,6 +237,9 @@ class Intake:
 
     async def put_dossier(self, caller: ApiCaller, code: str, body: DossierBody) -> tuple[DossierView, bool]:
         """Creates or updates the dossier; True when it was created."""
+        if code.rstrip().endswith("/events"):  # a PUT meant for the events, not a dossier's code
+            raise IntakeRefused([FieldProblem(("code",), "a dossier code does not end in /events: events "
+                                              "are POSTed to /api/v1/dossiers/{code}/events")])  # fmt: skip
         facts = self._facts(code, _fields(body), ())
         scope = await self._scope_for(caller, [(facts.unit_code, ("unit",))])
         try:
@@ -274,8 +277,9 @@ class Intake:
         if problems:
             raise IntakeRefused(problems)
         scope = await self._scope_for(
-            caller, [(f.unit_code, ("dossiers", i, "unit")) for i, f in enumerate(facts)]
-        )
+            caller, [(f.unit_code, ("dossiers", i, "unit")) for i, f in enumerate(facts)],
+            codes=[f.code for f in facts],
+        )  # fmt: skip
         try:
             results = await self.dossiers.put_dossiers(
                 [(f, self._new()) for f in facts], actor=caller.actor, now=self.clock(), within=scope
@@ -361,7 +365,7 @@ class Intake:
         if unit is not None:
             await self._scope_for(caller, [(unit, ("unit",))])
             codes = subtree([unit], await self._units())
-        found = await self.dossiers.export_answers(codes, since=moment, after_id=after, limit=limit + 1)
+        found = await self.dossiers.export_answers(codes, since=moment, after_change=after, limit=limit + 1)
         page = found[:limit]
         items = [
             AnswerItem(
@@ -378,7 +382,7 @@ class Intake:
         ]
         return AnswersPage(
             answers=items,
-            next_cursor=_cursor(page[-1].id if page else after),
+            next_cursor=_cursor(page[-1].change if page else after),
             has_more=len(found) > limit,
         )
 
@@ -423,7 +427,11 @@ class Intake:
         return subtree(caller.units, await self._units(fresh=fresh))
 
     async def _scope_for(
-        self, caller: ApiCaller, wanted: Sequence[tuple[str, tuple[str | int, ...]]]
+        self,
+        caller: ApiCaller,
+        wanted: Sequence[tuple[str, tuple[str | int, ...]]],
+        *,
+        codes: Sequence[str] | None = None,
     ) -> list[str]:
         """The caller's scope, once every unit wanted is in it: a unit not in the directory is a
         wrong field (422), one outside the key's units is forbidden (403). The tree is read again
@@ -433,8 +441,11 @@ class Intake:
             return scope
         scope = await self._scope(caller, fresh=True)
         known = {u.code for u in await self._units()}
-        unknown = [FieldProblem(loc, f"no unit {unit} in the directory") for unit, loc in wanted
-                   if unit not in known]  # fmt: skip
+        unknown = [
+            FieldProblem(loc, f"{f'dossier {codes[n]}: ' if codes else ''}no unit {unit} in the directory")
+            for n, (unit, loc) in enumerate(wanted)
+            if unit not in known
+        ]
         if unknown:
             raise IntakeRefused(unknown)
         outside = sorted({unit for unit, _ in wanted if unit not in scope})

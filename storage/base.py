@@ -200,12 +200,13 @@ class DossierRepository(ABC):
         unit_codes: Sequence[str] | None,
         *,
         since: datetime | None = None,
-        after_id: int = 0,
+        after_change: int = 0,
         limit: int = 100,
     ) -> list[AnswerExport]:
-        """Answers to dossiers of these units (all with None) answered at or after `since`, with
-        an id above `after_id`, in the order of their ids (the order they were given), at most
-        `limit`."""
+        """Answers to dossiers of these units (all with None) answered at or after `since`, in the
+        order they last changed (their `change`, which grows with every write of an answer: its
+        rating, follow-up, texts, completion), those changed after `after_change`, at most `limit`.
+        An answer that changes again comes again, later."""
 
 
 class ApiKeyRepository(ABC):

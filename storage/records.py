@@ -207,9 +207,10 @@ class UnitLateness(Record):
 
 
 class AnswerExport(Record):
-    """An answer as the one-stop software reads it back: never a chat id, name or phone."""
+    """An answer as the one-stop software reads it back: never a chat id, name or phone. `change`
+    is the number of its latest change, by which the feed is ordered."""
 
-    id: int
+    change: int
     dossier_code: str
     unit_code: str
     procedure: str

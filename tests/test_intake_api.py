@@ -19,7 +19,7 @@ from bot.app import links_for
 from bot.config import ApiConfig, Config
 from bot.http.app import build_http_app
 from handlers.intake import Intake, hash_api_key
-from storage.records import OutboxStatus, Rating
+from storage.records import FollowUp, OutboxStatus, Rating
 from storage.sqlite import SQLiteStorage
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -320,6 +320,30 @@ class TestAnswers:
         assert set(item) == {"dossier_code", "unit", "procedure", "rating", "factors", "channel",
                              "answered_at", "completed"}  # fmt: skip
 
+    async def test_an_answer_comes_again_once_its_follow_up_is_given(self, api, store):
+        put = await api.put("/api/v1/dossiers/HS-F", json=BODY)
+        assert put.status_code == 201
+        dossier = await store.dossiers.get_dossier("HS-F")
+        assert dossier is not None
+        survey = await store.surveys.start_survey(
+            channel="telegram", chat_id="5001", dossier_id=dossier.id, question_set="default",
+            question_set_version=1, first_step="rating", now=NOW,
+        )  # fmt: skip
+        await store.surveys.record_rating(
+            survey, rating=Rating.UNSATISFIED, option_id="unsatisfied", next_step="problem", now=NOW
+        )
+        first = (await api.get("/api/v1/answers")).json()
+        assert [(a["factors"], a["completed"]) for a in first["answers"]] == [([], False)]
+        survey = (await store.chats.get_chat_state("telegram", "5001")).survey
+        assert survey is not None
+        await store.surveys.record_follow_up(
+            survey, FollowUp(question_id="problem", option_id="time", factor="time"), next_step=None, now=NOW
+        )
+        again = (await api.get("/api/v1/answers", params={"cursor": first["next_cursor"]})).json()
+        assert [(a["dossier_code"], a["factors"], a["completed"]) for a in again["answers"]] == [
+            ("HS-F", ["time"], True)
+        ]
+
     async def test_since_and_unit_narrow_the_answers(self, api, store):
         await answered(store, api, "HS-OLD", Rating.SATISFIED, chat="1", at=NOW - timedelta(days=3))
         await answered(store, api, "HS-NEW", Rating.SATISFIED, chat="2", unit="Q1")
@@ -330,6 +354,15 @@ class TestAnswers:
         assert (await api.get("/api/v1/answers", params={"unit": "Q3"})).status_code == 403
         assert (await api.get("/api/v1/answers", params={"cursor": "bm90LWEtY3Vyc29y"})).status_code == 422
         assert (await api.get("/api/v1/answers", params={"since": "yesterday"})).status_code == 422
+
+
+async def test_a_code_with_slashes_is_reached_as_written_or_escaped(api, store):
+    assert (await api.put("/api/v1/dossiers/HS/2026/001", json=BODY)).status_code == 201
+    assert (await api.get("/api/v1/dossiers/HS%2F2026%2F001")).json()["code"] == "HS/2026/001"
+    event = {"type": "returned", "at": "2026-11-26T09:00:00+07:00"}
+    returned = await api.post("/api/v1/dossiers/HS/2026/001/events", json=event)
+    assert returned.status_code == 201 and returned.json()["state"] == "returned"
+    assert (await api.put("/api/v1/dossiers/HS/2026/001/events", json=BODY)).status_code == 422
 
 
 class TestBatch:
@@ -355,6 +388,14 @@ class TestBatch:
         (problem,) = response.json()["detail"]
         assert problem["loc"][:2] == ["dossiers", 1] and "due_at" in problem["loc"]
         assert "HS-B1" in json.dumps(problem)
+        assert await store.dossiers.list_dossiers() == []
+
+    async def test_an_unknown_unit_is_named_with_the_item_and_its_code(self, api, store):
+        items = [{"code": "HS-B0", **BODY}, {"code": "HS-B1", **BODY, "unit": "NOPE"}]
+        response = await api.post("/api/v1/dossiers:batch", json={"dossiers": items})
+        assert response.status_code == 422
+        (problem,) = response.json()["detail"]
+        assert problem["loc"] == ["dossiers", 1, "unit"] and "HS-B1" in problem["msg"]
         assert await store.dossiers.list_dossiers() == []
 
     async def test_an_item_outside_the_scope_refuses_the_batch(self, api, store):

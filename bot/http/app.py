@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response,
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from bot.config import ApiConfig
@@ -163,12 +164,30 @@ Code = Annotated[
 ]
 
 
+class DossierCode(Convertor[str]):
+    """A dossier code in a path: any characters, "/" and control characters included, so that a
+    code with "/" is reached and one with a newline is refused by the rules (422), not by the
+    router (404)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("code", DossierCode())
+
+
 def intake_routes(intake: Intake) -> APIRouter:
     """/api/v1/: the routes the one-stop software calls."""
     router = APIRouter(prefix="/api/v1", route_class=StrictJsonRoute)
 
+    # {code:code}: a code may hold "/" (HS/2026/001), sent as it is or as %2F (see DossierCode).
     @router.put(
-        "/dossiers/{code}",
+        "/dossiers/{code:code}",
         tags=["dossiers"],
         summary="Record a dossier, or update it",
         response_description="The dossier as recorded now (unchanged: the same body was sent before)",
@@ -200,7 +219,7 @@ def intake_routes(intake: Intake) -> APIRouter:
         return Response(result.model_dump_json(), media_type="application/json")
 
     @router.post(
-        "/dossiers/{code}/events",
+        "/dossiers/{code:code}/events",
         tags=["dossiers"],
         summary="Report what happened to a dossier",
         response_description="Recorded before (the same type and time): nothing changed",
@@ -213,7 +232,7 @@ def intake_routes(intake: Intake) -> APIRouter:
         response.status_code = 201 if recorded else 200
         return view
 
-    @router.get("/dossiers/{code}", tags=["dossiers"], summary="A dossier", responses=errors(403, 404))
+    @router.get("/dossiers/{code:code}", tags=["dossiers"], summary="A dossier", responses=errors(403, 404))
     async def get_dossier(code: Code, caller: Caller) -> DossierView:
         """The dossier with its history and its answer."""
         return await intake.get_dossier(caller, code)
@@ -226,8 +245,9 @@ def intake_routes(intake: Intake) -> APIRouter:
         cursor: Annotated[str | None, Query(description="`next_cursor` of the page before")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Answers a page")] = 100,
     ) -> AnswersPage:
-        """Answers in the key's scope, oldest first. Keep the last `next_cursor`: the next call with
-        it returns the answers given since."""
+        """Answers in the key's scope, in the order they last changed. Keep the last `next_cursor`:
+        the next call with it returns the answers given or changed since. An answer comes again when
+        it changes (its follow-up answered, `completed`): keep the latest one per `dossier_code`."""
         return await intake.answers(caller, since=since, unit=unit, cursor=cursor, limit=limit)
 
     return router

@@ -407,30 +407,30 @@ class SQLiteDossiers(DossierRepository):
         unit_codes: Sequence[str] | None,
         *,
         since: datetime | None = None,
-        after_id: int = 0,
+        after_change: int = 0,
         limit: int = 100,
     ) -> list[AnswerExport]:
         params: list[Any]
-        where, params = "a.id > ?", [after_id]
+        where, params = "a.change_seq > ?", [after_change]
         if since is not None:
             where += " AND a.answered_at >= ?"
             params.append(iso(since))
         if unit_codes is not None:
             where += f" AND d.unit_code IN ({placeholders(unit_codes)})"
             params += unit_codes
-        # CROSS JOIN keeps answers the outer loop, read in the order of their ids from `after_id`:
-        # a page costs the answers it passes over, and paging through all of them reads each once.
-        # Left to itself, the planner starts from the units' dossiers and sorts all their answers
-        # for every page.
+        # CROSS JOIN keeps answers the outer loop, read in the order of their changes from
+        # `after_change`: a page costs the answers it passes over, and paging through all of them
+        # reads each once. Left to itself, the planner starts from the units' dossiers and sorts all
+        # their answers for every page.
         rows = await self.db.read(
-            "SELECT a.id, d.code AS dossier_code, d.unit_code, d.procedure, a.rating, a.follow_ups,"
+            "SELECT a.change_seq, d.code AS dossier_code, d.unit_code, d.procedure, a.rating, a.follow_ups,"
             " a.channel, a.answered_at, a.completed_at IS NOT NULL AS completed FROM answers a"
-            f" CROSS JOIN dossiers d ON d.id = a.dossier_id WHERE {where} ORDER BY a.id LIMIT ?",
+            f" CROSS JOIN dossiers d ON d.id = a.dossier_id WHERE {where} ORDER BY a.change_seq LIMIT ?",
             (*params, limit),
         )
         return [
             AnswerExport(
-                id=r["id"], dossier_code=r["dossier_code"], unit_code=r["unit_code"],
+                change=r["change_seq"], dossier_code=r["dossier_code"], unit_code=r["unit_code"],
                 procedure=r["procedure"], rating=r["rating"], factors=factors(r["follow_ups"]),
                 channel=r["channel"], answered_at=r["answered_at"], completed=bool(r["completed"]),
             )

@@ -622,7 +622,7 @@ class TestIntake:
     async def test_an_exported_answer_says_what_the_one_stop_software_needs_and_no_more(self, db: Storage):
         given = await answered(db, "HS-1", factors=("waiting", None, "staff", "waiting"))
         (exported,) = await db.dossiers.export_answers(None)
-        assert exported.id == given.id
+        assert exported.change > 0 and given.dossier_id
         assert (exported.dossier_code, exported.unit_code, exported.procedure) == (
             "HS-1",
             "Q1-BN",
@@ -648,24 +648,40 @@ class TestIntake:
         ]
 
     async def test_answers_are_exported_in_the_order_given_a_page_at_a_time(self, db: Storage):
-        # answered_at out of the order of recording: the export follows the ids
-        given = [await answered(db, f"HS-{n}", chat=str(n), now=T0 + hours(5 - n)) for n in range(5)]
-        ids = [a.id for a in given]
-        assert ids == sorted(ids)
+        # answered_at out of the order of recording: the export follows the changes
+        for n in range(5):
+            await answered(db, f"HS-{n}", chat=str(n), now=T0 + hours(5 - n))
+        everything = await db.dossiers.export_answers(None)
+        assert [e.dossier_code for e in everything] == [f"HS-{n}" for n in range(5)]
+        changes = [e.change for e in everything]
+        assert changes == sorted(set(changes))
         first = await db.dossiers.export_answers(None, limit=2)
-        assert [e.id for e in first] == ids[:2]
-        second = await db.dossiers.export_answers(None, after_id=first[-1].id, limit=2)
-        assert [e.id for e in second] == ids[2:4]
-        last = await db.dossiers.export_answers(None, after_id=second[-1].id, limit=2)
-        assert [e.id for e in last] == ids[4:]
-        assert await db.dossiers.export_answers(None, after_id=ids[-1]) == []
+        assert [e.change for e in first] == changes[:2]
+        second = await db.dossiers.export_answers(None, after_change=first[-1].change, limit=2)
+        assert [e.change for e in second] == changes[2:4]
+        last = await db.dossiers.export_answers(None, after_change=second[-1].change, limit=2)
+        assert [e.change for e in last] == changes[4:]
+        assert await db.dossiers.export_answers(None, after_change=changes[-1]) == []
+
+    async def test_an_answer_that_changes_comes_again_after_the_others(self, db: Storage):
+        await answered(db, "HS-1", factors=("waiting",), finished=False)
+        await answered(db, "HS-2", chat="43")
+        (first, second) = await db.dossiers.export_answers(None)
+        assert (first.dossier_code, first.completed) == ("HS-1", False)
+        seen = second.change  # a poller's cursor after both
+        survey = (await db.chats.get_chat_state("telegram", "chat-secret-42")).survey
+        assert survey is not None
+        await db.surveys.record_text(survey, "complaint", "Chờ lâu", next_step=None, now=T0 + hours(1))
+        (again,) = await db.dossiers.export_answers(None, after_change=seen)
+        assert (again.dossier_code, again.completed, again.factors) == ("HS-1", True, ["waiting"])
+        assert again.change > seen
 
     async def test_answers_are_exported_since_a_time(self, db: Storage):
         for n in range(4):
             await answered(db, f"HS-{n}", chat=str(n), now=T0 + hours(n))
         since = await db.dossiers.export_answers(None, since=(T0 + hours(2)).astimezone(VIETNAM))
         assert [e.dossier_code for e in since] == ["HS-2", "HS-3"]  # `since` itself counts
-        paged = await db.dossiers.export_answers(None, since=T0 + hours(1), after_id=since[0].id)
+        paged = await db.dossiers.export_answers(None, since=T0 + hours(1), after_change=since[0].change)
         assert [e.dossier_code for e in paged] == ["HS-3"]
         assert await db.dossiers.export_answers(None, since=T0 + hours(4)) == []
 
