@@ -19,6 +19,8 @@ from handlers.typed import number_replies, remember_shown
 from storage.records import Dossier
 from storage.sqlite import SQLiteStorage
 
+pytest_plugins = ("tests.cli_support",)
+
 ADMINS = [{"name": "Quản trị Sở Nội vụ", "telegram": 9001}]
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 UNITS = [

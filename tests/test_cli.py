@@ -14,13 +14,11 @@ import re
 import subprocess
 import sys
 import unicodedata
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from bot.app import build_dispatcher, opened_storage
 from bot.cli import main
@@ -29,50 +27,10 @@ from bot.cli.parser import build_parser
 from bot.config import load_config
 from handlers.links import SurveyLinks, normalized_code
 from storage.records import CaseState
-from tests.conftest import ADMINS, UNITS, Citizen
+from tests.cli_support import error_line, run, write_config
+from tests.conftest import UNITS, Citizen
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    """main() sets up logging for the process; each test gets the logging it started with back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for variable in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "FEEDBACK_BOT_SECRET", "FEEDBACK_BOT_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
-    path = tmp_path / "config.yaml"
-    write_config(path)
-    return path
-
-
-def write_config(path: Path, **changes: object) -> None:
-    data = {
-        "database": "db/feedback.db",
-        "secret": "cli-secret",
-        "units": UNITS,
-        "admins": ADMINS,
-        "telegram": {"username": "TestNameBot"},
-        **changes,
-    }
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-
-
-def run(config_file: Path, *args: str) -> int:
-    return main(["--config", str(config_file), *args])
-
-
-def error_line(err: str) -> str:
-    """The command's one-line error (log lines come before it)."""
-    (line,) = [line for line in err.splitlines() if line.startswith("feedback-bot: ")]
-    return line
 
 
 def add(config_file: Path, code: str, *args: str, unit: str = "Q1-BN") -> int:

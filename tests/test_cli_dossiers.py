@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from bot.cli.commands import dossier
 from bot.cli.output import ProgressBar
 from storage.base import DatabaseUnavailable
 from storage.sqlite.dossiers import SQLiteDossiers
-from tests.test_cli import error_line, run, write_config
+from tests.cli_support import error_line, run
 
 HEADER = "Mã hồ sơ,Mã đơn vị,Tên thủ tục,Ngày tiếp nhận,Ngày hẹn trả,Họ tên,Số điện thoại,Trạng thái"
 ROWS = [
@@ -27,24 +25,6 @@ ROWS = [
     "HS-2,Q1,Cấp phép xây dựng,20261121090000,20261205170000,,,Đang xử lý",
     "HS-3,Q3,Chứng thực bản sao,2026-11-22T10:00:00+07:00,2026-11-22T16:00:00+07:00,Trần Thị B,,Đã trả",
 ]
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for variable in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "FEEDBACK_BOT_SECRET", "FEEDBACK_BOT_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
-    path = tmp_path / "config.yaml"
-    write_config(path)
-    return path
 
 
 def export(tmp_path: Path, *rows: str, name: str = "ho-so.csv") -> Path:

@@ -7,32 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from tests.test_cli import add, error_line, run, write_config
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.fixture
-def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for variable in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "FEEDBACK_BOT_SECRET", "FEEDBACK_BOT_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
-    path = tmp_path / "config.yaml"
-    write_config(path)
-    return path
+from tests.cli_support import error_line, run
+from tests.test_cli import add
 
 
 def in_days(n: int) -> str:

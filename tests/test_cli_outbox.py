@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,15 +18,6 @@ from storage.records import CaseState, DigestStatus, NoticeTo, OutboxStatus, Rat
 from tests.conftest import ADMINS, UNITS
 
 CITIZEN_CHATS = ("987650001", "987650002", "987650003", "987650004")
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from bot.app import build_dispatcher, opened_storage
 from bot.cli.output import BOM, FORMULA_STARTS, Column, neutralised, render
 from bot.cli.parser import build_parser
 from bot.config import load_config
+from tests.cli_support import run, write_config
 from tests.conftest import Citizen
-from tests.test_cli import add, run, write_config
+from tests.test_cli import add
 from tests.test_question_sets import WARD_SET
 
 HOSTILE = ['=HYPERLINK("http://x.vn","bấm")', "+1", "-2", "@SUM(1)", "\t=1+1", "\r=1+1"]

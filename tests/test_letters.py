@@ -38,7 +38,7 @@ from storage.records import (
     Role,
     Unit,
 )
-from tests.conftest import ADMINS, UNITS
+from tests.cli_support import write_config
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 TODAY = date(2026, 11, 18)
@@ -377,20 +377,6 @@ def test_a_letter_too_long_for_the_page_is_refused_and_nothing_written(tmp_path:
 
 
 # `feedback-bot dossier letter`.
-
-
-@pytest.fixture
-def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for variable in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "FEEDBACK_BOT_SECRET", "FEEDBACK_BOT_CONFIG"):
-        monkeypatch.delenv(variable, raising=False)
-    path = tmp_path / "config.yaml"
-    write_config(path)
-    return path
-
-
-def write_config(path: Path, **changes: object) -> None:
-    data = {"database": "db/feedback.db", "secret": "cli-secret", "units": UNITS, "admins": ADMINS, **changes}
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
 def record(config_file: Path, code: str = "HS-1", *, unit: str = "Q1-BN", extended: bool = True) -> None:
