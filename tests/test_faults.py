@@ -238,10 +238,11 @@ def mounted(folder: Path, *options: str) -> Iterator[Path]:
 def fill(folder: Path) -> Path:
     """Writes a file until the disk is full."""
     filler = folder / "filler"
-    with filler.open("wb") as out, contextlib.suppress(OSError):
+    # Unbuffered: a buffered file keeps the bytes a full disk refused and raises again on closing,
+    # outside the suppress, whenever the free space is not a multiple of the block written.
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
         while True:
             out.write(b"\0" * 65536)
-            out.flush()
     return filler
 
 
