@@ -50,10 +50,20 @@ def letter_on_time(
 
 def is_late(dossier: Dossier, now: datetime, zone: ZoneInfo) -> bool:
     """Returned after its due day, or its due day has passed unreturned (withdrawn: never late)."""
-    if dossier.due_on is None or dossier.state is DossierEventType.WITHDRAWN:
+    return late(dossier.due_on, dossier.returned_at, dossier.state, now, zone)
+
+
+def late(
+    due_on: date | None,
+    returned_at: datetime | None,
+    state: DossierEventType | None,
+    now: datetime,
+    zone: ZoneInfo,
+) -> bool:
+    """is_late, from the three things it looks at (a survey carries them)."""
+    if due_on is None or state is DossierEventType.WITHDRAWN:
         return False
-    when = dossier.returned_at or now
-    return when.astimezone(zone).date() > dossier.due_on
+    return (returned_at or now).astimezone(zone).date() > due_on
 
 
 def is_at_risk(dossier: Dossier, today: date, holidays: Collection[date]) -> bool:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from handlers.buttons import Button
 from handlers.cases import CaseSettings
 from handlers.chat import BUTTON_CHANNELS, Address, Option, Reply, text_length
-from handlers.lateness import is_late
+from handlers.lateness import late
 from handlers.links import CodeKind, SurveyLinks, TypedCode, read_survey_code
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
@@ -240,7 +240,6 @@ class SurveyFlow:
             if question.type == "rating":
                 assert option.rating is not None
                 following = question_set.next_question(question.id, option.rating)
-                dossier = await self.dossiers.get_dossier_by_id(survey.dossier_id)
                 answer = await self.surveys.record_rating(
                     survey,
                     rating=option.rating,
@@ -248,7 +247,9 @@ class SurveyFlow:
                     next_step=following.id if following else None,
                     now=now,
                     case_deadline=self.cases.deadline(now) if option.rating in self.cases.open_on else None,
-                    dossier_late=is_late(dossier, now, self.cases.zone) if dossier is not None else None,
+                    dossier_late=late(
+                        survey.due_on, survey.returned_at, survey.dossier_state, now, self.cases.zone
+                    ),
                 )
             else:
                 if survey.rating is None:

@@ -264,6 +264,11 @@ class Survey(Record):
     updated_at: datetime
     rating: Rating | None = None
     unit_name: str = ""
+    # The dossier's due day, return and state, read with the survey: whether it was late when
+    # answered is decided without another read.
+    due_on: date | None = None
+    returned_at: datetime | None = None
+    dossier_state: DossierEventType | None = None
 
 
 class ChatState(Record):

@@ -16,7 +16,8 @@ from storage.sqlite.db import Connection, Database, Row, first, iso
 # A chat's survey, with the rating given so far and the unit's name.
 SURVEY_STATE_COLUMNS = (
     "s.id, s.channel, s.chat_id, s.dossier_id, s.question_set, s.question_set_version, s.step,"
-    " s.started_at, s.updated_at, a.rating, COALESCE(u.name, d.unit_code, '') AS unit_name"
+    " s.started_at, s.updated_at, a.rating, COALESCE(u.name, d.unit_code, '') AS unit_name,"
+    " d.due_on, d.returned_at, d.state AS dossier_state"
 )
 SURVEY_STATE_JOINS = (
     " LEFT JOIN dossiers d ON d.id = s.dossier_id LEFT JOIN units u ON u.code = d.unit_code"
