@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import random
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -26,35 +25,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.sqlite.db import _statements, migrations
+from _city import new_database, peak_mb, units
 
 DAY = date(2026, 11, 26)
 YEAR_START = datetime(2025, 11, 27, tzinfo=UTC)
 
 
-def units() -> list[tuple[str, str, str | None]]:
-    """City → 24 departments and 24 districts → 322 wards: 371 units, 3 levels."""
-    found: list[tuple[str, str, str | None]] = [("HCM", "TP. Hồ Chí Minh", None)]
-    for n in range(24):
-        found.append((f"SO{n:02}", f"Sở số {n}", "HCM"))
-    for d in range(24):
-        found.append((f"Q{d:02}", f"UBND Quận {d}", "HCM"))
-    for w in range(322):
-        found.append((f"Q{w % 24:02}-P{w:03}", f"UBND Phường {w}", f"Q{w % 24:02}"))
-    return found
-
-
 def build(path: Path, answers: int, cases: int) -> None:
     random.seed(2016)
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = OFF")
-    for _, script in migrations():
-        for statement in _statements(script):
-            db.execute(statement)
-        db.execute(f"PRAGMA user_version = {_}")
+    db = new_database(path)
     all_units = units()
-    db.executemany("INSERT INTO units (code, name, parent_code) VALUES (?, ?, ?)", all_units)
     people = []
     for code, _, _ in all_units:
         people.append((code, "head", f"Thủ trưởng {code}", "telegram", str(10_000 + len(people))))
@@ -143,7 +123,7 @@ async def measure(path: Path) -> dict[str, float]:
         "digests": built,
         "units": len(digests),
         "answers_that_day": sum(d.figures.answers for d in digests),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_mb(),
     }
 
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import random
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -28,19 +27,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.sqlite.db import _statements, migrations
+from _city import new_database, peak_mb, units
 
 DAY = date(2026, 11, 26)  # a Thursday
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def units() -> list[tuple[str, str, str | None]]:
-    """City → 24 departments and 24 districts → 322 wards: 371 units, 3 levels."""
-    found: list[tuple[str, str, str | None]] = [("HCM", "TP. Hồ Chí Minh", None)]
-    found += [(f"SO{n:02}", f"Sở số {n}", "HCM") for n in range(24)]
-    found += [(f"Q{d:02}", f"UBND Quận {d}", "HCM") for d in range(24)]
-    found += [(f"Q{w % 24:02}-P{w:03}", f"UBND Phường {w}", f"Q{w % 24:02}") for w in range(322)]
-    return found
 
 
 def at(day: date, hour: int) -> str:
@@ -49,15 +39,8 @@ def at(day: date, hour: int) -> str:
 
 def build(path: Path, open_dossiers: int, returned: int) -> None:
     random.seed(2016)
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = OFF")
-    for number, script in migrations():
-        for statement in _statements(script):
-            db.execute(statement)
-        db.execute(f"PRAGMA user_version = {number}")
+    db = new_database(path)
     codes = [code for code, _, _ in units()]
-    db.executemany("INSERT INTO units (code, name, parent_code) VALUES (?, ?, ?)", units())
     dossiers, events, letters = [], [], []
     for n in range(open_dossiers + returned):
         is_open = n < open_dossiers
@@ -101,17 +84,6 @@ def build(path: Path, open_dossiers: int, returned: int) -> None:
     db.commit()
     db.execute("ANALYZE")
     db.close()
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory. Not getrusage's ru_maxrss, which Linux carries over
-    exec from the parent that built the database."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def measure(path: Path) -> dict[str, float]:
