@@ -58,6 +58,19 @@ class TokenBuckets:
         return (1 - tokens) / self.rate
 
 
+class Watched:
+    """`send`, noting whether the response has started: after that, an error can no longer be
+    answered in its place."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class Failures:
     """An exception that got past the routes' handlers, answered in the one error shape."""
 
@@ -68,18 +81,12 @@ class Failures:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        sending = Watched(send)
         try:
             await self.app(scope, receive, sending)
         except DatabaseUnavailable as exc:
             UNAVAILABLE_LOG.error("the intake API cannot reach the database: %s", exc)
-            if started:
+            if sending.started:
                 raise
             retry = {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}
             await error_response(503, "the database is unavailable just now: retry later", headers=retry)(
@@ -87,7 +94,7 @@ class Failures:
             )
         except Exception:
             log.exception("the intake API failed on %s %r", scope.get("method"), scope.get("path"))
-            if started:
+            if sending.started:
                 raise
             await error_response(500, "internal error (logged): retry later, or tell the bot's admins")(
                 scope, receive, send
@@ -183,17 +190,11 @@ class BodyLimit:
                     raise refusal
             return message
 
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        sending = Watched(send)
         try:
             await self.app(scope, receiving, sending)
         except BodyTooLarge:
-            if started:
+            if sending.started:
                 raise
             await error_response(413, refusal.detail, headers=refusal.headers)(scope, receive, send)
 
