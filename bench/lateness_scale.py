@@ -87,7 +87,8 @@ def build(path: Path, open_dossiers: int, returned: int) -> None:
 
 
 async def measure(path: Path) -> dict[str, float]:
-    """In this process: the floor, then the day's watch and the year's table."""
+    """In this process: the floor, then the day's watch, the digest's letter figures and the year's table."""
+    from handlers.digest import letter_watch
     from handlers.lateness import lateness_table, watch
     from storage.sqlite import SQLiteStorage
 
@@ -103,6 +104,9 @@ async def measure(path: Path) -> dict[str, float]:
     day = await watch(store.letters, None, DAY, holidays)
     watched = time.perf_counter() - started
     started = time.perf_counter()
+    _, missing, _ = await letter_watch(store.letters, DAY, holidays, ZONE)
+    digest_letters = time.perf_counter() - started
+    started = time.perf_counter()
     table = await lateness_table(store.letters, DAY - timedelta(days=365), DAY, holidays, ZONE)
     tabled = time.perf_counter() - started
     await store.close()
@@ -111,6 +115,8 @@ async def measure(path: Path) -> dict[str, float]:
         "watch": watched,
         "at_risk": len(day.at_risk),
         "late": len(day.late),
+        "digest_letters": digest_letters,
+        "missing": sum(len(found) for found in missing.values()),
         "table": tabled,
         "units": len(table),
         "returned": sum(u.returned for u in table.values()),
@@ -144,6 +150,10 @@ def main() -> None:
     print(
         f"  the day's at-risk ({result['at_risk']:,}) and late ({result['late']:,}) dossiers"
         f"    {result['watch'] * 1000:8.1f} ms"
+    )
+    print(
+        f"  the digests' letter figures, every unit ({result['missing']:,} late without a letter)"
+        f"  {result['digest_letters'] * 1000:8.1f} ms"
     )
     print(
         f"  the lateness table for a year ({result['units']} units, {result['returned']:,} returned,"

@@ -28,6 +28,7 @@ from handlers.chat import Delivery, Reply, Sender
 from handlers.digest import DigestRun, Digests
 from handlers.directory import flatten
 from handlers.dispatch import Dispatcher
+from handlers.dossier_alerts import DossierAlerts
 from handlers.extensions import ExtensionDesk
 from handlers.intake import Intake
 from handlers.invitations import Invitations
@@ -122,6 +123,7 @@ class Handlers:
     digests: Digests
     new_cases: NewCaseNotices
     letters: LetterDeliveries
+    alerts: DossierAlerts  # to heads and staff about a dossier: an extension handed on, a second one
     courier: Courier  # sends the invitations and notices, different chats' at the same time
 
 
@@ -148,7 +150,7 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
     }
     admins = [(c.channel, c.chat_id) for person in config.admins for c in person.contacts]
     desk = CaseDesk(store.cases, store.directory, store.chats, cases, option_texts)
-    extensions = ExtensionDesk(store.dossiers, store.directory, store.chats, cases)
+    extensions = ExtensionDesk(store.dossiers, store.directory, store.chats, cases, store.letters)
     admin = AdminDesk(sets, store.directory, store.digests, admins)
     language = config.language
     courier = Courier()
@@ -184,6 +186,7 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
             config.letters.template_for,
             courier,
         ),
+        alerts=DossierAlerts(store.letters, store.directory, store.chats, extensions, language),
         courier=courier,
     )
 
@@ -242,10 +245,12 @@ async def deliver_outbox(handlers: Handlers, senders: Mapping[str, Sender], cool
 
 
 async def announce_new_cases(handlers: Handlers, senders: Mapping[str, Sender]) -> None:
-    """Tells heads of the complaints that opened; a job of its own, so a head's slow chat holds up
-    no invitation or notice."""
+    """Tells heads of the complaints that opened, and heads and staff of what happened to a dossier
+    (an extension handed to them, a dossier rescheduled twice); a job of its own, so a head's slow
+    chat holds up no invitation or notice."""
     try:
         await handlers.new_cases.send(senders, datetime.now(UTC))
+        await handlers.alerts.send(senders, datetime.now(UTC))
     except Exception:
         JOB_FAILURES["new-cases"].exception("announcing new cases failed; will try again next round")
 
@@ -379,7 +384,7 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         dispatcher.on_notices = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
         if intake is not None:  # a return or an extension reported over HTTP goes out at once
             intake.on_outbox = lambda: outbox.modify(next_run_time=datetime.now(config.zone))
-        scheduler.add_job(
+        announcing = scheduler.add_job(
             announce_new_cases,
             "interval",
             seconds=config.survey.invitation_check_seconds,
@@ -389,6 +394,7 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             coalesce=True,
             id="new-cases",
         )
+        dispatcher.extensions.on_alerts = lambda: announcing.modify(next_run_time=datetime.now(config.zone))
         scheduler.add_job(
             deliver_digests,
             "interval",

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from handlers.calendar import next_working_day
 from handlers.cases import CaseDesk
 from handlers.chat import Delivery, Reply, Sender
 from handlers.extensions import ExtensionDesk
+from handlers.lateness import lateness_table, letter_on_time, start_of
 from handlers.outbox import ChatLocks, backoff, deliver_to_head
 from handlers.texts import CATALOG, Language, text
 from storage.base import (
@@ -39,6 +41,7 @@ from storage.records import (
     OutboxStatus,
     Unit,
     UnitFigures,
+    UnitLateness,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,22 @@ DIGESTS_AT_ONCE = 20  # units' digests sent at the same time
 MISSED_DAYS = 7  # earlier digests not delivered are looked for this many days back
 GIVEN_UP = (OutboxStatus.UNREACHABLE, OutboxStatus.FAILED)
 NOT_DELIVERED = (DigestStatus.RETRYING, DigestStatus.FAILED, DigestStatus.UNREACHABLE)
+
+
+@dataclass(frozen=True)
+class LetterFigures:
+    """A unit's apology letters in a digest: issued the day before (and how many of those after the
+    working day before their appointment, or for a second extension), late dossiers still without
+    one (open, or returned late the day before), and dossiers due by the next working day."""
+
+    sent: int = 0
+    late: int = 0
+    rescheduled_twice: int = 0
+    missing: int = 0
+    at_risk: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.missing or self.at_risk or self.rescheduled_twice)
 
 
 @dataclass
@@ -72,6 +91,9 @@ class Digest:
     attempts: int = 0  # tries of this digest that were not accepted whole
     # Due by the next working day, not returned and not extended: the head extends them (a letter).
     at_risk: list[DueDossier] = field(default_factory=list)
+    letters: LetterFigures = field(default_factory=LetterFigures)
+    missing: list[DueDossier] = field(default_factory=list)  # open, late, no letter: extend them still
+    children_missing: list[tuple[str, int]] = field(default_factory=list)  # units below: name, count
 
     @property
     def empty(self) -> bool:
@@ -83,6 +105,8 @@ class Digest:
             or self.undelivered
             or self.missed
             or self.at_risk
+            or self.letters
+            or self.children_missing
         )
 
 
@@ -118,6 +142,28 @@ def render_digest(
             else "",
         )
     )
+    if digest.letters:
+        letters = digest.letters
+        lines.append(
+            text(
+                "digest_letters",
+                language,
+                yesterday=(digest.day - timedelta(days=1)).strftime("%d/%m/%Y"),
+                sent=letters.sent,
+                late=letters.late,
+                missing=letters.missing,
+                at_risk=letters.at_risk,
+                twice=text("digest_rescheduled_twice", language, count=letters.rescheduled_twice)
+                if letters.rescheduled_twice
+                else "",
+            )
+        )
+    if digest.children_missing:
+        lines.append("\n" + text("digest_children_missing_title", language))
+        lines += [
+            text("children_missing_line", language, unit=name, count=count)
+            for name, count in digest.children_missing
+        ]
     for title, cases, total in (
         ("digest_overdue_title", digest.overdue, digest.overdue_total),
         ("digest_escalated_title", digest.escalated, digest.escalated_total),
@@ -139,18 +185,22 @@ def render_digest(
     ]
     if digest.new_total > len(digest.new):
         replies.append(Reply(text("digest_more", language, count=digest.new_total - len(digest.new))))
-    if digest.at_risk:
-        shown = digest.at_risk[:AT_RISK_SHOWN]
-        replies.append(Reply(text("digest_at_risk_title", language)))
-        replies += [
-            Reply(
-                _at_risk_line(dossier, language),
-                (extensions.button(dossier.id, language),) if extensions is not None else (),
-            )
-            for dossier in shown
-        ]
-        if len(digest.at_risk) > len(shown):
-            replies.append(Reply(text("at_risk_more", language, count=len(digest.at_risk) - len(shown))))
+    for title, dossiers, more in (
+        ("digest_at_risk_title", digest.at_risk, "at_risk_more"),
+        ("digest_missing_title", digest.missing, "missing_more"),
+    ):
+        if dossiers:
+            shown = dossiers[:AT_RISK_SHOWN]
+            replies.append(Reply(text(title, language)))
+            replies += [
+                Reply(
+                    _at_risk_line(dossier, language),
+                    extensions.head_buttons(dossier.id, language) if extensions is not None else (),
+                )
+                for dossier in shown
+            ]
+            if len(dossiers) > len(shown):
+                replies.append(Reply(text(more, language, count=len(dossiers) - len(shown))))
     return replies
 
 
@@ -193,6 +243,40 @@ def _case_line(case: Case, language: Language) -> str:
         "case_line", language, id=case.id, dossier=case.dossier_code, procedure=case.procedure,
         deadline=case.deadline.strftime("%d/%m/%Y"), assignee=f" ·{assignee}" if assignee else "",
     )  # fmt: skip
+
+
+async def letter_watch(
+    letters: LetterRepository, day: date, holidays: Collection[date], zone: ZoneInfo
+) -> tuple[dict[str, list[DueDossier]], dict[str, list[DueDossier]], dict[str, LetterFigures]]:
+    """By unit, for the digest of `day`: the open dossiers at risk (due by the next working day,
+    not extended) and those late without a letter, and the letter figures of the day before. Every
+    unit's, so that a parent's digest counts its children's missing letters."""
+    yesterday = day - timedelta(days=1)
+    at_risk: dict[str, list[DueDossier]] = {}
+    missing: dict[str, list[DueDossier]] = {}
+    for dossier in await letters.open_dossiers_due(
+        None, due_after=None, due_until=next_working_day(day, holidays)
+    ):
+        if not dossier.extended:
+            (at_risk if dossier.due_on >= day else missing).setdefault(dossier.unit_code, []).append(dossier)
+    sent: dict[str, list[bool]] = {}
+    twice: dict[str, int] = {}
+    for letter in await letters.letters_issued(start_of(yesterday, zone), start_of(day, zone)):
+        on_time = letter_on_time(letter.issued_at, letter.due_on, holidays, zone)
+        sent.setdefault(letter.unit_code, []).append(on_time)
+        twice[letter.unit_code] = twice.get(letter.unit_code, 0) + letter.rescheduled_twice
+    returned = await lateness_table(letters, yesterday, yesterday, holidays, zone)
+    figures = {
+        code: LetterFigures(
+            sent=len(sent.get(code, [])),
+            late=sent.get(code, []).count(False),
+            rescheduled_twice=twice.get(code, 0),
+            missing=len(missing.get(code, [])) + returned.get(code, UnitLateness()).letters_missing,
+            at_risk=len(at_risk.get(code, [])),
+        )
+        for code in {*at_risk, *missing, *sent, *returned}
+    }
+    return at_risk, missing, figures
 
 
 @dataclass
@@ -253,22 +337,19 @@ class Digests:
         )
         every_state = tuple(CaseState)
         at_risk: dict[str, list[DueDossier]] = {}
+        missing: dict[str, list[DueDossier]] = {}
+        letters: dict[str, LetterFigures] = {}
         if self.letters is not None:
-            holidays = self.desk.settings.holidays
-            due = await self.letters.open_dossiers_due(
-                only, due_after=day, due_until=next_working_day(day, holidays)
-            )
-            for dossier in due:
-                if not dossier.extended:
-                    at_risk.setdefault(dossier.unit_code, []).append(dossier)
+            holidays, zone = self.desk.settings.holidays, self.desk.settings.zone
+            at_risk, missing, letters = await letter_watch(self.letters, day, holidays, zone)
         cases = self.cases
         digests = []
         for unit in units:
             if only is not None and unit.code not in only:
                 continue
             mine = counts.get(unit.code, CaseCounts())
-            children = [u.code for u in units if u.parent_code == unit.code]
-            escalated_total = sum(counts[c].overdue for c in children if c in counts)
+            children = [u for u in units if u.parent_code == unit.code]
+            escalated_total = sum(counts[c.code].overdue for c in children if c.code in counts)
             here = [unit.code]
             last = mine.last_digest_at
             digests.append(
@@ -287,7 +368,9 @@ class Digests:
                     if mine.overdue
                     else [],
                     overdue_total=mine.overdue,
-                    escalated=await cases.list_cases(children, deadline_before=day, limit=LISTED)
+                    escalated=await cases.list_cases(
+                        [c.code for c in children], deadline_before=day, limit=LISTED
+                    )
                     if escalated_total
                     else [],
                     escalated_total=escalated_total,
@@ -306,6 +389,13 @@ class Digests:
                         and (last is None or r.claimed_at > last)
                     ],
                     at_risk=at_risk.get(unit.code, []),
+                    letters=letters.get(unit.code, LetterFigures()),
+                    missing=missing.get(unit.code, []),
+                    children_missing=[
+                        (c.name, letters[c.code].missing)
+                        for c in children
+                        if c.code in letters and letters[c.code].missing
+                    ],
                     attempts=next(
                         (r.attempts for r in records if r.unit_code == unit.code and r.day == day), 0
                     ),

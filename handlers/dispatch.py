@@ -15,6 +15,7 @@ from handlers.cases import AWAITED_TEXTS, CaseButton, CaseDesk, CasesPage, typed
 from handlers.chat import BUTTON_CHANNELS, Incoming, Kind, Option, Reply, text_length
 from handlers.extensions import (
     AWAITED_EXTENSION,
+    DelegateExtension,
     ExtendDossier,
     ExtensionDesk,
     typed_extend_button,
@@ -91,6 +92,7 @@ class Dispatcher:
             route(ApplyDirectory, admin.apply_proposal),
             route(ChooseLanguage, self.choose_language),
             route(ExtendDossier, self.extensions.press),
+            route(DelegateExtension, self.extensions.delegate),
         )
         self.buttons: dict[type[Button], Route[Any]] = {r.button: r for r in routes}
         # A full disk fails every message alike: once a minute in the log is enough to be seen.

@@ -1,11 +1,13 @@
 """Extending an at-risk dossier from the chat: the unit head presses the button of the digest (or
 types "gia han 345"), writes the reason, then the new appointment day; the `extended` event is
-recorded exactly as the intake API records it, and with it the apology letter to the citizen."""
+recorded exactly as the intake API records it, and with it the apology letter to the citizen. The
+head may instead hand the extension to a staff member of the unit ("Giao cán bộ"), who is told and
+may then extend that dossier as the head would."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 
 from handlers.buttons import Button
@@ -16,7 +18,7 @@ from handlers.directory import ancestry_of
 from handlers.dossier_facts import FactsRefused, checked_reason, event_facts
 from handlers.texts import Language, text
 from handlers.typed import folded, typed_number
-from storage.base import ChatRepository, DirectoryRepository, DossierRepository
+from storage.base import ChatRepository, DirectoryRepository, DossierRepository, LetterRepository
 from storage.records import ChatState, Dossier, DossierEventType, Person, Role
 
 # What a chat's next text is while an extension is being written: its reason, then its new day
@@ -27,6 +29,7 @@ AWAITED_EXTENSION = (AWAITING_EXTENSION_REASON, AWAITING_EXTENSION_DAY)
 # The new appointment is the new day at the end of office hours.
 NEW_DUE_TIME = time(17, 0)
 TYPED_EXTEND = ("gia han", "giahan", "extend")
+TYPED_DELEGATE = ("uy quyen", "uyquyen", "delegate")
 _DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _YEAR_MONTH_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
@@ -37,13 +40,22 @@ class ExtendDossier(Button, prefix="ext"):
     dossier_id: int
 
 
-def typed_extend_button(words: str) -> ExtendDossier | None:
-    """The extension a typed short command stands for: "gia hạn 345", "giahan 345", "extend 345"."""
+class DelegateExtension(Button, prefix="dlg"):
+    """Hand this dossier's extension to a staff member: without one, lists the unit's staff."""
+
+    dossier_id: int
+    staff_id: int | None = None
+
+
+def typed_extend_button(words: str) -> ExtendDossier | DelegateExtension | None:
+    """The button a typed short command stands for: "gia hạn 345" (or "giahan 345", "extend 345")
+    extends dossier 345; "ủy quyền 345" (or "delegate 345") hands its extension to a staff member."""
     typed = folded(words).lstrip("/").replace("#", " ")
-    for command in TYPED_EXTEND:
-        if typed.startswith(command + " "):
-            number = typed_number(typed.removeprefix(command).strip())
-            return ExtendDossier(number) if number is not None else None
+    for commands, button in ((TYPED_EXTEND, ExtendDossier), (TYPED_DELEGATE, DelegateExtension)):
+        for command in commands:
+            if typed.startswith(command + " "):
+                number = typed_number(typed.removeprefix(command).strip())
+                return button(number) if number is not None else None
     return None
 
 
@@ -70,11 +82,15 @@ class ExtensionDesk:
         directory: DirectoryRepository,
         chats: ChatRepository,
         settings: CaseSettings,
+        letters: LetterRepository | None = None,
     ) -> None:
         self.dossiers = dossiers
         self.directory = directory
         self.chats = chats
         self.settings = settings
+        self.letters = letters  # None: extensions cannot be handed to staff
+        # Called once an extension was handed to a staff member, so they are told now.
+        self.on_alerts: Callable[[], None] = lambda: None
 
     def button(self, dossier_id: int, language: Language) -> Option:
         return Option(
@@ -82,6 +98,17 @@ class ExtensionDesk:
             text("button_extend", language),
             typed=text("typed_extend", language, id=dossier_id),
         )
+
+    def head_buttons(self, dossier_id: int, language: Language) -> tuple[Option, ...]:
+        """What a head may do with an at-risk dossier: extend it, or hand that to a staff member."""
+        if self.letters is None:
+            return (self.button(dossier_id, language),)
+        delegate = Option(
+            DelegateExtension(dossier_id).pack(),
+            text("button_delegate_extension", language),
+            typed=text("typed_delegate_extension", language, id=dossier_id),
+        )
+        return (self.button(dossier_id, language), delegate)
 
     async def _head_over(self, unit_code: str, people: Sequence[Person]) -> Person | None:
         """The presser's head role over the unit: head of it or of a unit above it."""
@@ -91,12 +118,35 @@ class ExtensionDesk:
         above = ancestry_of(unit_code, await self.directory.list_units())
         return next((heads[code] for code in above if code in heads), None)
 
-    async def _refusal(self, chat: ChatState, dossier: Dossier | None, language: Language) -> Reply | None:
-        """Why this chat may not extend the dossier now, if it may not."""
+    async def _extender(self, dossier: Dossier, people: Sequence[Person]) -> Person | None:
+        """Who, of the people at a chat, may extend the dossier: a head over its unit, else the
+        staff member of its unit the head handed it to."""
+        if (head := await self._head_over(dossier.unit_code, people)) is not None:
+            return head
+        return next(
+            (
+                p
+                for p in people
+                if p.role == Role.STAFF
+                and p.unit_code == dossier.unit_code
+                and p.id == dossier.extension_delegate_id
+            ),
+            None,
+        )
+
+    async def _refusal(
+        self, chat: ChatState, dossier: Dossier | None, language: Language, *, heads_only: bool = False
+    ) -> Reply | None:
+        """Why this chat may not extend the dossier now (or, `heads_only`, hand it on), if it may not."""
         if dossier is None:
             return Reply(text("stale_option", language))
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        if await self._head_over(dossier.unit_code, people) is None:
+        allowed = (
+            await self._head_over(dossier.unit_code, people)
+            if heads_only
+            else await self._extender(dossier, people)
+        )
+        if allowed is None:
             return Reply(text("not_allowed", language))
         if dossier.returned_at is not None or dossier.state in (
             DossierEventType.RETURNED,
@@ -157,8 +207,8 @@ class ExtensionDesk:
             return [refusal]
         assert dossier is not None
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        head = await self._head_over(dossier.unit_code, people)
-        assert head is not None
+        extender = await self._extender(dossier, people)
+        assert extender is not None
         zone = self.settings.zone
         new_due_at = datetime.combine(day, NEW_DUE_TIME, zone)
         try:
@@ -174,10 +224,38 @@ class ExtensionDesk:
         except FactsRefused:
             return [Reply(text("extension_reason_refused", language))]
         result = await self.dossiers.add_dossier_event(
-            dossier.code, facts, actor=f"person:{head.id}", now=now
+            dossier.code, facts, actor=f"person:{extender.id}", now=now
         )
         if not result.recorded:
             return [Reply(text("extend_already", language, code=dossier.code))]
         letter = result.letter
         key = "extended_print" if letter is None or letter.to_print else "extended_sent"
         return [Reply(text(key, language, code=dossier.code, day=day.strftime("%d/%m/%Y")))]
+
+    async def delegate(
+        self, chat: ChatState, button: DelegateExtension, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Lists the unit's staff to hand the extension to; with one picked, hands it to them (they
+        are told, with the button to extend it)."""
+        dossier = await self.dossiers.get_dossier_by_id(button.dossier_id)
+        if self.letters is None:
+            return [Reply(text("stale_option", language))]
+        if (refusal := await self._refusal(chat, dossier, language, heads_only=True)) is not None:
+            return [refusal]
+        assert dossier is not None
+        staff = [p for p in await self.directory.unit_people(dossier.unit_code) if p.role == Role.STAFF]
+        if button.staff_id is None:
+            if not staff:
+                return [Reply(text("no_staff_to_extend", language, unit=dossier.unit_name))]
+            options = tuple(Option(DelegateExtension(dossier.id, p.id).pack(), p.name) for p in staff)
+            ask = text("choose_extension_staff", language, code=dossier.code)
+            return [Reply(ask, options, text("typing_hint", language))]
+        chosen = next((p for p in staff if p.id == button.staff_id), None)
+        if chosen is None:
+            return [Reply(text("stale_option", language))]
+        people = await self.directory.people_at(chat.channel, chat.chat_id)
+        head = await self._head_over(dossier.unit_code, people)
+        assert head is not None
+        await self.letters.delegate_extension(dossier.id, chosen.id, actor=f"person:{head.id}", now=now)
+        self.on_alerts()
+        return [Reply(text("extension_delegated", language, code=dossier.code, name=chosen.name))]

@@ -408,6 +408,58 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "Dossier {code} is extended to {day}, 17:00. The citizen has "
         "no channel: the apology letter is listed for the desk to print and send.",
     },
+    "button_delegate_extension": {"vi": "Giao cán bộ gia hạn", "en": "Hand to a staff member"},
+    "typed_delegate_extension": {
+        "vi": "Để giao cán bộ gia hạn, gõ: uy quyen {id}",
+        "en": "To hand it to a staff member, type: delegate {id}",
+    },
+    "choose_extension_staff": {
+        "vi": "Giao cán bộ nào ghi lý do và ngày hẹn mới của hồ sơ {code}?",
+        "en": "Who should write the reason and the new date for dossier {code}?",
+    },
+    "no_staff_to_extend": {
+        "vi": "{unit} chưa có cán bộ nào trong danh bạ để giao; Ông/Bà có thể tự gia hạn hồ sơ.",
+        "en": "{unit} has no staff in the directory to hand it to; you can extend the dossier yourself.",
+    },
+    "extension_delegated": {
+        "vi": "Đã giao {name} gia hạn hồ sơ {code}; cán bộ sẽ nhận tin nhắn kèm nút gia hạn.",
+        "en": "{name} will extend dossier {code}; they get a message with the button to do it.",
+    },
+    "extension_delegated_alert": {
+        "vi": "Thủ trưởng đơn vị giao Ông/Bà gia hạn hồ sơ {code} · {procedure} (hẹn trả {due}). "
+        "Nhấn nút dưới đây để ghi lý do trễ hạn và ngày hẹn mới; người dân sẽ nhận thư xin lỗi.",
+        "en": "Your head of unit asks you to extend dossier {code} · {procedure} (due {due}). "
+        "Press the button below to write the reason and the new date; the citizen gets an apology letter.",
+    },
+    "rescheduled_twice_alert": {
+        "vi": "⚠️ {unit}: hồ sơ {code} · {procedure} vừa được gia hạn lần thứ hai "
+        "(lý do: {reason}; hẹn mới {day}). Quy định chỉ cho phép gia hạn một lần.",
+        "en": "⚠️ {unit}: dossier {code} · {procedure} was just rescheduled a second time "
+        "(reason: {reason}; new date {day}). The rules allow one extension only.",
+    },
+    "digest_letters": {
+        "vi": "Thư xin lỗi ngày {yesterday}: đã gửi {sent} (gửi muộn {late}) · Hồ sơ trễ hẹn chưa có thư: "
+        "{missing} · Sắp đến hạn: {at_risk}{twice}",
+        "en": "Apology letters on {yesterday}: {sent} sent ({late} late) · Late dossiers without a letter: "
+        "{missing} · Due next working day: {at_risk}{twice}",
+    },
+    "digest_rescheduled_twice": {
+        "vi": " · Gia hạn lần hai: {count}",
+        "en": " · Rescheduled twice: {count}",
+    },
+    "digest_missing_title": {
+        "vi": "Hồ sơ đã trễ hẹn mà chưa có thư xin lỗi (gia hạn để gửi thư, dù đã muộn):",
+        "en": "Late dossiers without an apology letter (extend them to send one, late as it is):",
+    },
+    "missing_more": {
+        "vi": "Còn {count} hồ sơ trễ hẹn khác chưa có thư: gõ «gia han» và số hồ sơ để gia hạn.",
+        "en": "{count} more late dossiers without a letter: type «extend» and the dossier number.",
+    },
+    "digest_children_missing_title": {
+        "vi": "Đơn vị cấp dưới có hồ sơ trễ hẹn chưa có thư xin lỗi:",
+        "en": "Units below with late dossiers and no apology letter:",
+    },
+    "children_missing_line": {"vi": "• {unit}: {count} hồ sơ", "en": "• {unit}: {count} dossiers"},
     "digest_missed_line": {
         "vi": "• Báo cáo ngày {day} không gửi được ({why})",
         "en": "• The digest of {day} was not delivered ({why})",

@@ -27,6 +27,7 @@ from storage.records import (
     DigestStatus,
     DirectoryProposal,
     Dossier,
+    DossierAlert,
     DossierEvent,
     DossierEventFacts,
     DossierFacts,
@@ -608,6 +609,32 @@ class LetterRepository(ABC):
         how many had a letter on time (issued before `letter_by` of the due day it apologises for),
         only late ones, and how many were returned late with no letter at all. `cutoffs` must hold
         every due day returned_due_days gives; a dossier without a due day is never late."""
+
+    @abstractmethod
+    async def letters_issued(
+        self, start: datetime, end: datetime, unit_codes: Sequence[str] | None = None
+    ) -> list[Letter]:
+        """The letters issued (by their event's time) in [start, end), of these units (all with
+        None), in the order recorded."""
+
+    @abstractmethod
+    async def delegate_extension(self, dossier_id: int, person_id: int, *, actor: str, now: datetime) -> None:
+        """Hands the dossier's extension to a staff member (replacing one handed before), with an
+        `extension_delegated` alert for them and an audit entry, in one transaction."""
+
+    @abstractmethod
+    async def waiting_alerts(self, limit: int = 500) -> list[DossierAlert]:
+        """Alerts not announced yet, oldest first. A letter of a dossier's second `extended` event
+        brings a `rescheduled_twice` alert for the dossier's unit and one for the unit above it,
+        recorded with the letter."""
+
+    @abstractmethod
+    async def claim_alerts(self, alert_ids: Sequence[int], now: datetime) -> list[int]:
+        """Marks these alerts announced, unless already; returns those this call marked."""
+
+    @abstractmethod
+    async def finish_alert(self, alert_id: int, outcome: str) -> None:
+        """Notes what became of an announced alert (sent, or why not)."""
 
 
 class DigestRepository(ABC):

@@ -61,6 +61,8 @@ class Dossier(Record):
     # The type of the dossier's latest event by time (None before any): where the dossier stands.
     state: DossierEventType | None = None
     updated_at: datetime | None = None
+    # The staff member the unit head handed the dossier's extension to, if any.
+    extension_delegate_id: int | None = None
 
 
 class DossierFacts(Record):
@@ -186,6 +188,32 @@ class DueDossier(Record):
     due_on: date
     citizen_name: str | None = None
     extended: bool = False  # it has an `extended` event, and so a letter
+
+
+class DossierAlertKind(StrEnum):
+    EXTENSION_DELEGATED = "extension_delegated"  # to the staff member handed the extension
+    RESCHEDULED_TWICE = "rescheduled_twice"  # to the head of the unit (one alert) and of the unit above
+
+
+class DossierAlert(Record):
+    """Something a head or staff member is told about a dossier, once (see LetterRepository)."""
+
+    id: int
+    dossier_id: int
+    dossier_code: str
+    procedure: str
+    citizen_name: str | None = None
+    due_on: date | None = None
+    dossier_unit_name: str = ""
+    kind: DossierAlertKind
+    unit_code: str  # whose head is told; for a delegated extension, the staff member's unit
+    person_id: int | None = None
+    letter_id: int | None = None
+    reason: str | None = None  # rescheduled twice: the second letter's reason and new appointment
+    new_due_at: datetime | None = None
+    created_at: datetime
+    announced_at: datetime | None = None
+    outcome: str | None = None
 
 
 class DueCutoffs(Record):

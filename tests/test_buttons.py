@@ -14,7 +14,7 @@ from handlers.admin import ActivateQuestionSet, ApplyDirectory
 from handlers.buttons import MAX_DATA_BYTES, Button, ButtonError, read_button
 from handlers.cases import TYPED_ACTIONS, CaseAction, CaseButton, CasesPage, typed_case_button
 from handlers.dispatch import ChooseLanguage
-from handlers.extensions import ExtendDossier
+from handlers.extensions import DelegateExtension, ExtendDossier
 from handlers.survey import SurveyOption
 from handlers.texts import LANGUAGES
 from storage.records import CaseState, Rating
@@ -45,6 +45,7 @@ EXAMPLES: dict[type[Button], st.SearchStrategy[Button]] = {
     ApplyDirectory: st.builds(ApplyDirectory, ids),
     ChooseLanguage: st.builds(ChooseLanguage, st.sampled_from(LANGUAGES)),
     ExtendDossier: st.builds(ExtendDossier, ids),
+    DelegateExtension: st.builds(DelegateExtension, ids, st.none() | ids),
 }
 
 

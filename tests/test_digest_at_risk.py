@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.app import Handlers, build_handlers, seed_directory
 from bot.config import Config
+from handlers.chat import Delivery
 from handlers.dossier_facts import event_facts
-from handlers.extensions import ExtendDossier, typed_day, typed_extend_button
+from handlers.extensions import DelegateExtension, ExtendDossier, typed_day, typed_extend_button
 from storage.records import DossierEventType
 from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, Citizen, labels, make_config, texts
@@ -35,14 +36,15 @@ async def due_dossier(store: SQLiteStorage, code: str, due_on: date, *, unit: st
     )
 
 
-async def extend_by_api(store: SQLiteStorage, code: str, config) -> None:
+async def extend_by_api(
+    store: SQLiteStorage,
+    code: str,
+    config,
+    at: str = "2026-11-26T09:00:00+07:00",
+    reason: str = "Chờ ý kiến cơ quan liên quan",
+) -> None:
     facts = event_facts(
-        {
-            "type": "extended",
-            "at": "2026-11-26T09:00:00+07:00",
-            "reason": "Chờ ý kiến cơ quan liên quan",
-            "new_due_at": "2026-12-04T17:00:00+07:00",
-        },
+        {"type": "extended", "at": at, "reason": reason, "new_due_at": "2026-12-04T17:00:00+07:00"},
         config.zone,
     )
     await store.dossiers.add_dossier_event(code, facts, actor="api:test", now=NOW)
@@ -62,10 +64,12 @@ async def test_the_digest_lists_dossiers_due_next_working_day(config, store, han
     assert "Hồ sơ sắp đến hạn trả mà chưa gia hạn" in everything
     assert "HS-MON · Cấp giấy phép xây dựng · hẹn trả 30/11/2026" in everything
     assert "HS-TUE" not in everything and "HS-RET" not in everything and "HS-EXT" not in everything
-    assert labels(replies) == ["Gia hạn, gửi thư xin lỗi"]
-    (option,) = [o for r in replies for o in r.options]
-    assert option.key == ExtendDossier(monday.id).pack()
-    assert option.typed == f"Để gia hạn, gõ: gia han {monday.id}"
+    assert labels(replies) == ["Gia hạn, gửi thư xin lỗi", "Giao cán bộ gia hạn"]
+    extend, delegate = [o for r in replies for o in r.options]
+    assert extend.key == ExtendDossier(monday.id).pack()
+    assert extend.typed == f"Để gia hạn, gõ: gia han {monday.id}"
+    assert delegate.key == DelegateExtension(monday.id).pack()
+    assert delegate.typed == f"Để giao cán bộ gia hạn, gõ: uy quyen {monday.id}"
 
 
 @asynccontextmanager
@@ -93,7 +97,7 @@ async def test_many_at_risk_dossiers_show_a_few_and_count_the_rest(store, handle
     sender = RecordingSender()
     await handlers.digests.send({"telegram": sender}, MORNING, show=5)
     replies = to(sender, "2101")
-    assert len(labels(replies)) == 5
+    assert len(labels(replies)) == 10  # five shown, each with Extend and Hand to a staff member
     assert "Còn 2 hồ sơ sắp đến hạn khác" in texts(replies)
 
 
@@ -168,6 +172,8 @@ def test_typed_commands_and_days():
     assert typed_extend_button("GIAHAN #345") == ExtendDossier(345)
     assert typed_extend_button("/extend 345") == ExtendDossier(345)
     assert typed_extend_button("gia hạn") is None and typed_extend_button("giao 345") is None
+    assert typed_extend_button("ủy quyền 345") == DelegateExtension(345)
+    assert typed_extend_button("delegate #345") == DelegateExtension(345)
     assert typed_day("4/12/2026") == date(2026, 12, 4) and typed_day("2026-12-04") == date(2026, 12, 4)
     assert typed_day("31/02/2026") is None and typed_day("tomorrow") is None
 
@@ -183,3 +189,127 @@ async def test_a_button_of_another_flow_ends_the_extension_being_written(config,
     assert (await store.chats.get_chat_state("telegram", "2101")).awaiting is None
     await head.say("04/12/2026")
     assert await store.letters.letters_of_dossier(dossier.id) == []
+
+
+async def staff_id(store: SQLiteStorage, name: str) -> int:
+    return next(p.id for p in await store.directory.all_people() if p.name == name)
+
+
+async def test_the_head_hands_the_extension_to_a_staff_member(store, handlers: Handlers):
+    dossier = await due_dossier(store, "HS-MON", MONDAY)
+    dispatcher = handlers.dispatcher
+    head = Citizen(dispatcher, "2101")
+    offered = await head.press_key(DelegateExtension(dossier.id))
+    assert "Giao cán bộ nào ghi lý do và ngày hẹn mới của hồ sơ HS-MON?" in texts(offered)
+    assert labels(offered) == ["Phạm Thị D", "Võ Văn E"]
+    staff = Citizen(dispatcher, "2102")
+    assert "không có quyền" in texts(await staff.press_key(DelegateExtension(dossier.id)))  # heads only
+    assert "không có quyền" in texts(await staff.press_key(ExtendDossier(dossier.id)))  # not handed yet
+    binh = await staff_id(store, "Phạm Thị D")
+    assert "không còn hiệu lực" in texts(await head.press_key(DelegateExtension(dossier.id, 987654)))
+    done = await head.press_key(DelegateExtension(dossier.id, binh))
+    assert "Đã giao Phạm Thị D gia hạn hồ sơ HS-MON" in texts(done)
+
+    sender = RecordingSender()
+    assert await handlers.alerts.send({"telegram": sender}, NOW) == 1
+    told = to(sender, "2102")
+    assert "Thủ trưởng đơn vị giao Ông/Bà gia hạn hồ sơ HS-MON" in texts(told)
+    assert [o.key for r in told for o in r.options] == [ExtendDossier(dossier.id).pack()]
+    assert await handlers.alerts.send({"telegram": sender}, NOW) == 0  # told once
+    assert len(to(sender, "2102")) == 1
+
+    other = Citizen(dispatcher, "2103")  # the other staff member was not handed it
+    assert "không có quyền" in texts(await other.press_key(ExtendDossier(dossier.id)))
+    assert "xin nhập lý do" in texts(await staff.press_key(ExtendDossier(dossier.id)))
+    await staff.say("Chờ kết quả đo đạc")
+    assert "Đã gia hạn hồ sơ HS-MON" in texts(await staff.say("04/12/2026"))
+    (event,) = [
+        e for e in await store.dossiers.list_dossier_events(dossier.id) if e.type == DossierEventType.EXTENDED
+    ]
+    assert event.recorded_by == f"person:{binh}"
+    audit = [e for e in await store.audit.audit_since(None) if e.action == "extension delegated"]
+    assert [e.detail for e in audit] == [f"HS-MON to person:{binh}"]
+
+
+async def test_an_extension_cannot_be_handed_to_staff_of_another_unit(tmp_path):
+    units = [
+        {"code": "Q1-BN", "name": "UBND Phường Bến Nghé", "head": {"name": "Lê Văn C", "telegram": 2101}},
+        {
+            "code": "Q3",
+            "name": "UBND Quận 3",
+            "head": {"name": "Đỗ Thị F", "telegram": 3001},
+            "staff": [{"name": "Trần Văn G", "telegram": 3002}],
+        },
+    ]
+    async with opened(make_config(tmp_path, units=units)) as (store, handlers):
+        dossier = await due_dossier(store, "HS-MON", MONDAY)
+        head = Citizen(handlers.dispatcher, "2101")
+        assert "chưa có cán bộ nào" in texts(await head.press_key(DelegateExtension(dossier.id)))
+        outsider = await staff_id(store, "Trần Văn G")
+        assert "không còn hiệu lực" in texts(await head.press_key(DelegateExtension(dossier.id, outsider)))
+        assert await store.letters.waiting_alerts() == []
+
+
+async def test_a_second_extension_is_told_to_the_head_and_the_head_above(config, store, handlers: Handlers):
+    await due_dossier(store, "HS-MON", MONDAY)
+    await extend_by_api(store, "HS-MON", config)
+    sender = RecordingSender()
+    assert await handlers.alerts.send({"telegram": sender}, NOW) == 0  # once is the rule kept
+    await extend_by_api(store, "HS-MON", config, at="2026-11-26T11:00:00+07:00", reason="Chờ bổ sung lần 2")
+    assert await handlers.alerts.send({"telegram": sender}, NOW) == 2
+    for head in ("2101", "2001"):
+        told = texts(to(sender, head))
+        assert (
+            "UBND Phường Bến Nghé: hồ sơ HS-MON · Cấp giấy phép xây dựng vừa được gia hạn lần thứ hai" in told
+        )
+        assert "lý do: Chờ bổ sung lần 2; hẹn mới 04/12/2026" in told
+    assert to(sender, "3001") == []
+    assert await handlers.alerts.send({"telegram": sender}, NOW) == 0
+
+
+async def test_a_second_extension_reaches_the_head_above_when_the_head_is_blocked(config, store, handlers):
+    await due_dossier(store, "HS-MON", MONDAY)
+    await extend_by_api(store, "HS-MON", config)
+    await extend_by_api(store, "HS-MON", config, at="2026-11-26T11:00:00+07:00")
+    sender = RecordingSender(outcomes={"2101": Delivery.UNREACHABLE})
+    await handlers.alerts.send({"telegram": sender}, NOW)
+    forwarded = [t for t in texts(to(sender, "2001")).split("\n") if "không liên lạc được" in t]
+    assert len(forwarded) == 1  # its own alert, and the ward's forwarded to it
+    assert len(to(sender, "2001")) == 2
+
+
+async def test_the_digest_counts_letters_sent_late_and_missing(config, store, handlers: Handlers):
+    await due_dossier(store, "HS-MON", MONDAY)  # at risk
+    await due_dossier(store, "HS-ONTIME", MONDAY)
+    await extend_by_api(store, "HS-ONTIME", config)  # on 26/11 for 30/11: on time
+    await due_dossier(store, "HS-LATELETTER", date(2026, 11, 26))
+    await extend_by_api(store, "HS-LATELETTER", config)  # on 26/11 for 26/11: late
+    old = await due_dossier(store, "HS-OLD", date(2026, 11, 20))  # late, open, no letter
+    await due_dossier(store, "HS-RL", date(2026, 11, 20), returned=True)  # returned late on 26/11, no letter
+    await due_dossier(store, "HS-Q3", date(2026, 11, 20), unit="Q3")
+    sender = RecordingSender()
+    await handlers.digests.send({"telegram": sender}, MORNING, show=5)
+    ward = texts(to(sender, "2101"))
+    assert (
+        "Thư xin lỗi ngày 26/11/2026: đã gửi 2 (gửi muộn 1) · Hồ sơ trễ hẹn chưa có thư: 2 · Sắp đến hạn: 1"
+        in ward
+    )
+    assert "Hồ sơ đã trễ hẹn mà chưa có thư xin lỗi" in ward and "HS-OLD" in ward
+    missing_keys = [o.key for r in to(sender, "2101") if "HS-OLD" in r.text for o in r.options]
+    assert missing_keys == [ExtendDossier(old.id).pack(), DelegateExtension(old.id).pack()]
+    district = texts(to(sender, "2001"))
+    assert (
+        "Đơn vị cấp dưới có hồ sơ trễ hẹn chưa có thư xin lỗi:\n• UBND Phường Bến Nghé: 2 hồ sơ" in district
+    )
+    assert "HS-OLD" not in district and "Thư xin lỗi ngày" not in district
+    assert "Hồ sơ trễ hẹn chưa có thư: 1" in texts(to(sender, "3001"))
+
+
+async def test_the_digest_counts_second_extensions(config, store, handlers: Handlers):
+    await due_dossier(store, "HS-MON", MONDAY)
+    await extend_by_api(store, "HS-MON", config)
+    await extend_by_api(store, "HS-MON", config, at="2026-11-26T11:00:00+07:00")
+    sender = RecordingSender()
+    await handlers.digests.send({"telegram": sender}, MORNING, show=5)
+    assert "đã gửi 2 (gửi muộn 0)" in texts(to(sender, "2101"))
+    assert "Gia hạn lần hai: 1" in texts(to(sender, "2101"))

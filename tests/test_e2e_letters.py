@@ -74,3 +74,47 @@ async def test_the_citizen_gets_the_letter_then_the_survey_and_lateness_counts_i
     assert [(row["dossier"], row["state"]) for row in letters] == [(CODE, "delivered")]
     (answer,) = json.loads(bot.cli("answers", "--format", "json").stdout)
     assert (answer["dossier_late"], answer["letter_sent"]) == (True, True)
+
+
+async def test_a_head_hands_the_extension_to_staff_and_a_second_one_is_told(tg, bot, people):  # noqa: F811
+    today = datetime.now(ZONE).date()
+    due = datetime.combine(today + timedelta(days=1), time(17, 0), ZONE)
+    made = bot.cli("apikey", "create", "--name", "motcua-q1", "--units", "Q1")
+    (key,) = made.stdout.split()
+    async with httpx.AsyncClient(base_url=bot.api_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        put = await api.put(f"/api/v1/dossiers/{CODE}", json={
+            "unit": "Q1-BN", "procedure": "Cấp giấy phép xây dựng",
+            "received_at": compact(due - timedelta(days=10)), "due_at": compact(due),
+        })  # fmt: skip
+        assert put.status_code == 201, put.text
+
+        head, staff, district = people(bot, 2101), people(bot, 2102), people(bot, 2001)
+        await head.send_text("ủy quyền 1")  # the first dossier of a new database; the digest names it
+        offered = await head.replies_until(has_buttons, timeout=15)
+        assert CODE in texts_of(offered)
+        chosen = next(b for m in offered for b in m.buttons if b.text == "Phạm Thị D")
+        await head.press(offered[-1], chosen.callback_data)
+        assert "Đã giao Phạm Thị D" in texts_of(await head.replies_until(bool, timeout=15))
+
+        told = await staff.replies_until(has_buttons, timeout=30)
+        assert f"gia hạn hồ sơ {CODE}" in texts_of(told)
+        extend = next(b for m in told for b in m.buttons if b.text == "Gia hạn, gửi thư xin lỗi")
+        await staff.press(told[-1], extend.callback_data)
+        assert "lý do" in texts_of(await staff.replies_until(bool, timeout=15))
+        await staff.send_text(REASON)
+        await staff.replies_until(bool, timeout=15)
+        new_day = (today + timedelta(days=7)).strftime("%d/%m/%Y")
+        await staff.send_text(new_day)
+        assert f"Đã gia hạn hồ sơ {CODE}" in texts_of(await staff.replies_until(bool, timeout=15))
+
+        again = await api.post(f"/api/v1/dossiers/{CODE}/events", json={
+            "type": "extended", "at": compact(datetime.now(ZONE)), "reason": "Chờ bổ sung giấy tờ",
+            "new_due_at": compact(due + timedelta(days=14)),
+        })  # fmt: skip
+        assert again.status_code == 201, again.text
+        for person in (head, district):
+            alert = await person.replies_until(lambda m: "lần thứ hai" in texts_of(m), timeout=30)
+            assert CODE in texts_of(alert) and "Chờ bổ sung giấy tờ" in texts_of(alert)
+
+    letters = json.loads(bot.cli("letters", "--to-print", "--format", "json").stdout)
+    assert [row["dossier"] for row in letters] == [CODE, CODE]  # the citizen has no chat: both printed

@@ -44,8 +44,8 @@ DOSSIER_WITH_UNIT = (
     "SELECT d.id, d.code, d.unit_code, d.procedure, d.received_on, d.due_on, d.returned_at, d.link_id,"
     " d.created_at, d.survey_code, u.name AS unit_name,"
     " EXISTS (SELECT 1 FROM answers a WHERE a.dossier_id = d.id) AS answered,"
-    " d.received_at, d.due_at, d.citizen_name, d.phone, d.channel_hint, d.state, d.updated_at"
-    " FROM dossiers d JOIN units u ON u.code = d.unit_code"
+    " d.received_at, d.due_at, d.citizen_name, d.phone, d.channel_hint, d.state, d.updated_at,"
+    " d.extension_delegate_id FROM dossiers d JOIN units u ON u.code = d.unit_code"
 )
 # The facts put_dossiers compares, as columns of `dossiers`, in the order an audit entry names them.
 FACT_COLUMNS = (

@@ -9,8 +9,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from storage.base import LetterRepository
-from storage.records import DueCutoffs, DueDossier, Letter, LetterDelivery, LetterStatus, UnitLateness
-from storage.sqlite.db import Connection, Database, Row, first, iso, placeholders
+from storage.records import (
+    DossierAlert,
+    DueCutoffs,
+    DueDossier,
+    Letter,
+    LetterDelivery,
+    LetterStatus,
+    UnitLateness,
+)
+from storage.sqlite.db import Connection, Database, Row, first, iso, placeholders, record_audit
 
 _DELIVERY_COLUMNS = (
     "x.id, x.letter_id, l.dossier_id, x.channel, x.chat_id, x.status, x.attempts, x.created_at, x.sent_at,"
@@ -34,6 +42,12 @@ _TO_PRINT = (
     " AND x.status IN ('sent', 'pending'))"
 )
 NO_ZNS = "no ZNS channel configured"
+_ALERT = (
+    "SELECT a.id, a.dossier_id, d.code AS dossier_code, d.procedure, d.citizen_name, d.due_on,"
+    " u.name AS dossier_unit_name, a.kind, a.unit_code, a.person_id, a.letter_id, l.reason, l.new_due_at,"
+    " a.created_at, a.announced_at, a.outcome FROM dossier_alerts a JOIN dossiers d ON d.id = a.dossier_id"
+    " JOIN units u ON u.code = d.unit_code LEFT JOIN letters l ON l.id = a.letter_id"
+)
 
 
 def letter(row: Row) -> Letter:
@@ -57,6 +71,15 @@ def record_letter(db: Connection, dossier_id: int, event: Row, now: datetime) ->
     )
     assert row is not None
     letter_id = int(row["id"])
+    # Rescheduled twice: the unit's head and the head above are told.
+    db.execute(
+        "INSERT INTO dossier_alerts (dossier_id, kind, unit_code, letter_id, created_at)"
+        " SELECT d.id, 'rescheduled_twice', u.code, l.id, ?"
+        " FROM letters l JOIN dossiers d ON d.id = l.dossier_id JOIN units own ON own.code = d.unit_code"
+        " JOIN units u ON u.code IN (own.code, own.parent_code)"
+        " WHERE l.id = ? AND l.rescheduled_twice ORDER BY u.code = own.code DESC",
+        (at, letter_id),
+    )
     chats = db.execute(
         "INSERT INTO letter_deliveries (letter_id, channel, chat_id, created_at)"
         " SELECT ?, channel, chat_id, ? FROM dossier_chats WHERE dossier_id = ? ORDER BY linked_at",
@@ -221,6 +244,59 @@ class SQLiteLetters(LetterRepository):
             )
             for r in rows
         }  # fmt: skip
+
+    async def letters_issued(
+        self, start: datetime, end: datetime, unit_codes: Sequence[str] | None = None
+    ) -> list[Letter]:
+        where, params = "", list[Any]([iso(start), iso(end)])
+        if unit_codes is not None:
+            where = f" AND d.unit_code IN ({placeholders(unit_codes)})"
+            params += list(unit_codes)
+        rows = await self.db.read(
+            f"{_LETTER} WHERE l.issued_at >= ? AND l.issued_at < ?{where} ORDER BY l.id", params
+        )
+        return [letter(r) for r in rows]
+
+    async def delegate_extension(self, dossier_id: int, person_id: int, *, actor: str, now: datetime) -> None:
+        def delegate(db: Connection) -> None:
+            found = first(
+                db,
+                "UPDATE dossiers SET extension_delegate_id = ? WHERE id = ? RETURNING code, unit_code",
+                (person_id, dossier_id),
+            )
+            if found is None:
+                return
+            db.execute(
+                "INSERT INTO dossier_alerts (dossier_id, kind, unit_code, person_id, created_at)"
+                " VALUES (?, 'extension_delegated', ?, ?, ?)",
+                (dossier_id, found["unit_code"], person_id, iso(now)),
+            )
+            record_audit(db, actor, "extension delegated", f"{found['code']} to person:{person_id}", now)
+
+        await self.db.write(delegate)
+
+    async def waiting_alerts(self, limit: int = 500) -> list[DossierAlert]:
+        rows = await self.db.read(f"{_ALERT} WHERE a.announced_at IS NULL ORDER BY a.id LIMIT ?", (limit,))
+        return [DossierAlert.model_validate(dict(r)) for r in rows]
+
+    async def claim_alerts(self, alert_ids: Sequence[int], now: datetime) -> list[int]:
+        if not alert_ids:
+            return []
+
+        def claim(db: Connection) -> list[int]:
+            rows = db.execute(
+                f"UPDATE dossier_alerts SET announced_at = ? WHERE id IN ({placeholders(alert_ids)})"
+                " AND announced_at IS NULL RETURNING id",
+                (iso(now), *alert_ids),
+            ).fetchall()
+            return sorted(int(r[0]) for r in rows)
+
+        return await self.db.write(claim)
+
+    async def finish_alert(self, alert_id: int, outcome: str) -> None:
+        await self.db.write(
+            lambda db: db.execute("UPDATE dossier_alerts SET outcome = ? WHERE id = ?", (outcome, alert_id))
+        )
 
 
 # A due day's instant, read from a blob of WIDTH-byte UTC times, one a day from ?1 to ?2; a day

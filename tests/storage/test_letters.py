@@ -10,6 +10,7 @@ import pytest
 
 from storage.base import Storage
 from storage.records import (
+    DossierAlertKind,
     DossierEventFacts,
     DossierEventType,
     DossierFacts,
@@ -19,9 +20,10 @@ from storage.records import (
     LetterStatus,
     NewDossier,
     Rating,
+    Role,
     UnitLateness,
 )
-from tests.storage.conftest import T0, hours, start_survey
+from tests.storage.conftest import T0, entry, hours, set_people, start_survey
 
 DUE = date(2026, 11, 25)
 
@@ -257,3 +259,72 @@ class TestLatenessReads:
             "Q3": UnitLateness(returned=1, returned_late=1, letters_missing=1),
         }
         assert await db.letters.lateness(start, end, cutoffs, ["Q3"]) == {"Q3": table["Q3"]}
+
+
+class TestAlerts:
+    async def test_a_second_extension_alerts_the_unit_and_the_unit_above(self, db: Storage):
+        dossier_id = await put(db)
+        await extend(db)
+        assert await db.letters.waiting_alerts() == []  # a first extension alerts nobody
+        second = await extend(db, at=T0 + hours(48), reason="Chờ bổ sung")
+        alerts = await db.letters.waiting_alerts()
+        assert [(a.kind, a.unit_code, a.dossier_id, a.letter_id) for a in alerts] == [
+            (DossierAlertKind.RESCHEDULED_TWICE, "Q1-BN", dossier_id, second.letter.id),  # type: ignore[union-attr]
+            (DossierAlertKind.RESCHEDULED_TWICE, "Q1", dossier_id, second.letter.id),  # type: ignore[union-attr]
+        ]
+        alert = alerts[0]
+        assert (alert.dossier_code, alert.procedure, alert.citizen_name, alert.due_on) == (
+            "HS-1", "Đăng ký kết hôn", "Nguyễn Thị Lan", DUE,
+        )  # fmt: skip
+        assert (alert.reason, alert.new_due_at, alert.announced_at) == ("Chờ bổ sung", T0 + hours(168), None)
+
+    async def test_a_top_unit_rescheduled_twice_alerts_its_own_head_only(self, db: Storage):
+        await put(db, unit="HCM")
+        await extend(db)
+        await extend(db, at=T0 + hours(48))
+        assert [a.unit_code for a in await db.letters.waiting_alerts()] == ["HCM"]
+
+    async def test_an_alert_is_claimed_once_and_its_outcome_kept(self, db: Storage):
+        await put(db)
+        await extend(db)
+        await extend(db, at=T0 + hours(48))
+        ids = [a.id for a in await db.letters.waiting_alerts()]
+        assert await db.letters.claim_alerts(ids, T0) == ids
+        assert await db.letters.claim_alerts(ids, T0 + hours(1)) == []
+        assert await db.letters.claim_alerts([], T0) == []
+        assert await db.letters.waiting_alerts() == []
+        await db.letters.finish_alert(ids[0], "sent")
+        assert await db.letters.waiting_alerts() == []
+
+    async def test_delegating_an_extension_names_the_staff_member_and_alerts_them(self, db: Storage):
+        (staff,) = await set_people(db, [entry("Q1-BN", Role.STAFF, "Trần Văn Bình")])
+        dossier_id = await put(db)
+        await db.letters.delegate_extension(dossier_id, staff.id, actor="person:1", now=T0)
+        dossier = await db.dossiers.get_dossier_by_id(dossier_id)
+        assert dossier is not None and dossier.extension_delegate_id == staff.id
+        (alert,) = await db.letters.waiting_alerts()
+        assert (alert.kind, alert.unit_code, alert.person_id, alert.letter_id, alert.reason) == (
+            DossierAlertKind.EXTENSION_DELEGATED, "Q1-BN", staff.id, None, None,
+        )  # fmt: skip
+        (entry_,) = [e for e in await db.audit.audit_since(None) if e.action == "extension delegated"]
+        assert (entry_.actor, entry_.detail) == ("person:1", f"HS-1 to person:{staff.id}")
+
+    async def test_delegating_an_unknown_dossier_changes_nothing(self, db: Storage):
+        (staff,) = await set_people(db, [entry("Q1-BN", Role.STAFF, "Trần Văn Bình")])
+        await db.letters.delegate_extension(9999, staff.id, actor="person:1", now=T0)
+        assert await db.letters.waiting_alerts() == []
+
+
+class TestLettersIssued:
+    async def test_letters_are_read_by_the_time_of_their_event_and_unit(self, db: Storage):
+        await put(db, "HS-1")
+        await put(db, "HS-2", unit="Q3")
+        await put(db, "HS-3")
+        first = await extend(db, "HS-1", at=T0)
+        second = await extend(db, "HS-2", at=T0 + hours(2))
+        await extend(db, "HS-3", at=T0 + hours(30))
+        ids = [letter.id for letter in await db.letters.letters_issued(T0, T0 + hours(24))]
+        assert ids == [first.letter.id, second.letter.id]  # type: ignore[union-attr]
+        only = await db.letters.letters_issued(T0, T0 + hours(24), ["Q3"])
+        assert [letter.dossier_code for letter in only] == ["HS-2"]
+        assert await db.letters.letters_issued(T0 + hours(2) + timedelta(seconds=1), T0 + hours(24), []) == []
