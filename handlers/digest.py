@@ -68,6 +68,7 @@ class LetterFigures:
     late: int = 0
     rescheduled_twice: int = 0
     missing: int = 0
+    open_missing: int = 0  # of `missing`, those not returned yet (the rest were returned the day before)
     at_risk: int = 0
 
     def __bool__(self) -> bool:
@@ -92,7 +93,8 @@ class Digest:
     # Due by the next working day, not returned and not extended: the head extends them (a letter).
     at_risk: list[DueDossier] = field(default_factory=list)
     letters: LetterFigures = field(default_factory=LetterFigures)
-    missing: list[DueDossier] = field(default_factory=list)  # open, late, no letter: extend them still
+    # Open, late, no letter: the first few, to extend still (LetterFigures.open_missing counts them all).
+    missing: list[DueDossier] = field(default_factory=list)
     children_missing: list[tuple[str, int]] = field(default_factory=list)  # units below: name, count
 
     @property
@@ -185,9 +187,9 @@ def render_digest(
     ]
     if digest.new_total > len(digest.new):
         replies.append(Reply(text("digest_more", language, count=digest.new_total - len(digest.new))))
-    for title, dossiers, more in (
-        ("digest_at_risk_title", digest.at_risk, "at_risk_more"),
-        ("digest_missing_title", digest.missing, "missing_more"),
+    for title, dossiers, total, more in (
+        ("digest_at_risk_title", digest.at_risk, len(digest.at_risk), "at_risk_more"),
+        ("digest_missing_title", digest.missing, digest.letters.open_missing, "missing_more"),
     ):
         if dossiers:
             shown = dossiers[:AT_RISK_SHOWN]
@@ -199,8 +201,8 @@ def render_digest(
                 )
                 for dossier in shown
             ]
-            if len(dossiers) > len(shown):
-                replies.append(Reply(text(more, language, count=len(dossiers) - len(shown))))
+            if total > len(shown):
+                replies.append(Reply(text(more, language, count=total - len(shown))))
     return replies
 
 
@@ -250,15 +252,24 @@ async def letter_watch(
 ) -> tuple[dict[str, list[DueDossier]], dict[str, list[DueDossier]], dict[str, LetterFigures]]:
     """By unit, for the digest of `day`: the open dossiers at risk (due by the next working day,
     not extended) and those late without a letter, and the letter figures of the day before. Every
-    unit's, so that a parent's digest counts its children's missing letters."""
+    unit's, so that a parent's digest counts its children's missing letters; of the late ones, only
+    the few a digest shows are kept (a city has tens of thousands)."""
     yesterday = day - timedelta(days=1)
     at_risk: dict[str, list[DueDossier]] = {}
     missing: dict[str, list[DueDossier]] = {}
+    open_missing: dict[str, int] = {}
     for dossier in await letters.open_dossiers_due(
         None, due_after=None, due_until=next_working_day(day, holidays)
     ):
-        if not dossier.extended:
-            (at_risk if dossier.due_on >= day else missing).setdefault(dossier.unit_code, []).append(dossier)
+        code = dossier.unit_code
+        if dossier.extended:
+            continue
+        if dossier.due_on >= day:
+            at_risk.setdefault(code, []).append(dossier)
+            continue
+        open_missing[code] = open_missing.get(code, 0) + 1
+        if open_missing[code] <= AT_RISK_SHOWN:
+            missing.setdefault(code, []).append(dossier)
     sent: dict[str, list[bool]] = {}
     twice: dict[str, int] = {}
     for letter in await letters.letters_issued(start_of(yesterday, zone), start_of(day, zone)):
@@ -271,10 +282,11 @@ async def letter_watch(
             sent=len(sent.get(code, [])),
             late=sent.get(code, []).count(False),
             rescheduled_twice=twice.get(code, 0),
-            missing=len(missing.get(code, [])) + returned.get(code, UnitLateness()).letters_missing,
+            missing=open_missing.get(code, 0) + returned.get(code, UnitLateness()).letters_missing,
+            open_missing=open_missing.get(code, 0),
             at_risk=len(at_risk.get(code, [])),
         )
-        for code in {*at_risk, *missing, *sent, *returned}
+        for code in {*at_risk, *open_missing, *sent, *returned}
     }
     return at_risk, missing, figures
 
