@@ -4,21 +4,30 @@ growing wait while the failure may pass, given up only on a permanent refusal (a
 
 A letter goes to a chat in the chat's language (else the configured one), written by
 handlers/letters.py from the catalog or the admin's template. A ZNS delivery (the dossier's phone,
-through the unit's Zalo Official Account) waits for that channel: until one is configured, it is
-recorded as not delivered, and the letter is listed for the desk to print."""
+through the unit's Zalo Official Account) sends the `apology` template with the letter's fields;
+without that channel or template, or when the phone has no Zalo account, it is recorded as not
+delivered and the letter is listed for the desk to print. A day's ZNS quota used up holds the
+letter until the next day."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from handlers.chat import Address, Reply, Sender
 from handlers.letters import letter_content, render_letter
-from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settled
+from handlers.outbox import LEASE, Courier, Outcome, Round, backoff, due, settle, settled
+from handlers.templates import (
+    TemplateDelivery,
+    TemplatePurpose,
+    TemplateSender,
+    day_text,
+    dossier_fields,
+)
 from handlers.texts import Language, language_of
 from storage.base import ChatRepository, DirectoryRepository, DossierRepository, LetterRepository
 from storage.records import LetterDelivery, LetterStatus, OutboxStatus
@@ -27,6 +36,9 @@ log = logging.getLogger(__name__)
 
 ZNS = "zns"
 NO_ZNS = "no ZNS channel configured"
+NO_APOLOGY_TEMPLATE = "no apology template configured (zalo_oa.templates.apology)"
+NO_ZALO = "no Zalo account on this phone"
+QUOTA_WAIT = timedelta(minutes=5)  # after the local midnight that renews the day's ZNS quota
 
 
 class LetterDeliveries:
@@ -40,6 +52,7 @@ class LetterDeliveries:
         default_language: Language,
         template_for: Callable[[Language], str | None] = lambda language: None,
         courier: Courier | None = None,
+        templates: TemplateSender | None = None,
     ) -> None:
         self.letters = letters
         self.dossiers = dossiers
@@ -49,6 +62,7 @@ class LetterDeliveries:
         self.default_language = default_language
         self.template_for = template_for
         self.courier = courier or Courier()
+        self.templates = templates  # None: no ZNS channel
 
     async def send(self, senders: Mapping[str, Sender], now: datetime) -> Round:
         """Sends every pending delivery that can go now; returns what became of them."""
@@ -56,8 +70,8 @@ class LetterDeliveries:
 
     async def hand_over(self, senders: Mapping[str, Sender], now: datetime) -> list[asyncio.Future[Outcome]]:
         """Hands every delivery due now to the courier (a chat's after its earlier ones) and returns
-        their outcomes to come; those for a channel this process does not run wait, except ZNS,
-        which no channel sends yet: recorded as not delivered."""
+        their outcomes to come; those for a channel this process does not run wait; ZNS ones with no
+        ZNS channel or template are recorded as not delivered."""
         outcomes = []
         behind: set[str] = set()
         after = 0
@@ -67,8 +81,19 @@ class LetterDeliveries:
                 item = f"letter:{delivery.id}"
                 if self.courier.holds(item):
                     continue
-                if delivery.channel == ZNS or delivery.channel is None:
-                    outcomes.append(settled(await self._not_delivered(delivery, now)))
+                if delivery.channel is None:
+                    outcomes.append(settled(await self._not_delivered(delivery, now, NO_ZNS)))
+                    continue
+                if delivery.channel == ZNS:
+                    templates = self.templates
+                    if templates is None or not templates.has_template(TemplatePurpose.APOLOGY):
+                        why = NO_ZNS if templates is None else NO_APOLOGY_TEMPLATE
+                        outcomes.append(settled(await self._not_delivered(delivery, now, why)))
+                    elif due(delivery.next_attempt_at, now):
+                        send = partial(self._send_template, templates, delivery, now)
+                        outcomes.append(self.courier.hand_over(f"zns:{delivery.chat_id}", item, send))
+                    else:
+                        outcomes.append(settled(Outcome.WAITING))
                     continue
                 chat = f"{delivery.channel}:{delivery.chat_id}"
                 sender = senders.get(delivery.channel)
@@ -81,12 +106,54 @@ class LetterDeliveries:
                 )
         return outcomes
 
-    async def _not_delivered(self, delivery: LetterDelivery, now: datetime) -> Outcome:
+    async def _not_delivered(self, delivery: LetterDelivery, now: datetime, why: str) -> Outcome:
         if not await self.letters.claim_letter_delivery(delivery.id, now, now + LEASE):
             return Outcome.TAKEN
-        await self.letters.finish_letter_delivery(delivery.id, LetterStatus.NOT_DELIVERED, now, NO_ZNS)
-        log.info("letter delivery %s to %s: not delivered (%s)", delivery.id, delivery.channel, NO_ZNS)
+        await self.letters.finish_letter_delivery(delivery.id, LetterStatus.NOT_DELIVERED, now, why)
+        log.info("letter delivery %s to %s: not delivered (%s)", delivery.id, delivery.channel, why)
         return Outcome.SKIPPED
+
+    async def _send_template(
+        self, templates: TemplateSender, delivery: LetterDelivery, now: datetime
+    ) -> Outcome:
+        """Sends the letter to the dossier's phone as the `apology` template."""
+        assert delivery.chat_id is not None
+        if not await self.letters.claim_letter_delivery(delivery.id, now, now + LEASE):
+            return Outcome.TAKEN
+        fields = await self.letter_fields(delivery)
+        if fields is None:
+            await self.letters.finish_letter_delivery(
+                delivery.id, LetterStatus.FAILED, now, "the dossier or its event is gone"
+            )
+            return Outcome.FAILED
+        result = await templates.send_template(
+            TemplatePurpose.APOLOGY, delivery.chat_id, fields, f"letter-{delivery.id}",
+            dossier_id=delivery.dossier_id,
+        )  # fmt: skip
+        what = f"letter delivery {delivery.id} by ZNS"
+        if result.delivery == TemplateDelivery.SENT:
+            await self.letters.finish_letter_delivery(delivery.id, LetterStatus.SENT, now)
+            log.info("%s: sent (message %s)", what, result.message_id)
+            return Outcome.SENT
+        if result.delivery == TemplateDelivery.NO_ACCOUNT:
+            await self.letters.finish_letter_delivery(delivery.id, LetterStatus.NOT_DELIVERED, now, NO_ZALO)
+            log.info("%s: not delivered (%s); listed for the desk to print", what, NO_ZALO)
+            return Outcome.SKIPPED
+        if result.delivery == TemplateDelivery.REFUSED:
+            error = f"the apology template was refused: {result.error}"
+            await self.letters.finish_letter_delivery(delivery.id, LetterStatus.FAILED, now, error)
+            log.error("%s: %s; given up, listed for the desk to print", what, error)
+            return Outcome.FAILED
+        if result.delivery == TemplateDelivery.QUOTA:
+            tomorrow = now.astimezone(self.zone).date() + timedelta(days=1)
+            next_attempt_at = datetime.combine(tomorrow, time(), self.zone) + QUOTA_WAIT
+            error = "the day's ZNS quota is used up"
+        else:
+            next_attempt_at = now + backoff(delivery.attempts + 1)
+            error = f"ZNS did not accept it ({result.error or 'server, network or rate limit'})"
+        await self.letters.retry_letter_delivery(delivery.id, error, next_attempt_at)
+        log.warning("%s: %s; tried again from %s", what, error, next_attempt_at.isoformat(timespec="seconds"))
+        return Outcome.RETRYING
 
     async def _send_one(self, sender: Sender, delivery: LetterDelivery, now: datetime) -> Outcome:
         assert delivery.channel is not None and delivery.chat_id is not None
@@ -119,6 +186,21 @@ class LetterDeliveries:
             self.chats, address, outcome, now, attempts=delivery.attempts, finish=finish, retry=retry,
             what=f"letter delivery {delivery.id}",
         )  # fmt: skip
+
+    async def letter_fields(self, delivery: LetterDelivery) -> dict[str, str] | None:
+        """The letter's fields for a template; None if its dossier or letter is gone."""
+        letter = await self.letters.get_letter(delivery.letter_id)
+        dossier = await self.dossiers.get_dossier_by_id(delivery.dossier_id)
+        if letter is None or dossier is None:
+            return None
+        new_due = letter.new_due_at.astimezone(self.zone).date() if letter.new_due_at is not None else None
+        fields = dossier_fields(dossier, self.zone)
+        return {
+            **fields,
+            "due_date": day_text(letter.due_on) or fields["due_date"],
+            "new_due_date": day_text(new_due),
+            "reason": letter.reason,
+        }
 
     async def letter_text(self, delivery: LetterDelivery, language: Language, now: datetime) -> str | None:
         """The letter as the citizen reads it in `language`; None if its dossier or event is gone."""

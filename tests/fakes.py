@@ -1,10 +1,12 @@
-"""Fakes at the seams: a channel that records what it was asked to send."""
+"""Fakes at the seams: a channel that records what it was asked to send, and one that sends templates."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from handlers.chat import Delivery, Reply
+from handlers.templates import TemplateDelivery, TemplatePurpose, TemplateResult
 
 
 @dataclass
@@ -19,3 +21,29 @@ class RecordingSender:
         if outcome == Delivery.SENT:
             self.sent += [(chat_id, reply) for reply in replies]
         return outcome
+
+
+@dataclass
+class RecordingTemplates:
+    """A TemplateSender (ZNS) that keeps every template sent; `outcomes` by phone makes one fail."""
+
+    purposes: tuple[TemplatePurpose, ...] = tuple(TemplatePurpose)
+    sent: list[tuple[TemplatePurpose, str, dict[str, str], str]] = field(default_factory=list)
+    outcomes: dict[str, TemplateResult] = field(default_factory=dict)
+
+    def has_template(self, purpose: TemplatePurpose) -> bool:
+        return purpose in self.purposes
+
+    async def send_template(
+        self,
+        purpose: TemplatePurpose,
+        phone: str,
+        fields: Mapping[str, str],
+        tracking_id: str,
+        *,
+        dossier_id: int | None = None,
+    ) -> TemplateResult:
+        result = self.outcomes.get(phone, TemplateResult(TemplateDelivery.SENT, f"msg-{len(self.sent) + 1}"))
+        if result.delivery == TemplateDelivery.SENT:
+            self.sent.append((purpose, phone, dict(fields), tracking_id))
+        return result

@@ -1,6 +1,7 @@
 """Apology letters through the outbox: an `extended` event's letter goes once to each chat that
-opened the dossier's link, in the chat's language; a ZNS delivery is recorded as not delivered (no
-ZNS channel yet) and the letter listed for the desk; a blocked chat is given up, a passing failure
+opened the dossier's link, in the chat's language; else the `apology` ZNS template to the dossier's
+phone (without a ZNS channel, or a phone without Zalo, recorded as not delivered and the letter
+listed for the desk; a used-up quota waits for the next day); a blocked chat is given up, a passing failure
 retried; the citizen's answer remembers that the dossier was late and that the letter came."""
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from datetime import timedelta
 
 from bot.app import Handlers
 from handlers.chat import Delivery
+from handlers.letter_outbox import LetterDeliveries
 from handlers.outbox import FIRST_RETRY
+from handlers.templates import TemplateDelivery, TemplatePurpose, TemplateResult
 from storage.records import DossierEventFacts, DossierEventType, DossierFacts, LetterStatus, NewDossier
 from tests.conftest import NOW, Citizen
-from tests.fakes import RecordingSender
+from tests.fakes import RecordingSender, RecordingTemplates
 
 REASON = "Chờ ý kiến của Sở Tài nguyên và Môi trường"
 NEW_DUE = NOW + timedelta(days=6)  # 2026-12-02, 10:00 in Vietnam
@@ -115,3 +118,77 @@ async def test_a_late_dossier_s_answer_remembers_the_letter(config, store, dispa
     await citizen.press("Hài lòng")
     answer = await store.surveys.get_answer(made.id)
     assert answer is not None and (answer.dossier_late, answer.letter_sent) == (True, True)
+
+
+def with_templates(handlers: Handlers, templates: RecordingTemplates) -> LetterDeliveries:
+    letters = handlers.letters
+    letters.templates = templates
+    return letters
+
+
+async def test_without_a_chat_the_letter_goes_by_zns_with_its_fields(config, store, handlers: Handlers):
+    made = await dossier(config, store, phone="84901234567")
+    await extend(store)
+    templates = RecordingTemplates()
+    letters = with_templates(handlers, templates)
+    assert (await letters.send({}, NOW)).sent == 1
+    ((purpose, phone, fields, tracking),) = templates.sent
+    assert (purpose, phone) == (TemplatePurpose.APOLOGY, "84901234567")
+    assert fields == {
+        "citizen_name": "Nguyễn Thị Lan", "code": "HS-9", "procedure": "Đăng ký khai sinh",
+        "unit_name": "UBND Phường Bến Nghé", "received_date": "21/11/2026", "due_date": "27/11/2026",
+        "new_due_date": "02/12/2026", "reason": REASON,
+    }  # fmt: skip
+    assert "84901234567" not in tracking and "HS-9" not in tracking
+    (letter,) = await store.letters.letters_of_dossier(made.id)
+    assert [d.status for d in letter.deliveries] == [LetterStatus.SENT]
+    assert await store.letters.list_letters(to_print=True) == []
+    assert (await letters.send({}, NOW + timedelta(hours=1))).sent == 0  # once
+
+
+async def test_a_phone_without_zalo_or_no_apology_template_leaves_it_to_print(config, store, handlers):
+    await dossier(config, store, "HS-1", phone="84901234567")
+    await extend(store, "HS-1")
+    templates = RecordingTemplates(outcomes={"84901234567": TemplateResult(TemplateDelivery.NO_ACCOUNT)})
+    letters = with_templates(handlers, templates)
+    assert (await letters.send({}, NOW)).skipped == 1
+    await dossier(config, store, "HS-2", phone="84907654321")
+    await extend(store, "HS-2")
+    letters.templates = RecordingTemplates(purposes=(TemplatePurpose.RATING,))
+    assert (await letters.send({}, NOW)).skipped == 1
+    printed = await store.letters.list_letters(to_print=True)
+    assert [(p.dossier_code, p.deliveries[0].error) for p in printed] == [
+        ("HS-1", "no Zalo account on this phone"),
+        ("HS-2", "no apology template configured (zalo_oa.templates.apology)"),
+    ]
+
+
+async def test_a_used_up_quota_waits_for_the_next_day_and_a_failure_is_retried(config, store, handlers):
+    await dossier(config, store, "HS-Q", phone="84901111111")
+    await dossier(config, store, "HS-F", phone="84902222222")
+    await extend(store, "HS-Q")
+    await extend(store, "HS-F")
+    templates = RecordingTemplates(outcomes={
+        "84901111111": TemplateResult(TemplateDelivery.QUOTA, error="-1139"),
+        "84902222222": TemplateResult(TemplateDelivery.FAILED, error="-32 rate limit"),
+    })  # fmt: skip
+    letters = with_templates(handlers, templates)
+    assert (await letters.send({}, NOW)).retrying == 2
+    waiting = {d.chat_id: d for d in await store.letters.pending_letter_deliveries()}
+    midnight = (NOW + timedelta(days=1)).astimezone(config.zone).replace(hour=0, minute=5)
+    assert waiting["84901111111"].next_attempt_at == midnight
+    assert waiting["84902222222"].next_attempt_at == NOW + FIRST_RETRY
+    templates.outcomes.clear()
+    assert (await letters.send({}, NOW + FIRST_RETRY)).sent == 1
+    assert (await letters.send({}, midnight)).sent == 1
+    assert [phone for _, phone, _, _ in templates.sent] == ["84902222222", "84901111111"]
+
+
+async def test_a_refused_template_is_given_up_and_listed_to_print(config, store, handlers):
+    await dossier(config, store, phone="84901234567")
+    await extend(store)
+    refused = TemplateResult(TemplateDelivery.REFUSED, error="-1123 parameter ly_do too long")
+    letters = with_templates(handlers, RecordingTemplates(outcomes={"84901234567": refused}))
+    assert (await letters.send({}, NOW)).failed == 1
+    (printed,) = await store.letters.list_letters(to_print=True)
+    assert printed.deliveries[0].error == "the apology template was refused: -1123 parameter ly_do too long"
