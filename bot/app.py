@@ -40,6 +40,8 @@ from handlers.outbox import Courier
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
+from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatings
+from handlers.templates import TemplateSender
 from handlers.texts import LANGUAGES
 from handlers.throttled_log import ThrottledLog
 from storage.base import AlreadyServing, Storage
@@ -124,11 +126,18 @@ class Handlers:
     new_cases: NewCaseNotices
     letters: LetterDeliveries
     alerts: DossierAlerts  # to heads and staff about a dossier: an extension handed on, a second one
+    ratings: TemplateRatings  # ratings given in a ZNS template, which become answers
     courier: Courier  # sends the invitations and notices, different chats' at the same time
 
 
-def build_handlers(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Handlers:
-    """Wires the handlers to the repositories each uses."""
+def build_handlers(
+    config: Config,
+    store: Storage,
+    default_set: QuestionSet | None = None,
+    templates: TemplateSender | None = None,
+) -> Handlers:
+    """Wires the handlers to the repositories each uses; `templates` sends ZNS template messages
+    (none: no Zalo Official Account)."""
     question_set = default_set or load_question_set(config.question_set)
     cases = case_settings(config)
     sets = QuestionSets(store.question_sets, store.directory, question_set)
@@ -159,9 +168,19 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
             store.chats, store.directory, survey, desk, admin, language, extensions=extensions
         ),
         invitations=Invitations(
-            store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier
+            store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier, templates
         ),
-        notices=Notices(store.outbox, store.cases, store.directory, store.chats, desk, language, courier),
+        notices=Notices(
+            store.outbox,
+            store.cases,
+            store.directory,
+            store.chats,
+            desk,
+            language,
+            courier,
+            templates,
+            store.dossiers,
+        ),
         digests=Digests(
             store.directory,
             store.digests,
@@ -185,8 +204,10 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
             language,
             config.letters.template_for,
             courier,
+            templates,
         ),
         alerts=DossierAlerts(store.letters, store.directory, store.chats, extensions, language),
+        ratings=TemplateRatings(store.dossiers, store.surveys, RatingScale(DEFAULT_LEVELS, {}), cases),
         courier=courier,
     )
 

@@ -14,6 +14,7 @@ from handlers.buttons import Button
 from handlers.calendar import add_working_days
 from handlers.chat import Option, Reply, text_length
 from handlers.directory import ancestry_of, subtree
+from handlers.templates import ZNS
 from handlers.texts import Language, text
 from handlers.typed import folded, typed_number
 from storage.base import CaseRepository, ChatRepository, DirectoryRepository
@@ -173,7 +174,10 @@ class CaseDesk:
         )
 
     def staff_buttons(self, case: Case, language: Language) -> tuple[Option, ...]:
-        """What the staff member assigned can do with the case: message the citizen, mark it resolved."""
+        """What the staff member assigned can do with the case: message the citizen (not one who
+        answered by ZNS: no chat reaches them), mark it resolved."""
+        if case.citizen_channel == ZNS:
+            return (self.resolve_button(case, language),)
         message = Option(
             CaseButton(case.id, CaseAction.MESSAGE).pack(),
             text("button_message_citizen", language),
@@ -308,6 +312,8 @@ class CaseDesk:
             return [Reply(text("not_allowed", language))]
         if case.state not in OPEN_STATES:
             return [Reply(text("case_stale", language, id=case.id))]
+        if case.citizen_channel == ZNS:
+            return [Reply(text("citizen_by_zns", language, id=case.id))]
         await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_MESSAGE}{case.id}")
         return [Reply(text("ask_message", language, id=case.id, limit=NOTE_LIMIT))]
 

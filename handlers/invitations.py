@@ -1,7 +1,12 @@
 """The outbox of survey invitations: a dossier returned while its citizen's chat waits for the
 survey. The running bot sends each once, records the outcome, and never loses one while down: a
 failure that may pass is retried with a growing wait for as long as it lasts, and only a chat that
-blocked the bot (or a message refused for good) gives one up."""
+blocked the bot (or a message refused for good) gives one up.
+
+A dossier returned with a phone number and no chat is asked by ZNS: the `rating` template, whose
+stars come back as the answer (handlers/template_ratings.py), its tracking id the dossier's opaque
+link id. The cool-down counts by phone; a phone without Zalo is given up; while the day's ZNS
+quota runs low, these wait (apology letters and resolutions go first)."""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from handlers.chat import Address, Sender
-from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settled
+from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settle_template, settled
 from handlers.survey import SurveyFlow
+from handlers.templates import NO_ZNS, ZNS, TemplatePurpose, TemplateSender, dossier_fields
 from handlers.texts import Language, language_of
 from storage.base import ChatRepository, DossierRepository, OutboxRepository, SurveyRepository
 from storage.records import Invitation, OutboxStatus
@@ -21,6 +27,7 @@ from storage.records import Invitation, OutboxStatus
 log = logging.getLogger(__name__)
 # A survey left unanswered this long no longer holds back a newer invitation to the same chat.
 ABANDONED_AFTER = timedelta(hours=12)
+NO_RATING_TEMPLATE = "no rating template configured (zalo_oa.templates.rating)"
 
 
 class Invitations:
@@ -33,6 +40,7 @@ class Invitations:
         flow: SurveyFlow,
         default_language: Language,
         courier: Courier | None = None,
+        templates: TemplateSender | None = None,
     ) -> None:
         self.outbox = outbox
         self.chats = chats
@@ -41,6 +49,7 @@ class Invitations:
         self.flow = flow
         self.default_language = default_language
         self.courier = courier or Courier()
+        self.templates = templates  # None: no ZNS channel
 
     async def send(self, senders: Mapping[str, Sender], now: datetime, cooldown: timedelta) -> Round:
         """Sends every pending invitation that can go now; returns what became of them."""
@@ -61,6 +70,9 @@ class Invitations:
                 item = f"invitation:{invitation.id}"
                 if self.courier.holds(item):
                     continue  # being sent: a round before this one handed it over
+                if invitation.channel == ZNS:
+                    outcomes.append(await self._hand_over_zns(invitation, item, now, cooldown))
+                    continue
                 sender = senders.get(invitation.channel)
                 if chat in behind or not due(invitation.next_attempt_at, now) or sender is None:
                     behind.add(chat)
@@ -115,6 +127,57 @@ class Invitations:
         return await settle(
             self.chats, address, delivery, now, attempts=invitation.attempts, finish=finish, retry=retry,
             what=f"invitation {invitation.id}",
+        )  # fmt: skip
+
+    async def _hand_over_zns(
+        self, invitation: Invitation, item: str, now: datetime, cooldown: timedelta
+    ) -> asyncio.Future[Outcome]:
+        templates = self.templates
+        if templates is None or not templates.has_template(TemplatePurpose.RATING):
+            if not await self.outbox.claim_invitation(invitation.id, now, now + LEASE):
+                return settled(Outcome.TAKEN)
+            why = NO_ZNS if templates is None else NO_RATING_TEMPLATE
+            return settled(await self._finish(invitation, OutboxStatus.SKIPPED, now, why))
+        if not due(invitation.next_attempt_at, now) or templates.saving_quota():
+            return settled(Outcome.WAITING)
+        send = partial(self._send_zns, templates, invitation, now, cooldown)
+        return self.courier.hand_over(f"{ZNS}:{invitation.chat_id}", item, send)
+
+    async def _send_zns(
+        self, templates: TemplateSender, invitation: Invitation, now: datetime, cooldown: timedelta
+    ) -> Outcome:
+        """Asks for the rating by the `rating` template to the dossier's phone."""
+        phone = invitation.chat_id
+        dossier = await self.dossiers.get_dossier_by_id(invitation.dossier_id)
+        why_not: str | None = None
+        if dossier is None or dossier.answered:
+            why_not = "already answered"
+        elif dossier.returned_at is not None and now - dossier.returned_at > timedelta(
+            days=self.flow.settings.link_valid_days
+        ):
+            why_not = "the survey link expired"
+        elif await self.surveys.answered_since(ZNS, phone, now - cooldown) or await self.outbox.invited_since(
+            ZNS, phone, now - cooldown
+        ):
+            why_not = "cool-down"
+        if not await self.outbox.claim_invitation(invitation.id, now, now + LEASE):
+            return Outcome.TAKEN
+        if why_not is not None or dossier is None:
+            return await self._finish(invitation, OutboxStatus.SKIPPED, now, why_not)
+        fields = dossier_fields(dossier, self.flow.cases.zone)
+        result = await templates.send_template(
+            TemplatePurpose.RATING, phone, fields, dossier.link_id, dossier_id=dossier.id
+        )
+
+        async def finish(status: OutboxStatus, why: str | None) -> None:
+            await self._finish(invitation, status, now, why)
+
+        async def retry(error: str, next_attempt_at: datetime) -> int:
+            return await self.outbox.retry_invitation(invitation.id, error, next_attempt_at)
+
+        return await settle_template(
+            result, now, self.flow.cases.zone, attempts=invitation.attempts, finish=finish, retry=retry,
+            what=f"invitation {invitation.id} by ZNS",
         )  # fmt: skip
 
     async def _finish(

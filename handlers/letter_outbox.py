@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from handlers.chat import Address, Reply, Sender
 from handlers.letters import letter_content, render_letter
-from handlers.outbox import LEASE, Courier, Outcome, Round, backoff, due, settle, settled
+from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settle_template, settled
 from handlers.templates import (
-    TemplateDelivery,
+    NO_ZNS,
+    ZNS,
     TemplatePurpose,
     TemplateSender,
     day_text,
@@ -34,11 +35,7 @@ from storage.records import LetterDelivery, LetterStatus, OutboxStatus
 
 log = logging.getLogger(__name__)
 
-ZNS = "zns"
-NO_ZNS = "no ZNS channel configured"
 NO_APOLOGY_TEMPLATE = "no apology template configured (zalo_oa.templates.apology)"
-NO_ZALO = "no Zalo account on this phone"
-QUOTA_WAIT = timedelta(minutes=5)  # after the local midnight that renews the day's ZNS quota
 
 
 class LetterDeliveries:
@@ -130,30 +127,24 @@ class LetterDeliveries:
             TemplatePurpose.APOLOGY, delivery.chat_id, fields, f"letter-{delivery.id}",
             dossier_id=delivery.dossier_id,
         )  # fmt: skip
-        what = f"letter delivery {delivery.id} by ZNS"
-        if result.delivery == TemplateDelivery.SENT:
-            await self.letters.finish_letter_delivery(delivery.id, LetterStatus.SENT, now)
-            log.info("%s: sent (message %s)", what, result.message_id)
-            return Outcome.SENT
-        if result.delivery == TemplateDelivery.NO_ACCOUNT:
-            await self.letters.finish_letter_delivery(delivery.id, LetterStatus.NOT_DELIVERED, now, NO_ZALO)
-            log.info("%s: not delivered (%s); listed for the desk to print", what, NO_ZALO)
-            return Outcome.SKIPPED
-        if result.delivery == TemplateDelivery.REFUSED:
-            error = f"the apology template was refused: {result.error}"
-            await self.letters.finish_letter_delivery(delivery.id, LetterStatus.FAILED, now, error)
-            log.error("%s: %s; given up, listed for the desk to print", what, error)
-            return Outcome.FAILED
-        if result.delivery == TemplateDelivery.QUOTA:
-            tomorrow = now.astimezone(self.zone).date() + timedelta(days=1)
-            next_attempt_at = datetime.combine(tomorrow, time(), self.zone) + QUOTA_WAIT
-            error = "the day's ZNS quota is used up"
-        else:
-            next_attempt_at = now + backoff(delivery.attempts + 1)
-            error = f"ZNS did not accept it ({result.error or 'server, network or rate limit'})"
-        await self.letters.retry_letter_delivery(delivery.id, error, next_attempt_at)
-        log.warning("%s: %s; tried again from %s", what, error, next_attempt_at.isoformat(timespec="seconds"))
-        return Outcome.RETRYING
+
+        async def finish(status: OutboxStatus, why: str | None) -> None:
+            # No Zalo on the phone: not delivered, and so listed for the desk to print.
+            done = (
+                LetterStatus.NOT_DELIVERED
+                if status == OutboxStatus.UNREACHABLE
+                else LetterStatus(status.value)
+            )
+            await self.letters.finish_letter_delivery(delivery.id, done, now, why)
+
+        async def retry(error: str, next_attempt_at: datetime) -> int:
+            return await self.letters.retry_letter_delivery(delivery.id, error, next_attempt_at)
+
+        outcome = await settle_template(
+            result, now, self.zone, attempts=delivery.attempts, finish=finish, retry=retry,
+            what=f"letter delivery {delivery.id} by ZNS",
+        )  # fmt: skip
+        return Outcome.SKIPPED if outcome == Outcome.UNREACHABLE else outcome
 
     async def _send_one(self, sender: Sender, delivery: LetterDelivery, now: datetime) -> Outcome:
         assert delivery.channel is not None and delivery.chat_id is not None

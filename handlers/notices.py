@@ -1,20 +1,34 @@
 """Case notices: the messages a case change sends to someone other than the person acting (the
 staff member assigned, the citizen, the head of a reopened case), from the outbox: retried for as
-long as a failure may pass, each recipient's in the order recorded, different recipients' at once."""
+long as a failure may pass, each recipient's in the order recorded, different recipients' at once.
+
+A citizen who answered by ZNS (no chat: the answer's chat is the dossier's phone) hears only what
+matters most, the resolution of their complaint, by the `resolution` template."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
 
 from handlers.cases import CaseAction, CaseButton, CaseDesk
 from handlers.chat import Delivery, Option, Reply, Sender
-from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settled, targets
+from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settle_template, settled, targets
+from handlers.templates import NO_ZNS, ZNS, TemplatePurpose, TemplateSender, dossier_fields
 from handlers.texts import Language, language_of, text
-from storage.base import CaseRepository, ChatRepository, DirectoryRepository, OutboxRepository
+from storage.base import (
+    CaseRepository,
+    ChatRepository,
+    DirectoryRepository,
+    DossierRepository,
+    OutboxRepository,
+)
 from storage.records import Case, Contact, Notice, OutboxStatus
+
+log = logging.getLogger(__name__)
+NO_RESOLUTION_TEMPLATE = "no resolution template configured (zalo_oa.templates.resolution)"
 
 
 def render_notice(
@@ -88,6 +102,8 @@ class Notices:
         desk: CaseDesk,
         default_language: Language,
         courier: Courier | None = None,
+        templates: TemplateSender | None = None,
+        dossiers: DossierRepository | None = None,
     ) -> None:
         self.outbox = outbox
         self.cases = cases
@@ -96,6 +112,8 @@ class Notices:
         self.desk = desk
         self.default_language = default_language
         self.courier = courier or Courier()
+        self.templates = templates  # None: no ZNS channel
+        self.dossiers = dossiers
 
     async def send(self, senders: Mapping[str, Sender], now: datetime) -> Round:
         """Sends every pending case notice that can go now; returns what became of them. A notice
@@ -123,11 +141,57 @@ class Notices:
                     behind.add(recipient)
                     outcomes.append(settled(Outcome.WAITING))
                     continue
-                outcomes.append(
-                    self.courier.hand_over(recipient, item, partial(self._send_one, senders, notice, now))
+                send = (
+                    partial(self._send_zns, notice, now)
+                    if notice.channel == ZNS and notice.person_id is None
+                    else partial(self._send_one, senders, notice, now)
                 )
+                outcomes.append(self.courier.hand_over(recipient, item, send))
             after = page[-1].id
         return outcomes
+
+    async def _send_zns(self, notice: Notice, now: datetime) -> Outcome:
+        """A notice to a citizen who answered by ZNS: the resolution goes as the `resolution`
+        template to the dossier's phone; nothing else goes by ZNS."""
+        if not await self.outbox.claim_notice(notice.id, now, now + LEASE):
+            return Outcome.TAKEN
+        case = await self.cases.get_case(notice.case_id)
+        dossier = (
+            await self.dossiers.get_dossier_by_id(case.dossier_id)
+            if case is not None and self.dossiers is not None
+            else None
+        )
+        templates = self.templates
+        why_not: str | None = None
+        if case is None or dossier is None:
+            why_not = "no such case"
+        elif notice.kind != "resolved":
+            why_not = "only the resolution goes by ZNS"
+        elif templates is None or not templates.has_template(TemplatePurpose.RESOLUTION):
+            why_not = NO_ZNS if templates is None else NO_RESOLUTION_TEMPLATE
+            log.warning("the resolution of case %s cannot reach its citizen: %s", notice.case_id, why_not)
+        if why_not is not None or templates is None or case is None or dossier is None:
+            await self.outbox.finish_notice(notice.id, OutboxStatus.SKIPPED, now, why_not)
+            return Outcome.SKIPPED
+        fields = {
+            **dossier_fields(dossier, self.desk.settings.zone),
+            "resolution_note": case.resolution or "",
+            "case_id": str(case.id),
+        }
+        result = await templates.send_template(
+            TemplatePurpose.RESOLUTION, notice.chat_id, fields, f"case-{case.id}", dossier_id=dossier.id
+        )
+
+        async def finish(status: OutboxStatus, why: str | None) -> None:
+            await self.outbox.finish_notice(notice.id, status, now, why)
+
+        async def retry(error: str, next_attempt_at: datetime) -> int:
+            return await self.outbox.retry_notice(notice.id, error, next_attempt_at)
+
+        return await settle_template(
+            result, now, self.desk.settings.zone, attempts=notice.attempts, finish=finish, retry=retry,
+            what=f"notice {notice.id} by ZNS",
+        )  # fmt: skip
 
     async def _send_one(self, senders: Mapping[str, Sender], notice: Notice, now: datetime) -> Outcome:
         case = await self.cases.get_case(notice.case_id)

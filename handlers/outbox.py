@@ -15,10 +15,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from handlers.chat import Address, Delivery, Reply, Sender
+from handlers.templates import TemplateDelivery, TemplateResult
 from handlers.texts import Language, language_of
 from handlers.throttled_log import ThrottledLog
 from storage.base import ChatRepository, DirectoryRepository
@@ -213,6 +215,48 @@ async def settle(
         "%s to %s:%s not accepted (attempt %s); tried again from %s",
         what, address.channel, address.chat_id, attempts + 1, next_attempt_at.isoformat(timespec="seconds"),
     )  # fmt: skip
+    return Outcome.RETRYING
+
+
+NO_ZALO = "no Zalo account on this phone"
+QUOTA_WAIT = timedelta(minutes=5)  # after the local midnight that renews the day's ZNS quota
+
+
+async def settle_template(
+    result: TemplateResult,
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    attempts: int,
+    finish: Callable[[OutboxStatus, str | None], Awaitable[None]],
+    retry: Callable[[str, datetime], Awaitable[int]],
+    what: str,
+) -> Outcome:
+    """Records a template message (ZNS) as settle records a chat's: sent; given up when the phone has
+    no account (UNREACHABLE: not tried again) or the template was refused; held until just after
+    the local midnight when the day's quota is used up; else retried after a backoff."""
+    if result.delivery == TemplateDelivery.SENT:
+        await finish(OutboxStatus.SENT, None)
+        log.info("%s: sent (message %s)", what, result.message_id)
+        return Outcome.SENT
+    if result.delivery == TemplateDelivery.NO_ACCOUNT:
+        await finish(OutboxStatus.UNREACHABLE, NO_ZALO)
+        log.info("%s: %s", what, NO_ZALO)
+        return Outcome.UNREACHABLE
+    if result.delivery == TemplateDelivery.REFUSED:
+        error = f"the template was refused: {result.error}"
+        await finish(OutboxStatus.FAILED, error)
+        log.error("%s: %s; given up", what, error)
+        return Outcome.FAILED
+    if result.delivery == TemplateDelivery.QUOTA:
+        tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+        next_attempt_at = datetime.combine(tomorrow, time(), zone) + QUOTA_WAIT
+        error = "the day's ZNS quota is used up"
+    else:
+        next_attempt_at = now + backoff(attempts + 1)
+        error = f"ZNS did not accept it ({result.error or 'server, network or rate limit'})"
+    await retry(error, next_attempt_at)
+    log.warning("%s: %s; tried again from %s", what, error, next_attempt_at.isoformat(timespec="seconds"))
     return Outcome.RETRYING
 
 

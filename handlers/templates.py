@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 from storage.records import Dossier
 
+ZNS = "zns"  # the channel of template messages; the chat id is the phone
+NO_ZNS = "no ZNS channel configured"
 # The dossier fields a template's parameters may name.
 TEMPLATE_FIELDS = (
     "citizen_name",
@@ -59,6 +61,11 @@ class TemplateSender(Protocol):
 
     def has_template(self, purpose: TemplatePurpose) -> bool:
         """Whether a template is configured for this purpose."""
+        ...
+
+    def saving_quota(self) -> bool:
+        """Whether the day's quota runs low: what matters most to citizens (apology letters,
+        resolutions of complaints) goes, invitations wait for the next day."""
         ...
 
     async def send_template(

@@ -408,6 +408,12 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "Dossier {code} is extended to {day}, 17:00. The citizen has "
         "no channel: the apology letter is listed for the desk to print and send.",
     },
+    "citizen_by_zns": {
+        "vi": "Người dân của phản ánh #{id} đánh giá qua tin nhắn Zalo (ZNS) nên không nhận được tin nhắn "
+        "qua bot; khi Ông/Bà ghi kết quả xử lý, kết quả sẽ được gửi đến họ bằng tin nhắn ZNS.",
+        "en": "The citizen of complaint #{id} rated by a Zalo template message (ZNS), so no message reaches "
+        "them through the bot; once you record the resolution, it goes to them by ZNS.",
+    },
     "button_delegate_extension": {"vi": "Giao cán bộ gia hạn", "en": "Hand to a staff member"},
     "typed_delegate_extension": {
         "vi": "Để giao cán bộ gia hạn, gõ: uy quyen {id}",

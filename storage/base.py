@@ -339,6 +339,27 @@ class SurveyRepository(ABC):
         complaint case (if it has none) in the same transaction. Raises StaleStep."""
 
     @abstractmethod
+    async def record_whole_answer(
+        self,
+        dossier_id: int,
+        *,
+        channel: str,
+        chat_id: str,
+        question_set: str,
+        rating: Rating,
+        option_id: str,
+        follow_ups: Sequence[FollowUp],
+        texts: Mapping[str, str],
+        answered_at: datetime,
+        now: datetime,
+        case_deadline: date | None = None,
+        dossier_late: bool | None = None,
+    ) -> Answer:
+        """Stores an answer given whole at once, outside a chat's survey (a ZNS service rating:
+        stars, chips and a note), complete, with `letter_sent` read as record_rating reads it; with
+        a `case_deadline`, opens the dossier's case in the same transaction. Raises AlreadyAnswered."""
+
+    @abstractmethod
     async def answered_since(self, channel: str, chat_id: str, since: datetime) -> bool:
         """Whether this chat answered any survey at or after `since` (the cool-down)."""
 
@@ -493,6 +514,10 @@ class OutboxRepository(ABC):
     ) -> int:
         """Counts a failed attempt and leaves the invitation pending, due again at `next_attempt_at`
         (None: at once); returns the attempts so far."""
+
+    @abstractmethod
+    async def invited_since(self, channel: str, chat_id: str, since: datetime) -> bool:
+        """Whether an invitation to this chat (for ZNS: this phone) was sent at or after `since`."""
 
     @abstractmethod
     async def list_invitations(self, statuses: Sequence[OutboxStatus], limit: int = 1000) -> list[Invitation]:

@@ -31,8 +31,13 @@ class RecordingTemplates:
     sent: list[tuple[TemplatePurpose, str, dict[str, str], str]] = field(default_factory=list)
     outcomes: dict[str, TemplateResult] = field(default_factory=dict)
 
+    saving: bool = False  # the day's quota runs low
+
     def has_template(self, purpose: TemplatePurpose) -> bool:
         return purpose in self.purposes
+
+    def saving_quota(self) -> bool:
+        return self.saving
 
     async def send_template(
         self,

@@ -191,4 +191,4 @@ async def test_a_refused_template_is_given_up_and_listed_to_print(config, store,
     letters = with_templates(handlers, RecordingTemplates(outcomes={"84901234567": refused}))
     assert (await letters.send({}, NOW)).failed == 1
     (printed,) = await store.letters.list_letters(to_print=True)
-    assert printed.deliveries[0].error == "the apology template was refused: -1123 parameter ly_do too long"
+    assert printed.deliveries[0].error == "the template was refused: -1123 parameter ly_do too long"

@@ -18,3 +18,6 @@ CREATE TABLE dossier_alerts (
     outcome      TEXT
 );
 CREATE INDEX dossier_alerts_waiting ON dossier_alerts(id) WHERE announced_at IS NULL;
+
+-- The cool-down of a ZNS survey is by phone: was this phone asked lately?
+CREATE INDEX invitations_chat_sent ON invitations(channel, chat_id, sent_at) WHERE status = 'sent';

@@ -136,12 +136,20 @@ def first_id(db: Connection) -> int:
 
 
 def queue_invitations(db: Connection, dossier_id: int, at: datetime) -> None:
-    """An invitation for every chat that opened the dossier's link; none twice."""
-    db.execute(
+    """An invitation for every chat that opened the dossier's link; with none, one by ZNS to the
+    dossier's phone (the `rating` template), if it has one; none twice."""
+    linked = db.execute(
         "INSERT OR IGNORE INTO invitations (dossier_id, channel, chat_id, created_at)"
         " SELECT dossier_id, channel, chat_id, ? FROM dossier_chats WHERE dossier_id = ?",
         (iso(at), dossier_id),
-    )
+    ).rowcount
+    if not linked:
+        db.execute(
+            "INSERT OR IGNORE INTO invitations (dossier_id, channel, chat_id, created_at)"
+            " SELECT d.id, 'zns', d.phone, ? FROM dossiers d WHERE d.id = ? AND d.phone IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM dossier_chats c WHERE c.dossier_id = d.id)",
+            (iso(at), dossier_id),
+        )
 
 
 def factors(follow_ups: str) -> list[str]:

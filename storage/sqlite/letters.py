@@ -41,7 +41,6 @@ _TO_PRINT = (
     " AND NOT EXISTS (SELECT 1 FROM letter_deliveries x WHERE x.letter_id = l.id"
     " AND x.status IN ('sent', 'pending'))"
 )
-NO_ZNS = "no ZNS channel configured"
 _ALERT = (
     "SELECT a.id, a.dossier_id, d.code AS dossier_code, d.procedure, d.citizen_name, d.due_on,"
     " u.name AS dossier_unit_name, a.kind, a.unit_code, a.person_id, a.letter_id, l.reason, l.new_due_at,"

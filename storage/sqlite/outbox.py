@@ -88,6 +88,14 @@ class SQLiteOutbox(OutboxRepository):
     ) -> int:
         return await self._retry("invitations", invitation_id, error, next_attempt_at)
 
+    async def invited_since(self, channel: str, chat_id: str, since: datetime) -> bool:
+        row = await self.db.read_one(
+            "SELECT 1 FROM invitations INDEXED BY invitations_chat_sent WHERE channel = ? AND chat_id = ?"
+            " AND status = 'sent' AND sent_at >= ? LIMIT 1",
+            (channel, chat_id, iso(since)),
+        )
+        return row is not None
+
     async def list_invitations(self, statuses: Sequence[OutboxStatus], limit: int = 1000) -> list[Invitation]:
         rows = await self._list("invitations", statuses, "", (), limit)
         return [Invitation.model_validate(r) for r in rows]

@@ -4,7 +4,7 @@ moves the survey to, and only if the survey still stands where the caller saw it
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -29,6 +29,11 @@ ANSWER_FIELDS = (
     "rating_option", "follow_ups", "texts", "answered_at", "completed_at", "dossier_late", "letter_sent",
 )  # fmt: skip
 _ANSWER_COLUMNS = ", ".join(ANSWER_FIELDS)  # RETURNING takes no table alias
+# Whether a letter of the dossier (the parameter) reached the citizen, read in the answer's transaction.
+_LETTER_SENT = (
+    "EXISTS (SELECT 1 FROM letters l JOIN letter_deliveries x ON x.letter_id = l.id"
+    " WHERE l.dossier_id = ? AND x.status = 'sent')"
+)
 _ANSWER_COLUMNS_OF_A = ", ".join(f"a.{name}" for name in ANSWER_FIELDS)
 
 
@@ -149,9 +154,7 @@ class SQLiteSurveys(SurveyRepository):
                 db,
                 "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version,"
                 " rating, rating_option, answered_at, completed_at, dossier_late, letter_sent)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, EXISTS (SELECT 1 FROM letters l"
-                " JOIN letter_deliveries x ON x.letter_id = l.id"
-                " WHERE l.dossier_id = ? AND x.status = 'sent'))"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {_LETTER_SENT})"
                 f" ON CONFLICT (dossier_id) DO NOTHING RETURNING {_ANSWER_COLUMNS}",
                 values,
             )
@@ -189,6 +192,45 @@ class SQLiteSurveys(SurveyRepository):
             survey, "texts = json_set(texts, '$.' || json_quote(?), ?)", (question_id, text), next_step, now,
             case_deadline,
         )  # fmt: skip
+
+    async def record_whole_answer(
+        self,
+        dossier_id: int,
+        *,
+        channel: str,
+        chat_id: str,
+        question_set: str,
+        rating: Rating,
+        option_id: str,
+        follow_ups: Sequence[FollowUp],
+        texts: Mapping[str, str],
+        answered_at: datetime,
+        now: datetime,
+        case_deadline: date | None = None,
+        dossier_late: bool | None = None,
+    ) -> Answer:
+        values = (
+            dossier_id, channel, chat_id, question_set, rating.value, option_id,
+            json.dumps([f.model_dump() for f in follow_ups], ensure_ascii=False),
+            json.dumps(dict(texts), ensure_ascii=False), iso(answered_at), iso(now), dossier_late, dossier_id,
+        )  # fmt: skip
+
+        def record(db: Connection) -> Row:
+            row = first(
+                db,
+                "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version,"
+                " rating, rating_option, follow_ups, texts, answered_at, completed_at, dossier_late,"
+                f" letter_sent) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, {_LETTER_SENT})"
+                f" ON CONFLICT (dossier_id) DO NOTHING RETURNING {_ANSWER_COLUMNS}",
+                values,
+            )
+            if row is None:
+                raise AlreadyAnswered(str(dossier_id))
+            if case_deadline is not None:
+                open_case(db, dossier_id, case_deadline, now)
+            return row
+
+        return answer(await self.db.write(record))
 
     async def answered_since(self, channel: str, chat_id: str, since: datetime) -> bool:
         row = await self.db.read_one(

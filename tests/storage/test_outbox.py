@@ -7,7 +7,16 @@ from __future__ import annotations
 import pytest
 
 from storage.base import Storage
-from storage.records import CaseState, Invitation, NoticeTo, OutboxStatus
+from storage.records import (
+    CaseState,
+    DossierEventFacts,
+    DossierEventType,
+    DossierFacts,
+    Invitation,
+    NewDossier,
+    NoticeTo,
+    OutboxStatus,
+)
 from tests.storage.conftest import T0, add_dossier, hours, open_case
 
 
@@ -243,3 +252,47 @@ class TestUndeliveredReplies:
         assert replies[0].id < replies[1].id
         assert [r.chat_id for r in await db.outbox.undelivered_replies(since=T0 + hours(1))] == ["z-2"]
         assert [r.chat_id for r in await db.outbox.undelivered_replies(limit=1)] == ["z-2"]  # the latest
+
+
+class TestZnsInvitations:
+    async def test_a_returned_dossier_with_a_phone_and_no_chat_is_invited_by_zns(self, db: Storage):
+        facts = DossierFacts(
+            code="HS-Z", unit_code="Q1-BN", procedure="Đăng ký kết hôn", received_on=T0.date(),
+            due_on=T0.date(), phone="84901234567",
+        )  # fmt: skip
+        (put,) = await db.dossiers.put_dossiers(
+            [(facts, NewDossier(link_id="L-Z", survey_code="S-Z"))], actor="test", now=T0
+        )
+        await db.dossiers.add_dossier_event(
+            "HS-Z", DossierEventFacts(type=DossierEventType.RETURNED, at=T0), actor="test", now=T0
+        )
+        (invitation,) = await db.outbox.pending_invitations()
+        assert (invitation.dossier_id, invitation.channel, invitation.chat_id) == (
+            put.dossier.id, "zns", "84901234567",
+        )  # fmt: skip
+
+    async def test_a_linked_chat_is_invited_instead_of_the_phone(self, db: Storage):
+        facts = DossierFacts(code="HS-C", unit_code="Q1-BN", procedure="Đăng ký kết hôn", phone="84901234567")
+        (put,) = await db.dossiers.put_dossiers(
+            [(facts, NewDossier(link_id="L-C", survey_code="S-C"))], actor="test", now=T0
+        )
+        await db.dossiers.link_chat(put.dossier.id, "telegram", "42", T0)
+        await db.dossiers.add_dossier_event(
+            "HS-C", DossierEventFacts(type=DossierEventType.RETURNED, at=T0), actor="test", now=T0
+        )
+        assert [(i.channel, i.chat_id) for i in await db.outbox.pending_invitations()] == [("telegram", "42")]
+
+    async def test_a_dossier_without_phone_or_chat_invites_nobody(self, db: Storage):
+        await add_dossier(db, returned=True)
+        assert await db.outbox.pending_invitations() == []
+
+    async def test_invited_since_counts_invitations_sent_to_the_chat(self, db: Storage):
+        (first,) = await invite(db, "42")
+        (other,) = await invite(db, "43")
+        assert not await db.outbox.invited_since("telegram", "42", T0)
+        await db.outbox.finish_invitation(first.id, OutboxStatus.SENT, T0 + hours(1))
+        await db.outbox.finish_invitation(other.id, OutboxStatus.SKIPPED, T0 + hours(1))
+        assert await db.outbox.invited_since("telegram", "42", T0 + hours(1))
+        assert not await db.outbox.invited_since("telegram", "42", T0 + hours(2))
+        assert not await db.outbox.invited_since("telegram", "43", T0)  # skipped is not asked
+        assert not await db.outbox.invited_since("zalo", "42", T0)

@@ -366,3 +366,44 @@ class TestSurveys:
         assert not await db.surveys.answered_since("telegram", "42", T0 + timedelta(seconds=1))
         assert not await db.surveys.answered_since("telegram", "42", (T0 + hours(1)).astimezone(vietnam))
         assert (await db.surveys.get_answer(dossier.id)).answered_at == T0
+
+
+class TestWholeAnswers:
+    async def whole(self, db: Storage, dossier_id: int, **given: object):
+        values: dict = {
+            "channel": "zns", "chat_id": "84901234567", "question_set": "zns-rating",
+            "rating": Rating.UNSATISFIED, "option_id": "stars_2",
+            "follow_ups": [FollowUp(question_id="chips", option_id="Chờ đợi lâu", factor="access")],
+            "texts": {"note": "Trả kết quả trễ hẹn"}, "answered_at": T0 - hours(1), "now": T0,
+        }  # fmt: skip
+        values.update(given)
+        return await db.surveys.record_whole_answer(dossier_id, **values)
+
+    async def test_a_whole_answer_is_stored_complete_at_once(self, db: Storage):
+        dossier = await add_dossier(db)
+        stored = await self.whole(db, dossier.id, dossier_late=True)
+        assert (stored.channel, stored.chat_id, stored.question_set, stored.rating, stored.rating_option) == (
+            "zns", "84901234567", "zns-rating", Rating.UNSATISFIED, "stars_2",
+        )  # fmt: skip
+        assert stored.follow_ups == [FollowUp(question_id="chips", option_id="Chờ đợi lâu", factor="access")]
+        assert stored.texts == {"note": "Trả kết quả trễ hẹn"}
+        assert (stored.answered_at, stored.completed_at) == (T0 - hours(1), T0)
+        assert (stored.dossier_late, stored.letter_sent) == (True, False)
+        assert await db.surveys.get_answer(dossier.id) == stored
+        assert await db.surveys.answered_since("zns", "84901234567", T0 - hours(1))
+        assert await db.cases.list_cases(["Q1-BN"], states=list(CaseState)) == []
+
+    async def test_a_whole_answer_opens_its_case_with_a_deadline(self, db: Storage):
+        dossier = await add_dossier(db)
+        await self.whole(db, dossier.id, case_deadline=DEADLINE)
+        (case,) = await db.cases.list_cases(["Q1-BN"], states=list(CaseState))
+        assert (case.dossier_id, case.deadline, case.citizen_channel, case.citizen_chat_id) == (
+            dossier.id, DEADLINE, "zns", "84901234567",
+        )  # fmt: skip
+
+    async def test_a_dossier_answered_already_keeps_its_answer(self, db: Storage):
+        first = await answer(db)
+        with pytest.raises(AlreadyAnswered):
+            await self.whole(db, first.dossier_id, case_deadline=DEADLINE)
+        assert await db.surveys.get_answer(first.dossier_id) == first
+        assert await db.cases.list_cases(["Q1-BN"], states=list(CaseState)) == []
