@@ -23,6 +23,7 @@ from storage.records import (
     CaseEvent,
     CaseState,
     ChatState,
+    Consent,
     DigestRecord,
     DigestStatus,
     DirectoryProposal,
@@ -35,6 +36,7 @@ from storage.records import (
     DueDossier,
     EventResult,
     FollowUp,
+    Forgotten,
     Invitation,
     Letter,
     LetterDelivery,
@@ -44,6 +46,7 @@ from storage.records import (
     NoticeTo,
     OutboxStatus,
     Person,
+    PersonalData,
     PersonEntry,
     PutResult,
     Rating,
@@ -260,6 +263,15 @@ class ChatRepository(ABC):
 
     @abstractmethod
     async def set_awaiting(self, channel: str, chat_id: str, awaiting: str | None) -> None: ...
+
+    @abstractmethod
+    async def note_notice(self, channel: str, chat_id: str, now: datetime) -> bool:
+        """Records that the chat was shown the privacy notice, unless it was before; returns
+        whether this call recorded it."""
+
+    @abstractmethod
+    async def set_consent(self, channel: str, chat_id: str, consent: Consent, now: datetime) -> None:
+        """Records the chat's answer to the consent question (the latest one counts)."""
 
     @abstractmethod
     async def menu_start(
@@ -761,6 +773,43 @@ class AuditRepository(ABC):
         """Admin changes and case actions, oldest first."""
 
 
+class PrivacyRepository(ABC):
+    """A citizen's personal data (chat ids, names, phones, free texts): shown to them, and erased
+    on request or after the retention period. Erasing keeps every rating and factor, with nothing
+    that leads back to the person, so a unit's figures do not change."""
+
+    @abstractmethod
+    async def personal_data(self, channel: str, chat_id: str) -> PersonalData:
+        """Everything stored about the chat's citizen: the chat, the dossiers it is linked to (or
+        answered), its answers, and their cases with their history."""
+
+    @abstractmethod
+    async def forget_chat(
+        self, channel: str, chat_id: str, *, actor: str, now: datetime, note: str
+    ) -> Forgotten:
+        """Erases the chat and the personal data of every dossier it is linked to or answered (see
+        forget_dossiers), in one transaction, with an audit entry naming no one."""
+
+    @abstractmethod
+    async def forget_dossiers(
+        self, dossier_ids: Sequence[int], *, actor: str, now: datetime, note: str
+    ) -> Forgotten:
+        """Erases, in one transaction, the dossiers' citizen names and phones, their chat links
+        and the chat ids kept with their answers, outbox messages and letters, the free texts of
+        their answers and cases (answers keep rating, option and factors), scrubs those names,
+        phones and chat ids from audit details, closes their open cases with `note` as the event's
+        note, and marks the dossiers erased; with an audit entry naming no one."""
+
+    @abstractmethod
+    async def dossiers_of_phone(self, phone: str) -> list[int]:
+        """The dossiers with this phone (normalised: 84 and the national number)."""
+
+    @abstractmethod
+    async def inactive_dossiers(self, before: datetime, limit: int = 500) -> list[int]:
+        """Dossiers not erased yet whose last activity (the dossier's last change, its answer, its
+        case; an open case is activity) was before `before`, by id."""
+
+
 class Storage(ABC):
     """One database: a repository per aggregate, opened and closed by the application."""
 
@@ -775,6 +824,7 @@ class Storage(ABC):
     audit: AuditRepository
     api_keys: ApiKeyRepository
     letters: LetterRepository
+    privacy: PrivacyRepository
 
     @abstractmethod
     async def open(self) -> None:

@@ -317,6 +317,13 @@ class ChatState(Record):
     # made for every message anyway, so a cache of the active sets is checked at no extra cost.
     # None (a backend that does not read it with the state): whoever needs it reads it.
     question_sets_version: int | None = None
+    notice_at: datetime | None = None  # when the chat was shown the privacy notice
+    consent: Consent | None = None  # asked only where the unit asks for explicit consent
+
+
+class Consent(StrEnum):
+    GIVEN = "given"
+    REFUSED = "refused"
 
 
 class Answer(Record):
@@ -557,3 +564,65 @@ class DirectoryProposal(Record):
     proposed_at: datetime
     proposed_by: str
     applied_at: datetime | None = None
+
+
+class PersonalDossier(Record):
+    """A dossier a chat is linked to, as its citizen is shown it: code and procedure only."""
+
+    code: str
+    procedure: str
+    unit_name: str
+    linked_at: datetime | None = None
+
+
+class PersonalAnswer(Record):
+    dossier_code: str
+    procedure: str
+    channel: str
+    rating: Rating
+    rating_option: str
+    follow_ups: list[FollowUp] = Field(default_factory=list)
+    texts: dict[str, str] = Field(default_factory=dict)
+    answered_at: datetime
+    completed_at: datetime | None = None
+
+
+class PersonalCaseEvent(Record):
+    at: datetime
+    action: str
+    note: str | None = None
+
+
+class PersonalCase(Record):
+    id: int
+    dossier_code: str
+    unit_name: str
+    state: CaseState
+    opened_at: datetime
+    deadline: date
+    resolution: str | None = None
+    events: list[PersonalCaseEvent] = Field(default_factory=list)
+
+
+class PersonalData(Record):
+    """Everything stored about one chat's citizen (Law 91/2025/QH15, the right of access)."""
+
+    channel: str
+    chat_id: str
+    language: str | None = None
+    notice_at: datetime | None = None
+    consent: Consent | None = None
+    consent_at: datetime | None = None
+    dossiers: list[PersonalDossier] = Field(default_factory=list)
+    answers: list[PersonalAnswer] = Field(default_factory=list)
+    cases: list[PersonalCase] = Field(default_factory=list)
+
+
+class Forgotten(Record):
+    """What an erasure changed: dossiers whose personal data went, answers made anonymous, chats
+    forgotten, and the open cases it closed."""
+
+    dossiers: int = 0
+    answers: int = 0
+    chats: int = 0
+    closed_cases: list[int] = Field(default_factory=list)

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.base import ChatRepository
-from storage.records import ChatState
+from storage.records import ChatState, Consent
 from storage.sqlite.db import Connection, Database, iso
 from storage.sqlite.db import first as first_row
 from storage.sqlite.surveys import SURVEY_STATE_COLUMNS, SURVEY_STATE_JOINS, survey
 
 CHAT_STATE = (
-    "SELECT c.language, c.unreachable_since, c.awaiting, c.menu,"
+    "SELECT c.language, c.unreachable_since, c.awaiting, c.menu, c.notice_at, c.consent,"
     " (SELECT COALESCE(p.last_channel, '') FROM person_contacts pk JOIN people p"
     "  ON p.id = pk.person_id AND p.active = 1"
     "  WHERE pk.channel = k.channel AND pk.chat_id = k.chat_id"
@@ -45,6 +45,8 @@ class SQLiteChats(ChatRepository):
             is_person=row["person_channel"] is not None,
             person_channel=row["person_channel"] or None,
             question_sets_version=row["question_sets_version"],
+            notice_at=row["notice_at"],
+            consent=row["consent"],
         )
 
     async def set_language(self, channel: str, chat_id: str, language: str) -> None:
@@ -72,6 +74,29 @@ class SQLiteChats(ChatRepository):
             "INSERT INTO chats (channel, chat_id, awaiting) VALUES (?, ?, ?)"
             " ON CONFLICT (channel, chat_id) DO UPDATE SET awaiting = excluded.awaiting",
             (channel, chat_id, awaiting),
+        )
+
+    async def note_notice(self, channel: str, chat_id: str, now: datetime) -> bool:
+        def note(db: Connection) -> bool:
+            return (
+                first_row(
+                    db,
+                    "INSERT INTO chats (channel, chat_id, notice_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (channel, chat_id) DO UPDATE SET notice_at = excluded.notice_at"
+                    " WHERE chats.notice_at IS NULL RETURNING 1",
+                    (channel, chat_id, iso(now)),
+                )
+                is not None
+            )
+
+        return await self.db.write(note)
+
+    async def set_consent(self, channel: str, chat_id: str, consent: Consent, now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO chats (channel, chat_id, consent, consent_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (channel, chat_id) DO UPDATE SET consent = excluded.consent,"
+            " consent_at = excluded.consent_at",
+            (channel, chat_id, consent.value, iso(now)),
         )
 
     async def menu_start(
