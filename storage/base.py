@@ -271,7 +271,9 @@ class ChatRepository(ABC):
 
     @abstractmethod
     async def set_consent(self, channel: str, chat_id: str, consent: Consent, now: datetime) -> None:
-        """Records the chat's answer to the consent question (the latest one counts)."""
+        """Records the chat's answer to the consent question (the latest one counts). A refusal
+        also takes away, in the same transaction, what the chat was linked to before: its dossier
+        links, its survey, its pending invitations; nothing but the refusal is kept."""
 
     @abstractmethod
     async def menu_start(
@@ -771,6 +773,11 @@ class AuditRepository(ABC):
     @abstractmethod
     async def audit_since(self, since: datetime | None) -> list[AuditEntry]:
         """Admin changes and case actions, oldest first."""
+
+    @abstractmethod
+    async def record_access(self, actor: str, action: str, detail: str | None, now: datetime) -> None:
+        """Records an action that changes nothing but is traced: a citizen reading their personal
+        data, an export carrying personal data."""
 
 
 class PrivacyRepository(ABC):

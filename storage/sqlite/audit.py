@@ -7,7 +7,7 @@ from datetime import datetime
 
 from storage.base import AuditRepository
 from storage.records import AuditEntry
-from storage.sqlite.db import Database, iso
+from storage.sqlite.db import Database, iso, record_audit
 
 
 class SQLiteAudit(AuditRepository):
@@ -24,3 +24,6 @@ class SQLiteAudit(AuditRepository):
             (iso(since) or "",),
         )
         return [AuditEntry.model_validate(dict(r)) for r in rows]
+
+    async def record_access(self, actor: str, action: str, detail: str | None, now: datetime) -> None:
+        await self.db.write(lambda db: record_audit(db, actor, action, detail, now))

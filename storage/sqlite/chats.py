@@ -92,12 +92,24 @@ class SQLiteChats(ChatRepository):
         return await self.db.write(note)
 
     async def set_consent(self, channel: str, chat_id: str, consent: Consent, now: datetime) -> None:
-        await self.db.execute(
-            "INSERT INTO chats (channel, chat_id, consent, consent_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (channel, chat_id) DO UPDATE SET consent = excluded.consent,"
-            " consent_at = excluded.consent_at",
-            (channel, chat_id, consent.value, iso(now)),
-        )
+        def record(db: Connection) -> None:
+            db.execute(
+                "INSERT INTO chats (channel, chat_id, consent, consent_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, chat_id) DO UPDATE SET consent = excluded.consent,"
+                " consent_at = excluded.consent_at, awaiting = NULL",
+                (channel, chat_id, consent.value, iso(now)),
+            )
+            if consent == Consent.REFUSED:
+                chat = (channel, chat_id)
+                db.execute("DELETE FROM dossier_chats WHERE channel = ? AND chat_id = ?", chat)
+                db.execute("DELETE FROM surveys WHERE channel = ? AND chat_id = ?", chat)
+                db.execute(
+                    "UPDATE invitations SET status = 'skipped', error = 'consent refused'"
+                    " WHERE channel = ? AND chat_id = ? AND status = 'pending'",
+                    chat,
+                )
+
+        await self.db.write(record)
 
     async def menu_start(
         self, channel: str, chat_id: str, *, adding: int, keep_since: datetime | None, limit: int

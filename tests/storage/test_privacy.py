@@ -182,3 +182,31 @@ class TestRetention:
         assert await db.privacy.inactive_dossiers(later, limit=1) == [answered]
         await db.privacy.forget_dossiers([answered, quiet.dossier.id], actor="retention", now=later, note="x")
         assert await db.privacy.inactive_dossiers(later) == []
+
+
+class TestRefusal:
+    async def test_a_refusal_takes_away_the_chat_s_links_survey_and_invitations(self, db: Storage):
+        facts = DossierFacts(code="HS-R", unit_code="Q1-BN", procedure="Chứng thực")
+        (put,) = await db.dossiers.put_dossiers(
+            [(facts, NewDossier(link_id="L-R", survey_code="S-R"))], actor="test", now=T0
+        )
+        await db.dossiers.link_chat(put.dossier.id, "telegram", CHAT, T0)
+        await db.chats.set_awaiting("telegram", CHAT, "consent:1")
+        await db.dossiers.add_dossier_event(
+            "HS-R", DossierEventFacts(type=DossierEventType.RETURNED, at=T0), actor="test", now=T0
+        )
+        await start_survey(db, put.dossier.id, CHAT)
+        await db.chats.set_consent("telegram", CHAT, Consent.REFUSED, T0)
+        state = await db.chats.get_chat_state("telegram", CHAT)
+        assert (state.consent, state.survey, state.awaiting) == (Consent.REFUSED, None, None)
+        assert await db.outbox.pending_invitations() == []
+        assert (await db.privacy.personal_data("telegram", CHAT)).dossiers == []
+
+
+class TestAccessAudit:
+    async def test_an_access_is_recorded_in_the_audit(self, db: Storage):
+        await db.audit.record_access("citizen", "personal data shown", "telegram chat", T0)
+        (entry,) = [e for e in await db.audit.audit_since(T0) if e.action == "personal data shown"]
+        assert (entry.actor, entry.action, entry.detail, entry.at) == (
+            "citizen", "personal data shown", "telegram chat", T0,
+        )  # fmt: skip
