@@ -151,6 +151,21 @@ class LettersConfig(Section):
         return self.template.vi if language == "vi" else self.template.en
 
 
+class PrivacyConfig(Section):
+    """Personal data (Law 91/2025/QH15): who is responsible for it, whether citizens are asked to
+    consent before their answers are kept, and how long names, phones, chat links and free texts
+    are kept after a dossier's last activity (ratings and factors stay, anonymous)."""
+
+    controller: str | None = Field(default=None, min_length=1, max_length=300)
+    consent: Literal["notice", "explicit"] = "notice"
+    retention_days: int = Field(default=730, ge=1, le=36500)
+
+
+# A case lives at most this long past its deadline: a resolution may be refused and the case
+# reopened, and a retention period shorter than a case's life would erase a complaint being handled.
+REOPENING_DAYS = 30
+
+
 Person = PersonConfig
 
 
@@ -167,6 +182,7 @@ class Config(Section):
     cases: CasesConfig = CasesConfig()
     api: ApiConfig | None = None  # absent: `run` serves no HTTP API
     letters: LettersConfig = LettersConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     admins: tuple[Person, ...] = ()
     units: tuple[UnitConfig, ...] = ()
     _source: Path | None = PrivateAttr(default=None)
@@ -196,6 +212,25 @@ class Config(Section):
                 raise ValueError(f"units: the unit code {unit.code!r} appears more than once")
             seen.add(unit.code)
         return self
+
+    @model_validator(mode="after")
+    def _retention_outlives_a_case(self) -> Config:
+        shortest = self.case_life_days
+        if self.privacy.retention_days < shortest:
+            raise ValueError(
+                f"privacy.retention_days: {self.privacy.retention_days} days is shorter than a complaint's"
+                f" life ({shortest} days: the survey link's {self.survey.link_valid_days}, the case"
+                f" deadline's {self.cases.deadline_working_days} working days, {REOPENING_DAYS} for a"
+                " reopening); "
+                "personal data would be erased while the complaint is handled"
+            )
+        return self
+
+    @property
+    def case_life_days(self) -> int:
+        """The longest a complaint may be handled, counted from its dossier's return, in days."""
+        deadline_days = -(-self.cases.deadline_working_days * 7 // 5)  # working days, rounded up
+        return self.survey.link_valid_days + deadline_days + REOPENING_DAYS
 
     def all_units(self) -> Iterator[tuple[UnitConfig, str | None]]:
         return walk_units(self.units)

@@ -29,7 +29,7 @@ AWAITED_EXTENSION = (AWAITING_EXTENSION_REASON, AWAITING_EXTENSION_DAY)
 # The new appointment is the new day at the end of office hours.
 NEW_DUE_TIME = time(17, 0)
 TYPED_EXTEND = ("gia han", "giahan", "extend")
-TYPED_DELEGATE = ("uy quyen", "uyquyen", "delegate")
+TYPED_DELEGATE = ("giao gia han", "giao giahan", "uy quyen", "delegate")
 _DAY_MONTH_YEAR = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _YEAR_MONTH_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
@@ -49,7 +49,8 @@ class DelegateExtension(Button, prefix="dlg"):
 
 def typed_extend_button(words: str) -> ExtendDossier | DelegateExtension | None:
     """The button a typed short command stands for: "gia hạn 345" (or "giahan 345", "extend 345")
-    extends dossier 345; "ủy quyền 345" (or "delegate 345") hands its extension to a staff member."""
+    extends dossier 345; "giao gia hạn 345" (or "ủy quyền 345", "delegate 345") hands its extension
+    to a staff member."""
     typed = folded(words).lstrip("/").replace("#", " ")
     for commands, button in ((TYPED_EXTEND, ExtendDossier), (TYPED_DELEGATE, DelegateExtension)):
         for command in commands:
@@ -256,6 +257,8 @@ class ExtensionDesk:
         people = await self.directory.people_at(chat.channel, chat.chat_id)
         head = await self._head_over(dossier.unit_code, people)
         assert head is not None
-        await self.letters.delegate_extension(dossier.id, chosen.id, actor=f"person:{head.id}", now=now)
+        actor = f"person:{head.id}"
+        if not await self.letters.delegate_extension(dossier.id, chosen.id, actor=actor, now=now):
+            return [Reply(text("extension_delegated_already", language, code=dossier.code, name=chosen.name))]
         self.on_alerts()
         return [Reply(text("extension_delegated", language, code=dossier.code, name=chosen.name))]

@@ -409,14 +409,14 @@ CATALOG: dict[str, dict[Language, str]] = {
         "no channel: the apology letter is listed for the desk to print and send.",
     },
     "citizen_by_zns": {
-        "vi": "Người dân của phản ánh #{id} đánh giá qua tin nhắn Zalo (ZNS) nên không nhận được tin nhắn "
-        "qua bot; khi Ông/Bà ghi kết quả xử lý, kết quả sẽ được gửi đến họ bằng tin nhắn ZNS.",
-        "en": "The citizen of complaint #{id} rated by a Zalo template message (ZNS), so no message reaches "
-        "them through the bot; once you record the resolution, it goes to them by ZNS.",
+        "vi": "Người dân gửi phản ánh #{id} đã đánh giá qua tin nhắn mẫu Zalo (ZNS), nên không nhắn tin "
+        "cho họ qua bot được. Kết quả xử lý Ông/Bà ghi lại sẽ được gửi đến số điện thoại của họ qua Zalo.",
+        "en": "The citizen of complaint #{id} rated by a Zalo template message (ZNS), so they cannot be "
+        "messaged through the bot. The resolution you record goes to their phone by Zalo.",
     },
     "button_delegate_extension": {"vi": "Giao cán bộ gia hạn", "en": "Hand to a staff member"},
     "typed_delegate_extension": {
-        "vi": "Để giao cán bộ gia hạn, gõ: uy quyen {id}",
+        "vi": "Để giao cán bộ gia hạn, gõ: giao gia han {id}",
         "en": "To hand it to a staff member, type: delegate {id}",
     },
     "choose_extension_staff": {
@@ -431,6 +431,16 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "Đã giao {name} gia hạn hồ sơ {code}; cán bộ sẽ nhận tin nhắn kèm nút gia hạn.",
         "en": "{name} will extend dossier {code}; they get a message with the button to do it.",
     },
+    "extension_delegated_already": {
+        "vi": "Hồ sơ {code} đã được giao {name} gia hạn từ trước.",
+        "en": "Dossier {code} was handed to {name} already.",
+    },
+    "alert_forwarded": {
+        "vi": "Tin này dành cho Thủ trưởng {unit}, nhưng đơn vị chưa có Thủ trưởng trong danh bạ hoặc "
+        "không liên lạc được, nên được gửi đến Ông/Bà.",
+        "en": "This is for the head of {unit}, who is not in the directory or cannot be reached, so it "
+        "comes to you.",
+    },
     "extension_delegated_alert": {
         "vi": "Thủ trưởng đơn vị giao Ông/Bà gia hạn hồ sơ {code} · {procedure} (hẹn trả {due}). "
         "Nhấn nút dưới đây để ghi lý do trễ hạn và ngày hẹn mới; người dân sẽ nhận thư xin lỗi.",
@@ -438,9 +448,9 @@ CATALOG: dict[str, dict[Language, str]] = {
         "Press the button below to write the reason and the new date; the citizen gets an apology letter.",
     },
     "rescheduled_twice_alert": {
-        "vi": "⚠️ {unit}: hồ sơ {code} · {procedure} vừa được gia hạn lần thứ hai "
+        "vi": "⚠️ {unit}: hồ sơ {code} · {procedure} vừa được gia hạn thêm lần nữa "
         "(lý do: {reason}; hẹn mới {day}). Quy định chỉ cho phép gia hạn một lần.",
-        "en": "⚠️ {unit}: dossier {code} · {procedure} was just rescheduled a second time "
+        "en": "⚠️ {unit}: dossier {code} · {procedure} was just rescheduled again "
         "(reason: {reason}; new date {day}). The rules allow one extension only.",
     },
     "digest_letters": {

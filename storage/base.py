@@ -135,6 +135,10 @@ class DossierRepository(ABC):
     async def get_dossier_by_link(self, link_id: str) -> Dossier | None: ...
 
     @abstractmethod
+    async def linked_chat_count(self, dossier_id: int) -> int:
+        """How many chats opened the dossier's link or typed its code."""
+
+    @abstractmethod
     async def get_dossier_by_survey_code(self, survey_code: str) -> Dossier | None: ...
 
     @abstractmethod
@@ -657,23 +661,32 @@ class LetterRepository(ABC):
         None), in the order recorded."""
 
     @abstractmethod
-    async def delegate_extension(self, dossier_id: int, person_id: int, *, actor: str, now: datetime) -> None:
+    async def delegate_extension(self, dossier_id: int, person_id: int, *, actor: str, now: datetime) -> bool:
         """Hands the dossier's extension to a staff member (replacing one handed before), with an
-        `extension_delegated` alert for them and an audit entry, in one transaction."""
+        `extension_delegated` alert for them and an audit entry, in one transaction; False (and
+        nothing recorded) when it is theirs already or the dossier is unknown."""
 
     @abstractmethod
-    async def waiting_alerts(self, limit: int = 500) -> list[DossierAlert]:
-        """Alerts not announced yet, oldest first. A letter of a dossier's second `extended` event
-        brings a `rescheduled_twice` alert for the dossier's unit and one for the unit above it,
-        recorded with the letter."""
+    async def waiting_alerts(
+        self, now: datetime, *, lease: timedelta, limit: int = 500
+    ) -> list[DossierAlert]:
+        """Alerts to send now, oldest first: not finished, and not claimed (their retry time come),
+        or claimed longer than `lease` ago by a sender that died. A letter of a dossier's second
+        `extended` event brings a `rescheduled_twice` alert for the dossier's unit and one for the
+        unit above it, recorded with the letter."""
 
     @abstractmethod
-    async def claim_alerts(self, alert_ids: Sequence[int], now: datetime) -> list[int]:
-        """Marks these alerts announced, unless already; returns those this call marked."""
+    async def claim_alerts(self, alert_ids: Sequence[int], now: datetime, *, lease: timedelta) -> list[int]:
+        """Claims these alerts for sending, unless finished or claimed within `lease`; returns
+        those this call claimed."""
 
     @abstractmethod
     async def finish_alert(self, alert_id: int, outcome: str) -> None:
-        """Notes what became of an announced alert (sent, or why not)."""
+        """Notes what became of a claimed alert (sent, or why it was given up): it is done."""
+
+    @abstractmethod
+    async def retry_alert(self, alert_id: int, error: str, next_attempt_at: datetime) -> int:
+        """Releases a claimed alert to be sent again from `next_attempt_at`; returns its attempts."""
 
 
 class DigestRepository(ABC):

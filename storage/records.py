@@ -214,6 +214,7 @@ class DossierAlert(Record):
     created_at: datetime
     announced_at: datetime | None = None
     outcome: str | None = None
+    attempts: int = 0
 
 
 class DueCutoffs(Record):

@@ -89,7 +89,7 @@ async def test_a_head_hands_the_extension_to_staff_and_a_second_one_is_told(tg, 
         assert put.status_code == 201, put.text
 
         head, staff, district = people(bot, 2101), people(bot, 2102), people(bot, 2001)
-        await head.send_text("ủy quyền 1")  # the first dossier of a new database; the digest names it
+        await head.send_text("giao gia hạn 1")  # the first dossier of a new database; the digest names it
         offered = await head.replies_until(has_buttons, timeout=15)
         assert CODE in texts_of(offered)
         chosen = next(b for m in offered for b in m.buttons if b.text == "Phạm Thị D")
@@ -113,7 +113,7 @@ async def test_a_head_hands_the_extension_to_staff_and_a_second_one_is_told(tg, 
         })  # fmt: skip
         assert again.status_code == 201, again.text
         for person in (head, district):
-            alert = await person.replies_until(lambda m: "lần thứ hai" in texts_of(m), timeout=30)
+            alert = await person.replies_until(lambda m: "gia hạn thêm lần nữa" in texts_of(m), timeout=30)
             assert CODE in texts_of(alert) and "Chờ bổ sung giấy tờ" in texts_of(alert)
 
     letters = json.loads(bot.cli("letters", "--to-print", "--format", "json").stdout)

@@ -38,7 +38,7 @@ from storage.sqlite.db import (
     record_audit,
     record_audits,
 )
-from storage.sqlite.letters import letter, letter_by_id, record_letter
+from storage.sqlite.letters import BY_ZNS, letter, letter_by_id, record_letter
 
 DOSSIER_WITH_UNIT = (
     "SELECT d.id, d.code, d.unit_code, d.procedure, d.received_on, d.due_on, d.returned_at, d.link_id,"
@@ -146,7 +146,7 @@ def queue_invitations(db: Connection, dossier_id: int, at: datetime) -> None:
     if not linked:
         db.execute(
             "INSERT OR IGNORE INTO invitations (dossier_id, channel, chat_id, created_at)"
-            " SELECT d.id, 'zns', d.phone, ? FROM dossiers d WHERE d.id = ? AND d.phone IS NOT NULL"
+            f" SELECT d.id, 'zns', d.phone, ? FROM dossiers d WHERE d.id = ? AND {BY_ZNS}"
             " AND NOT EXISTS (SELECT 1 FROM dossier_chats c WHERE c.dossier_id = d.id)",
             (iso(at), dossier_id),
         )
@@ -206,6 +206,10 @@ class SQLiteDossiers(DossierRepository):
 
     async def get_dossier_by_id(self, dossier_id: int) -> Dossier | None:
         return await self._one("d.id", dossier_id)
+
+    async def linked_chat_count(self, dossier_id: int) -> int:
+        row = await self.db.read_one("SELECT COUNT(*) FROM dossier_chats WHERE dossier_id = ?", (dossier_id,))
+        return int(row[0]) if row else 0
 
     async def get_dossier_by_link(self, link_id: str) -> Dossier | None:
         return await self._one("d.link_id", link_id)

@@ -41,11 +41,15 @@ _TO_PRINT = (
     " AND NOT EXISTS (SELECT 1 FROM letter_deliveries x WHERE x.letter_id = l.id"
     " AND x.status IN ('sent', 'pending'))"
 )
+# Whether a dossier's (d) citizen may be reached by ZNS: a phone, and no wish for another channel
+# (nor for none: a channel hint `none` is a citizen who asked not to be contacted).
+BY_ZNS = "d.phone IS NOT NULL AND COALESCE(d.channel_hint, 'zalo') IN ('zalo', 'zalo_oa')"
 _ALERT = (
     "SELECT a.id, a.dossier_id, d.code AS dossier_code, d.procedure, d.citizen_name, d.due_on,"
     " u.name AS dossier_unit_name, a.kind, a.unit_code, a.person_id, a.letter_id, l.reason, l.new_due_at,"
-    " a.created_at, a.announced_at, a.outcome FROM dossier_alerts a JOIN dossiers d ON d.id = a.dossier_id"
-    " JOIN units u ON u.code = d.unit_code LEFT JOIN letters l ON l.id = a.letter_id"
+    " a.created_at, a.announced_at, a.outcome, a.attempts FROM dossier_alerts a"
+    " JOIN dossiers d ON d.id = a.dossier_id JOIN units u ON u.code = d.unit_code"
+    " LEFT JOIN letters l ON l.id = a.letter_id"
 )
 
 
@@ -88,7 +92,7 @@ def record_letter(db: Connection, dossier_id: int, event: Row, now: datetime) ->
         return letter_id
     zns = db.execute(
         "INSERT INTO letter_deliveries (letter_id, channel, chat_id, created_at)"
-        " SELECT ?, 'zns', phone, ? FROM dossiers WHERE id = ? AND phone IS NOT NULL",
+        f" SELECT ?, 'zns', d.phone, ? FROM dossiers d WHERE d.id = ? AND {BY_ZNS}",
         (letter_id, at, dossier_id),
     ).rowcount
     if not zns:
@@ -256,37 +260,46 @@ class SQLiteLetters(LetterRepository):
         )
         return [letter(r) for r in rows]
 
-    async def delegate_extension(self, dossier_id: int, person_id: int, *, actor: str, now: datetime) -> None:
-        def delegate(db: Connection) -> None:
+    async def delegate_extension(self, dossier_id: int, person_id: int, *, actor: str, now: datetime) -> bool:
+        def delegate(db: Connection) -> bool:
             found = first(
                 db,
-                "UPDATE dossiers SET extension_delegate_id = ? WHERE id = ? RETURNING code, unit_code",
+                "UPDATE dossiers SET extension_delegate_id = ?1 WHERE id = ?2"
+                " AND extension_delegate_id IS NOT ?1 RETURNING code, unit_code",
                 (person_id, dossier_id),
             )
             if found is None:
-                return
+                return False
             db.execute(
                 "INSERT INTO dossier_alerts (dossier_id, kind, unit_code, person_id, created_at)"
                 " VALUES (?, 'extension_delegated', ?, ?, ?)",
                 (dossier_id, found["unit_code"], person_id, iso(now)),
             )
             record_audit(db, actor, "extension delegated", f"{found['code']} to person:{person_id}", now)
+            return True
 
-        await self.db.write(delegate)
+        return await self.db.write(delegate)
 
-    async def waiting_alerts(self, limit: int = 500) -> list[DossierAlert]:
-        rows = await self.db.read(f"{_ALERT} WHERE a.announced_at IS NULL ORDER BY a.id LIMIT ?", (limit,))
+    async def waiting_alerts(
+        self, now: datetime, *, lease: timedelta, limit: int = 500
+    ) -> list[DossierAlert]:
+        rows = await self.db.read(
+            f"{_ALERT} WHERE a.outcome IS NULL"
+            " AND ((a.announced_at IS NULL AND (a.next_attempt_at IS NULL OR a.next_attempt_at <= ?))"
+            " OR a.announced_at < ?) ORDER BY a.id LIMIT ?",
+            (iso(now), iso(now - lease), limit),
+        )
         return [DossierAlert.model_validate(dict(r)) for r in rows]
 
-    async def claim_alerts(self, alert_ids: Sequence[int], now: datetime) -> list[int]:
+    async def claim_alerts(self, alert_ids: Sequence[int], now: datetime, *, lease: timedelta) -> list[int]:
         if not alert_ids:
             return []
 
         def claim(db: Connection) -> list[int]:
             rows = db.execute(
                 f"UPDATE dossier_alerts SET announced_at = ? WHERE id IN ({placeholders(alert_ids)})"
-                " AND announced_at IS NULL RETURNING id",
-                (iso(now), *alert_ids),
+                " AND outcome IS NULL AND (announced_at IS NULL OR announced_at < ?) RETURNING id",
+                (iso(now), *alert_ids, iso(now - lease)),
             ).fetchall()
             return sorted(int(r[0]) for r in rows)
 
@@ -296,6 +309,17 @@ class SQLiteLetters(LetterRepository):
         await self.db.write(
             lambda db: db.execute("UPDATE dossier_alerts SET outcome = ? WHERE id = ?", (outcome, alert_id))
         )
+
+    async def retry_alert(self, alert_id: int, error: str, next_attempt_at: datetime) -> int:
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                "UPDATE dossier_alerts SET announced_at = NULL, attempts = attempts + 1, next_attempt_at = ?,"
+                " outcome = NULL WHERE id = ? RETURNING attempts",
+                (iso(next_attempt_at), alert_id),
+            )
+        )
+        return int(row[0]) if row else 0
 
 
 # A due day's instant, read from a blob of WIDTH-byte UTC times, one a day from ?1 to ?2; a day

@@ -702,3 +702,14 @@ class TestIntake:
         # a dossier that moved is exported under the unit it is recorded under now
         await put(db, facts("HS-1", "Q3"))
         assert await codes(["Q3"]) == ["HS-1", "HS-3"]
+
+
+async def test_linked_chats_are_counted_by_dossier(db: Storage):
+    first = await add_dossier(db, "HS-LC1")
+    other = await add_dossier(db, "HS-LC2")
+    assert await db.dossiers.linked_chat_count(first.id) == 0
+    await db.dossiers.link_chat(first.id, "telegram", "42", T0)
+    await db.dossiers.link_chat(first.id, "zalo", "z-1", T0)
+    await db.dossiers.link_chat(first.id, "telegram", "42", T0)  # the same chat again
+    counts = (await db.dossiers.linked_chat_count(first.id), await db.dossiers.linked_chat_count(other.id))
+    assert counts == (2, 0)

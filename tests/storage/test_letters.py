@@ -25,6 +25,8 @@ from storage.records import (
 )
 from tests.storage.conftest import T0, entry, hours, set_people, start_survey
 
+LEASE = timedelta(minutes=5)
+
 DUE = date(2026, 11, 25)
 
 
@@ -265,9 +267,9 @@ class TestAlerts:
     async def test_a_second_extension_alerts_the_unit_and_the_unit_above(self, db: Storage):
         dossier_id = await put(db)
         await extend(db)
-        assert await db.letters.waiting_alerts() == []  # a first extension alerts nobody
+        assert await db.letters.waiting_alerts(T0, lease=LEASE) == []  # a first extension alerts nobody
         second = await extend(db, at=T0 + hours(48), reason="Chờ bổ sung")
-        alerts = await db.letters.waiting_alerts()
+        alerts = await db.letters.waiting_alerts(T0, lease=LEASE)
         assert [(a.kind, a.unit_code, a.dossier_id, a.letter_id) for a in alerts] == [
             (DossierAlertKind.RESCHEDULED_TWICE, "Q1-BN", dossier_id, second.letter.id),  # type: ignore[union-attr]
             (DossierAlertKind.RESCHEDULED_TWICE, "Q1", dossier_id, second.letter.id),  # type: ignore[union-attr]
@@ -282,27 +284,36 @@ class TestAlerts:
         await put(db, unit="HCM")
         await extend(db)
         await extend(db, at=T0 + hours(48))
-        assert [a.unit_code for a in await db.letters.waiting_alerts()] == ["HCM"]
+        assert [a.unit_code for a in await db.letters.waiting_alerts(T0, lease=LEASE)] == ["HCM"]
 
-    async def test_an_alert_is_claimed_once_and_its_outcome_kept(self, db: Storage):
+    async def test_an_alert_is_claimed_for_a_lease_then_finished_or_retried(self, db: Storage):
         await put(db)
         await extend(db)
         await extend(db, at=T0 + hours(48))
-        ids = [a.id for a in await db.letters.waiting_alerts()]
-        assert await db.letters.claim_alerts(ids, T0) == ids
-        assert await db.letters.claim_alerts(ids, T0 + hours(1)) == []
-        assert await db.letters.claim_alerts([], T0) == []
-        assert await db.letters.waiting_alerts() == []
+        ids = [a.id for a in await db.letters.waiting_alerts(T0, lease=LEASE)]
+        assert await db.letters.claim_alerts(ids, T0, lease=LEASE) == ids
+        assert await db.letters.claim_alerts(ids, T0 + hours(0.01), lease=LEASE) == []
+        assert await db.letters.claim_alerts([], T0, lease=LEASE) == []
+        assert await db.letters.waiting_alerts(T0, lease=LEASE) == []
         await db.letters.finish_alert(ids[0], "sent")
-        assert await db.letters.waiting_alerts() == []
+        assert await db.letters.retry_alert(ids[1], "not accepted now", T0 + hours(1)) == 1
+        assert await db.letters.waiting_alerts(T0 + hours(0.5), lease=LEASE) == []  # not due yet
+        (again,) = await db.letters.waiting_alerts(T0 + hours(1), lease=LEASE)
+        assert (again.id, again.attempts, again.outcome) == (ids[1], 1, None)
+        # A claim whose sender died is taken over once its lease ends; a finished alert never is.
+        assert await db.letters.claim_alerts(ids, T0 + hours(1), lease=LEASE) == [ids[1]]
+        later = T0 + hours(1) + LEASE + timedelta(seconds=1)
+        assert [a.id for a in await db.letters.waiting_alerts(later, lease=LEASE)] == [ids[1]]
+        assert await db.letters.claim_alerts(ids, later, lease=LEASE) == [ids[1]]
 
     async def test_delegating_an_extension_names_the_staff_member_and_alerts_them(self, db: Storage):
         (staff,) = await set_people(db, [entry("Q1-BN", Role.STAFF, "Trần Văn Bình")])
         dossier_id = await put(db)
-        await db.letters.delegate_extension(dossier_id, staff.id, actor="person:1", now=T0)
+        assert await db.letters.delegate_extension(dossier_id, staff.id, actor="person:1", now=T0)
+        assert not await db.letters.delegate_extension(dossier_id, staff.id, actor="person:1", now=T0)
         dossier = await db.dossiers.get_dossier_by_id(dossier_id)
         assert dossier is not None and dossier.extension_delegate_id == staff.id
-        (alert,) = await db.letters.waiting_alerts()
+        (alert,) = await db.letters.waiting_alerts(T0, lease=LEASE)  # handed twice: told once
         assert (alert.kind, alert.unit_code, alert.person_id, alert.letter_id, alert.reason) == (
             DossierAlertKind.EXTENSION_DELEGATED, "Q1-BN", staff.id, None, None,
         )  # fmt: skip
@@ -311,8 +322,8 @@ class TestAlerts:
 
     async def test_delegating_an_unknown_dossier_changes_nothing(self, db: Storage):
         (staff,) = await set_people(db, [entry("Q1-BN", Role.STAFF, "Trần Văn Bình")])
-        await db.letters.delegate_extension(9999, staff.id, actor="person:1", now=T0)
-        assert await db.letters.waiting_alerts() == []
+        assert not await db.letters.delegate_extension(9999, staff.id, actor="person:1", now=T0)
+        assert await db.letters.waiting_alerts(T0, lease=LEASE) == []
 
 
 class TestLettersIssued:
