@@ -22,6 +22,7 @@ from storage.sqlite.letters import SQLiteLetters
 from storage.sqlite.outbox import SQLiteOutbox
 from storage.sqlite.question_sets import SQLiteQuestionSets
 from storage.sqlite.surveys import SQLiteSurveys
+from storage.sqlite.zalo_oa import SQLiteZaloOA
 
 
 class SQLiteStorage(Storage):
@@ -41,6 +42,7 @@ class SQLiteStorage(Storage):
         self.audit = SQLiteAudit(self.db)
         self.api_keys = SQLiteApiKeys(self.db)
         self.letters = SQLiteLetters(self.db)
+        self.zalo_oa = SQLiteZaloOA(self.db)
         self._serving: TextIO | None = None
 
     async def open(self) -> None:
