@@ -20,6 +20,10 @@ from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import CHANNEL as ZALO
 from bot.channels.zalo import Webhook, ZaloChannel, ZaloClient, ZaloError
+from bot.channels.zalo_oa.channel import CHANNEL as ZALO_OA
+from bot.channels.zalo_oa.webhook import ZaloOAWebhook
+from bot.channels.zalo_oa.wiring import build_channel as build_zalo_oa_channel
+from bot.channels.zalo_oa.wiring import build_webhook
 from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
 from bot.http.server import ApiServer, ApiServerError
 from handlers.admin import AdminDesk
@@ -211,10 +215,11 @@ def build_intake(config: Config, store: Storage) -> Intake:
 
 @asynccontextmanager
 async def serving_api(
-    config: Config, store: Storage, settings: ApiConfig | None
+    config: Config, store: Storage, settings: ApiConfig | None, zalo_oa: ZaloOAWebhook | None = None
 ) -> AsyncIterator[Intake | None]:
-    """The HTTP API (with `settings`; none: no API) serving the intake service for the block.
-    Raises bot.http.server.ApiServerError when it cannot listen where the settings say."""
+    """The HTTP API (with `settings`; none: no API) serving the intake service for the block, and
+    the Zalo OA's webhook when given. Raises bot.http.server.ApiServerError when it cannot listen
+    where the settings say."""
     if settings is None:
         yield None
         return
@@ -222,7 +227,8 @@ async def serving_api(
     from bot.http.app import build_http_app
 
     intake = build_intake(config, store)
-    async with ApiServer(build_http_app(intake, settings), settings.listen, settings.port) as server:
+    app = build_http_app(intake, settings, zalo_oa=zalo_oa)
+    async with ApiServer(app, settings.listen, settings.port) as server:
         log.info("intake API on %s/api/docs", server.url)
         yield intake
 
@@ -342,7 +348,12 @@ async def serve(config: Config, *, standby: bool = False) -> int:
 
 async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
     # The API starts before the channels: an address that cannot be had stops the start at once.
-    async with opened_storage(config, unopened) as store, serving_api(config, store, config.api) as intake:
+    # The Zalo OA's webhook is served by it; its channel, made below, takes the events.
+    oa_webhook = build_webhook(config.zalo_oa) if config.zalo_oa is not None else None
+    async with (
+        opened_storage(config, unopened) as store,
+        serving_api(config, store, config.api, oa_webhook) as intake,
+    ):
         handlers = build_handlers(config, store)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
@@ -355,6 +366,8 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             channels[ZALO] = ZaloChannel(
                 client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox
             )
+        if config.zalo_oa is not None and oa_webhook is not None:  # Zalo Official Account
+            channels[ZALO_OA] = build_zalo_oa_channel(config.zalo_oa, store, dispatcher, oa_webhook)
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         tried = {name: asyncio.Event() for name in channels}
         starting = [
