@@ -1,0 +1,97 @@
+"""End to end on a Zalo Official Account: the real `feedback-bot run` with `api:` and `zalo_oa:`
+pointing at the OA emulator (../shared/emulators/zalo_oa.js), its webhook registered at the
+bot's HTTP server. A follower is greeted, types the survey code from the receipt and takes the
+survey to the thanks; the access token expires mid-run and the next reply still arrives after
+exactly one refresh; a restart goes on on the stored pair (the environment's token is used up by
+then); a forged webhook gets 403 and changes nothing."""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e_support import BotProcess
+from tests.test_e2e_zalo import until
+
+pytestmark = pytest.mark.e2e
+SECRET, KEY = "app-s3cret-e2e", "oa-k3y-e2e"
+
+
+@pytest.fixture(scope="module")
+def oa_server() -> Iterator[Any]:
+    with importlib.import_module("emulators").ZaloOAEmulator() as server:
+        yield server
+    if server._process is not None and server._process.stdout is not None:
+        server._process.stdout.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_a_follower_takes_the_survey_through_a_token_expiry_a_restart_and_a_forgery(
+    tg, oa_server, tmp_path, monkeypatch
+):
+    port = free_port()
+    oa = await oa_server.create_oa(app_id=f"e2e{uuid.uuid4().hex[:8]}", app_secret=SECRET, oa_secret_key=KEY,
+                                   webhook=f"http://127.0.0.1:{port}/zalo-oa/webhook")  # fmt: skip
+    monkeypatch.setenv("ZALO_OA_APP_SECRET", SECRET)
+    monkeypatch.setenv("ZALO_OA_SECRET_KEY", KEY)
+    monkeypatch.setenv("ZALO_OA_REFRESH_TOKEN", oa.refresh_token)
+    settings = {"app_id": oa.app_id, "oa_id": oa.oa_id, "api_url": oa_server.url, "oauth_url": oa_server.url,
+                "zns_url": oa_server.url}  # fmt: skip
+    bot = BotProcess(tg, tmp_path, api={"listen": "127.0.0.1", "port": port}, zalo_oa=settings)
+    try:
+        with bot:
+            _, code = bot.add_dossier_with_code("HS-E2E-OA1")
+            dan = await oa.add_user("oa-dan", phone="84901234567")
+            assert await dan.follow() == 200
+            await until(dan, "mã khảo sát")  # greeted as a /start without a link
+            assert await dan.send_text(code.lower()) == 200
+            greeting = await until(dan, "3. Không hài lòng")
+            assert "Đăng ký khai sinh" in greeting and "gõ số thứ tự" in greeting
+            await dan.send_text("3")
+            await until(dan, "6. Lý do khác")
+            await dan.send_text("6")
+            await until(dan, "1. Bỏ qua")
+            await dan.send_text("Chờ ba tuần chưa có kết quả.")
+            await until(dan, "Thủ trưởng UBND Phường Bến Nghé")
+            assert bot.query("SELECT channel, chat_id, rating FROM answers") == [
+                ("zalo_oa", "oa-dan", "unsatisfied")
+            ]
+            assert bot.query("SELECT generation FROM zalo_oa_token") == [(2,)]  # seeded, refreshed once
+
+            await oa.expire_access_token()
+            await dan.send_text("/help")
+            await until(dan, "/language")
+            assert bot.query("SELECT generation FROM zalo_oa_token") == [(3,)]  # exactly one refresh
+            stored = bot.query("SELECT access_token, refresh_token FROM zalo_oa_token")
+            tokens = await oa.tokens()
+            assert stored == [(tokens["access_token"], tokens["refresh_token"])]
+
+        # The environment still holds the first refresh token, which Zalo took long ago.
+        with bot:
+            await dan.send_text("/help")
+            await until(dan, "/language")
+            assert bot.query("SELECT generation FROM zalo_oa_token") == [(3,)]
+            assert not bot.logged("refresh token rejected", within=0.5)
+
+            events = bot.query("SELECT count(*) FROM zalo_oa_events")
+            forged = {"app_id": oa.app_id, "user_id_by_app": "app_oa-dan", "event_name": "user_send_text",
+                      "timestamp": "1764205200000", "sender": {"id": "oa-dan"}, "recipient": {"id": oa.oa_id},
+                      "message": {"text": "/help", "msg_id": "forged-1"}}  # fmt: skip
+            assert await oa.post_raw(forged, bad_signature=True) == 403
+            assert bot.logged("zalo_oa webhook: refused a request")
+            assert bot.query("SELECT count(*) FROM zalo_oa_events") == events
+            assert await dan.replies(timeout=1) == []
+        assert all(entry["status"] == 200 for entry in await oa.webhook_log())
+        assert oa.refresh_token not in "\n".join(bot.log) and SECRET not in "\n".join(bot.log)
+    finally:
+        await oa.http.aclose()
