@@ -113,8 +113,12 @@ class ZaloOAChannel:
         """Refreshes the token ahead of its expiry while nothing is sent, and tries a failed
         refresh again (the keeper's backoff decides when)."""
         while True:
-            with contextlib.suppress(ZaloOAError):  # logged by the keeper
+            try:
                 await self.tokens.access_token()
+            except ZaloOAError:
+                pass  # logged by the keeper, which also decides when to try again
+            except Exception:
+                log.exception("zalo_oa: keeping the token fresh failed; trying again later")
             await self.clock.sleep(KEEP_FRESH_SECONDS)
 
     async def stop(self) -> None:
