@@ -7,7 +7,9 @@ then); a forged webhook gets 403 and changes nothing."""
 
 from __future__ import annotations
 
+import copy
 import importlib
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import UNITS
 from tests.e2e_support import BotProcess
 from tests.test_e2e_zalo import until
 
@@ -93,5 +96,61 @@ async def test_a_follower_takes_the_survey_through_a_token_expiry_a_restart_and_
             assert await dan.replies(timeout=1) == []
         assert all(entry["status"] == 200 for entry in await oa.webhook_log())
         assert oa.refresh_token not in "\n".join(bot.log) and SECRET not in "\n".join(bot.log)
+    finally:
+        await oa.http.aclose()
+
+
+async def test_heads_and_staff_work_a_complaint_on_the_oa(tg, oa_server, tmp_path, monkeypatch):
+    port = free_port()
+    oa = await oa_server.create_oa(app_id=f"e2e{uuid.uuid4().hex[:8]}", app_secret=SECRET, oa_secret_key=KEY,
+                                   webhook=f"http://127.0.0.1:{port}/zalo-oa/webhook")  # fmt: skip
+    monkeypatch.setenv("ZALO_OA_APP_SECRET", SECRET)
+    monkeypatch.setenv("ZALO_OA_SECRET_KEY", KEY)
+    monkeypatch.setenv("ZALO_OA_REFRESH_TOKEN", oa.refresh_token)
+    units = copy.deepcopy(UNITS)
+    ward = units[0]["children"][0]
+    ward["head"] = {"name": "Lê Văn C", "zalo_oa": "oa-head"}
+    ward["staff"][0] = {"name": "Phạm Thị D", "zalo_oa": "oa-staff"}
+    settings = {"app_id": oa.app_id, "oa_id": oa.oa_id, "api_url": oa_server.url, "oauth_url": oa_server.url,
+                "zns_url": oa_server.url}  # fmt: skip
+    try:
+        with BotProcess(tg, tmp_path, api={"port": port}, zalo_oa=settings, units=units) as bot:
+            _, code = bot.add_dossier_with_code("HS-E2E-OA2", procedure="Cấp giấy phép xây dựng")
+            dan, head, staff = [await oa.add_user(who) for who in ("oa-citizen", "oa-head", "oa-staff")]
+            for person in (dan, head, staff):
+                await person.follow()
+                await until(person, "mã khảo sát")
+            await head.send_text("/help")
+            await until(head, "giao 12")  # the help for heads explains the short commands
+            await dan.send_text(code)
+            await until(dan, "3. Không hài lòng")
+            await dan.send_text("khong hai long")
+            await until(dan, "Lý do khác")
+            await dan.send_text("6")
+            await dan.send_text("Chờ ba tuần chưa có kết quả.")
+            await until(dan, "Thủ trưởng UBND Phường Bến Nghé")
+
+            done = bot.cli("digest")
+            assert done.returncode == 0 and "1 sent" in done.stderr, done.stderr
+            digest = await until(head, "Chờ ba tuần chưa có kết quả.")
+            found = re.search(r"gõ «giao (\d+)»", digest)
+            assert found, digest
+            case_id = found.group(1)
+            await head.send_text(f"giao {case_id}")
+            await until(head, "Võ Văn E")
+            await head.send_text("1")
+            await until(head, "Đã giao phản ánh")
+            await until(staff, f"gõ «xong {case_id}»")
+            await until(dan, "đã được giao cho cán bộ Phạm Thị D")
+            await staff.send_text(f"xong {case_id}")
+            await until(staff, "Xin nhập ngắn gọn")
+            await staff.send_text("Đã trả kết quả và xin lỗi Ông.")
+            await until(staff, "Đã ghi nhận")
+            await until(dan, "Chưa được giải quyết")
+            await dan.send_text("1")
+            await until(dan, "đã được đóng")
+        assert bot.query("SELECT state, resolution FROM cases") == [
+            ("closed", "Đã trả kết quả và xin lỗi Ông.")
+        ]
     finally:
         await oa.http.aclose()
