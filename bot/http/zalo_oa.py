@@ -8,8 +8,6 @@ from fastapi import APIRouter, Request, Response
 
 from bot.channels.zalo_oa.webhook import SIGNATURE_HEADER, ZaloOAWebhook
 
-BODIES = {200: b'{"error":0}', 400: b'{"error":-1}', 403: b'{"error":-403}', 503: b'{"error":-503}'}
-
 
 def zalo_oa_routes(webhook: ZaloOAWebhook) -> APIRouter:
     router = APIRouter()
@@ -21,6 +19,7 @@ def zalo_oa_routes(webhook: ZaloOAWebhook) -> APIRouter:
         status = await webhook.receive(
             body, request.headers.get(SIGNATURE_HEADER), request.client.host if request.client else None
         )
-        return Response(BODIES.get(status, b"{}"), status_code=status, media_type="application/json")
+        answer = b'{"ok":true}' if status == 200 else b'{"ok":false}'
+        return Response(answer, status_code=status, media_type="application/json")
 
     return router
