@@ -146,7 +146,7 @@ def test_a_new_token_in_the_environment_is_announced(oa_config, zns, capsys, mon
 def test_run_refuses_to_start_without_the_oa_secrets(oa_config, capsys, monkeypatch):
     assert run(oa_config, "run") == 2
     line = error_line(capsys.readouterr().err)
-    assert "zalo_oa is configured but ZALO_OA_APP_SECRET and ZALO_OA_SECRET_KEY not set" in line
+    assert "zalo_oa is configured but ZALO_OA_APP_SECRET and ZALO_OA_SECRET_KEY are not set" in line
     monkeypatch.setenv("ZALO_OA_APP_SECRET", "s")
     assert run(oa_config, "run") == 2
-    assert "but ZALO_OA_SECRET_KEY not set" in error_line(capsys.readouterr().err)
+    assert "but ZALO_OA_SECRET_KEY is not set" in error_line(capsys.readouterr().err)

@@ -31,8 +31,9 @@ def run_bot(config: Config, args: argparse.Namespace) -> int:
         given = ((ENV_ZALO_OA_APP_SECRET, oa.app_secret), (ENV_ZALO_OA_SECRET_KEY, oa.secret_key))
         missing = [name for name, value in given if value is None]
         if missing:
+            verb = "is" if len(missing) == 1 else "are"
             raise CommandError(
-                f"zalo_oa is configured but {' and '.join(missing)} not set in the environment"
+                f"zalo_oa is configured but {' and '.join(missing)} {verb} not set in the environment"
             )
     if config.telegram.token is None and config.zalo.token is None and config.zalo_oa is None:
         raise CommandError(
