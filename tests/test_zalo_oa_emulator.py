@@ -150,6 +150,13 @@ async def test_zalo_errors_arrive_typed(oa_server, oa, store):
     await oa.register_template("412345", ["ho_ten"], rating=True)
     client, keeper = client_for(oa_server, oa, store.zalo_oa, oa.refresh_token)
     await keeper.start()
+    await client.send_list("u2", "Ông/Bà hài lòng không?", [("Hài lòng", "1"), ("Không hài lòng", "3")])
+    (listed,) = await dan.replies(timeout=5)
+    assert listed.text == "Ông/Bà hài lòng không?"
+    assert [(b["title"], b["type"], b["payload"]) for b in listed.buttons] == [
+        ("Hài lòng", "oa.query.hide", "1"), ("Không hài lòng", "oa.query.hide", "3")]  # fmt: skip
+    detail = await client.user_detail("u2")
+    assert (detail["user_id"], detail["user_is_follower"]) == ("u2", True)
     sent = await client.send_template("84901230000", "412345", {"ho_ten": "Dân"}, "tr-1")
     assert sent.msg_id and sent.remaining_quota == 999
     with pytest.raises(TemplateRejected):
@@ -164,4 +171,6 @@ async def test_zalo_errors_arrive_typed(oa_server, oa, store):
     await dan.unfollow()
     with pytest.raises(Unfollowed):
         await client.send_text("u2", "Xin chào")
+    ratings = await client.ratings("412345", 0, 2**45)
+    assert ratings["total"] == 0
     await client.close()
