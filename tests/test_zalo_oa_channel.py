@@ -138,7 +138,7 @@ async def test_zalo_refusals_become_deliveries(oa, store):
     assert (await store.chats.get_chat_state(CHANNEL, "u6")).unreachable_since is not None
     zalo.faults += [(-32, "Exceeded rate limit")] * 2
     assert await oa.channel.send("u7", Reply("Xin chào")) == Delivery.SENT
-    assert oa.channel.clock.slept == [1.0, 2.0]  # type: ignore[attr-defined]
+    assert oa.channel.clock.slept == [1.0, 2.0]
     zalo.faults += [(-32, "Exceeded rate limit")] * 100
     assert await oa.channel.send("u7", Reply("Xin chào")) == Delivery.FAILED  # past SEND_PATIENCE
     zalo.faults.clear()

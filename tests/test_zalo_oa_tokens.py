@@ -163,7 +163,7 @@ async def test_a_crash_between_the_refresh_and_the_commit_is_reported_and_a_new_
 ):
     first = zalo.refresh_token
     crashing = CrashingStore(store.zalo_oa)
-    client, keeper = zalo.client(crashing, first)  # type: ignore[arg-type]
+    client, keeper = zalo.client(crashing, first)
     await keeper.start()
     with pytest.raises(RuntimeError, match="killed"):
         await client.send_text("u1", "một")

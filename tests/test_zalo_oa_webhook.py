@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.channels.zalo_oa.webhook import (
     Follow,
@@ -185,3 +187,25 @@ async def test_without_the_oa_there_is_no_webhook_route():
     app = build_http_app(FakeIntake(), ApiConfig())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
         assert (await client.post(PATH, content=b"{}")).status_code == 404
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+EVENT_FIELDS = st.fixed_dictionaries(
+    {"event_name": st.sampled_from([*EVENTS, "other", ""]) | st.text(max_size=10), "timestamp": st.just(T)},
+    optional={key: JSON for key in ("sender", "recipient", "message", "follower", "app_id", "oa_id")},
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(event=EVENT_FIELDS)
+async def test_any_signed_body_is_answered_and_never_raises(event):
+    taken = Taken()
+    hook = ZaloOAWebhook(APP_ID, KEY, PATH)
+    hook.handle = taken
+    status = await hook.receive(*signed(event), None)
+    assert status in (200, 400)
+    assert len(taken.events) == (1 if status == 200 else 0)
