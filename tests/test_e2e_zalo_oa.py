@@ -94,6 +94,14 @@ async def test_a_follower_takes_the_survey_through_a_token_expiry_a_restart_and_
             assert bot.logged("zalo_oa webhook: refused a request")
             assert bot.query("SELECT count(*) FROM zalo_oa_events") == events
             assert await dan.replies(timeout=1) == []
+
+            await oa.flood(2)  # Zalo's rate limit (-32) on the next two calls: waited out
+            await dan.send_text("/help")
+            await until(dan, "/language")
+            await dan.unfollow()
+            assert bot.query("SELECT unreachable_since IS NOT NULL FROM chats WHERE channel = 'zalo_oa'") == [
+                (1,)
+            ]
         assert all(entry["status"] == 200 for entry in await oa.webhook_log())
         assert oa.refresh_token not in "\n".join(bot.log) and SECRET not in "\n".join(bot.log)
     finally:
