@@ -20,6 +20,12 @@ from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import CHANNEL as ZALO
 from bot.channels.zalo import Webhook, ZaloChannel, ZaloClient, ZaloError
+from bot.channels.zalo_oa.channel import CHANNEL as ZALO_OA
+from bot.channels.zalo_oa.webhook import ZaloOAWebhook
+from bot.channels.zalo_oa.wiring import build_channel as build_zalo_oa_channel
+from bot.channels.zalo_oa.wiring import build_client as build_zalo_oa_client
+from bot.channels.zalo_oa.wiring import build_webhook, build_zns
+from bot.channels.zalo_oa.zns import ZnsRatings, rating_scale
 from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
 from bot.http.server import ApiServer, ApiServerError
 from handlers.admin import AdminDesk
@@ -207,7 +213,12 @@ def build_handlers(
             templates,
         ),
         alerts=DossierAlerts(store.letters, store.directory, store.chats, extensions, language),
-        ratings=TemplateRatings(store.dossiers, store.surveys, RatingScale(DEFAULT_LEVELS, {}), cases),
+        ratings=TemplateRatings(
+            store.dossiers,
+            store.surveys,
+            rating_scale(config.zalo_oa) if config.zalo_oa is not None else RatingScale(DEFAULT_LEVELS, {}),
+            cases,
+        ),
         courier=courier,
     )
 
@@ -235,10 +246,11 @@ def build_intake(config: Config, store: Storage) -> Intake:
 
 @asynccontextmanager
 async def serving_api(
-    config: Config, store: Storage, settings: ApiConfig | None
+    config: Config, store: Storage, settings: ApiConfig | None, zalo_oa: ZaloOAWebhook | None = None
 ) -> AsyncIterator[Intake | None]:
-    """The HTTP API (with `settings`; none: no API) serving the intake service for the block.
-    Raises bot.http.server.ApiServerError when it cannot listen where the settings say."""
+    """The HTTP API (with `settings`; none: no API) serving the intake service for the block, and
+    the Zalo OA's webhook when given. Raises bot.http.server.ApiServerError when it cannot listen
+    where the settings say."""
     if settings is None:
         yield None
         return
@@ -246,7 +258,8 @@ async def serving_api(
     from bot.http.app import build_http_app
 
     intake = build_intake(config, store)
-    async with ApiServer(build_http_app(intake, settings), settings.listen, settings.port) as server:
+    app = build_http_app(intake, settings, zalo_oa=zalo_oa)
+    async with ApiServer(app, settings.listen, settings.port) as server:
         log.info("intake API on %s/api/docs", server.url)
         yield intake
 
@@ -368,10 +381,18 @@ async def serve(config: Config, *, standby: bool = False) -> int:
 
 async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
     # The API starts before the channels: an address that cannot be had stops the start at once.
-    async with opened_storage(config, unopened) as store, serving_api(config, store, config.api) as intake:
-        handlers = build_handlers(config, store)
+    # The Zalo OA's webhook is served by it; its channel, made below, takes the events.
+    oa_webhook = build_webhook(config.zalo_oa) if config.zalo_oa is not None else None
+    async with (
+        opened_storage(config, unopened) as store,
+        serving_api(config, store, config.api, oa_webhook) as intake,
+    ):
+        oa = build_zalo_oa_client(config.zalo_oa, store) if config.zalo_oa is not None else None
+        zns = build_zns(config.zalo_oa, store, oa) if config.zalo_oa is not None and oa is not None else None
+        handlers = build_handlers(config, store, templates=zns)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
+        ratings: ZnsRatings | None = None
         if config.telegram.token is not None:
             channels[TELEGRAM] = TelegramChannel(
                 config.telegram, dispatcher, store.chats, outbox=store.outbox
@@ -381,6 +402,13 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             channels[ZALO] = ZaloChannel(
                 client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox
             )
+        if config.zalo_oa is not None and oa_webhook is not None and oa is not None and zns is not None:
+            # Zalo Official Account: the chat with followers, and ZNS to phones (ratings come back).
+            oa_channel = build_zalo_oa_channel(config.zalo_oa, store, dispatcher, oa_webhook, oa)
+            ratings = ZnsRatings(oa.client, store.zalo_oa, config.zalo_oa, handlers.ratings)
+            oa_channel.on_feedback = ratings.take
+            channels[ZALO_OA] = oa_channel
+            await zns.load_quota()
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         tried = {name: asyncio.Event() for name in channels}
         starting = [
@@ -442,6 +470,8 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             # A run missed while the bot was down is caught up at start; each (unit, day) goes once.
             digests.modify(next_run_time=datetime.now(config.zone))
         scheduler.start()
+        if ratings is not None:
+            ratings.start()  # the ratings given while the bot was down, then every hour
         settle_heap()
         log.info(
             "feedback bot running (%s); database %s", ", ".join(senders) or "no channel yet", config.database
@@ -452,6 +482,8 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         for task in starting:
             task.cancel()
         await handlers.courier.close(grace=STOP_GRACE_SECONDS)
+        if ratings is not None:
+            await ratings.stop()
         for channel in channels.values():
             await channel.stop()
     return 0

@@ -166,6 +166,76 @@ class PrivacyConfig(Section):
 REOPENING_DAYS = 30
 
 
+# ---- Zalo Official Account (OA) and ZNS: bot/channels/zalo_oa/ ----
+ENV_ZALO_OA_APP_SECRET = "ZALO_OA_APP_SECRET"
+ENV_ZALO_OA_SECRET_KEY = "ZALO_OA_SECRET_KEY"
+ENV_ZALO_OA_REFRESH_TOKEN = "ZALO_OA_REFRESH_TOKEN"
+# The secrets of `zalo_oa:` and the variable each comes from: never from the config file.
+ZALO_OA_SECRETS = {
+    "app_secret": ENV_ZALO_OA_APP_SECRET,
+    "secret_key": ENV_ZALO_OA_SECRET_KEY,
+    "refresh_token": ENV_ZALO_OA_REFRESH_TOKEN,
+}
+# What a ZNS template parameter may be filled with: a field of the dossier (or of its case).
+ZnsField = Literal[
+    "citizen_name", "code", "procedure", "unit_name", "received_date", "due_date", "new_due_date",
+    "reason", "resolution_note", "case_id",
+]  # fmt: skip
+StarLevel = Literal["satisfied", "neutral", "unsatisfied"]
+
+
+class ZnsTemplateConfig(Section):
+    """An approved ZNS template: its id at Zalo, and each of its parameters filled from a field."""
+
+    id: str = Field(min_length=1, max_length=64)
+    params: dict[str, ZnsField] = {}
+
+
+class ZaloOAConfig(Section):
+    """A Zalo Official Account: chat with followers (48 hours after their last message) and ZNS
+    template messages to phone numbers. Its webhook is served by the `api:` section's HTTP server."""
+
+    app_id: str = Field(min_length=1, max_length=64)
+    oa_id: str = Field(min_length=1, max_length=64)
+    api_url: str = Field(default="https://openapi.zalo.me", pattern=r"^https?://")
+    oauth_url: str = Field(default="https://oauth.zaloapp.com", pattern=r"^https?://")
+    zns_url: str = Field(default="https://business.openapi.zalo.me", pattern=r"^https?://")
+    webhook_path: str = Field(default="/zalo-oa/webhook", pattern=r"^/[A-Za-z0-9/_.-]*$", max_length=200)
+    templates: dict[str, ZnsTemplateConfig] = {}
+    # Stars of a ZNS rating (1 to 5) by the level each counts as; each of 1..5 exactly once.
+    stars: dict[StarLevel, tuple[int, ...]] = {"satisfied": (4, 5), "neutral": (3,), "unsatisfied": (1, 2)}
+    # A quick-feedback chip's text, as the rating template shows it, -> the SIPAS factor it points at.
+    chips: dict[str, Literal["access", "procedure", "staff", "result", "feedback"]] = {}
+    # From the environment only (ZALO_OA_APP_SECRET, ZALO_OA_SECRET_KEY, ZALO_OA_REFRESH_TOKEN).
+    app_secret: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _outside_the_intake_api(cls, value: str) -> str:
+        if value == "/api" or value.startswith("/api/"):
+            raise ValueError(
+                "the webhook path must not be under /api/, where the intake API's keys are asked"
+            )
+        return value
+
+    @field_validator("stars")
+    @classmethod
+    def _every_star_once(cls, value: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        given = sorted(star for stars in value.values() for star in stars)
+        if given != [1, 2, 3, 4, 5]:
+            raise ValueError(f"each of the stars 1 to 5 must be given exactly once, not {given}")
+        return value
+
+    def level_of(self, stars: int) -> StarLevel:
+        """The level a rating of `stars` (1 to 5) counts as."""
+        for level, given in self.stars.items():
+            if stars in given:
+                return level
+        raise ValueError(f"{stars} stars: a rating is 1 to 5 stars")
+
+
 Person = PersonConfig
 
 
@@ -181,6 +251,7 @@ class Config(Section):
     digest: DigestConfig = DigestConfig()
     cases: CasesConfig = CasesConfig()
     api: ApiConfig | None = None  # absent: `run` serves no HTTP API
+    zalo_oa: ZaloOAConfig | None = None  # absent: no Zalo Official Account
     letters: LettersConfig = LettersConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     admins: tuple[Person, ...] = ()
@@ -231,6 +302,15 @@ class Config(Section):
         """The longest a complaint may be handled, counted from its dossier's return, in days."""
         deadline_days = -(-self.cases.deadline_working_days * 7 // 5)  # working days, rounded up
         return self.survey.link_valid_days + deadline_days + REOPENING_DAYS
+
+    @model_validator(mode="after")
+    def _zalo_oa_webhook_served(self) -> Config:
+        if self.zalo_oa is not None and self.api is None:
+            raise ValueError(
+                "zalo_oa: its webhook is served by the HTTP server of the api: section, which is absent: "
+                "add an api: section (for example api: {listen: 0.0.0.0, port: 8080})"
+            )
+        return self
 
     def all_units(self) -> Iterator[tuple[UnitConfig, str | None]]:
         return walk_units(self.units)
@@ -310,6 +390,18 @@ def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
         if value := os.environ.get(variable):
             given = data.get(section)
             data[section] = {**(given if isinstance(given, dict) else {}), key: value}
+    oa = data.get("zalo_oa")
+    if isinstance(oa, dict):  # Zalo OA secrets: from the environment only
+        in_file = [key for key in ZALO_OA_SECRETS if key in oa]
+        if in_file:
+            raise ConfigError(
+                f"zalo_oa.{in_file[0]}: a secret is not written in the config file: "
+                f"set {ZALO_OA_SECRETS[in_file[0]]} in the environment"
+            )
+        found = {
+            key: value for key, variable in ZALO_OA_SECRETS.items() if (value := os.environ.get(variable))
+        }
+        data["zalo_oa"] = {**oa, **found}
     return data
 
 

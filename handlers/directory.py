@@ -33,23 +33,29 @@ class Entry(BaseModel):
 
 
 class PersonConfig(Entry):
-    """A person and the chats they are reached on: a Telegram user id, a Zalo user id, or both
-    (then the one they last wrote from is used, else Telegram)."""
+    """A person and the chats they are reached on: a Telegram user id, a Zalo user id (Bot
+    Platform), a Zalo Official Account follower's user id (`zalo_oa`), or several (then the one
+    they last wrote from is used, else the first of these)."""
 
     name: str = Field(min_length=1)
     telegram: int | None = None
     zalo: ZaloId | None = None
+    zalo_oa: ZaloId | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> PersonConfig:
-        if self.telegram is None and self.zalo is None:
-            raise ValueError(f"{self.name}: give a telegram or a zalo user id (or both)")
+        if self.telegram is None and self.zalo is None and self.zalo_oa is None:
+            raise ValueError(f"{self.name}: give a telegram or a zalo user id (or both), or a zalo_oa one")
         return self
 
     @property
     def contacts(self) -> tuple[Contact, ...]:
         found = [Contact(channel="telegram", chat_id=str(self.telegram))] if self.telegram is not None else []
-        return (*found, *([Contact(channel="zalo", chat_id=self.zalo)] if self.zalo is not None else []))
+        found += [Contact(channel="zalo", chat_id=self.zalo)] if self.zalo is not None else []
+        return (
+            *found,
+            *([Contact(channel="zalo_oa", chat_id=self.zalo_oa)] if self.zalo_oa is not None else []),
+        )
 
 
 class UnitConfig(Entry):

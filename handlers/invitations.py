@@ -4,9 +4,10 @@ failure that may pass is retried with a growing wait for as long as it lasts, an
 blocked the bot (or a message refused for good) gives one up.
 
 A dossier returned with a phone number and no chat is asked by ZNS: the `rating` template, whose
-stars come back as the answer (handlers/template_ratings.py), its tracking id the dossier's opaque
-link id. The cool-down counts by phone; a phone without Zalo is given up; while the day's ZNS
-quota runs low, these wait (apology letters and resolutions go first)."""
+stars come back as the answer (handlers/template_ratings.py); its tracking id names the invitation,
+never the phone or the dossier's code. Not sent when a chat of the citizen opened the link since
+(that chat is asked); the cool-down counts by phone; a phone without Zalo is given up; while the
+day's ZNS quota runs low, these wait (apology letters and resolutions go first)."""
 
 from __future__ import annotations
 
@@ -160,13 +161,15 @@ class Invitations:
             ZNS, phone, now - cooldown
         ):
             why_not = "cool-down"
+        elif await self.dossiers.linked_chat_count(dossier.id):
+            why_not = "a chat of the citizen is asked instead"
         if not await self.outbox.claim_invitation(invitation.id, now, now + LEASE):
             return Outcome.TAKEN
         if why_not is not None or dossier is None:
             return await self._finish(invitation, OutboxStatus.SKIPPED, now, why_not)
         fields = dossier_fields(dossier, self.flow.cases.zone)
         result = await templates.send_template(
-            TemplatePurpose.RATING, phone, fields, dossier.link_id, dossier_id=dossier.id
+            TemplatePurpose.RATING, phone, fields, f"invitation-{invitation.id}", dossier_id=dossier.id
         )
 
         async def finish(status: OutboxStatus, why: str | None) -> None:

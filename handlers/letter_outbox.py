@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from handlers.chat import Address, Reply, Sender
+from handlers.chat import Address, Delivery, Reply, Sender
 from handlers.letters import letter_content, render_letter
 from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settle_template, settled
 from handlers.templates import (
@@ -28,6 +28,7 @@ from handlers.templates import (
     TemplateSender,
     day_text,
     dossier_fields,
+    reachable_by_zns,
 )
 from handlers.texts import Language, language_of
 from storage.base import ChatRepository, DirectoryRepository, DossierRepository, LetterRepository
@@ -110,12 +111,31 @@ class LetterDeliveries:
         log.info("letter delivery %s to %s: not delivered (%s)", delivery.id, delivery.channel, why)
         return Outcome.SKIPPED
 
+    async def _instead_by_zns(self, delivery: LetterDelivery, now: datetime) -> Outcome | None:
+        """A claimed delivery whose chat cannot take the letter, sent to the dossier's phone by the
+        `apology` template instead; None when ZNS cannot reach the citizen."""
+        templates = self.templates
+        if templates is None or not templates.has_template(TemplatePurpose.APOLOGY):
+            return None
+        dossier = await self.dossiers.get_dossier_by_id(delivery.dossier_id)
+        if dossier is None or dossier.phone is None or not reachable_by_zns(dossier):
+            return None
+        log.info("letter delivery %s: its chat cannot take it; sent to the phone by ZNS", delivery.id)
+        return await self._send_template(templates, delivery, now, phone=dossier.phone, claimed=True)
+
     async def _send_template(
-        self, templates: TemplateSender, delivery: LetterDelivery, now: datetime
+        self,
+        templates: TemplateSender,
+        delivery: LetterDelivery,
+        now: datetime,
+        *,
+        phone: str | None = None,
+        claimed: bool = False,
     ) -> Outcome:
         """Sends the letter to the dossier's phone as the `apology` template."""
-        assert delivery.chat_id is not None
-        if not await self.letters.claim_letter_delivery(delivery.id, now, now + LEASE):
+        phone = phone or delivery.chat_id
+        assert phone is not None
+        if not claimed and not await self.letters.claim_letter_delivery(delivery.id, now, now + LEASE):
             return Outcome.TAKEN
         fields = await self.letter_fields(delivery)
         if fields is None:
@@ -124,9 +144,8 @@ class LetterDeliveries:
             )
             return Outcome.FAILED
         result = await templates.send_template(
-            TemplatePurpose.APOLOGY, delivery.chat_id, fields, f"letter-{delivery.id}",
-            dossier_id=delivery.dossier_id,
-        )  # fmt: skip
+            TemplatePurpose.APOLOGY, phone, fields, f"letter-{delivery.id}", dossier_id=delivery.dossier_id
+        )
 
         async def finish(status: OutboxStatus, why: str | None) -> None:
             # No Zalo on the phone: not delivered, and so listed for the desk to print.
@@ -153,6 +172,8 @@ class LetterDeliveries:
         if not await self.letters.claim_letter_delivery(delivery.id, now, now + LEASE):
             return Outcome.TAKEN
         if chat.unreachable_since is not None:
+            if (by_zns := await self._instead_by_zns(delivery, now)) is not None:
+                return by_zns
             await self.letters.finish_letter_delivery(
                 delivery.id, LetterStatus.UNREACHABLE, now, "chat blocked the bot"
             )
@@ -165,6 +186,12 @@ class LetterDeliveries:
             )
             return Outcome.FAILED
         outcome = await sender.send(address.chat_id, Reply(text))
+        if outcome in (Delivery.REFUSED, Delivery.UNREACHABLE):
+            # Blocked, or outside the OA's 48-hour window: the letter matters, so the phone by ZNS.
+            if outcome == Delivery.UNREACHABLE:
+                await self.chats.mark_unreachable(address.channel, address.chat_id, now)
+            if (by_zns := await self._instead_by_zns(delivery, now)) is not None:
+                return by_zns
 
         async def finish(status: OutboxStatus, why: str | None) -> None:
             await self.letters.finish_letter_delivery(delivery.id, LetterStatus(status.value), now, why)

@@ -16,7 +16,7 @@ from functools import partial
 from handlers.cases import CaseAction, CaseButton, CaseDesk
 from handlers.chat import Delivery, Option, Reply, Sender
 from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settle_template, settled, targets
-from handlers.templates import NO_ZNS, ZNS, TemplatePurpose, TemplateSender, dossier_fields
+from handlers.templates import NO_ZNS, ZNS, TemplatePurpose, TemplateSender, dossier_fields, reachable_by_zns
 from handlers.texts import Language, language_of, text
 from storage.base import (
     CaseRepository,
@@ -150,10 +150,11 @@ class Notices:
             after = page[-1].id
         return outcomes
 
-    async def _send_zns(self, notice: Notice, now: datetime) -> Outcome:
-        """A notice to a citizen who answered by ZNS: the resolution goes as the `resolution`
+    async def _send_zns(self, notice: Notice, now: datetime, *, claimed: bool = False) -> Outcome:
+        """A notice to a citizen who answered by ZNS (or whose chat cannot take the resolution: it
+        blocked the bot, or the OA's 48-hour window closed): the resolution goes as the `resolution`
         template to the dossier's phone; nothing else goes by ZNS."""
-        if not await self.outbox.claim_notice(notice.id, now, now + LEASE):
+        if not claimed and not await self.outbox.claim_notice(notice.id, now, now + LEASE):
             return Outcome.TAKEN
         case = await self.cases.get_case(notice.case_id)
         dossier = (
@@ -163,23 +164,26 @@ class Notices:
         )
         templates = self.templates
         why_not: str | None = None
+        phone = notice.chat_id if notice.channel == ZNS else dossier.phone if dossier is not None else None
         if case is None or dossier is None:
             why_not = "no such case"
+        elif phone is None or (notice.channel != ZNS and not reachable_by_zns(dossier)):
+            why_not = "no phone ZNS may reach"
         elif notice.kind != "resolved":
             why_not = "only the resolution goes by ZNS"
         elif templates is None or not templates.has_template(TemplatePurpose.RESOLUTION):
             why_not = NO_ZNS if templates is None else NO_RESOLUTION_TEMPLATE
             log.warning("the resolution of case %s cannot reach its citizen: %s", notice.case_id, why_not)
-        if why_not is not None or templates is None or case is None or dossier is None:
+        if why_not is not None or templates is None or case is None or dossier is None or phone is None:
             await self.outbox.finish_notice(notice.id, OutboxStatus.SKIPPED, now, why_not)
             return Outcome.SKIPPED
         fields = {
             **dossier_fields(dossier, self.desk.settings.zone),
-            "resolution_note": case.resolution or "",
+            "resolution_note": notice.note or case.resolution or "",
             "case_id": str(case.id),
         }
         result = await templates.send_template(
-            TemplatePurpose.RESOLUTION, notice.chat_id, fields, f"case-{case.id}", dossier_id=dossier.id
+            TemplatePurpose.RESOLUTION, phone, fields, f"notice-{notice.id}", dossier_id=dossier.id
         )
 
         async def finish(status: OutboxStatus, why: str | None) -> None:
@@ -192,6 +196,16 @@ class Notices:
             result, now, self.desk.settings.zone, attempts=notice.attempts, finish=finish, retry=retry,
             what=f"notice {notice.id} by ZNS",
         )  # fmt: skip
+
+    def _by_zns_instead(self, notice: Notice) -> bool:
+        """Whether a citizen's notice their chat cannot take goes to their phone by ZNS: the
+        resolution of their complaint, where a resolution template is configured."""
+        return (
+            notice.person_id is None
+            and notice.kind == "resolved"
+            and self.templates is not None
+            and self.templates.has_template(TemplatePurpose.RESOLUTION)
+        )
 
     async def _send_one(self, senders: Mapping[str, Sender], notice: Notice, now: datetime) -> Outcome:
         case = await self.cases.get_case(notice.case_id)
@@ -219,11 +233,16 @@ class Notices:
             delivery = await target.sender.send(target.address.chat_id, reply)
             if delivery == Delivery.UNREACHABLE:
                 await self.chats.mark_unreachable(target.address.channel, target.address.chat_id, now)
+            if delivery in (Delivery.UNREACHABLE, Delivery.REFUSED) and self._by_zns_instead(notice):
+                return await self._send_zns(notice, now, claimed=True)
+            if delivery == Delivery.UNREACHABLE:
                 continue  # blocked there: the person's next chat, if any
             return await settle(
                 self.chats, target.address, delivery, now, attempts=notice.attempts, finish=finish,
                 retry=retry, what=f"notice {notice.id}",
             )  # fmt: skip
+        if not reachable and self._by_zns_instead(notice):
+            return await self._send_zns(notice, now, claimed=True)
         if elsewhere:
             # Blocked where it could go; another of their chats waits for its channel: pending, due now.
             await self.outbox.retry_notice(notice.id, "blocked on every chat this process reaches", None)

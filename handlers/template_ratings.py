@@ -41,9 +41,10 @@ DEFAULT_LEVELS: Mapping[int, Rating] = {
 
 @dataclass(frozen=True)
 class TemplateRating:
-    """A rating as the platform reports it (a `user_feedback` event, or a row of /rating/get)."""
+    """A rating as the platform reports it (a `user_feedback` event, or a row of /rating/get), for
+    the dossier the channel found by the message's tracking id."""
 
-    tracking_id: str
+    dossier_id: int
     stars: int
     chips: tuple[str, ...] = ()
     note: str = ""
@@ -60,7 +61,7 @@ class RatingScale:
 class RatingOutcome(StrEnum):
     RECORDED = "recorded"
     ALREADY_ANSWERED = "already_answered"
-    UNKNOWN_DOSSIER = "unknown_dossier"  # no dossier has this tracking id
+    UNKNOWN_DOSSIER = "unknown_dossier"  # the dossier is gone
     NO_PHONE = "no_phone"  # the dossier has no phone: the rating cannot be the citizen's
     NOT_A_RATING = "not_a_rating"  # stars outside 1..5
 
@@ -84,7 +85,7 @@ class TemplateRatings:
         if level is None:
             log.warning("a ZNS rating of %s stars (message %s) ignored", rating.stars, rating.message_id)
             return RatingOutcome.NOT_A_RATING
-        dossier = await self.dossiers.get_dossier_by_link(rating.tracking_id) if rating.tracking_id else None
+        dossier = await self.dossiers.get_dossier_by_id(rating.dossier_id)
         if dossier is None:
             log.warning("a ZNS rating (message %s) names no dossier; ignored", rating.message_id)
             return RatingOutcome.UNKNOWN_DOSSIER

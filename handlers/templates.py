@@ -82,6 +82,12 @@ class TemplateSender(Protocol):
         ...
 
 
+def reachable_by_zns(dossier: Dossier) -> bool:
+    """Whether ZNS may reach the dossier's citizen: a phone, and no wish for another channel (nor
+    for none: a channel hint `none` is a citizen who asked not to be contacted)."""
+    return dossier.phone is not None and (dossier.channel_hint or "zalo") in ("zalo", "zalo_oa")
+
+
 def day_text(day: date | None) -> str:
     return f"{day.day:02d}/{day.month:02d}/{day.year}" if day is not None else ""
 

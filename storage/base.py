@@ -57,6 +57,7 @@ from storage.records import (
     UnitFigures,
     UnitLateness,
 )
+from storage.zalo_oa_records import OAToken, OAWebhookEvent, ZnsMessage, ZnsQuota
 
 
 class StorageError(Exception):
@@ -830,6 +831,105 @@ class PrivacyRepository(ABC):
         case; an open case is activity) was before `before`, by id."""
 
 
+class DuplicateZnsMessage(StorageError):
+    """A ZNS message with a tracking id used before."""
+
+
+class UnknownZnsMessage(StorageError):
+    pass
+
+
+class ZaloOARepository(ABC):
+    """The Zalo Official Account: its token pair (one, written by compare-and-set), the webhook
+    events taken in (each once), ZNS messages and their receipts, phones without Zalo, the last
+    known ZNS quota."""
+
+    @abstractmethod
+    async def get_oa_token(self) -> OAToken | None:
+        """The current pair; None before the first seed."""
+
+    @abstractmethod
+    async def seed_oa_token(self, refresh_token: str, seed_hash: str, now: datetime) -> OAToken:
+        """Makes `refresh_token` (no access token yet) the pair, when there is none or the stored
+        one came from another seed (`seed_hash` differs); otherwise changes nothing. Returns the
+        pair stored after."""
+
+    @abstractmethod
+    async def save_oa_token(
+        self,
+        generation: int,
+        *,
+        access_token: str,
+        access_expires_at: datetime,
+        refresh_token: str,
+        now: datetime,
+    ) -> OAToken | None:
+        """Writes a refreshed pair if the stored one is still at `generation` (compare-and-set):
+        the new pair at the next generation, its rejection cleared. None, writing nothing, when
+        another writer moved the generation on (the caller reloads)."""
+
+    @abstractmethod
+    async def mark_oa_token_rejected(self, generation: int, error: str, now: datetime) -> bool:
+        """Notes that Zalo refused the refresh token of the pair at `generation` (kept for the
+        status); False, writing nothing, when the pair moved on meanwhile."""
+
+    @abstractmethod
+    async def record_webhook_event(self, event_key: str, event_name: str, received_at: datetime) -> bool:
+        """Takes a webhook event in once: True the first time its key is seen, False after."""
+
+    @abstractmethod
+    async def last_webhook_event(self) -> OAWebhookEvent | None:
+        """The event received last."""
+
+    @abstractmethod
+    async def add_zns_message(
+        self,
+        *,
+        purpose: str,
+        dossier_id: int | None,
+        template_id: str,
+        tracking_id: str,
+        phone: str,
+        now: datetime,
+    ) -> ZnsMessage:
+        """Records a ZNS message about to be sent (pending). Raises DuplicateZnsMessage for a
+        tracking id used before."""
+
+    @abstractmethod
+    async def mark_zns_sent(self, tracking_id: str, msg_id: str, now: datetime) -> ZnsMessage:
+        """Zalo accepted the message and gave it `msg_id`."""
+
+    @abstractmethod
+    async def mark_zns_failed(self, tracking_id: str, error: str, now: datetime) -> ZnsMessage:
+        """Zalo did not accept the message; `error` says why."""
+
+    @abstractmethod
+    async def record_zns_delivery(self, msg_id: str, delivered_at: datetime) -> ZnsMessage | None:
+        """A delivery receipt (user_received_message): the message is delivered. None for a
+        msg_id not sent by this bot. A receipt received again changes nothing."""
+
+    @abstractmethod
+    async def zns_message(self, tracking_id: str) -> ZnsMessage | None: ...
+
+    @abstractmethod
+    async def zns_message_by_msg_id(self, msg_id: str) -> ZnsMessage | None: ...
+
+    @abstractmethod
+    async def mark_phone_without_zalo(self, phone: str, now: datetime) -> None:
+        """Zalo said this phone has no Zalo account (-118): not to be tried again."""
+
+    @abstractmethod
+    async def phone_without_zalo(self, phone: str) -> bool: ...
+
+    @abstractmethod
+    async def save_zns_quota(self, daily: int, remaining: int, as_of: datetime) -> None:
+        """The quota as Zalo told it `as_of`; an older report than the stored one changes nothing."""
+
+    @abstractmethod
+    async def zns_quota(self) -> ZnsQuota | None:
+        """The quota as last told; None when never asked."""
+
+
 class Storage(ABC):
     """One database: a repository per aggregate, opened and closed by the application."""
 
@@ -845,6 +945,7 @@ class Storage(ABC):
     api_keys: ApiKeyRepository
     letters: LetterRepository
     privacy: PrivacyRepository
+    zalo_oa: ZaloOARepository
 
     @abstractmethod
     async def open(self) -> None:

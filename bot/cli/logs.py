@@ -38,6 +38,9 @@ def setup_logging(config: Config) -> None:
     secrets += [
         s.get_secret_value() for s in (config.telegram.token, config.zalo.token, config.zalo.secret) if s
     ]
+    if config.zalo_oa is not None:  # Zalo OA secrets; its tokens from the database are never logged
+        oa = config.zalo_oa
+        secrets += [s.get_secret_value() for s in (oa.app_secret, oa.secret_key, oa.refresh_token) if s]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(LogFormat(config.zone, secrets))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

@@ -21,6 +21,7 @@ from bot.cli.commands import (
     outbox,
     questions,
     run,
+    zalo_oa,
 )
 from bot.cli.common import day
 from bot.cli.output import FORMS
@@ -217,4 +218,6 @@ def build_parser() -> argparse.ArgumentParser:
     listing(case_list)
     case_show = command(complaints, "show", "print a case with its history", cases.show_case)
     case_show.add_argument("number", type=int, help="the case number (as in cases list)")
+    oa = actions("zalo-oa", "the Zalo Official Account: its token, ZNS quota and webhook")
+    command(oa, "status", "token expiry, ZNS quota left today, last webhook received", zalo_oa.zalo_oa_status)
     return parser

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
+from bot.channels.zalo_oa.webhook import ZaloOAWebhook
 from bot.config import ApiConfig
 from bot.http.errors import INVALID, ErrorBody, Problem, add_error_handlers, error_response
 from bot.http.guards import (
@@ -30,6 +31,7 @@ from bot.http.guards import (
     Failures,
     TokenBuckets,
 )
+from bot.http.zalo_oa import zalo_oa_routes
 from handlers.intake import (
     MAX_BATCH,
     MAX_PAGE,
@@ -298,9 +300,14 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 def build_http_app(
-    intake: Intake, settings: ApiConfig, *, clock: Callable[[], float] = time.monotonic
+    intake: Intake,
+    settings: ApiConfig,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    zalo_oa: ZaloOAWebhook | None = None,
 ) -> FastAPI:
-    """The app serving `intake`; `clock` paces the keys (monotonic seconds)."""
+    """The app serving `intake` (and the Zalo OA's webhook, given one); `clock` paces the keys
+    (monotonic seconds)."""
     app = FastAPI(
         title="Feedback bot: intake API",
         summary="Dossiers in from the one-stop software, citizens' answers out",
@@ -326,6 +333,8 @@ def build_http_app(
     app.add_exception_handler(NotFound, not_found)
     app.include_router(intake_routes(intake))
     app.include_router(health_routes(intake))
+    if zalo_oa is not None:  # the Zalo OA webhook (bot/http/zalo_oa.py), outside /api/v1/'s keys
+        app.include_router(zalo_oa_routes(zalo_oa))
     # The last added runs first: failures around everything, then the key, then the body's size.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     buckets = TokenBuckets(settings.rate_per_second, settings.burst, clock)

@@ -23,6 +23,7 @@ from storage.sqlite.outbox import SQLiteOutbox
 from storage.sqlite.privacy import SQLitePrivacy
 from storage.sqlite.question_sets import SQLiteQuestionSets
 from storage.sqlite.surveys import SQLiteSurveys
+from storage.sqlite.zalo_oa import SQLiteZaloOA
 
 
 class SQLiteStorage(Storage):
@@ -43,6 +44,7 @@ class SQLiteStorage(Storage):
         self.api_keys = SQLiteApiKeys(self.db)
         self.letters = SQLiteLetters(self.db)
         self.privacy = SQLitePrivacy(self.db)
+        self.zalo_oa = SQLiteZaloOA(self.db)
         self._serving: TextIO | None = None
 
     async def open(self) -> None:

@@ -13,6 +13,9 @@ from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import CHANNEL as ZALO
 from bot.channels.zalo import ZaloChannel, ZaloClient
+from bot.channels.zalo_oa.channel import CHANNEL as ZALO_OA
+from bot.channels.zalo_oa.wiring import build_channel as build_zalo_oa_channel
+from bot.channels.zalo_oa.wiring import build_webhook
 from bot.cli.common import CommandError, today, unknown_unit, with_store
 from bot.config import ENV_TELEGRAM_TOKEN, ENV_ZALO_TOKEN, Config
 from handlers.chat import Sender
@@ -31,7 +34,7 @@ def send_digests_now(config: Config, args: argparse.Namespace) -> int:
             f"--date {args.date} is after today ({local_today} in {config.timezone}): a day's digest "
             "can be sent on that day or later"
         )
-    if config.telegram.token is None and config.zalo.token is None:
+    if config.telegram.token is None and config.zalo.token is None and config.zalo_oa is None:
         raise CommandError(
             f"no bot token: set {ENV_TELEGRAM_TOKEN} or {ENV_ZALO_TOKEN} (or their keys in the config)"
         )
@@ -54,6 +57,13 @@ def send_digests_now(config: Config, args: argparse.Namespace) -> int:
                 )
                 stack.push_async_callback(zalo.client.close)
                 senders[ZALO] = zalo
+            if config.zalo_oa is not None:  # Zalo Official Account: the pair in the database
+                oa = build_zalo_oa_channel(
+                    config.zalo_oa, store, handlers.dispatcher, build_webhook(config.zalo_oa)
+                )
+                await oa.tokens.start()
+                stack.push_async_callback(oa.client.close)
+                senders[ZALO_OA] = oa
             return await handlers.digests.send(
                 senders, now, config.digest.show, day=args.date, only=[args.unit] if args.unit else None
             )

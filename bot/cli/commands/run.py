@@ -12,7 +12,13 @@ from pathlib import Path
 from bot.app import build_dispatcher, links_for, serve
 from bot.channels.console import ConsoleChannel
 from bot.cli.common import CommandError, refuse_new_database, with_store
-from bot.config import ENV_TELEGRAM_TOKEN, ENV_ZALO_TOKEN, Config
+from bot.config import (
+    ENV_TELEGRAM_TOKEN,
+    ENV_ZALO_OA_APP_SECRET,
+    ENV_ZALO_OA_SECRET_KEY,
+    ENV_ZALO_TOKEN,
+    Config,
+)
 from handlers.directory import UnitConfig
 from handlers.question_set import QuestionSet
 from storage.base import Storage
@@ -20,7 +26,16 @@ from storage.base import Storage
 
 def run_bot(config: Config, args: argparse.Namespace) -> int:
     """Runs the bot on every channel with a token until Ctrl-C or SIGTERM."""
-    if config.telegram.token is None and config.zalo.token is None:
+    if config.zalo_oa is not None:  # Zalo Official Account: its two secrets, from the environment
+        oa = config.zalo_oa
+        given = ((ENV_ZALO_OA_APP_SECRET, oa.app_secret), (ENV_ZALO_OA_SECRET_KEY, oa.secret_key))
+        missing = [name for name, value in given if value is None]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise CommandError(
+                f"zalo_oa is configured but {' and '.join(missing)} {verb} not set in the environment"
+            )
+    if config.telegram.token is None and config.zalo.token is None and config.zalo_oa is None:
         raise CommandError(
             f"no bot token: set {ENV_TELEGRAM_TOKEN}=<token from @BotFather> (or {ENV_ZALO_TOKEN}, or "
             "telegram.token / zalo.token in the config); to try the survey without them, run: "
