@@ -43,6 +43,7 @@ from handlers.links import SurveyLinks
 from handlers.new_cases import AnnounceSettings, NewCaseNotices
 from handlers.notices import Notices
 from handlers.outbox import Courier
+from handlers.privacy import PrivacyDesk, PrivacySettings, erase_expired
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
 from handlers.survey import SurveyFlow, SurveySettings
@@ -61,7 +62,10 @@ STOP_GRACE_SECONDS = 10  # messages being sent at a stop may finish within this
 
 # A scheduled job that fails fails every round alike (a full disk, a read-only database): each
 # job's failure is logged once a minute at most, saying how many rounds failed in between.
-JOB_FAILURES = {job: ThrottledLog(log) for job in ("outbox", "new-cases", "digests", "digest-retries")}
+JOB_FAILURES = {
+    job: ThrottledLog(log) for job in ("outbox", "new-cases", "digests", "digest-retries", "retention")
+}
+RETENTION_TIME = (2, 30)  # local: personal data past its retention period is erased at night
 
 
 async def seed_directory(store: Storage, config: Config) -> None:
@@ -147,15 +151,29 @@ def build_handlers(
     question_set = default_set or load_question_set(config.question_set)
     cases = case_settings(config)
     sets = QuestionSets(store.question_sets, store.directory, question_set)
+    privacy = PrivacyDesk(
+        store.privacy,
+        store.chats,
+        store.audit,
+        PrivacySettings(
+            controller=config.privacy.controller,
+            explicit_consent=config.privacy.consent == "explicit",
+            retention_days=config.privacy.retention_days,
+        ),
+    )
     survey = SurveyFlow(
         store.dossiers,
         store.surveys,
         sets,
         links_for(config),
         SurveySettings(
-            cooldown_days=config.survey.cooldown_days, link_valid_days=config.survey.link_valid_days
+            cooldown_days=config.survey.cooldown_days,
+            link_valid_days=config.survey.link_valid_days,
+            explicit_consent=config.privacy.consent == "explicit",
         ),
         cases,
+        store.chats,
+        privacy.consent_question,
     )
     option_texts = {
         language: {
@@ -171,7 +189,14 @@ def build_handlers(
     courier = Courier()
     return Handlers(
         dispatcher=Dispatcher(
-            store.chats, store.directory, survey, desk, admin, language, extensions=extensions
+            store.chats,
+            store.directory,
+            survey,
+            desk,
+            admin,
+            language,
+            extensions=extensions,
+            privacy=privacy,
         ),
         invitations=Invitations(
             store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier, templates
@@ -287,6 +312,17 @@ async def announce_new_cases(handlers: Handlers, senders: Mapping[str, Sender]) 
         await handlers.alerts.send(senders, datetime.now(UTC))
     except Exception:
         JOB_FAILURES["new-cases"].exception("announcing new cases failed; will try again next round")
+
+
+async def erase_expired_data(store: Storage, config: Config) -> None:
+    """Erases the personal data of dossiers inactive past `privacy.retention_days`; errors are
+    logged and the next night's run (or the next start) goes on from where this one stopped."""
+    try:
+        erased = await erase_expired(store.privacy, config.privacy.retention_days, datetime.now(UTC))
+        if erased:
+            log.info("personal data of %s dossiers past the retention period erased", erased)
+    except Exception:
+        JOB_FAILURES["retention"].exception("erasing personal data past its retention failed; tried again")
 
 
 async def deliver_digests(
@@ -465,6 +501,18 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             max_instances=1,
             coalesce=True,
             id="digests",
+        )
+        scheduler.add_job(
+            erase_expired_data,
+            "cron",
+            hour=RETENTION_TIME[0],
+            minute=RETENTION_TIME[1],
+            args=(store, config),
+            next_run_time=datetime.now(config.zone),  # and at start: a night missed is caught up
+            misfire_grace_time=None,
+            max_instances=1,
+            coalesce=True,
+            id="retention",
         )
         if digest_due_today(config, datetime.now(UTC)):
             # A run missed while the bot was down is caught up at start; each (unit, day) goes once.

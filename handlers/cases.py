@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,9 @@ from storage.records import (
 
 NOTE_LIMIT = 1000  # characters as a person sees them: handlers.chat.text_length
 PAGE_SIZE = 5
+# The resolution of a case closed because its citizen had their personal data erased (/forget).
+WITHDRAWN = text("case_withdrawn_note", "vi")
+WITHDRAWN_SHOWN_DAYS = 30  # /cases lists such cases opened this recently
 # What a chat's next text is, while it is awaited: a resolution note, a message for the citizen of
 # a case (from its staff member), or the citizen's reply to one; each followed by the case number.
 AWAITING_NOTE = "note:"
@@ -422,21 +425,28 @@ class CaseDesk:
             return [Reply(text("confirm_thanks_closed", language))]
         return [Reply(text("confirm_thanks_reopened", language, unit=case.unit_name))]
 
-    async def list_open(self, chat: ChatState, page: int, language: Language) -> list[Reply]:
+    async def list_open(
+        self, chat: ChatState, page: int, language: Language, now: datetime | None = None
+    ) -> list[Reply]:
         """/cases: the open cases of the units the person heads and of every unit under them, a
-        page at a time (a head may assign the cases of the units below)."""
+        page at a time (a head may assign the cases of the units below); first, the complaints
+        citizens withdrew lately (by erasing their personal data)."""
         people = await self.directory.people_at(chat.channel, chat.chat_id)
         headed = [p.unit_code for p in people if p.role == Role.HEAD]
         if not headed:
             return await self.list_mine(chat, language) if people else [Reply(text("staff_only", language))]
         units = subtree(headed, await self.directory.list_units())
+        withdrawn = await self._withdrawn(units, now, language) if page == 0 and now is not None else []
         total = await self.cases.count_cases(units)
         if total == 0:
-            return [Reply(text("no_cases", language))]
+            return [*withdrawn, Reply(text("no_cases", language))]
         page = max(0, min(page, (total - 1) // PAGE_SIZE))
         cases = await self.cases.list_cases(units, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
         first = page * PAGE_SIZE + 1
-        replies = [Reply(text("cases_page", language, first=first, last=first + len(cases) - 1, total=total))]
+        replies = [
+            *withdrawn,
+            Reply(text("cases_page", language, first=first, last=first + len(cases) - 1, total=total)),
+        ]
         replies += [Reply(self.describe(c, language), self.head_buttons(c, language)) for c in cases]
         last = first + len(cases) - 1
         if last < total:
@@ -449,6 +459,15 @@ class CaseDesk:
                 )
             )
         return replies
+
+    async def _withdrawn(self, units: Sequence[str], now: datetime, language: Language) -> list[Reply]:
+        """The complaints of these units opened in the last WITHDRAWN_SHOWN_DAYS and closed because
+        the citizen withdrew them, as one line; nothing when there are none."""
+        closed = await self.cases.list_cases(
+            units, states=(CaseState.CLOSED,), opened_after=now - timedelta(days=WITHDRAWN_SHOWN_DAYS)
+        )
+        ids = [f"#{c.id}" for c in closed if c.resolution == WITHDRAWN]
+        return [Reply(text("cases_withdrawn", language, cases=", ".join(ids)))] if ids else []
 
     async def list_mine(self, chat: ChatState, language: Language) -> list[Reply]:
         """/mycases: the cases assigned to this staff member, each with its resolve button."""

@@ -78,13 +78,24 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent after a reply's text, where the platform takes files (Telegram)."""
+
+    name: str
+    content: bytes
+    media_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Text to send, with options to choose from. `typing_hint` tells people on platforms
-    without buttons how to answer ("type the number"); button platforms leave it out."""
+    without buttons how to answer ("type the number"); button platforms leave it out. An
+    `attachment` goes after the text where the platform takes files, and is left out elsewhere."""
 
     text: str
     options: tuple[Option, ...] = field(default=())
     typing_hint: str = ""
+    attachment: Attachment | None = None
 
 
 # Channels that show options as buttons; on the others people type an option's number or words.

@@ -20,6 +20,7 @@ from handlers.extensions import (
     ExtensionDesk,
     typed_extend_button,
 )
+from handlers.privacy import ConsentAnswer, ForgetMe, PrivacyDesk, typed_privacy_command, with_notice
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
@@ -73,6 +74,7 @@ class Dispatcher:
         default_language: Language,
         *,
         extensions: ExtensionDesk | None = None,
+        privacy: PrivacyDesk | None = None,
     ) -> None:
         self.chats = chats
         self.directory = directory
@@ -81,6 +83,7 @@ class Dispatcher:
         self.admin = admin
         self.default_language = default_language
         self.extensions = extensions or ExtensionDesk(survey.dossiers, directory, chats, cases.settings)
+        self.privacy = privacy  # None: no privacy notice nor /mydata, /forget (tests of other flows)
         # Called after a case changed, so its notices go out now rather than at the next round.
         self.on_notices: Callable[[], None] = lambda: None
         # Every button the bot has, and the handler that answers it.
@@ -93,6 +96,8 @@ class Dispatcher:
             route(ChooseLanguage, self.choose_language),
             route(ExtendDossier, self.extensions.press),
             route(DelegateExtension, self.extensions.delegate),
+            route(ForgetMe, self.forget),
+            route(ConsentAnswer, survey.answer_consent),
         )
         self.buttons: dict[type[Button], Route[Any]] = {r.button: r for r in routes}
         # A full disk fails every message alike: once a minute in the log is enough to be seen.
@@ -118,9 +123,25 @@ class Dispatcher:
             return [Reply(text("not_saved", language))]
 
     async def answer(self, incoming: Incoming) -> list[Reply]:
-        """Answers one incoming message or button press, the database permitting."""
-        address, now = incoming.address, incoming.received_at
+        """Answers one incoming message or button press, the database permitting. The first answer
+        to a citizen's chat carries the privacy notice."""
+        address = incoming.address
         chat = await self.chats.get_chat_state(address.channel, address.chat_id)
+        replies = await self._answer(incoming, chat)
+        first = self.privacy is not None and not chat.is_person and chat.notice_at is None and replies
+        if first and self.privacy is not None:
+            noted = await self.chats.note_notice(address.channel, address.chat_id, incoming.received_at)
+            # In the language the chat has now: the first message may have been choosing it.
+            now_chosen = await self.chats.get_chat_state(address.channel, address.chat_id)
+            notice = self.privacy.notice(
+                address.channel, self.language_of(now_chosen, incoming.language_hint)
+            )
+            if noted and not any(notice in reply.text for reply in replies):  # the consent question has it
+                replies = with_notice(replies, notice)
+        return replies
+
+    async def _answer(self, incoming: Incoming, chat: ChatState) -> list[Reply]:
+        address, now = incoming.address, incoming.received_at
         if chat.survey is not None:  # the set it was begun with, even if imported by another process
             await self.survey.sets.load(chat.survey.question_set, chat.survey.question_set_version)
         if chat.unreachable_since is not None:
@@ -175,7 +196,7 @@ class Dispatcher:
         self, chat: ChatState, button: CasesPage, language: Language, now: datetime
     ) -> list[Reply]:
         """Shows the next page of /cases."""
-        return await self.cases.list_open(chat, button.page, language)
+        return await self.cases.list_open(chat, button.page, language, now)
 
     async def choose_language(
         self, chat: ChatState, button: ChooseLanguage, language: Language, now: datetime
@@ -188,6 +209,10 @@ class Dispatcher:
         code, an option typed by its number or words, or a survey answer."""
         if (length := text_length(message)) > MAX_TEXT_LENGTH:
             return [Reply(text("too_long", language, length=length, limit=MAX_TEXT_LENGTH))]
+        if (typed := typed_privacy_command(message)) is not None and (
+            replies := await self._privacy(typed, chat, language, now)
+        ) is not None:
+            return replies
         # A survey code is never an answer, nor a message awaited: at any step it resumes the
         # survey (or opens its own), and it ends waiting for a text.
         if (replies := await self.survey.answer_code(chat, message, language, now)) is not None:
@@ -229,11 +254,13 @@ class Dispatcher:
             ]
         if command == "cancel":
             return [Reply(text("cancelled", language))]
+        if (replies := await self._privacy(command, chat, language, now)) is not None:
+            return replies
         if chat.is_person and (button := self.typed_button(f"{command} {argument}")) is not None:
             return await self.answer_button(chat, button, language, now)
         if command == "cases":
             page = typed_number(argument)
-            return await self.cases.list_open(chat, page - 1 if page else 0, language)
+            return await self.cases.list_open(chat, page - 1 if page else 0, language, now)
         if command == "mycases":
             return await self.cases.list_mine(chat, language)
         if command == "questions":
@@ -243,6 +270,28 @@ class Dispatcher:
                 return await self.set_language(chat, argument.lower())
             return self.offer_languages(language)
         return [Reply(text("unknown_command", language))]
+
+    async def _privacy(
+        self, command: str, chat: ChatState, language: Language, now: datetime
+    ) -> list[Reply] | None:
+        """/mydata, /forget and /privacy (typed «dulieu», «xoa du lieu» on Zalo); None for others."""
+        if self.privacy is None:
+            return None
+        if command == "mydata":
+            return await self.privacy.show_data(chat, language, now)
+        if command == "forget":
+            return self.privacy.ask_forget(chat, language)
+        if command == "privacy":
+            return self.privacy.full_notice(chat, language)
+        return None
+
+    async def forget(
+        self, chat: ChatState, button: ForgetMe, language: Language, now: datetime
+    ) -> list[Reply]:
+        """Erases the citizen's personal data once confirmed."""
+        if self.privacy is None:
+            return [Reply(text("stale_option", language))]
+        return await self.privacy.forget(chat, button, language, now)
 
     @staticmethod
     def typed_button(words: str) -> Button | None:

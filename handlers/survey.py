@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,16 +12,18 @@ from handlers.cases import CaseSettings
 from handlers.chat import BUTTON_CHANNELS, Address, Option, Reply, text_length
 from handlers.lateness import late
 from handlers.links import CodeKind, SurveyLinks, TypedCode, read_survey_code
+from handlers.privacy import ConsentAnswer
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
 from handlers.texts import LANGUAGES, Language, text
 from handlers.typed import chosen, folded, typed_number
-from storage.base import AlreadyAnswered, DossierRepository, StaleStep, SurveyRepository
-from storage.records import Answer, ChatState, Dossier, FollowUp, Rating, Survey
+from storage.base import AlreadyAnswered, ChatRepository, DossierRepository, StaleStep, SurveyRepository
+from storage.records import Answer, ChatState, Consent, Dossier, FollowUp, Rating, Survey
 
 log = logging.getLogger(__name__)
 
 SKIP = "skip"
+AWAITING_CONSENT = "consent:"  # the chat was asked to consent before the dossier's survey
 MAX_WRONG_CODES = 5  # wrong survey codes a chat may type in CODE_WINDOW
 CODE_WINDOW = timedelta(hours=1)
 
@@ -29,6 +32,7 @@ CODE_WINDOW = timedelta(hours=1)
 class SurveySettings:
     cooldown_days: int = 7
     link_valid_days: int = 60
+    explicit_consent: bool = False  # config privacy.consent: explicit
 
 
 class SurveyOption(Button, prefix="s"):
@@ -51,6 +55,8 @@ class SurveyFlow:
         links: SurveyLinks,
         settings: SurveySettings,
         cases: CaseSettings,
+        chats: ChatRepository | None = None,
+        consent_question: Callable[[str, Language], Reply] | None = None,
     ) -> None:
         self.dossiers = dossiers
         self.surveys = surveys
@@ -58,6 +64,8 @@ class SurveyFlow:
         self.links = links
         self.settings = settings
         self.cases = cases
+        self.chats = chats  # where explicit consent is asked: the chat's answer, and what it was for
+        self.consent_question = consent_question
 
     # Entry points: `chat` is what the dispatcher read about the chat before calling.
 
@@ -113,6 +121,10 @@ class SurveyFlow:
             return resume  # the link or code opened again mid-survey: the question it waits on
         if dossier.answered:
             return [Reply(text("already_answered", language)), *resume]
+        if self._needs_consent(chat) and self.chats is not None and self.consent_question is not None:
+            # Nothing is kept, not even the link to the dossier, before the citizen agrees.
+            await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_CONSENT}{dossier.id}")
+            return [self.consent_question(chat.channel, language)]
         if dossier.returned_at is None:
             await self.dossiers.link_chat(dossier.id, chat.channel, chat.chat_id, now)
             waiting = text("not_returned_yet", language, procedure=dossier.procedure, unit=dossier.unit_name)
@@ -121,6 +133,28 @@ class SurveyFlow:
             return [Reply(text("expired_link", language)), *resume]
         address = Address(chat.channel, chat.chat_id)
         return [await self.begin(address, dossier, language, now, chat.question_sets_version)]
+
+    def _needs_consent(self, chat: ChatState) -> bool:
+        return self.settings.explicit_consent and not chat.is_person and chat.consent != Consent.GIVEN
+
+    async def answer_consent(
+        self, chat: ChatState, button: ConsentAnswer, language: Language, now: datetime
+    ) -> list[Reply]:
+        """The citizen's answer to the consent question: agreed, the survey (or the wait for the
+        result) goes on; refused, nothing is kept but the refusal."""
+        awaited = chat.awaiting or ""
+        if self.chats is None or not awaited.startswith(AWAITING_CONSENT):
+            return [Reply(text("stale_option", language))]
+        if button.answer == "no":
+            await self.chats.set_consent(chat.channel, chat.chat_id, Consent.REFUSED, now)
+            return [Reply(text("consent_refused", language))]
+        await self.chats.set_consent(chat.channel, chat.chat_id, Consent.GIVEN, now)
+        dossier_id = typed_number(awaited.removeprefix(AWAITING_CONSENT))
+        dossier = await self.dossiers.get_dossier_by_id(dossier_id) if dossier_id is not None else None
+        if dossier is None:
+            return [Reply(text("stale_option", language))]
+        agreed = chat.model_copy(update={"consent": Consent.GIVEN, "awaiting": None})
+        return await self._open(agreed, dossier, language, now)
 
     def _resume(self, chat: ChatState, language: Language) -> list[Reply]:
         """The question a survey under way waits on, asked again after a code that opened nothing

@@ -310,6 +310,10 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "The citizen says complaint #{id} is NOT resolved. It has been reopened.",
     },
     "no_cases": {"vi": "Không có phản ánh nào đang mở.", "en": "No open complaints."},
+    "cases_withdrawn": {
+        "vi": "Phản ánh đã đóng do người dân rút và yêu cầu xóa dữ liệu: {cases}.",
+        "en": "Complaints closed because the citizen withdrew them and had their data erased: {cases}.",
+    },
     "cases_page": {
         "vi": "Phản ánh đang mở: {first}–{last} trên {total}.",
         "en": "Open complaints: {first}–{last} of {total}.",
@@ -413,6 +417,89 @@ CATALOG: dict[str, dict[Language, str]] = {
         "cho họ qua bot được. Kết quả xử lý Ông/Bà ghi lại sẽ được gửi đến số điện thoại của họ qua Zalo.",
         "en": "The citizen of complaint #{id} rated by a Zalo template message (ZNS), so they cannot be "
         "messaged through the bot. The resolution you record goes to their phone by Zalo.",
+    },
+    "privacy_notice": {
+        "vi": "🔒 Về dữ liệu cá nhân: {controller} xử lý đánh giá, câu trả lời, nội dung phản ánh, mã "
+        "cuộc trò chuyện và số điện thoại (nếu hồ sơ có) của Ông/Bà để cải thiện dịch vụ công và giải "
+        "quyết phản ánh. Tên, số điện thoại, nội dung phản ánh và liên kết trò chuyện được lưu tối đa "
+        "{days} ngày kể từ lần cuối hồ sơ có hoạt động; đánh giá được giữ lại ở dạng ẩn danh. {commands}",
+        "en": "🔒 About your personal data: {controller} processes your rating, answers, complaint text, "
+        "chat id and phone number (if your dossier has one) to improve public services and handle your "
+        "complaint. Names, phone numbers, complaint texts and chat links are kept for at most {days} days "
+        "after the dossier's last activity; ratings are kept without anything that identifies you. "
+        "{commands}",
+    },
+    "privacy_controller_default": {
+        "vi": "cơ quan giải quyết hồ sơ và đơn vị vận hành hệ thống góp ý",
+        "en": "the agency handling your dossier and the body running this feedback service",
+    },
+    "privacy_commands_buttons": {
+        "vi": "Gửi /mydata để xem, /forget để xóa dữ liệu của Ông/Bà, /privacy để đọc lại thông báo này.",
+        "en": "Send /mydata to see your data, /forget to erase it, /privacy to read this notice again.",
+    },
+    "privacy_commands_typed": {
+        "vi": "Gõ «dulieu» để xem, «xoa du lieu» để xóa dữ liệu của Ông/Bà.",
+        "en": "Type «mydata» to see your data, «forget» to erase it.",
+    },
+    "mydata_header": {
+        "vi": "Dữ liệu hệ thống đang lưu về Ông/Bà (kênh {channel}):",
+        "en": "The data this service keeps about you ({channel}):",
+    },
+    "mydata_nothing": {
+        "vi": "Không có hồ sơ, đánh giá hay phản ánh nào gắn với cuộc trò chuyện này.",
+        "en": "No dossier, rating or complaint is linked to this chat.",
+    },
+    "mydata_dossier": {"vi": "• Hồ sơ {code} · {procedure}", "en": "• Dossier {code} · {procedure}"},
+    "mydata_answer": {
+        "vi": "• Đánh giá hồ sơ {code} ngày {day}: {rating}{words}",
+        "en": "• Rating of dossier {code} on {day}: {rating}{words}",
+    },
+    "mydata_case": {
+        "vi": "• Phản ánh #{id} (hồ sơ {code}): {state}, {events} bước xử lý",
+        "en": "• Complaint #{id} (dossier {code}): {state}, {events} steps",
+    },
+    "mydata_footer": {
+        "vi": "Dữ liệu được lưu tối đa {days} ngày sau lần hoạt động cuối của hồ sơ. Gửi /forget "
+        "(hoặc gõ «xoa du lieu») nếu Ông/Bà muốn xóa.",
+        "en": "It is kept for at most {days} days after the dossier's last activity. Send /forget (or "
+        "type «forget») to have it erased.",
+    },
+    "ask_forget": {
+        "vi": "Ông/Bà muốn xóa dữ liệu cá nhân của mình? Mã trò chuyện, tên, số điện thoại và nội dung "
+        "phản ánh sẽ bị xóa; đánh giá được giữ ở dạng ẩn danh để thống kê; phản ánh đang xử lý sẽ được "
+        "đóng. Việc này không hoàn tác được.",
+        "en": "Erase your personal data? Your chat id, name, phone number and complaint texts will be "
+        "erased; your ratings stay, anonymous, in the statistics; open complaints will be closed. This "
+        "cannot be undone.",
+    },
+    "button_forget_yes": {"vi": "Xóa dữ liệu của tôi", "en": "Erase my data"},
+    "button_forget_no": {"vi": "Không xóa", "en": "Keep it"},
+    "forget_cancelled": {"vi": "Dữ liệu của Ông/Bà được giữ nguyên.", "en": "Your data is kept as it was."},
+    "forgotten": {
+        "vi": "Đã xóa dữ liệu cá nhân của Ông/Bà: {answers} đánh giá nay ở dạng ẩn danh, {cases} phản "
+        "ánh đang xử lý đã được đóng. Cảm ơn Ông/Bà đã sử dụng dịch vụ.",
+        "en": "Your personal data is erased: {answers} ratings are now anonymous, {cases} open complaints "
+        "were closed. Thank you for using the service.",
+    },
+    "case_withdrawn_note": {
+        "vi": "Người dân rút phản ánh và yêu cầu xóa dữ liệu cá nhân.",
+        "en": "The citizen withdrew the complaint and asked for their personal data to be erased.",
+    },
+    "case_retention_note": {
+        "vi": "Hết thời hạn lưu trữ dữ liệu cá nhân.",
+        "en": "The retention period of personal data ended.",
+    },
+    "ask_consent": {
+        "vi": "Ông/Bà có đồng ý để chúng tôi xử lý dữ liệu như trên không?",
+        "en": "Do you agree to your data being processed as above?",
+    },
+    "button_consent_yes": {"vi": "Đồng ý", "en": "I agree"},
+    "button_consent_no": {"vi": "Không đồng ý", "en": "I do not agree"},
+    "consent_refused": {
+        "vi": "Chúng tôi tôn trọng quyết định của Ông/Bà: không lưu gì ngoài việc Ông/Bà đã từ chối. Nếu "
+        "đổi ý, Ông/Bà quét lại mã QR trên biên nhận.",
+        "en": "We respect your choice: nothing is kept except that you declined. If you change your mind, "
+        "scan the QR code on your receipt again.",
     },
     "button_delegate_extension": {"vi": "Giao cán bộ gia hạn", "en": "Hand to a staff member"},
     "typed_delegate_extension": {

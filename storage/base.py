@@ -819,7 +819,7 @@ class PrivacyRepository(ABC):
         and the chat ids kept with their answers, outbox messages and letters, the free texts of
         their answers and cases (answers keep rating, option and factors), scrubs those names,
         phones and chat ids from audit details, closes their open cases with `note` as the event's
-        note, and marks the dossiers erased; with an audit entry naming no one."""
+        note and their resolution, and marks the dossiers erased; with an audit entry naming no one."""
 
     @abstractmethod
     async def dossiers_of_phone(self, phone: str) -> list[int]:

@@ -15,6 +15,7 @@ from handlers.buttons import MAX_DATA_BYTES, Button, ButtonError, read_button
 from handlers.cases import TYPED_ACTIONS, CaseAction, CaseButton, CasesPage, typed_case_button
 from handlers.dispatch import ChooseLanguage
 from handlers.extensions import DelegateExtension, ExtendDossier
+from handlers.privacy import ConsentAnswer, ForgetMe
 from handlers.survey import SurveyOption
 from handlers.texts import LANGUAGES
 from storage.records import CaseState, Rating
@@ -46,6 +47,8 @@ EXAMPLES: dict[type[Button], st.SearchStrategy[Button]] = {
     ChooseLanguage: st.builds(ChooseLanguage, st.sampled_from(LANGUAGES)),
     ExtendDossier: st.builds(ExtendDossier, ids),
     DelegateExtension: st.builds(DelegateExtension, ids, st.none() | ids),
+    ForgetMe: st.builds(ForgetMe, st.sampled_from(("yes", "no"))),
+    ConsentAnswer: st.builds(ConsentAnswer, st.sampled_from(("yes", "no"))),
 }
 
 
@@ -302,7 +305,8 @@ async def test_applying_a_directory(store, dispatcher):
 
 
 async def test_choosing_a_language(store, dispatcher):
-    assert texts(await Citizen(dispatcher).press_key(ChooseLanguage("en"))) == "Language set to English."
+    chosen = texts(await Citizen(dispatcher).press_key(ChooseLanguage("en")))
+    assert chosen.startswith("Language set to English.\n\n🔒 About your personal data")  # the first answer
     assert (await store.chats.get_chat_state("telegram", "1001")).language == "en"
 
 

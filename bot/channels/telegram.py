@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, BaseRateLimiter, BaseUpdateProcessor, ContextTypes, TypeHandler
@@ -327,6 +327,13 @@ class TelegramChannel:
                     markup = keyboard(reply) if n == len(pieces) else None
                     await self.application.bot.send_message(
                         int(chat_id), piece, reply_markup=markup, **limits
+                    )
+                if reply.attachment is not None:
+                    attached = reply.attachment
+                    await self.application.bot.send_document(
+                        int(chat_id),
+                        InputFile(attached.content, filename=attached.name),
+                        **limits,
                     )
         except Forbidden as exc:
             log.info("telegram chat %s blocked the bot; marked unreachable", chat_id)

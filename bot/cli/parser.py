@@ -19,6 +19,7 @@ from bot.cli.commands import (
     lateness,
     letter,
     outbox,
+    privacy,
     questions,
     run,
     zalo_oa,
@@ -218,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing(case_list)
     case_show = command(complaints, "show", "print a case with its history", cases.show_case)
     case_show.add_argument("number", type=int, help="the case number (as in cases list)")
+    personal = actions("privacy", "citizens' personal data")
+    erase = command(
+        personal, "forget", "erase a citizen's personal data (ratings stay anonymous; open complaints close)",
+        privacy.forget,
+    )  # fmt: skip
+    whose = erase.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--phone", help="every dossier with this phone number")
+    whose.add_argument("--dossier", metavar="CODE", help="this dossier")
+
     oa = actions("zalo-oa", "the Zalo Official Account: its token, ZNS quota and webhook")
     command(oa, "status", "token expiry, ZNS quota left today, last webhook received", zalo_oa.zalo_oa_status)
     return parser

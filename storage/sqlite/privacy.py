@@ -41,6 +41,7 @@ class SQLitePrivacy(PrivacyRepository):
         dossiers = await self.db.read(
             "SELECT d.code, d.procedure, u.name AS unit_name, MIN(x.linked_at) AS linked_at FROM ("
             " SELECT dossier_id, linked_at FROM dossier_chats WHERE channel = ?1 AND chat_id = ?2"
+            " UNION ALL SELECT dossier_id, started_at FROM surveys WHERE channel = ?1 AND chat_id = ?2"
             " UNION ALL SELECT dossier_id, NULL FROM answers WHERE channel = ?1 AND chat_id = ?2) x"
             " JOIN dossiers d ON d.id = x.dossier_id JOIN units u ON u.code = d.unit_code"
             " GROUP BY d.id ORDER BY d.id",
@@ -94,6 +95,7 @@ class SQLitePrivacy(PrivacyRepository):
                 int(r[0])
                 for r in db.execute(
                     "SELECT dossier_id FROM dossier_chats WHERE channel = ?1 AND chat_id = ?2"
+                    " UNION SELECT dossier_id FROM surveys WHERE channel = ?1 AND chat_id = ?2"
                     " UNION SELECT dossier_id FROM answers WHERE channel = ?1 AND chat_id = ?2",
                     (channel, chat_id),
                 ).fetchall()
@@ -179,10 +181,10 @@ def erase(
             cases = placeholders(case_ids)
             db.execute(f"UPDATE case_events SET note = NULL WHERE case_id IN ({cases})", case_ids)
             db.execute(
-                "UPDATE cases SET resolution = NULL,"
-                f" state = CASE WHEN state IN ({placeholders(open_states)}) THEN 'closed' ELSE state END,"
-                f" updated_at = ? WHERE id IN ({cases})",
-                (*open_states, at, *case_ids),
+                f"UPDATE cases SET resolution = CASE WHEN state IN ({placeholders(open_states)}) THEN ?"
+                f" ELSE NULL END, state = CASE WHEN state IN ({placeholders(open_states)}) THEN 'closed'"
+                f" ELSE state END, updated_at = ? WHERE id IN ({cases})",
+                (*open_states, note, *open_states, at, *case_ids),
             )
             db.executemany(
                 "INSERT INTO case_events (case_id, at, actor, action, note)"

@@ -126,6 +126,7 @@ class TestErasure:
         assert dossier is not None and (dossier.citizen_name, dossier.phone) == (None, None)
         (case,) = await db.cases.list_cases(["Q1-BN"], states=list(CaseState))
         assert forgotten.closed_cases == [case.id] and case.state == CaseState.CLOSED
+        assert case.resolution == "Người dân rút phản ánh"
         events = await db.cases.case_events(case.id)
         assert [(e.action, e.note) for e in events][-1] == ("withdrawn", "Người dân rút phản ánh")
         assert all(e.note is None for e in events[:-1])
