@@ -12,7 +12,8 @@ from storage.sqlite import SQLiteStorage
 from tests.storage.conftest import T0, TREE, hours, set_units
 from tests.storage.test_privacy import CHAT, COMPLAINT, NAME, PHONE, citizen_with_a_complaint
 
-SECRETS = (PHONE, NAME, CHAT, COMPLAINT)
+OA_USER = "oa-4471920385"  # the same citizen, following the unit's Zalo OA
+SECRETS = (PHONE, NAME, CHAT, COMPLAINT, OA_USER)
 
 
 def traces(path: Path, secrets: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -49,6 +50,14 @@ async def test_a_forgotten_citizen_leaves_no_trace_and_the_figures_stay(tmp_path
         await store.dossiers.record_wrong_code("telegram", CHAT, T0)
         await store.outbox.record_undelivered_reply("telegram", CHAT, T0, "flood control")
         await store.chats.note_notice("telegram", CHAT, T0)
+        # On Zalo: the OA chat, its follow event, a ZNS to the phone, the phone noted without Zalo.
+        await store.dossiers.link_chat(dossier_id, "zalo_oa", OA_USER, T0)
+        await store.zalo_oa.record_webhook_event(f"follow:{OA_USER}:1764205200000", "follow", T0)
+        await store.zalo_oa.add_zns_message(
+            purpose="apology", dossier_id=dossier_id, template_id="apo-1", tracking_id="letter-1",
+            phone=PHONE, now=T0,
+        )  # fmt: skip
+        await store.zalo_oa.mark_phone_without_zalo(PHONE, T0)
         found = traces(path, SECRETS)
         assert found  # the scan finds what is there
         before = await store.digests.figures_by_unit(T0 - hours(24), T0 + hours(24))

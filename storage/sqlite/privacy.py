@@ -150,6 +150,7 @@ def erase(
     chats altogether (their language, consent, wrong codes, undelivered replies, surveys)."""
     at = iso(now)
     scrubbed: set[str] = set()
+    phoned: set[str] = set()  # the dossiers' phones
     answers = 0
     closed: list[int] = []
     forgotten_chats = set(chats)
@@ -159,6 +160,7 @@ def erase(
             f"SELECT citizen_name, phone FROM dossiers WHERE id IN ({marks})", chunk
         ).fetchall():
             scrubbed.update(v for v in (name, phone) if v)
+            phoned.update([phone] if phone else [])
         forgotten_chats.update(
             (str(c), str(i))
             for c, i in db.execute(
@@ -209,6 +211,7 @@ def erase(
             f" WHERE letter_id IN (SELECT id FROM letters WHERE dossier_id IN ({marks}))",
             chunk,
         )
+        db.execute(f"UPDATE zns_messages SET phone = 'erased-' || id WHERE dossier_id IN ({marks})", chunk)
         db.execute(
             f"UPDATE dossiers SET citizen_name = NULL, phone = NULL, erased_at = ? WHERE id IN ({marks})",
             (at, *chunk),
@@ -216,7 +219,20 @@ def erase(
     for channel, chat_id in chats:
         for table in ("chats", "surveys", "wrong_codes", "undelivered_replies"):
             db.execute(f"DELETE FROM {table} WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+    phones = sorted(phoned | {chat_id for channel, chat_id in forgotten_chats if channel == "zns"})
+    if phones:  # ZNS to the phone for no dossier, and the note that it has no Zalo, go too
+        db.execute(
+            f"UPDATE zns_messages SET phone = 'erased-' || id WHERE phone IN ({placeholders(phones)})", phones
+        )
+        db.execute(f"DELETE FROM zns_phones_without_zalo WHERE phone IN ({placeholders(phones)})", phones)
     for channel, chat_id in forgotten_chats:
+        if channel == "zalo_oa":  # a follow or unfollow is kept by the follower's id
+            for kind in ("follow", "unfollow"):
+                db.execute(
+                    "UPDATE zalo_oa_events SET event_key = event_name || ':erased-' || id"
+                    " WHERE event_key LIKE ? ESCAPE '\\'",
+                    (f"{kind}:{_like(chat_id)}:%",),
+                )
         scrubbed.add(f"{channel}:{chat_id}")
         if len(chat_id) >= SCRUBBED_ID_LENGTH:
             scrubbed.add(chat_id)
@@ -227,6 +243,11 @@ def erase(
     return Forgotten(
         dossiers=len(dossier_ids), answers=answers, chats=len(forgotten_chats), closed_cases=sorted(closed)
     )
+
+
+def _like(text: str) -> str:
+    """Text matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _retired(status: str) -> str:
