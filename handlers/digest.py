@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from handlers.calendar import next_working_day
 from handlers.cases import CaseDesk
 from handlers.chat import Delivery, Reply, Sender
+from handlers.directory import subtree
 from handlers.extensions import ExtensionDesk
 from handlers.lateness import lateness_table, letter_on_time, start_of
 from handlers.outbox import ChatLocks, backoff, deliver_to_head
@@ -47,6 +48,7 @@ from storage.records import (
 log = logging.getLogger(__name__)
 
 AT_RISK_SHOWN = 5  # at-risk dossiers shown with their Extend button; the rest are counted
+MISSING_NAMED = 30  # late dossiers without a letter named by number (the first few with buttons)
 LISTED = 20  # overdue and escalated cases (and what was not delivered) listed; the rest are counted
 # A run claims a digest for this long; a claim older than that was left by a run that died.
 DIGEST_LEASE = timedelta(minutes=10)
@@ -202,7 +204,10 @@ def render_digest(
                 for dossier in shown
             ]
             if total > len(shown):
-                replies.append(Reply(text(more, language, count=total - len(shown))))
+                named = ", ".join(str(d.id) for d in dossiers[len(shown) :])
+                unnamed = total - len(dossiers)
+                ids = f"{named} (+{unnamed})" if named and unnamed > 0 else named or f"+{unnamed}"
+                replies.append(Reply(text(more, language, count=total - len(shown), ids=ids)))
     return replies
 
 
@@ -248,35 +253,39 @@ def _case_line(case: Case, language: Language) -> str:
 
 
 async def letter_watch(
-    letters: LetterRepository, day: date, holidays: Collection[date], zone: ZoneInfo
+    letters: LetterRepository,
+    day: date,
+    holidays: Collection[date],
+    zone: ZoneInfo,
+    unit_codes: Sequence[str] | None = None,
 ) -> tuple[dict[str, list[DueDossier]], dict[str, list[DueDossier]], dict[str, LetterFigures]]:
-    """By unit, for the digest of `day`: the open dossiers at risk (due by the next working day,
-    not extended) and those late without a letter, and the letter figures of the day before. Every
-    unit's, so that a parent's digest counts its children's missing letters; of the late ones, only
-    the few a digest shows are kept (a city has tens of thousands)."""
+    """By unit (of these; all with None), for the digest of `day`: the open dossiers at risk (due
+    after today, by the next working day, not extended) and those late without a letter (due
+    before today; one due today is neither yet), and the letter figures of the day before. Of the
+    late ones only the few a digest names are kept (a city has tens of thousands)."""
     yesterday = day - timedelta(days=1)
     at_risk: dict[str, list[DueDossier]] = {}
     missing: dict[str, list[DueDossier]] = {}
     open_missing: dict[str, int] = {}
     for dossier in await letters.open_dossiers_due(
-        None, due_after=None, due_until=next_working_day(day, holidays)
+        unit_codes, due_after=None, due_until=next_working_day(day, holidays)
     ):
         code = dossier.unit_code
-        if dossier.extended:
+        if dossier.extended or dossier.due_on == day:
             continue
-        if dossier.due_on >= day:
+        if dossier.due_on > day:
             at_risk.setdefault(code, []).append(dossier)
             continue
         open_missing[code] = open_missing.get(code, 0) + 1
-        if open_missing[code] <= AT_RISK_SHOWN:
+        if open_missing[code] <= MISSING_NAMED:
             missing.setdefault(code, []).append(dossier)
     sent: dict[str, list[bool]] = {}
     twice: dict[str, int] = {}
-    for letter in await letters.letters_issued(start_of(yesterday, zone), start_of(day, zone)):
+    for letter in await letters.letters_issued(start_of(yesterday, zone), start_of(day, zone), unit_codes):
         on_time = letter_on_time(letter.issued_at, letter.due_on, holidays, zone)
         sent.setdefault(letter.unit_code, []).append(on_time)
         twice[letter.unit_code] = twice.get(letter.unit_code, 0) + letter.rescheduled_twice
-    returned = await lateness_table(letters, yesterday, yesterday, holidays, zone)
+    returned = await lateness_table(letters, yesterday, yesterday, holidays, zone, unit_codes)
     figures = {
         code: LetterFigures(
             sent=len(sent.get(code, [])),
@@ -353,7 +362,9 @@ class Digests:
         letters: dict[str, LetterFigures] = {}
         if self.letters is not None:
             holidays, zone = self.desk.settings.holidays, self.desk.settings.zone
-            at_risk, missing, letters = await letter_watch(self.letters, day, holidays, zone)
+            # The units digested and every unit below them: a parent counts its subtree's letters.
+            scope = None if only is None else subtree(list(only), units)
+            at_risk, missing, letters = await letter_watch(self.letters, day, holidays, zone, scope)
         cases = self.cases
         digests = []
         for unit in units:
@@ -404,9 +415,11 @@ class Digests:
                     letters=letters.get(unit.code, LetterFigures()),
                     missing=missing.get(unit.code, []),
                     children_missing=[
-                        (c.name, letters[c.code].missing)
+                        (c.name, count)
                         for c in children
-                        if c.code in letters and letters[c.code].missing
+                        if (
+                            count := sum(letters[u].missing for u in subtree([c.code], units) if u in letters)
+                        )
                     ],
                     attempts=next(
                         (r.attempts for r in records if r.unit_code == unit.code and r.day == day), 0

@@ -364,8 +364,8 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "• Dossier {code} · {procedure}{citizen} · due {due}",
     },
     "at_risk_more": {
-        "vi": "Còn {count} hồ sơ sắp đến hạn khác: gõ «gia han» và số hồ sơ để gia hạn.",
-        "en": "{count} more dossiers due soon: type «extend» and the dossier number to extend one.",
+        "vi": "Còn {count} hồ sơ sắp đến hạn khác (số {ids}): gõ «gia han» và số hồ sơ để gia hạn.",
+        "en": "{count} more dossiers due soon (numbers {ids}): type «extend» and the number to extend one.",
     },
     "cancelled": {"vi": "Đã hủy.", "en": "Cancelled."},
     "button_extend": {"vi": "Gia hạn, gửi thư xin lỗi", "en": "Extend, send an apology"},
@@ -541,10 +541,10 @@ CATALOG: dict[str, dict[Language, str]] = {
         "(reason: {reason}; new date {day}). The rules allow one extension only.",
     },
     "digest_letters": {
-        "vi": "Thư xin lỗi ngày {yesterday}: đã gửi {sent} (gửi muộn {late}) · Hồ sơ trễ hẹn chưa có thư: "
-        "{missing} · Sắp đến hạn: {at_risk}{twice}",
-        "en": "Apology letters on {yesterday}: {sent} sent ({late} late) · Late dossiers without a letter: "
-        "{missing} · Due next working day: {at_risk}{twice}",
+        "vi": "Thư xin lỗi ngày {yesterday}: {sent} thư (muộn {late}){twice}\nHồ sơ trễ hẹn chưa có thư "
+        "xin lỗi: {missing} · Hồ sơ đến hạn ngày làm việc tới: {at_risk}",
+        "en": "Apology letters on {yesterday}: {sent} ({late} late){twice}\nLate dossiers without an "
+        "apology letter: {missing} · Due next working day: {at_risk}",
     },
     "digest_rescheduled_twice": {
         "vi": " · Gia hạn lần hai: {count}",
@@ -555,8 +555,8 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "Late dossiers without an apology letter (extend them to send one, late as it is):",
     },
     "missing_more": {
-        "vi": "Còn {count} hồ sơ trễ hẹn khác chưa có thư: gõ «gia han» và số hồ sơ để gia hạn.",
-        "en": "{count} more late dossiers without a letter: type «extend» and the dossier number.",
+        "vi": "Còn {count} hồ sơ trễ hẹn khác chưa có thư (số {ids}): gõ «gia han» và số hồ sơ để gia hạn.",
+        "en": "{count} more late dossiers without a letter (numbers {ids}): type «extend» and the number.",
     },
     "digest_children_missing_title": {
         "vi": "Đơn vị cấp dưới có hồ sơ trễ hẹn chưa có thư xin lỗi:",

@@ -98,7 +98,8 @@ async def test_many_at_risk_dossiers_show_a_few_and_count_the_rest(store, handle
     await handlers.digests.send({"telegram": sender}, MORNING, show=5)
     replies = to(sender, "2101")
     assert len(labels(replies)) == 10  # five shown, each with Extend and Hand to a staff member
-    assert "Còn 2 hồ sơ sắp đến hạn khác" in texts(replies)
+    hidden = (await store.letters.open_dossiers_due(None, due_after=None, due_until=MONDAY))[5:]
+    assert f"Còn 2 hồ sơ sắp đến hạn khác (số {hidden[0].id}, {hidden[1].id})" in texts(replies)
 
 
 async def test_the_head_extends_a_dossier_with_a_reason_and_a_new_day(store, dispatcher):
@@ -289,10 +290,8 @@ async def test_the_digest_counts_letters_sent_late_and_missing(config, store, ha
     sender = RecordingSender()
     await handlers.digests.send({"telegram": sender}, MORNING, show=5)
     ward = texts(to(sender, "2101"))
-    assert (
-        "Thư xin lỗi ngày 26/11/2026: đã gửi 2 (gửi muộn 1) · Hồ sơ trễ hẹn chưa có thư: 2 · Sắp đến hạn: 1"
-        in ward
-    )
+    assert "Thư xin lỗi ngày 26/11/2026: 2 thư (muộn 1)\nHồ sơ trễ hẹn chưa có thư xin lỗi: 2" in ward
+    assert "Hồ sơ đến hạn ngày làm việc tới: 1" in ward
     assert "Hồ sơ đã trễ hẹn mà chưa có thư xin lỗi" in ward and "HS-OLD" in ward
     missing_keys = [o.key for r in to(sender, "2101") if "HS-OLD" in r.text for o in r.options]
     assert missing_keys == [ExtendDossier(old.id).pack(), DelegateExtension(old.id).pack()]
@@ -301,7 +300,7 @@ async def test_the_digest_counts_letters_sent_late_and_missing(config, store, ha
         "Đơn vị cấp dưới có hồ sơ trễ hẹn chưa có thư xin lỗi:\n• UBND Phường Bến Nghé: 2 hồ sơ" in district
     )
     assert "HS-OLD" not in district and "Thư xin lỗi ngày" not in district
-    assert "Hồ sơ trễ hẹn chưa có thư: 1" in texts(to(sender, "3001"))
+    assert "Hồ sơ trễ hẹn chưa có thư xin lỗi: 1" in texts(to(sender, "3001"))
 
 
 async def test_the_digest_counts_second_extensions(config, store, handlers: Handlers):
@@ -310,5 +309,34 @@ async def test_the_digest_counts_second_extensions(config, store, handlers: Hand
     await extend_by_api(store, "HS-MON", config, at="2026-11-26T11:00:00+07:00")
     sender = RecordingSender()
     await handlers.digests.send({"telegram": sender}, MORNING, show=5)
-    assert "đã gửi 2 (gửi muộn 0)" in texts(to(sender, "2101"))
+    assert "2 thư (muộn 0)" in texts(to(sender, "2101"))
     assert "Gia hạn lần hai: 1" in texts(to(sender, "2101"))
+
+
+async def test_a_dossier_due_today_is_neither_at_risk_nor_late(store, handlers: Handlers):
+    await due_dossier(store, "HS-TODAY", date(2026, 11, 27))  # MORNING's own day
+    sender = RecordingSender()
+    await handlers.digests.send({"telegram": sender}, MORNING, show=5)
+    assert "HS-TODAY" not in texts(to(sender, "2101"))
+
+
+async def test_a_unit_two_levels_up_counts_its_wards_missing_letters(tmp_path):
+    units = [
+        {
+            "code": "HCM", "name": "UBND TP. Hồ Chí Minh", "head": {"name": "Chủ tịch", "telegram": 1},
+            "children": [
+                {
+                    "code": "Q1", "name": "UBND Quận 1", "head": {"name": "Nguyễn Văn A", "telegram": 2001},
+                    "children": [
+                        {"code": "Q1-BN", "name": "UBND Phường Bến Nghé",
+                         "head": {"name": "C", "telegram": 2101}},
+                    ],
+                }
+            ],
+        }
+    ]  # fmt: skip
+    async with opened(make_config(tmp_path, units=units)) as (store, handlers):
+        await due_dossier(store, "HS-OLD", date(2026, 11, 20))
+        sender = RecordingSender()
+        await handlers.digests.send({"telegram": sender}, MORNING, show=5, only=["HCM"])
+        assert "• UBND Quận 1: 1 hồ sơ" in texts(to(sender, "1"))  # its child's subtree: the ward's
