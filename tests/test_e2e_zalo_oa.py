@@ -14,6 +14,7 @@ import re
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -199,9 +200,22 @@ async def test_a_citizen_rates_by_zns_and_hears_the_resolution_by_zns(
             dan = await oa.add_user("oa-zns", name="Trần Văn Hùng", phone="84901234567")
             made = bot.cli(
                 "dossier", "add", "HS-E2E-ZNS", "--unit", "Q1-BN", "--procedure", "Cấp giấy phép xây dựng",
-                "--citizen-name", "Trần Văn Hùng", "--phone", "0901234567", "--returned",
+                "--citizen-name", "Trần Văn Hùng", "--phone", "0901234567",
             )  # fmt: skip
             assert made.returncode == 0, made.stderr
+            # Late: the apology letter reaches the phone by ZNS (no chat reaches the citizen).
+            new_due = (datetime.now(UTC) + timedelta(days=9)).date().isoformat()
+            extended = bot.cli(
+                "dossier", "extend", "HS-E2E-ZNS", "--reason", "Chờ ý kiến Sở Xây dựng", "--new-due", new_due
+            )
+            assert extended.returncode == 0, extended.stderr
+            (apology,) = await dan.zns(timeout=20)
+            assert apology["template_id"] == "apology-e2e"
+            assert apology["template_data"]["ly_do"] == "Chờ ý kiến Sở Xây dựng"
+            written = date.fromisoformat(new_due).strftime("%d/%m/%Y")
+            assert apology["template_data"]["ngay_hen_moi"] == written
+            back = bot.cli("dossier", "returned", "HS-E2E-ZNS")
+            assert back.returncode == 0, back.stderr
             (rating,) = await dan.zns(timeout=20)
             assert rating["template_id"] == "rating-e2e"
             assert rating["template_data"] == {
@@ -240,6 +254,6 @@ async def test_a_citizen_rates_by_zns_and_hears_the_resolution_by_zns(
                 "ma_ho_so": "HS-E2E-ZNS",
                 "ket_qua": "Đã trả kết quả, xin lỗi vì chậm trễ.",
             }
-            assert len(await oa.sent_zns()) == 2  # the rating and the resolution, each once
+            assert len(await oa.sent_zns()) == 3  # the letter, the rating and the resolution, each once
     finally:
         await oa.http.aclose()

@@ -240,3 +240,21 @@ async def test_a_letter_or_resolution_the_chat_cannot_take_goes_to_the_phone(sto
     assert [(p, f.get("resolution_note")) for p, _, f, _ in zns.sent[1:]] == [
         (TemplatePurpose.RESOLUTION, "Đã sửa tên")
     ]
+
+
+async def test_a_low_quota_holds_invitations_while_letters_still_go(store, handlers, zns):
+    await returned(store, "HS-INV")
+    facts = DossierFacts(code="HS-LET", unit_code="Q1-BN", procedure="Chứng thực", phone="84907654321")
+    await store.dossiers.put_dossiers(
+        [(facts, NewDossier(link_id="L-LET", survey_code="S-LET"))], actor="t", now=NOW
+    )
+    extended = DossierEventFacts(
+        type=DossierEventType.EXTENDED, at=NOW, reason="Chờ thẩm định", new_due_at=NOW + timedelta(days=5)
+    )
+    await store.dossiers.add_dossier_event("HS-LET", extended, actor="test", now=NOW)
+    zns.saving = True
+    assert (await handlers.invitations.send({}, NOW, COOLDOWN)).waiting == 1
+    assert (await handlers.letters.send({}, NOW)).sent == 1
+    assert [purpose for purpose, *_ in zns.sent] == [TemplatePurpose.APOLOGY]
+    zns.saving = False  # the next day: the invitation goes
+    assert (await handlers.invitations.send({}, NOW + timedelta(days=1), COOLDOWN)).sent == 1
