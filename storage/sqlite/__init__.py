@@ -21,6 +21,7 @@ from storage.sqlite.dossiers import SQLiteDossiers
 from storage.sqlite.letters import SQLiteLetters
 from storage.sqlite.outbox import SQLiteOutbox
 from storage.sqlite.question_sets import SQLiteQuestionSets
+from storage.sqlite.reports import SQLiteReports
 from storage.sqlite.surveys import SQLiteSurveys
 
 
@@ -41,6 +42,7 @@ class SQLiteStorage(Storage):
         self.audit = SQLiteAudit(self.db)
         self.api_keys = SQLiteApiKeys(self.db)
         self.letters = SQLiteLetters(self.db)
+        self.reports = SQLiteReports(self.db)
         self._serving: TextIO | None = None
 
     async def open(self) -> None:

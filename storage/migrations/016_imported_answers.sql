@@ -1,0 +1,57 @@
+-- Answers collected elsewhere (paper forms, phone surveys, counter kiosks), imported from a file:
+-- they have no dossier, so dossier_id may be NULL, and such a row carries its own unit, procedure
+-- and import key (a hash of the row as read: importing the same file twice stores nothing new).
+-- A NOT NULL cannot be dropped in SQLite: the table is made again with its rows, ids and
+-- change_seq kept, then every index and the change_seq triggers of 013 are made again.
+CREATE TABLE answers_new (
+    id                   INTEGER PRIMARY KEY,
+    dossier_id           INTEGER UNIQUE REFERENCES dossiers(id),
+    channel              TEXT NOT NULL,
+    chat_id              TEXT NOT NULL,
+    question_set         TEXT NOT NULL,
+    question_set_version INTEGER NOT NULL,
+    rating               TEXT NOT NULL CHECK (rating IN ('satisfied', 'neutral', 'unsatisfied')),
+    rating_option        TEXT NOT NULL,
+    follow_ups           TEXT NOT NULL DEFAULT '[]',
+    texts                TEXT NOT NULL DEFAULT '{}',
+    answered_at          TEXT NOT NULL,
+    completed_at         TEXT,
+    dossier_late         INTEGER,
+    letter_sent          INTEGER,
+    change_seq           INTEGER,
+    unit_code            TEXT REFERENCES units(code),
+    procedure            TEXT,
+    import_key           TEXT UNIQUE,
+    -- An answer is either the bot's (a dossier) or imported (a unit and a key), never both.
+    CHECK ((dossier_id IS NULL) = (import_key IS NOT NULL)),
+    CHECK (dossier_id IS NOT NULL OR unit_code IS NOT NULL)
+);
+INSERT INTO answers_new (id, dossier_id, channel, chat_id, question_set, question_set_version, rating,
+                         rating_option, follow_ups, texts, answered_at, completed_at, dossier_late,
+                         letter_sent, change_seq)
+SELECT id, dossier_id, channel, chat_id, question_set, question_set_version, rating, rating_option,
+       follow_ups, texts, answered_at, completed_at, dossier_late, letter_sent, change_seq
+  FROM answers;
+DROP TABLE answers;
+ALTER TABLE answers_new RENAME TO answers;
+
+CREATE INDEX answers_chat ON answers(channel, chat_id, answered_at);
+CREATE INDEX answers_time ON answers(answered_at);
+CREATE INDEX answers_question_set ON answers(question_set, question_set_version);
+CREATE UNIQUE INDEX answers_change_seq ON answers(change_seq);
+-- Reports read a period's answers with what they group by, from the index alone.
+CREATE INDEX answers_report ON answers(answered_at, rating, dossier_id, unit_code, channel);
+
+CREATE TRIGGER answers_changed_on_insert AFTER INSERT ON answers
+BEGIN
+    UPDATE versions SET value = value + 1 WHERE name = 'answer_changes';
+    UPDATE answers SET change_seq = (SELECT value FROM versions WHERE name = 'answer_changes')
+     WHERE id = NEW.id;
+END;
+CREATE TRIGGER answers_changed AFTER UPDATE OF rating, rating_option, follow_ups, texts, completed_at
+    ON answers
+BEGIN
+    UPDATE versions SET value = value + 1 WHERE name = 'answer_changes';
+    UPDATE answers SET change_seq = (SELECT value FROM versions WHERE name = 'answer_changes')
+     WHERE id = NEW.id;
+END;
