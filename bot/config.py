@@ -151,6 +151,13 @@ class LettersConfig(Section):
         return self.template.vi if language == "vi" else self.template.en
 
 
+class ReportsConfig(Section):
+    """`feedback-bot report`: a row with fewer answers than this shows its counts, and its shares are
+    marked too few to compare."""
+
+    min_answers: int = Field(default=30, ge=1, le=1_000_000)
+
+
 Person = PersonConfig
 
 
@@ -167,6 +174,7 @@ class Config(Section):
     cases: CasesConfig = CasesConfig()
     api: ApiConfig | None = None  # absent: `run` serves no HTTP API
     letters: LettersConfig = LettersConfig()
+    reports: ReportsConfig = ReportsConfig()
     admins: tuple[Person, ...] = ()
     units: tuple[UnitConfig, ...] = ()
     _source: Path | None = PrivateAttr(default=None)
