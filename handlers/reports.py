@@ -38,9 +38,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from handlers.directory import subtree
-from handlers.lateness import due_cutoffs, last_full_month, start_of
+from handlers.lateness import last_full_month, start_of
 from handlers.texts import Language
-from storage.base import LetterRepository, ReportRepository
+from storage.base import ReportRepository
 from storage.records import (
     ComplaintCounts,
     Rating,
@@ -58,6 +58,7 @@ ONE_DAY = timedelta(days=1)
 # Deadlines of complaints opened in a period lie at most this long after it (60 working days, the
 # largest deadline the config allows, with holidays between).
 DEADLINE_REACH = timedelta(days=200)
+DUE_DAYS_BEFORE = timedelta(days=5 * 366)
 SIPAS_FACTORS = ("access", "procedure", "staff", "result", "feedback")
 LABELS: dict[str, tuple[str, str]] = {  # (vi, en)
     "access": ("Tiếp cận dịch vụ", "Access to the service"),
@@ -227,7 +228,6 @@ class Report:
 @dataclass(frozen=True)
 class ReportSettings:
     zone: ZoneInfo
-    holidays: frozenset[date] = frozenset()
     min_answers: int = 30
     language: Language = "vi"
 
@@ -377,7 +377,6 @@ def factor_rows(
 
 async def build_report(
     reports: ReportRepository,
-    letters: LetterRepository,
     units: Sequence[Unit],
     settings: ReportSettings,
     *,
@@ -393,13 +392,13 @@ async def build_report(
     codes = subtree([unit_code], units) if unit_code is not None else None
     period = whole_period(first, last, zone)
     spans = months(first, last, zone) if by == "month" else period
-    late_from = await _late_from(letters, period[0].start, period[0].end, settings)
+    due_ends = late_from(first, last, settings)
     ends = deadline_ends(first, last, zone)
     as_of = now.astimezone(UTC)
     if by == "factor":
         ratings = await reports.rating_counts(period, ReportBy.CHANNEL, codes)
         named = {(f.factor, f.rating): f.named for f in await reports.factor_counts(period, codes)}
-        returned = await reports.returned_counts(period, ReportBy.MONTH, codes, late_from)
+        returned = await reports.returned_counts(period, ReportBy.MONTH, codes, due_ends)
         complaints = await reports.complaint_counts(period, ReportBy.MONTH, codes, ends, as_of)
         total = ReportRow(
             key=TOTAL, label=label(TOTAL, language), ratings=add_ratings(list(ratings.values())),
@@ -411,19 +410,19 @@ async def build_report(
     ratings = await reports.rating_counts(spans, group, codes)
     complaints = await reports.complaint_counts(spans, group, codes, ends, as_of)
     if by == "unit":
-        returned = await reports.returned_counts(spans, group, codes, late_from)
+        returned = await reports.returned_counts(spans, group, codes, due_ends)
         rows = unit_rows(units, roots, ratings, returned, complaints, least, language)
         tops = [r for r in rows if r.depth == 0]
         total = tops[0] if len(tops) == 1 else total_row(tops, least, language)
         return Report(first, last, by, unit_code, now, rows, total)
     if by == "channel":
-        whole = await reports.returned_counts(period, ReportBy.MONTH, codes, late_from)
+        whole = await reports.returned_counts(period, ReportBy.MONTH, codes, due_ends)
         rows = other_rows(ratings.keys() | complaints.keys(), ratings, None, complaints, least)
         return Report(
             first, last, by, unit_code, now, rows,
             total_row(rows, least, language, whole.get("", ReturnedCounts())),
         )  # fmt: skip
-    returned = await reports.returned_counts(spans, group, codes, late_from)
+    returned = await reports.returned_counts(spans, group, codes, due_ends)
     keys = ratings.keys() | returned.keys() | complaints.keys()
     if by == "month":
         keys = {s.key for s in spans}
@@ -431,15 +430,10 @@ async def build_report(
     return Report(first, last, by, unit_code, now, rows, total_row(rows, least, language))
 
 
-async def _late_from(
-    letters: LetterRepository, start: datetime, end: datetime, settings: ReportSettings
-) -> dict[date, datetime]:
-    """When a return becomes late, for every due day of the dossiers returned start..end."""
-    span = await letters.returned_due_days(start, end)
-    if span is None:
-        return {}
-    days = (span[1] - span[0]).days + 1
-    return {
-        d: due_cutoffs(d, settings.holidays, settings.zone).late_from
-        for d in (span[0] + n * ONE_DAY for n in range(days))
-    }
+def late_from(first: date, last: date, settings: ReportSettings) -> dict[date, datetime]:
+    """When a return becomes late (the end of its due day, locally), for every due day a dossier
+    returned first..last may have: from DUE_DAYS_BEFORE before the period to a year after it (a
+    dossier due earlier still is taken as not late: no such dossier is returned in practice)."""
+    start = first - DUE_DAYS_BEFORE
+    days = (last + timedelta(days=366) - start).days + 1
+    return {d: start_of(d + ONE_DAY, settings.zone) for d in (start + n * ONE_DAY for n in range(days))}

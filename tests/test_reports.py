@@ -149,7 +149,7 @@ async def report(
 ) -> Report:
     units = await store.directory.list_units(retired=True)
     return await build_report(
-        store.reports, store.letters, units, SETTINGS, first=date(2026, 11, 1), last=date(2026, 11, 30),
+        store.reports, units, SETTINGS, first=date(2026, 11, 1), last=date(2026, 11, 30),
         by=by, unit_code=unit, now=now,
     )  # fmt: skip
 

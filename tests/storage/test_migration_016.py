@@ -80,6 +80,27 @@ async def test_answers_keep_rows_indexes_and_triggers_through_016(tmp_path: Path
             (20, 4), (21, 5),
         ]  # fmt: skip
         assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
+        # Every answer carries its dossier's unit and procedure, copied at the migration, when
+        # stored, and again when the dossier moves.
+        assert raw.execute("SELECT DISTINCT unit_code, procedure FROM answers").fetchall() == [
+            ("Q1", "Đăng ký kết hôn")
+        ]
+        raw.execute("INSERT INTO units (code, name) VALUES ('Q3', 'UBND Quận 3')")
+        raw.execute(
+            "INSERT INTO dossiers (id, code, unit_code, procedure, link_id, created_at)"
+            " VALUES (3, 'HS-3', 'Q3', 'Khai sinh', 'L3', ?)",
+            (T0.isoformat(),),
+        )
+        raw.execute(
+            "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version, rating,"
+            " rating_option, answered_at) VALUES (3, 'zalo', 'z', 'default', 1, 'neutral', 'neutral', ?)",
+            (T0.isoformat(),),
+        )
+        raw.execute("UPDATE dossiers SET unit_code = 'Q3', procedure = 'Hộ tịch' WHERE id = 1")
+        assert raw.execute("SELECT dossier_id, unit_code, procedure FROM answers ORDER BY id").fetchall() == [
+            (1, "Q3", "Hộ tịch"), (2, "Q1", "Đăng ký kết hôn"), (None, "Q1", "Đăng ký kết hôn"),
+            (3, "Q3", "Khai sinh"),
+        ]  # fmt: skip
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
             raw.execute(
                 "INSERT INTO answers (dossier_id, channel, chat_id, question_set, question_set_version,"

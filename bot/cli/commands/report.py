@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from bot.cli.common import CommandError, today, unknown_unit, with_store
 from bot.cli.output import Column, emit, render
 from bot.config import Config
-from bot.report_files import draw_png, write_xlsx
 from handlers.answer_file import AnswerFileRefused, read_answer_file
 from handlers.reports import (
     FORMULAS,
@@ -153,7 +152,7 @@ def report(config: Config, args: argparse.Namespace) -> int:
     if form in ("xlsx", "png") and args.output is None:
         raise CommandError(f"--format {form} writes a file: give --output FILE.{form}")
     settings = ReportSettings(
-        zone=config.zone, holidays=frozenset(config.cases.holidays), min_answers=config.reports.min_answers,
+        zone=config.zone, min_answers=config.reports.min_answers,
         language=config.language,
     )  # fmt: skip
     # The workbook holds every grouping, the one asked for first.
@@ -167,7 +166,7 @@ def report(config: Config, args: argparse.Namespace) -> int:
         units = await store.directory.list_units(retired=True)
         return [
             await build_report(
-                store.reports, store.letters, units, settings, first=first, last=last, by=by,
+                store.reports, units, settings, first=first, last=last, by=by,
                 unit_code=args.unit, now=now,
             )
             for by in groupings
@@ -175,6 +174,9 @@ def report(config: Config, args: argparse.Namespace) -> int:
 
     reports = with_store(config, fetch)
     print(f"answers from {first} to {last}", file=sys.stderr)
+    # Imported here: the files' module reads bot.cli.output, and only these two formats need it.
+    from bot.report_files import draw_png, write_xlsx
+
     if form == "xlsx":
         write_xlsx(reports, args.output, settings.min_answers, config.language)
         print(f"written: {args.output}", file=sys.stderr)
