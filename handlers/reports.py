@@ -70,6 +70,13 @@ LABELS: dict[str, tuple[str, str]] = {  # (vi, en)
     "neutral": ("Bình thường", "Neutral"),
     "unsatisfied": ("Không hài lòng", "Unsatisfied"),
     TOTAL: ("Tổng cộng", "Total"),
+    "paper": ("Phiếu giấy", "Paper form"),
+    "phone": ("Điện thoại", "Phone"),
+    "kiosk": ("Máy đánh giá tại quầy", "Counter kiosk"),
+    "in_person": ("Trực tiếp", "In person"),
+    "telegram": ("Telegram", "Telegram"),
+    "zalo": ("Zalo", "Zalo"),
+    "console": ("Dòng lệnh", "Terminal"),
 }
 FORMULAS: tuple[tuple[str, str, str], ...] = (  # (name, vi, en)
     (
@@ -330,17 +337,29 @@ def unit_rows(
     return rows
 
 
+def row_label(by: Grouping, key: str, language: Language) -> str:
+    """What a row of a procedure (its name), channel or month is called."""
+    if by == "month":
+        year, month = key.split("-")
+        return f"Tháng {int(month)}/{year}" if language == "vi" else key
+    if by == "channel":
+        return label(key, language)
+    return key
+
+
 def other_rows(
+    by: Grouping,
     keys: Collection[str],
     ratings: Mapping[str, RatingCounts],
     returned: Mapping[str, ReturnedCounts] | None,
     complaints: Mapping[str, ComplaintCounts],
     min_answers: int,
+    language: Language,
 ) -> list[ReportRow]:
     """A row per procedure, channel or month, in order of the key."""
     return [
         ReportRow(
-            key=key, label=key, ratings=ratings.get(key, RatingCounts()),
+            key=key, label=row_label(by, key, language), ratings=ratings.get(key, RatingCounts()),
             returned=returned.get(key, ReturnedCounts()) if returned is not None else None,
             complaints=complaints.get(key, ComplaintCounts()), min_answers=min_answers,
         )
@@ -417,7 +436,7 @@ async def build_report(
         return Report(first, last, by, unit_code, now, rows, total)
     if by == "channel":
         whole = await reports.returned_counts(period, ReportBy.MONTH, codes, due_ends)
-        rows = other_rows(ratings.keys() | complaints.keys(), ratings, None, complaints, least)
+        rows = other_rows(by, ratings.keys() | complaints.keys(), ratings, None, complaints, least, language)
         return Report(
             first, last, by, unit_code, now, rows,
             total_row(rows, least, language, whole.get("", ReturnedCounts())),
@@ -426,7 +445,7 @@ async def build_report(
     keys = ratings.keys() | returned.keys() | complaints.keys()
     if by == "month":
         keys = {s.key for s in spans}
-    rows = other_rows(keys, ratings, returned, complaints, least)
+    rows = other_rows(by, keys, ratings, returned, complaints, least, language)
     return Report(first, last, by, unit_code, now, rows, total_row(rows, least, language))
 
 

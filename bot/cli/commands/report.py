@@ -217,7 +217,9 @@ def render_report(found: Report, form: str, language: str) -> str:
         return json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n"
     if found.by != "factor":  # the first column is named after the grouping: unit, procedure, ...
         rows = [{found.by: r.pop("key"), **r} for r in rows]
-        columns = (Column(found.by), *columns[1:])
+        # A procedure's name is its key: the table shows it once.
+        name = Column("name", in_table=found.by != "procedure")
+        columns = (Column(found.by), name, *columns[2:])
     text = render(rows, columns, "csv" if form == "csv" else "table", empty="no answers in the period")
     if form == "table":
         text += formulas_text(found, language)
