@@ -38,8 +38,10 @@ from handlers.notices import Notices
 from handlers.outbox import Courier
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
+from handlers.report_chat import ReportDesk
+from handlers.reports import Report, ReportSettings
 from handlers.survey import SurveyFlow, SurveySettings
-from handlers.texts import LANGUAGES
+from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
@@ -125,6 +127,13 @@ class Handlers:
     courier: Courier  # sends the invitations and notices, different chats' at the same time
 
 
+def draw_report(report: Report, language: Language) -> bytes:
+    """A report's chart for /report; the drawing code (and matplotlib) is loaded with the first."""
+    from bot.report_files import draw_png
+
+    return draw_png(report, language)
+
+
 def build_handlers(config: Config, store: Storage, default_set: QuestionSet | None = None) -> Handlers:
     """Wires the handlers to the repositories each uses."""
     question_set = default_set or load_question_set(config.question_set)
@@ -152,9 +161,20 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
     admin = AdminDesk(sets, store.directory, store.digests, admins)
     language = config.language
     courier = Courier()
+    report_settings = ReportSettings(
+        zone=config.zone, min_answers=config.reports.min_answers, language=language
+    )
+    reports = ReportDesk(store.reports, store.directory, report_settings, draw_report, admins)
     return Handlers(
         dispatcher=Dispatcher(
-            store.chats, store.directory, survey, desk, admin, language, extensions=extensions
+            store.chats,
+            store.directory,
+            survey,
+            desk,
+            admin,
+            language,
+            extensions=extensions,
+            reports=reports,
         ),
         invitations=Invitations(
             store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier

@@ -20,6 +20,7 @@ from handlers.extensions import (
     typed_extend_button,
 )
 from handlers.question_set import MAX_TEXT_LENGTH
+from handlers.report_chat import ReportDesk
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
 from handlers.throttled_log import ThrottledLog
@@ -72,6 +73,7 @@ class Dispatcher:
         default_language: Language,
         *,
         extensions: ExtensionDesk | None = None,
+        reports: ReportDesk | None = None,
     ) -> None:
         self.chats = chats
         self.directory = directory
@@ -80,6 +82,7 @@ class Dispatcher:
         self.admin = admin
         self.default_language = default_language
         self.extensions = extensions or ExtensionDesk(survey.dossiers, directory, chats, cases.settings)
+        self.reports = reports  # /report; None where reports are not wired (the answer: unknown command)
         # Called after a case changed, so its notices go out now rather than at the next round.
         self.on_notices: Callable[[], None] = lambda: None
         # Every button the bot has, and the handler that answers it.
@@ -236,6 +239,8 @@ class Dispatcher:
             return await self.cases.list_mine(chat, language)
         if command == "questions":
             return await self.admin.list_sets(chat, language)
+        if command == "report" and self.reports is not None:
+            return await self.reports.send_report(chat, language, now)
         if command == "language":
             if argument.lower() in LANGUAGES:
                 return await self.set_language(chat, argument.lower())

@@ -679,6 +679,30 @@ CATALOG: dict[str, dict[Language, str]] = {
         "vi": "người dân chọn {rating} sẽ phải trả lời {asked} câu hỏi; tối đa {limit}",
         "en": "a citizen who answers {rating} would get {asked} questions; at most {limit}",
     },
+    # Reports in the chat (issue 14): /report gives a head their unit's last 30 days.
+    "report_not_allowed": {
+        "vi": "Lệnh /report dành cho thủ trưởng đơn vị và quản trị viên.",
+        "en": "/report is for heads of units and admins.",
+    },
+    "report_summary_head": {
+        "vi": "Báo cáo {unit}, {first} – {last}: {answers} ý kiến đánh giá.",
+        "en": "Report of {unit}, {first} – {last}: {answers} answers.",
+    },
+    "report_summary_shares": {
+        "vi": "Hài lòng {satisfied}%, bình thường {neutral}%, không hài lòng {unsatisfied}%"
+        " (hài lòng hoặc bình thường {both}%).",
+        "en": "Satisfied {satisfied}%, neutral {neutral}%, unsatisfied {unsatisfied}%"
+        " (satisfied or neutral {both}%).",
+    },
+    "report_summary_too_few": {
+        "vi": "Quá ít ý kiến để so sánh tỷ lệ (cần ít nhất {least}).",
+        "en": "Too few answers to compare shares (at least {least} needed).",
+    },
+    "report_summary_complaints": {
+        "vi": "Phản ánh: {opened} mới, {on_time} giải quyết đúng hạn, {overdue} quá hạn, {reopened} mở lại.",
+        "en": "Complaints: {opened} opened, {on_time} resolved on time, {overdue} overdue,"
+        " {reopened} reopened.",
+    },
 }
 
 

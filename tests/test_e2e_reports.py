@@ -59,3 +59,16 @@ async def test_bot_answers_and_an_imported_file_are_one_report(tg, bot, people, 
     by_factor = json.loads(bot.cli("report", *period, "--by", "factor").stdout)
     named = {r["factor"]: (r["named_by_neutral"], r["named_by_unsatisfied"]) for r in by_factor["rows"]}
     assert named["staff"] == (0, 1) and named["procedure"] == (1, 0)
+
+
+async def test_a_head_gets_the_report_as_a_photo_with_its_summary(tg, bot, people):  # noqa: F811
+    citizen = people(bot, 1403)
+    await citizen.send_command(f"/start {bot.add_dossier('HS-R-3', unit='Q1')}")
+    await tap(citizen, await citizen.replies_until(has_buttons, timeout=15), "Hài lòng")
+    head = people(bot, 2001)  # the head of Quận 1
+    await head.send_command("/report")
+    (photo,) = await head.replies_until(bool, timeout=30)
+    assert photo.raw.get("photo") and photo.raw["photo"]["mime_type"] == "image/png"
+    summary = photo.text or ""
+    assert summary.startswith("Báo cáo UBND Quận 1,") and "1 ý kiến" in summary
+    assert "Quá ít ý kiến" in summary and "Phản ánh: 0 mới" in summary
