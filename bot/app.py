@@ -33,6 +33,7 @@ from handlers.intake import Intake
 from handlers.invitations import Invitations
 from handlers.letter_outbox import LetterDeliveries
 from handlers.links import SurveyLinks
+from handlers.monthly_reports import MonthlyReports, MonthlyRun
 from handlers.new_cases import AnnounceSettings, NewCaseNotices
 from handlers.notices import Notices
 from handlers.outbox import Courier
@@ -54,7 +55,9 @@ STOP_GRACE_SECONDS = 10  # messages being sent at a stop may finish within this
 
 # A scheduled job that fails fails every round alike (a full disk, a read-only database): each
 # job's failure is logged once a minute at most, saying how many rounds failed in between.
-JOB_FAILURES = {job: ThrottledLog(log) for job in ("outbox", "new-cases", "digests", "digest-retries")}
+JOB_FAILURES = {
+    job: ThrottledLog(log) for job in ("outbox", "new-cases", "digests", "digest-retries", "monthly-reports")
+}
 
 
 async def seed_directory(store: Storage, config: Config) -> None:
@@ -125,6 +128,7 @@ class Handlers:
     new_cases: NewCaseNotices
     letters: LetterDeliveries
     courier: Courier  # sends the invitations and notices, different chats' at the same time
+    monthly: MonthlyReports | None = None  # last month's report to heads and admins (with the digests)
 
 
 def draw_report(report: Report, language: Language) -> bytes:
@@ -165,6 +169,9 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
         zone=config.zone, min_answers=config.reports.min_answers, language=language
     )
     reports = ReportDesk(store.reports, store.directory, report_settings, draw_report, admins)
+    monthly = MonthlyReports(
+        store.reports, store.directory, report_settings, draw_report, admins, config.cases.holidays
+    )
     return Handlers(
         dispatcher=Dispatcher(
             store.chats,
@@ -205,6 +212,7 @@ def build_handlers(config: Config, store: Storage, default_set: QuestionSet | No
             courier,
         ),
         courier=courier,
+        monthly=monthly,
     )
 
 
@@ -288,6 +296,20 @@ async def deliver_digests(
         )  # fmt: skip
     except Exception:
         JOB_FAILURES["digest-retries" if retrying else "digests"].exception("sending digests failed")
+    if not retrying and handlers.monthly is not None:
+        await deliver_monthly_reports(handlers.monthly, senders)
+
+
+async def deliver_monthly_reports(monthly: MonthlyReports, senders: Mapping[str, Sender]) -> None:
+    """On the month's first working day, at the digest time (or at a start after it), last month's
+    reports not sent yet; errors are logged, and the next start that day sends what is left."""
+    try:
+        run = await monthly.send(senders, datetime.now(UTC))
+        if run != MonthlyRun():
+            log.info("monthly reports: %s sent, %s with nothing to report, %s sent before, %s reached no one",
+                     run.sent, run.empty, run.already, run.failed)  # fmt: skip
+    except Exception:
+        JOB_FAILURES["monthly-reports"].exception("sending the monthly reports failed")
 
 
 def digest_due_today(config: Config, now: datetime) -> bool:

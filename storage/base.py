@@ -763,6 +763,15 @@ class ReportRepository(ABC):
     async def import_answers(self, answers: Sequence[ImportedAnswer], now: datetime) -> int:
         """Stores the answers not stored before (by import key), in one transaction; how many."""
 
+    @abstractmethod
+    async def claim_monthly_report(self, scope: str, month: str, now: datetime, *, lease: timedelta) -> bool:
+        """Claims the monthly report of a unit (or '*') for a month (2026-10) to send it: True when
+        not claimed before, or the claim failed or ran out (`lease`); False when sent or being sent."""
+
+    @abstractmethod
+    async def finish_monthly_report(self, scope: str, month: str, now: datetime, *, sent: bool) -> None:
+        """Records that the claimed report was sent (or reached no one, to be claimed again)."""
+
 
 class Storage(ABC):
     """One database: a repository per aggregate, opened and closed by the application."""

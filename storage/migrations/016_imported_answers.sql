@@ -77,3 +77,15 @@ BEGIN
     UPDATE answers SET change_seq = (SELECT value FROM versions WHERE name = 'answer_changes')
      WHERE id = NEW.id;
 END;
+
+-- The monthly report by chat: one a unit (or '*', the whole tree, for the admins) and month, claimed
+-- before it is sent, like digests; a claim whose lease ran out, or one that reached no one
+-- ('failed'), is taken again by a later run.
+CREATE TABLE monthly_reports (
+    scope      TEXT NOT NULL,
+    month      TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+    claimed_at TEXT NOT NULL,
+    sent_at    TEXT,
+    PRIMARY KEY (scope, month)
+) WITHOUT ROWID;

@@ -24,7 +24,7 @@ from storage.records import (
     ReportSpan,
     ReturnedCounts,
 )
-from storage.sqlite.db import Connection, Database, iso
+from storage.sqlite.db import Connection, Database, first, iso
 
 IMPORTED_QUESTION_SET = "(imported)"  # recorded under no question set: no set id has parentheses
 _UNIT = "a.unit_code"
@@ -219,3 +219,23 @@ class SQLiteReports(ReportRepository):
             return stored
 
         return await self.db.write(store)
+
+    async def claim_monthly_report(self, scope: str, month: str, now: datetime, *, lease: timedelta) -> bool:
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                "INSERT INTO monthly_reports (scope, month, status, claimed_at) VALUES (?, ?, 'sending', ?)"
+                " ON CONFLICT (scope, month) DO UPDATE SET status = 'sending',"
+                " claimed_at = excluded.claimed_at WHERE monthly_reports.status = 'failed'"
+                " OR (monthly_reports.status = 'sending' AND monthly_reports.claimed_at <= ?)"
+                " RETURNING month",
+                (scope, month, iso(now), iso(now - lease)),
+            )
+        )
+        return row is not None
+
+    async def finish_monthly_report(self, scope: str, month: str, now: datetime, *, sent: bool) -> None:
+        await self.db.execute(
+            "UPDATE monthly_reports SET status = ?, sent_at = ? WHERE scope = ? AND month = ?",
+            ("sent" if sent else "failed", iso(now), scope, month),
+        )

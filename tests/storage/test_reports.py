@@ -141,3 +141,17 @@ async def test_complaints_count_on_time_overdue_reopened_and_hours(db: Storage) 
     months = [ReportSpan(key="2026-11", start=T0 - DAY, end=T0 + DAY)]
     by_month = await db.reports.complaint_counts(months, ReportBy.MONTH, None, {}, T0 + 90 * DAY)
     assert by_month["2026-11"].opened == 3 and by_month["2026-11"].overdue == 0  # no deadline given
+
+
+async def test_a_monthly_report_is_claimed_once_unless_it_failed_or_its_claim_ran_out(db: Storage) -> None:
+    lease = timedelta(minutes=15)
+    assert await db.reports.claim_monthly_report("Q1", "2026-10", T0, lease=lease)
+    assert not await db.reports.claim_monthly_report("Q1", "2026-10", T0 + timedelta(minutes=5), lease=lease)
+    assert await db.reports.claim_monthly_report("*", "2026-10", T0, lease=lease)  # another scope
+    assert await db.reports.claim_monthly_report("Q1", "2026-11", T0, lease=lease)  # another month
+    # The sender died: its claim is taken over once the lease ran out.
+    assert await db.reports.claim_monthly_report("Q1", "2026-10", T0 + timedelta(minutes=16), lease=lease)
+    await db.reports.finish_monthly_report("Q1", "2026-10", T0, sent=True)
+    assert not await db.reports.claim_monthly_report("Q1", "2026-10", T0 + DAY, lease=lease)
+    await db.reports.finish_monthly_report("*", "2026-10", T0, sent=False)  # reached no one
+    assert await db.reports.claim_monthly_report("*", "2026-10", T0 + timedelta(minutes=1), lease=lease)
