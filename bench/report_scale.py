@@ -46,7 +46,8 @@ def build(path: Path, answers: int, cases: int) -> None:
     db = new_database(path)
     codes = [code for code, _, _ in units() if code != "HCM"]
     imported = answers // 10
-    dossiers, rows = [], []
+    dossiers: list[tuple[object, ...]] = []
+    rows: list[tuple[object, ...]] = []
     # Rows are stored in the order of time, as they are in use: a dossier is recorded when received
     # and answered when returned, so ids grow with time (not strictly: see the due days below).
     seconds = sorted(random.randrange(SECONDS) for _ in range(answers))
@@ -74,7 +75,8 @@ def build(path: Path, answers: int, cases: int) -> None:
         " JOIN dossiers d ON d.id = a.dossier_id ORDER BY a.rating = 'unsatisfied' DESC, a.id LIMIT ?",
         (cases,),
     ).fetchall()
-    case_rows, events = [], []
+    case_rows: list[tuple[object, ...]] = []
+    events: list[tuple[object, ...]] = []
     for case_id, (dossier, unit, at) in enumerate(found, 1):
         opened = datetime.fromisoformat(at)
         deadline = (opened + timedelta(days=5)).astimezone(ZONE).date().isoformat()
