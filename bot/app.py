@@ -40,16 +40,19 @@ from handlers.intake import Intake
 from handlers.invitations import Invitations
 from handlers.letter_outbox import LetterDeliveries
 from handlers.links import SurveyLinks
+from handlers.monthly_reports import MonthlyReports, MonthlyRun
 from handlers.new_cases import AnnounceSettings, NewCaseNotices
 from handlers.notices import Notices
 from handlers.outbox import Courier
 from handlers.privacy import PrivacyDesk, PrivacySettings, erase_expired
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
+from handlers.report_chat import ReportDesk
+from handlers.reports import Report, ReportSettings
 from handlers.survey import SurveyFlow, SurveySettings
 from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatings
 from handlers.templates import TemplateSender
-from handlers.texts import LANGUAGES
+from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
@@ -63,7 +66,8 @@ STOP_GRACE_SECONDS = 10  # messages being sent at a stop may finish within this
 # A scheduled job that fails fails every round alike (a full disk, a read-only database): each
 # job's failure is logged once a minute at most, saying how many rounds failed in between.
 JOB_FAILURES = {
-    job: ThrottledLog(log) for job in ("outbox", "new-cases", "digests", "digest-retries", "retention")
+    job: ThrottledLog(log)
+    for job in ("outbox", "new-cases", "digests", "digest-retries", "retention", "monthly-reports")
 }
 RETENTION_TIME = (2, 30)  # local: personal data past its retention period is erased at night
 
@@ -138,6 +142,14 @@ class Handlers:
     alerts: DossierAlerts  # to heads and staff about a dossier: an extension handed on, a second one
     ratings: TemplateRatings  # ratings given in a ZNS template, which become answers
     courier: Courier  # sends the invitations and notices, different chats' at the same time
+    monthly: MonthlyReports | None = None  # last month's report to heads and admins (with the digests)
+
+
+def draw_report(report: Report, language: Language) -> bytes:
+    """A report's chart for /report; the drawing code (and matplotlib) is loaded with the first."""
+    from bot.report_files import draw_png
+
+    return draw_png(report, language)
 
 
 def build_handlers(
@@ -160,6 +172,7 @@ def build_handlers(
             explicit_consent=config.privacy.consent == "explicit",
             retention_days=config.privacy.retention_days,
         ),
+        config.zone,
     )
     survey = SurveyFlow(
         store.dossiers,
@@ -187,6 +200,13 @@ def build_handlers(
     admin = AdminDesk(sets, store.directory, store.digests, admins)
     language = config.language
     courier = Courier()
+    report_settings = ReportSettings(
+        zone=config.zone, min_answers=config.reports.min_answers, language=language
+    )
+    reports = ReportDesk(store.reports, store.directory, report_settings, draw_report, admins)
+    monthly = MonthlyReports(
+        store.reports, store.directory, report_settings, draw_report, admins, config.cases.holidays
+    )
     return Handlers(
         dispatcher=Dispatcher(
             store.chats,
@@ -197,6 +217,7 @@ def build_handlers(
             language,
             extensions=extensions,
             privacy=privacy,
+            reports=reports,
         ),
         invitations=Invitations(
             store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier, templates
@@ -245,6 +266,7 @@ def build_handlers(
             cases,
         ),
         courier=courier,
+        monthly=monthly,
     )
 
 
@@ -343,6 +365,20 @@ async def deliver_digests(
         )  # fmt: skip
     except Exception:
         JOB_FAILURES["digest-retries" if retrying else "digests"].exception("sending digests failed")
+    if not retrying and handlers.monthly is not None:
+        await deliver_monthly_reports(handlers.monthly, senders)
+
+
+async def deliver_monthly_reports(monthly: MonthlyReports, senders: Mapping[str, Sender]) -> None:
+    """On the month's first working day, at the digest time (or at a start after it), last month's
+    reports not sent yet; errors are logged, and the next start that day sends what is left."""
+    try:
+        run = await monthly.send(senders, datetime.now(UTC))
+        if run != MonthlyRun():
+            log.info("monthly reports: %s sent, %s with nothing to report, %s sent before, %s reached no one",
+                     run.sent, run.empty, run.already, run.failed)  # fmt: skip
+    except Exception:
+        JOB_FAILURES["monthly-reports"].exception("sending the monthly reports failed")
 
 
 def digest_due_today(config: Config, now: datetime) -> bool:
@@ -424,7 +460,11 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         serving_api(config, store, config.api, oa_webhook) as intake,
     ):
         oa = build_zalo_oa_client(config.zalo_oa, store) if config.zalo_oa is not None else None
-        zns = build_zns(config.zalo_oa, store, oa) if config.zalo_oa is not None and oa is not None else None
+        zns = (
+            build_zns(config.zalo_oa, store, oa, config.secret.get_secret_value())
+            if config.zalo_oa is not None and oa is not None
+            else None
+        )
         handlers = build_handlers(config, store, templates=zns)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}

@@ -236,6 +236,13 @@ class ZaloOAConfig(Section):
         raise ValueError(f"{stars} stars: a rating is 1 to 5 stars")
 
 
+class ReportsConfig(Section):
+    """`feedback-bot report`: a row with fewer answers than this shows its counts, and its shares are
+    marked too few to compare."""
+
+    min_answers: int = Field(default=30, ge=1, le=1_000_000)
+
+
 Person = PersonConfig
 
 
@@ -254,6 +261,8 @@ class Config(Section):
     zalo_oa: ZaloOAConfig | None = None  # absent: no Zalo Official Account
     letters: LettersConfig = LettersConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+
+    reports: ReportsConfig = ReportsConfig()
     admins: tuple[Person, ...] = ()
     units: tuple[UnitConfig, ...] = ()
     _source: Path | None = PrivateAttr(default=None)

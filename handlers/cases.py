@@ -33,7 +33,8 @@ NOTE_LIMIT = 1000  # characters as a person sees them: handlers.chat.text_length
 PAGE_SIZE = 5
 # The resolution of a case closed because its citizen had their personal data erased (/forget).
 WITHDRAWN = text("case_withdrawn_note", "vi")
-WITHDRAWN_SHOWN_DAYS = 30  # /cases lists such cases opened this recently
+WITHDRAWN_SHOWN_DAYS = 30  # /cases lists such cases closed this recently...
+WITHDRAWN_OPENED_DAYS = 400  # ...among those opened in the last year or so
 # What a chat's next text is, while it is awaited: a resolution note, a message for the citizen of
 # a case (from its staff member), or the citizen's reply to one; each followed by the case number.
 AWAITING_NOTE = "note:"
@@ -463,10 +464,11 @@ class CaseDesk:
     async def _withdrawn(self, units: Sequence[str], now: datetime, language: Language) -> list[Reply]:
         """The complaints of these units opened in the last WITHDRAWN_SHOWN_DAYS and closed because
         the citizen withdrew them, as one line; nothing when there are none."""
+        since = now - timedelta(days=WITHDRAWN_SHOWN_DAYS)
         closed = await self.cases.list_cases(
-            units, states=(CaseState.CLOSED,), opened_after=now - timedelta(days=WITHDRAWN_SHOWN_DAYS)
+            units, states=(CaseState.CLOSED,), opened_after=now - timedelta(days=WITHDRAWN_OPENED_DAYS)
         )
-        ids = [f"#{c.id}" for c in closed if c.resolution == WITHDRAWN]
+        ids = [f"#{c.id}" for c in closed if c.resolution == WITHDRAWN and c.updated_at >= since]
         return [Reply(text("cases_withdrawn", language, cases=", ".join(ids)))] if ids else []
 
     async def list_mine(self, chat: ChatState, language: Language) -> list[Reply]:

@@ -96,6 +96,9 @@ class Reply:
     options: tuple[Option, ...] = field(default=())
     typing_hint: str = ""
     attachment: Attachment | None = None
+    # A picture (PNG) sent with the text as its caption where the channel sends pictures (Telegram);
+    # elsewhere the text goes alone (a report's chart: its summary says what matters).
+    picture: bytes | None = None
 
 
 # Channels that show options as buttons; on the others people type an option's number or words.

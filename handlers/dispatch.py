@@ -22,6 +22,7 @@ from handlers.extensions import (
 )
 from handlers.privacy import ConsentAnswer, ForgetMe, PrivacyDesk, typed_privacy_command, with_notice
 from handlers.question_set import MAX_TEXT_LENGTH
+from handlers.report_chat import ReportDesk
 from handlers.survey import SurveyFlow, SurveyOption
 from handlers.texts import LANGUAGES, Language, language_of, text
 from handlers.throttled_log import ThrottledLog
@@ -36,6 +37,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", "command_start"),
     ("help", "command_help"),
     ("language", "command_language"),
+    ("mydata", "command_mydata"),
+    ("forget", "command_forget"),
+    ("privacy", "command_privacy"),
 )
 
 
@@ -75,6 +79,7 @@ class Dispatcher:
         *,
         extensions: ExtensionDesk | None = None,
         privacy: PrivacyDesk | None = None,
+        reports: ReportDesk | None = None,
     ) -> None:
         self.chats = chats
         self.directory = directory
@@ -84,6 +89,7 @@ class Dispatcher:
         self.default_language = default_language
         self.extensions = extensions or ExtensionDesk(survey.dossiers, directory, chats, cases.settings)
         self.privacy = privacy  # None: no privacy notice nor /mydata, /forget (tests of other flows)
+        self.reports = reports  # /report; None where reports are not wired (the answer: unknown command)
         # Called after a case changed, so its notices go out now rather than at the next round.
         self.on_notices: Callable[[], None] = lambda: None
         # Every button the bot has, and the handler that answers it.
@@ -216,7 +222,8 @@ class Dispatcher:
         # A survey code is never an answer, nor a message awaited: at any step it resumes the
         # survey (or opens its own), and it ends waiting for a text.
         if (replies := await self.survey.answer_code(chat, message, language, now)) is not None:
-            if chat.awaiting is not None:
+            asks_consent = any(o.key.startswith(ConsentAnswer.prefix) for r in replies for o in r.options)
+            if chat.awaiting is not None and not asks_consent:  # consent waits on its own answer
                 await self.chats.set_awaiting(chat.channel, chat.chat_id, None)
             return replies
         if chat.awaiting is not None and chat.awaiting.startswith(AWAITED_TEXTS):
@@ -265,6 +272,8 @@ class Dispatcher:
             return await self.cases.list_mine(chat, language)
         if command == "questions":
             return await self.admin.list_sets(chat, language)
+        if command == "report" and self.reports is not None:
+            return await self.reports.send_report(chat, language, now)
         if command == "language":
             if argument.lower() in LANGUAGES:
                 return await self.set_language(chat, argument.lower())

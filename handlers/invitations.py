@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import partial
 
 from handlers.chat import Address, Sender
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # A survey left unanswered this long no longer holds back a newer invitation to the same chat.
 ABANDONED_AFTER = timedelta(hours=12)
 NO_RATING_TEMPLATE = "no rating template configured (zalo_oa.templates.rating)"
+# privacy.consent: explicit asks before anything is kept, which a ZNS template cannot do.
+NO_CONSENT_BY_ZNS = "explicit consent is asked in a chat; a ZNS rating cannot ask it first"
 
 
 class Invitations:
@@ -134,10 +136,11 @@ class Invitations:
         self, invitation: Invitation, item: str, now: datetime, cooldown: timedelta
     ) -> asyncio.Future[Outcome]:
         templates = self.templates
-        if templates is None or not templates.has_template(TemplatePurpose.RATING):
+        explicit = self.flow.settings.explicit_consent
+        if templates is None or not templates.has_template(TemplatePurpose.RATING) or explicit:
             if not await self.outbox.claim_invitation(invitation.id, now, now + LEASE):
                 return settled(Outcome.TAKEN)
-            why = NO_ZNS if templates is None else NO_RATING_TEMPLATE
+            why = NO_ZNS if templates is None else NO_CONSENT_BY_ZNS if explicit else NO_RATING_TEMPLATE
             return settled(await self._finish(invitation, OutboxStatus.SKIPPED, now, why))
         if not due(invitation.next_attempt_at, now) or templates.saving_quota():
             return settled(Outcome.WAITING)
@@ -147,7 +150,8 @@ class Invitations:
     async def _send_zns(
         self, templates: TemplateSender, invitation: Invitation, now: datetime, cooldown: timedelta
     ) -> Outcome:
-        """Asks for the rating by the `rating` template to the dossier's phone."""
+        """Asks for the rating by the `rating` template to the dossier's phone; not while the day's
+        quota runs low (looked at again just before sending: one round hands over many)."""
         phone = invitation.chat_id
         dossier = await self.dossiers.get_dossier_by_id(invitation.dossier_id)
         why_not: str | None = None
@@ -167,7 +171,12 @@ class Invitations:
             return Outcome.TAKEN
         if why_not is not None or dossier is None:
             return await self._finish(invitation, OutboxStatus.SKIPPED, now, why_not)
-        fields = dossier_fields(dossier, self.flow.cases.zone)
+        zone = self.flow.cases.zone
+        if templates.saving_quota():
+            tomorrow = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(), zone)
+            await self.outbox.retry_invitation(invitation.id, "the day's ZNS quota runs low", tomorrow)
+            return Outcome.WAITING
+        fields = dossier_fields(dossier, zone)
         result = await templates.send_template(
             TemplatePurpose.RATING, phone, fields, f"invitation-{invitation.id}", dossier_id=dossier.id
         )
@@ -192,7 +201,7 @@ class Invitations:
             invitation.id,
             invitation.dossier_id,
             invitation.channel,
-            invitation.chat_id,
+            "(the dossier's phone)" if invitation.channel == ZNS else invitation.chat_id,
             status.value,
             f" ({why})" if why else "",
         )

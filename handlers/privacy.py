@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from handlers.buttons import Button
 from handlers.cases import WITHDRAWN
@@ -22,8 +23,10 @@ from handlers.typed import folded
 from storage.base import AuditRepository, ChatRepository, PrivacyRepository
 from storage.records import ChatState, PersonalData
 
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 TYPED_MYDATA = ("dulieu", "du lieu", "mydata")
 TYPED_FORGET = ("xoa du lieu", "xoadulieu", "forget")
+TYPED_PRIVACY = ("quyen rieng tu", "quyenriengtu", "privacy")
 SHOWN = 10  # answers and cases written out in the message; the JSON file has them all
 
 
@@ -54,6 +57,8 @@ def typed_privacy_command(words: str) -> str | None:
         return "mydata"
     if typed in TYPED_FORGET:
         return "forget"
+    if typed in TYPED_PRIVACY:
+        return "privacy"
     return None
 
 
@@ -81,11 +86,13 @@ class PrivacyDesk:
         chats: ChatRepository,
         audit: AuditRepository,
         settings: PrivacySettings,
+        zone: ZoneInfo = VIETNAM,
     ) -> None:
         self.privacy = privacy
         self.chats = chats
         self.audit = audit
         self.settings = settings
+        self.zone = zone
 
     def notice(self, channel: str, language: Language) -> str:
         return privacy_notice(self.settings, channel, language)
@@ -99,7 +106,7 @@ class PrivacyDesk:
         platform takes files) as a JSON file."""
         data = await self.privacy.personal_data(chat.channel, chat.chat_id)
         await self.audit.record_access("citizen", "personal data shown", f"a {chat.channel} chat", now)
-        lines = [text("mydata_header", language, channel=chat.channel)]
+        lines = [text("mydata_header", language)]
         if not (data.dossiers or data.answers or data.cases):
             lines.append(text("mydata_nothing", language))
         lines += [text("mydata_dossier", language, code=d.code, procedure=d.procedure) for d in data.dossiers]
@@ -110,7 +117,7 @@ class PrivacyDesk:
                     "mydata_answer",
                     language,
                     code=answer.dossier_code,
-                    day=answer.answered_at.strftime("%d/%m/%Y"),
+                    day=answer.answered_at.astimezone(self.zone).strftime("%d/%m/%Y"),
                     rating=text(f"rating_{answer.rating.value}", language),
                     words=f" «{words}»" if words else "",
                 )
@@ -148,6 +155,9 @@ class PrivacyDesk:
         """Erases the citizen's personal data once they confirmed; their open complaints close."""
         if button.answer == "no":
             return [Reply(text("forget_cancelled", language))]
+        data = await self.privacy.personal_data(chat.channel, chat.chat_id)
+        if not (data.dossiers or data.answers or data.cases or data.consent or data.notice_at):
+            return [Reply(text("forget_nothing", language))]  # pressed again: nothing left, nothing audited
         forgotten = await self.privacy.forget_chat(
             chat.channel, chat.chat_id, actor="citizen", now=now, note=WITHDRAWN
         )
@@ -177,10 +187,7 @@ def with_notice(replies: Sequence[Reply], notice: str) -> list[Reply]:
     if not replies:
         return [Reply(notice)]
     first = replies[0]
-    return [
-        Reply(f"{first.text}\n\n{notice}", first.options, first.typing_hint, first.attachment),
-        *replies[1:],
-    ]
+    return [replace(first, text=f"{first.text}\n\n{notice}"), *replies[1:]]
 
 
 RETENTION_BATCH = 500  # dossiers erased in one transaction

@@ -121,6 +121,8 @@ class SurveyFlow:
             return resume  # the link or code opened again mid-survey: the question it waits on
         if dossier.answered:
             return [Reply(text("already_answered", language)), *resume]
+        if dossier.erased_at is not None:  # forgotten on request: its survey is not opened again
+            return [Reply(text("expired_link", language)), *resume]
         if self._needs_consent(chat) and self.chats is not None and self.consent_question is not None:
             # Nothing is kept, not even the link to the dossier, before the citizen agrees.
             await self.chats.set_awaiting(chat.channel, chat.chat_id, f"{AWAITING_CONSENT}{dossier.id}")

@@ -79,12 +79,14 @@ CATALOG: dict[str, dict[Language, str]] = {
         "hồ sơ của Ông/Bà.\n"
         "• {answering}\n"
         "• /language: đổi ngôn ngữ (Tiếng Việt / English).\n"
+        "• /mydata, /forget, /privacy: xem, xóa dữ liệu cá nhân của Ông/Bà; đọc thông báo về dữ liệu.\n"
         "• /help: xem hướng dẫn này.",
         "en": "This bot collects citizens' feedback on administrative services.\n"
         "• Scan the QR code on your receipt (or send the survey code printed on it) to rate your "
         "application.\n"
         "• {answering}\n"
         "• /language: change language (Tiếng Việt / English).\n"
+        "• /mydata, /forget, /privacy: see or erase your personal data; read the notice about it.\n"
         "• /help: show this help.",
     },
     "help_answer_buttons": {
@@ -438,12 +440,13 @@ CATALOG: dict[str, dict[Language, str]] = {
         "en": "Send /mydata to see your data, /forget to erase it, /privacy to read this notice again.",
     },
     "privacy_commands_typed": {
-        "vi": "Gõ «dulieu» để xem, «xoa du lieu» để xóa dữ liệu của Ông/Bà.",
-        "en": "Type «mydata» to see your data, «forget» to erase it.",
+        "vi": "Gõ «dulieu» để xem, «xoa du lieu» để xóa dữ liệu của Ông/Bà, «quyen rieng tu» để đọc "
+        "lại thông báo này.",
+        "en": "Type «mydata» to see your data, «forget» to erase it, «privacy» to read this notice again.",
     },
     "mydata_header": {
-        "vi": "Dữ liệu hệ thống đang lưu về Ông/Bà (kênh {channel}):",
-        "en": "The data this service keeps about you ({channel}):",
+        "vi": "Dữ liệu hệ thống đang lưu về Ông/Bà qua cuộc trò chuyện này:",
+        "en": "The data this service keeps about you through this chat:",
     },
     "mydata_nothing": {
         "vi": "Không có hồ sơ, đánh giá hay phản ánh nào gắn với cuộc trò chuyện này.",
@@ -476,11 +479,18 @@ CATALOG: dict[str, dict[Language, str]] = {
     "button_forget_no": {"vi": "Không xóa", "en": "Keep it"},
     "forget_cancelled": {"vi": "Dữ liệu của Ông/Bà được giữ nguyên.", "en": "Your data is kept as it was."},
     "forgotten": {
-        "vi": "Đã xóa dữ liệu cá nhân của Ông/Bà: {answers} đánh giá nay ở dạng ẩn danh, {cases} phản "
-        "ánh đang xử lý đã được đóng. Cảm ơn Ông/Bà đã sử dụng dịch vụ.",
-        "en": "Your personal data is erased: {answers} ratings are now anonymous, {cases} open complaints "
-        "were closed. Thank you for using the service.",
+        "vi": "Đã xóa dữ liệu cá nhân của Ông/Bà. Đánh giá được giữ ở dạng ẩn danh: {answers}; phản "
+        "ánh đang xử lý đã đóng: {cases}. Cảm ơn Ông/Bà đã sử dụng dịch vụ.",
+        "en": "Your personal data is erased. Ratings kept without anything that identifies you: "
+        "{answers}; open complaints closed: {cases}. Thank you for using the service.",
     },
+    "forget_nothing": {
+        "vi": "Hệ thống không còn lưu dữ liệu cá nhân nào của Ông/Bà qua cuộc trò chuyện này.",
+        "en": "Nothing personal about you is kept through this chat any more.",
+    },
+    "command_mydata": {"vi": "Xem dữ liệu của tôi", "en": "See my data"},
+    "command_forget": {"vi": "Xóa dữ liệu của tôi", "en": "Erase my data"},
+    "command_privacy": {"vi": "Thông báo về dữ liệu cá nhân", "en": "About your personal data"},
     "case_withdrawn_note": {
         "vi": "Người dân rút phản ánh và yêu cầu xóa dữ liệu cá nhân.",
         "en": "The citizen withdrew the complaint and asked for their personal data to be erased.",
@@ -497,9 +507,9 @@ CATALOG: dict[str, dict[Language, str]] = {
     "button_consent_no": {"vi": "Không đồng ý", "en": "I do not agree"},
     "consent_refused": {
         "vi": "Chúng tôi tôn trọng quyết định của Ông/Bà: không lưu gì ngoài việc Ông/Bà đã từ chối. Nếu "
-        "đổi ý, Ông/Bà quét lại mã QR trên biên nhận.",
+        "đổi ý, Ông/Bà quét lại mã QR trên phiếu hẹn hoặc gửi lại mã khảo sát.",
         "en": "We respect your choice: nothing is kept except that you declined. If you change your mind, "
-        "scan the QR code on your receipt again.",
+        "scan the QR code on your receipt again or send the survey code again.",
     },
     "button_delegate_extension": {"vi": "Giao cán bộ gia hạn", "en": "Hand to a staff member"},
     "typed_delegate_extension": {
@@ -833,6 +843,30 @@ CATALOG: dict[str, dict[Language, str]] = {
     "error_qs_too_many": {
         "vi": "người dân chọn {rating} sẽ phải trả lời {asked} câu hỏi; tối đa {limit}",
         "en": "a citizen who answers {rating} would get {asked} questions; at most {limit}",
+    },
+    # Reports in the chat (issue 14): /report gives a head their unit's last 30 days.
+    "report_not_allowed": {
+        "vi": "Lệnh /report dành cho thủ trưởng đơn vị và quản trị viên.",
+        "en": "/report is for heads of units and admins.",
+    },
+    "report_summary_head": {
+        "vi": "Báo cáo {unit}, {first} – {last}: {answers} ý kiến đánh giá.",
+        "en": "Report of {unit}, {first} – {last}: {answers} answers.",
+    },
+    "report_summary_shares": {
+        "vi": "Hài lòng {satisfied}%, bình thường {neutral}%, không hài lòng {unsatisfied}%"
+        " (hài lòng hoặc bình thường {both}%).",
+        "en": "Satisfied {satisfied}%, neutral {neutral}%, unsatisfied {unsatisfied}%"
+        " (satisfied or neutral {both}%).",
+    },
+    "report_summary_too_few": {
+        "vi": "Quá ít ý kiến để so sánh tỷ lệ (cần ít nhất {least}).",
+        "en": "Too few answers to compare shares (at least {least} needed).",
+    },
+    "report_summary_complaints": {
+        "vi": "Phản ánh: {opened} mới, {on_time} giải quyết đúng hạn, {overdue} quá hạn, {reopened} mở lại.",
+        "en": "Complaints: {opened} opened, {on_time} resolved on time, {overdue} overdue,"
+        " {reopened} reopened.",
     },
 }
 

@@ -23,6 +23,7 @@ from storage.records import (
     CaseEvent,
     CaseState,
     ChatState,
+    ComplaintCounts,
     Consent,
     DigestRecord,
     DigestStatus,
@@ -35,8 +36,10 @@ from storage.records import (
     DueCutoffs,
     DueDossier,
     EventResult,
+    FactorCount,
     FollowUp,
     Forgotten,
+    ImportedAnswer,
     Invitation,
     Letter,
     LetterDelivery,
@@ -50,6 +53,10 @@ from storage.records import (
     PersonEntry,
     PutResult,
     Rating,
+    RatingCounts,
+    ReportBy,
+    ReportSpan,
+    ReturnedCounts,
     StoredQuestionSet,
     Survey,
     UndeliveredReply,
@@ -930,6 +937,63 @@ class ZaloOARepository(ABC):
         """The quota as last told; None when never asked."""
 
 
+# Reports (issue 14) ---------------------------------------------------------------------------
+
+
+class ReportRepository(ABC):
+    """What reports count, grouped in the database (never an answer at a time), and the answers
+    collected elsewhere that they count too. A unit's subtree is the caller's: `unit_codes` filters
+    (None: every unit), and rows by unit are each unit's own."""
+
+    @abstractmethod
+    async def rating_counts(
+        self, spans: Sequence[ReportSpan], by: ReportBy, unit_codes: Sequence[str] | None
+    ) -> dict[str, RatingCounts]:
+        """Answers (the bot's and imported ones) answered in the spans, by group."""
+
+    @abstractmethod
+    async def factor_counts(
+        self, spans: Sequence[ReportSpan], unit_codes: Sequence[str] | None
+    ) -> list[FactorCount]:
+        """Per SIPAS factor and rating, the answers that named the factor (each answer once)."""
+
+    @abstractmethod
+    async def returned_counts(
+        self,
+        spans: Sequence[ReportSpan],
+        by: ReportBy,
+        unit_codes: Sequence[str] | None,
+        late_from: Mapping[date, datetime],
+    ) -> dict[str, ReturnedCounts]:
+        """Dossiers returned in the spans (not withdrawn), by group (none by channel); one is late
+        when returned at or after `late_from` of its due day (a day not given: never late)."""
+
+    @abstractmethod
+    async def complaint_counts(
+        self,
+        spans: Sequence[ReportSpan],
+        by: ReportBy,
+        unit_codes: Sequence[str] | None,
+        deadline_ends: Mapping[date, datetime],
+        as_of: datetime,
+    ) -> dict[str, ComplaintCounts]:
+        """Complaint cases opened in the spans, by group; `deadline_ends` gives the instant each
+        deadline day ends (a day not given: never), `as_of` when an open case is judged overdue."""
+
+    @abstractmethod
+    async def import_answers(self, answers: Sequence[ImportedAnswer], now: datetime) -> int:
+        """Stores the answers not stored before (by import key), in one transaction; how many."""
+
+    @abstractmethod
+    async def claim_monthly_report(self, scope: str, month: str, now: datetime, *, lease: timedelta) -> bool:
+        """Claims the monthly report of a unit (or '*') for a month (2026-10) to send it: True when
+        not claimed before, or the claim failed or ran out (`lease`); False when sent or being sent."""
+
+    @abstractmethod
+    async def finish_monthly_report(self, scope: str, month: str, now: datetime, *, sent: bool) -> None:
+        """Records that the claimed report was sent (or reached no one, to be claimed again)."""
+
+
 class Storage(ABC):
     """One database: a repository per aggregate, opened and closed by the application."""
 
@@ -946,6 +1010,7 @@ class Storage(ABC):
     letters: LetterRepository
     privacy: PrivacyRepository
     zalo_oa: ZaloOARepository
+    reports: ReportRepository
 
     @abstractmethod
     async def open(self) -> None:

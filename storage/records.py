@@ -63,6 +63,7 @@ class Dossier(Record):
     updated_at: datetime | None = None
     # The staff member the unit head handed the dossier's extension to, if any.
     extension_delegate_id: int | None = None
+    erased_at: datetime | None = None  # its personal data was erased (on request, or retention)
 
 
 class DossierFacts(Record):
@@ -356,6 +357,9 @@ class AnswerRow(Record):
     answer: Answer
     case_id: int | None = None  # the complaint case the answer opened, if any
     case_state: CaseState | None = None
+    # Personal data, shown only by `answers --with-personal-data` (audited).
+    citizen_name: str | None = None
+    phone: str | None = None
 
 
 class OutboxStatus(StrEnum):
@@ -627,3 +631,72 @@ class Forgotten(Record):
     answers: int = 0
     chats: int = 0
     closed_cases: list[int] = Field(default_factory=list)
+
+
+# Reports (issue 14): what a report reads, counted by group in storage; answers collected elsewhere.
+
+
+class ReportBy(StrEnum):
+    """What a report's rows are, where storage groups (factors are counted apart)."""
+
+    UNIT = "unit"  # the unit the dossier (or the imported answer) belongs to, not yet its subtree
+    PROCEDURE = "procedure"
+    CHANNEL = "channel"  # where the answer came from: telegram, zalo, paper, phone, kiosk, ...
+    MONTH = "month"  # the span's key
+
+
+class ReportSpan(Record):
+    """A stretch of time counted as one: the whole period, or one local month of it (key 2026-10)."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+
+class RatingCounts(Record):
+    answers: int = 0
+    satisfied: int = 0
+    neutral: int = 0
+    unsatisfied: int = 0
+
+
+class ReturnedCounts(Record):
+    """Dossiers returned in a span that could be asked (not withdrawn), and what became of them."""
+
+    returned: int = 0
+    answered: int = 0  # have an answer, whenever given
+    with_due_day: int = 0
+    late: int = 0  # returned after the end of their due day
+    unsatisfied_or_complaint: int = 0  # answered unsatisfied, or a complaint case opened
+
+
+class ComplaintCounts(Record):
+    """Complaint cases opened in a span; overdue as of the report's making."""
+
+    opened: int = 0
+    resolved_on_time: int = 0  # first resolved by the end of the deadline day
+    overdue: int = 0  # first resolved after it, or not resolved and the deadline day has passed
+    reopened: int = 0  # the citizen said it was not resolved
+    reopened_or_overdue: int = 0  # each case once
+    hours_to_resolve: tuple[float, ...] = ()  # opening to first resolution, of those resolved
+
+
+class FactorCount(Record):
+    """How many answers of a rating named a SIPAS factor as what fell short."""
+
+    factor: str
+    rating: Rating
+    named: int
+
+
+class ImportedAnswer(Record):
+    """An answer collected elsewhere (paper, phone, kiosk), as imported: no dossier, its own unit."""
+
+    unit_code: str
+    procedure: str
+    rating: Rating
+    rating_option: str  # as written in the file (the 1-5 or 1-3 or the word), for the record
+    factor: str | None = None
+    answered_at: datetime
+    channel: str
+    import_key: str  # the hash of the row as read: the same row imported again is the same answer

@@ -57,3 +57,20 @@ def test_a_wrong_phone_or_unknown_dossier_erases_nothing(config_file: Path, caps
     assert run(config_file, "privacy", "forget", "--dossier", "HS-404") == 2
     assert "nothing erased" in error_line(capsys.readouterr().err)
     assert stored(config_file, "SELECT phone FROM dossiers") == [("84901234567",)]
+
+
+def test_answers_carry_personal_data_only_when_asked_and_then_audited(config_file: Path, capsys):
+    assert (
+        add(config_file, "HS-7", "--returned", "--phone", "0901234567", "--citizen-name", "Lê Thị Mai") == 0
+    )
+    token = capsys.readouterr().out.split("start=", 1)[1].split()[0]
+    complain(config_file, token)
+    assert run(config_file, "answers", "--format", "json") == 0
+    plain = capsys.readouterr().out
+    assert "84901234567" not in plain and "Lê Thị Mai" not in plain and "chat_id" not in plain
+    assert run(config_file, "answers", "--format", "json", "--with-personal-data") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["chat_id"], row["citizen_name"], row["phone"]) == ("1001", "Lê Thị Mai", "84901234567")
+    assert run(config_file, "audit", "--format", "json") == 0
+    (entry,) = [e for e in json.loads(capsys.readouterr().out) if e["action"] == "personal data exported"]
+    assert entry["detail"] == "answers: 1 rows, json"

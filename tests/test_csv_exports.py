@@ -40,7 +40,8 @@ def csv_commands() -> Iterator[tuple[str, ...]]:
 
     def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
         groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if not groups and any("--format" in a.option_strings for a in parser._actions):
+        listing = not groups or parser.get_default("handler")  # `answers` lists, `answers import` imports
+        if listing and any("--format" in a.option_strings for a in parser._actions):
             yield path
         for group in groups:
             for name, child in group.choices.items():

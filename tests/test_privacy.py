@@ -17,6 +17,7 @@ from storage.records import CaseState, Consent
 from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, Citizen, add_dossier, labels, make_config, texts
 from tests.test_cases import complain, only_case
+from tests.test_survey_codes import coded_dossier
 
 NOTICE = "🔒 Về dữ liệu cá nhân"
 
@@ -79,16 +80,17 @@ async def test_forget_asks_first_then_erases_and_closes_the_case(config, store, 
     assert "được giữ nguyên" in texts(await citizen.press_key(ForgetMe("no")))
     assert (await store.surveys.get_answer(dossier.id)).texts  # type: ignore[union-attr]
     done = texts(await citizen.press_key(ForgetMe("yes")))
-    assert "Đã xóa dữ liệu cá nhân" in done and "1 phản ánh đang xử lý đã được đóng" in done
+    assert "Đã xóa dữ liệu cá nhân" in done and "phản ánh đang xử lý đã đóng: 1" in done
     answer = await store.surveys.get_answer(dossier.id)
     assert answer is not None and answer.texts == {} and answer.chat_id == ""
     case = await only_case(store)
     assert case.state == CaseState.CLOSED
     head = texts(await Citizen(dispatcher, "2101").command("cases"))
     assert f"đóng do người dân rút và yêu cầu xóa dữ liệu: #{case.id}" in head
-    # Pressed again, typed on Zalo: nothing left to erase, and it says so politely.
-    again = texts(await citizen.press_key(ForgetMe("yes")))
-    assert "0 phản ánh" in again
+    # Pressed again: nothing left to erase, it says so, and nothing more is audited.
+    assert "không còn lưu dữ liệu cá nhân" in texts(await citizen.press_key(ForgetMe("yes")))
+    erasures = [e for e in await store.audit.audit_since(None) if e.action == "personal data erased"]
+    assert len(erasures) == 1
 
 
 async def test_explicit_consent_refused_keeps_nothing_but_the_refusal(tmp_path):
@@ -131,3 +133,19 @@ async def test_retention_erases_what_is_older_than_its_period(config, store, dis
     answer = await store.surveys.get_answer(dossier.id)
     assert answer is not None and answer.texts == {} and answer.rating.value == "unsatisfied"
     assert await erase_expired(store.privacy, 730, NOW + timedelta(days=800)) == 0  # once
+
+
+async def test_a_code_typed_again_while_consent_is_asked_keeps_the_question(tmp_path):
+    config = make_config(tmp_path, privacy={"consent": "explicit"})
+    store = SQLiteStorage(config.database)
+    await store.open()
+    try:
+        await seed_directory(store, config)
+        dispatcher = build_handlers(config, store).dispatcher
+        _, code = await coded_dossier(config, store)
+        citizen = Citizen(dispatcher, "z-77", channel="zalo")
+        assert labels(await citizen.say(code)) == ["Đồng ý", "Không đồng ý"]
+        assert labels(await citizen.say(code)) == ["Đồng ý", "Không đồng ý"]  # typed again
+        assert "Không hài lòng" in labels(await citizen.say("1"))  # "1. Đồng ý" still answers it
+    finally:
+        await store.close()

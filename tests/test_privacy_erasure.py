@@ -63,10 +63,27 @@ async def test_a_forgotten_citizen_leaves_no_trace_and_the_figures_stay(tmp_path
         before = await store.digests.figures_by_unit(T0 - hours(24), T0 + hours(24))
 
         await store.privacy.forget_chat("telegram", CHAT, actor="citizen", now=T0 + hours(5), note="withdrew")
+        # The reply that says so goes out after: remembering its (absent) menu makes no chat row again.
+        await store.chats.remember_menu("telegram", CHAT, [], first=1, now=T0 + hours(5))
 
         assert traces(path, SECRETS) == []
         assert await store.digests.figures_by_unit(T0 - hours(24), T0 + hours(24)) == before
         answer = await store.surveys.get_answer(dossier_id)
         assert answer is not None and answer.follow_ups  # the factors stay
+    finally:
+        await store.close()
+
+
+async def test_an_admin_erasure_leaves_no_trace_either(tmp_path: Path):
+    path = tmp_path / "feedback.db"
+    store = SQLiteStorage(path)
+    await store.open()
+    try:
+        await set_units(store, TREE)
+        dossier_id = await citizen_with_a_complaint(store)
+        await store.dossiers.record_wrong_code("telegram", CHAT, T0)
+        await store.outbox.record_undelivered_reply("telegram", CHAT, T0, "flood control")
+        await store.privacy.forget_dossiers([dossier_id], actor="admin", now=T0 + hours(5), note="erased")
+        assert traces(path, SECRETS) == []
     finally:
         await store.close()

@@ -182,7 +182,7 @@ async def test_the_command_menu_is_set_in_both_languages(telegram):
         c.params.get("language_code"): c.params["commands"] for c in fake.calls if c.method == "setMyCommands"
     }
     assert set(menus) == {None, "vi", "en"}
-    assert [c["command"] for c in menus["en"]] == ["start", "help", "language"]
+    assert [c["command"] for c in menus["en"]] == ["start", "help", "language", "mydata", "forget", "privacy"]
     assert menus["en"][1]["description"] == "How to use this bot"
     assert menus["vi"][1]["description"] == "Hướng dẫn sử dụng"
 

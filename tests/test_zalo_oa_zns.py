@@ -155,3 +155,18 @@ async def test_ratings_from_the_webhook_or_the_fetch_become_answers_once(store, 
     assert answer.answered_at == datetime(2025, 11, 27, 1, 0, tzinfo=UTC)
     late = await ratings.record("rate-1", "invitation-1", "zmsg-1", 1, (), "", None)
     assert late == RatingOutcome.ALREADY_ANSWERED
+
+
+async def test_tracking_ids_carry_the_install_s_prefix_and_a_rating_must_match_its_message(store, tmp_path):
+    dossier_id = await returned_with_phone(store)
+    client = FakeClient()
+    zns = ZnsSender(client, store.zalo_oa, SETTINGS, prefix="ab12cd-")  # type: ignore[arg-type]
+    await zns.send_template(TemplatePurpose.RATING, PHONE, {}, "invitation-1", dossier_id=dossier_id)
+    assert client.sent[0][3] == "ab12cd-invitation-1"
+    handlers = build_handlers(make_config(tmp_path), store)
+    ratings = ZnsRatings(client, store.zalo_oa, SETTINGS, handlers.ratings)  # type: ignore[arg-type]
+    # Another database's message with the same tracking id (staging beside production): ignored.
+    assert await ratings.record("rate-1", "ab12cd-invitation-1", "zmsg-other", 1, (), "", None) is None
+    assert await ratings.record("rate-1", "invitation-1", "zmsg-9", 1, (), "", None) is None  # not ours
+    done = await ratings.record("rate-1", "ab12cd-invitation-1", "zmsg-1", 1, (), "", None)
+    assert done == RatingOutcome.RECORDED

@@ -258,3 +258,39 @@ async def test_a_low_quota_holds_invitations_while_letters_still_go(store, handl
     assert [purpose for purpose, *_ in zns.sent] == [TemplatePurpose.APOLOGY]
     zns.saving = False  # the next day: the invitation goes
     assert (await handlers.invitations.send({}, NOW + timedelta(days=1), COOLDOWN)).sent == 1
+
+
+async def test_with_explicit_consent_no_rating_goes_by_zns(tmp_path):
+    from bot.app import build_handlers, seed_directory
+    from storage.sqlite import SQLiteStorage
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path, privacy={"consent": "explicit"})
+    store = SQLiteStorage(config.database)
+    await store.open()
+    try:
+        await seed_directory(store, config)
+        handlers = build_handlers(config, store)
+        templates = RecordingTemplates()
+        handlers.invitations.templates = templates
+        await returned(store)
+        assert (await handlers.invitations.send({}, NOW, COOLDOWN)).skipped == 1
+        assert templates.sent == []
+        (skipped,) = await store.outbox.list_invitations([OutboxStatus.SKIPPED])
+        assert "explicit consent" in (skipped.error or "")
+    finally:
+        await store.close()
+
+
+async def test_the_quota_is_looked_at_again_before_each_invitation(store, handlers, zns):
+    for n in range(4):
+        await returned(store, f"HS-Q{n}", phone=f"8490000000{n}")
+
+    class LowAfterTwo(RecordingTemplates):
+        def saving_quota(self) -> bool:
+            return len(self.sent) >= 2
+
+    low = LowAfterTwo()
+    handlers.invitations.templates = low
+    run = await handlers.invitations.send({}, NOW, COOLDOWN)
+    assert (run.sent, run.waiting) == (2, 2)  # one round handed over all four; two waited

@@ -322,6 +322,16 @@ class TelegramChannel:
         limits = {"rate_limit_args": patience.total_seconds()} if self.paced else {}
         try:
             for reply in replies:
+                if reply.picture is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
+                    picture = InputFile(reply.picture, filename="report.png")  # named: sent as image/png
+                    await self.application.bot.send_photo(
+                        int(chat_id),
+                        picture,
+                        caption=reply.text or None,
+                        reply_markup=keyboard(reply),
+                        **limits,
+                    )
+                    continue
                 pieces = split_text(reply.text, MessageLimit.MAX_TEXT_LENGTH)
                 for n, piece in enumerate(pieces, 1):
                     markup = keyboard(reply) if n == len(pieces) else None

@@ -21,12 +21,14 @@ from bot.cli.commands import (
     outbox,
     privacy,
     questions,
+    report,
     run,
     zalo_oa,
 )
 from bot.cli.common import day
 from bot.cli.output import FORMS
 from bot.config import Config
+from handlers.reports import GROUPINGS
 
 Handler = Callable[[Config, argparse.Namespace], int]
 Commands = argparse._SubParsersAction  # argparse's own type for a group of subcommands
@@ -196,7 +198,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     listed = command(commands, "answers", "list stored answers", answers.list_answers)
     listed.add_argument("--unit", help="only this unit and the units under it")
+    listed.add_argument(
+        "--with-personal-data",
+        action="store_true",
+        help="add the citizen's chat id, name and phone (left out by default; the export is audited)",
+    )
     listing(listed)
+
+    # Reports (issue 14): answers collected elsewhere, and the report itself.
+    answer_actions = listed.add_subparsers(dest="answers_action", metavar="ACTION")
+    answer_import = command(
+        answer_actions, "import", "store answers collected on paper, by phone or at a kiosk (CSV or .xlsx)",
+        report.import_answers,
+    )  # fmt: skip
+    answer_import.add_argument(
+        "file", type=Path, help="columns: unit, procedure, rating, date, channel[, factor]"
+    )
+    answer_import.add_argument(
+        "--skip-bad", action="store_true", help="import the good rows even when some are refused (listed)"
+    )
+    answer_import.add_argument(
+        "--scale",
+        type=int,
+        choices=(3, 5),
+        help="the scale of ratings given as numbers (needed for 1-3 only)",
+    )
+    reporting = command(
+        commands,
+        "report",
+        "satisfaction, complaints and the Decision 766 figures for a period",
+        report.report,
+    )
+    reporting.add_argument("--unit", help="this unit and its subtree (default: the whole tree)")
+    reporting.add_argument(
+        "--from", dest="from_day", type=day, metavar="DATE", help="default: last full month"
+    )
+    reporting.add_argument("--to", dest="to_day", type=day, metavar="DATE", help="default: today with --from")
+    reporting.add_argument("--by", choices=GROUPINGS, default="unit", help="rows by (default: unit)")
+    reporting.add_argument("--format", choices=report.REPORT_FORMS, default="table", help="default: table")
+    reporting.add_argument("--output", type=Path, metavar="FILE", help="write here (needed for xlsx and png)")
 
     letters = command(commands, "letters", "apology letters and where they went", lateness.list_letters)
     letters.add_argument("--unit", help="only this unit and the units under it")

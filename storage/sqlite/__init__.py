@@ -22,6 +22,7 @@ from storage.sqlite.letters import SQLiteLetters
 from storage.sqlite.outbox import SQLiteOutbox
 from storage.sqlite.privacy import SQLitePrivacy
 from storage.sqlite.question_sets import SQLiteQuestionSets
+from storage.sqlite.reports import SQLiteReports
 from storage.sqlite.surveys import SQLiteSurveys
 from storage.sqlite.zalo_oa import SQLiteZaloOA
 
@@ -45,6 +46,7 @@ class SQLiteStorage(Storage):
         self.letters = SQLiteLetters(self.db)
         self.privacy = SQLitePrivacy(self.db)
         self.zalo_oa = SQLiteZaloOA(self.db)
+        self.reports = SQLiteReports(self.db)
         self._serving: TextIO | None = None
 
     async def open(self) -> None:

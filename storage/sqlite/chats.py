@@ -137,6 +137,12 @@ class SQLiteChats(ChatRepository):
                 if len(menu) != first - 1:
                     return False
             menu += [[key, label] for key, label in options]
+            if not menu:  # nothing to remember: a chat forgotten meanwhile is not made again
+                db.execute(
+                    "UPDATE chats SET menu = NULL, menu_at = ? WHERE channel = ? AND chat_id = ?",
+                    (iso(now), channel, chat_id),
+                )
+                return True
             db.execute(
                 "INSERT INTO chats (channel, chat_id, menu, menu_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (channel, chat_id) DO UPDATE"

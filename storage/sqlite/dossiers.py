@@ -45,13 +45,14 @@ DOSSIER_WITH_UNIT = (
     " d.created_at, d.survey_code, u.name AS unit_name,"
     " EXISTS (SELECT 1 FROM answers a WHERE a.dossier_id = d.id) AS answered,"
     " d.received_at, d.due_at, d.citizen_name, d.phone, d.channel_hint, d.state, d.updated_at,"
-    " d.extension_delegate_id FROM dossiers d JOIN units u ON u.code = d.unit_code"
+    " d.extension_delegate_id, d.erased_at FROM dossiers d JOIN units u ON u.code = d.unit_code"
 )
 # The facts put_dossiers compares, as columns of `dossiers`, in the order an audit entry names them.
 FACT_COLUMNS = (
     "unit_code", "procedure", "received_at", "due_at", "received_on", "due_on", "citizen_name", "phone",
     "channel_hint",
 )  # fmt: skip
+PERSONAL = ("citizen_name", "phone")  # facts erased on request or after the retention period
 # Codes looked up at once: well under SQLite's limit on parameters, old versions' 999 included.
 CHUNK = 500
 _EVENT_COLUMNS = "id, dossier_id, type, at, reason, until, new_due_at, recorded_at, recorded_by"
@@ -116,7 +117,13 @@ def update_facts(
             (*(now[n] for n in differ), at, dossier_id)
         )
     for columns, params in by_columns.items():
-        assignments = "".join(f"{column} = ?, " for column in columns)
+        # A dossier whose personal data was erased does not take a name or phone again.
+        assignments = "".join(
+            f"{column} = CASE WHEN erased_at IS NULL THEN ? END, "
+            if column in PERSONAL
+            else f"{column} = ?, "
+            for column in columns
+        )
         db.executemany(f"UPDATE dossiers SET {assignments}updated_at = ? WHERE id = ?", params)
 
 

@@ -20,7 +20,7 @@ from storage.records import (
     PersonalData,
     PersonalDossier,
 )
-from storage.sqlite.db import Connection, Database, iso, placeholders, record_audit
+from storage.sqlite.db import Connection, Database, first, iso, placeholders, record_audit
 
 ERASED = "[đã xóa]"  # what an audit detail says where a name, phone or chat id was
 # A bare chat id shorter than this is not scrubbed from audit details: "1001" could be part of
@@ -91,16 +91,23 @@ class SQLitePrivacy(PrivacyRepository):
         self, channel: str, chat_id: str, *, actor: str, now: datetime, note: str
     ) -> Forgotten:
         def forget(db: Connection) -> Forgotten:
+            # The dossiers this chat answered are its citizen's: their personal data goes. A dossier
+            # it only opened (anyone with the receipt can) loses this chat's link, nothing else.
             ids = [
                 int(r[0])
                 for r in db.execute(
-                    "SELECT dossier_id FROM dossier_chats WHERE channel = ?1 AND chat_id = ?2"
-                    " UNION SELECT dossier_id FROM surveys WHERE channel = ?1 AND chat_id = ?2"
-                    " UNION SELECT dossier_id FROM answers WHERE channel = ?1 AND chat_id = ?2",
-                    (channel, chat_id),
+                    "SELECT dossier_id FROM answers WHERE channel = ? AND chat_id = ?", (channel, chat_id)
                 ).fetchall()
             ]
-            forgotten = erase(db, ids, now, note, chats={(channel, chat_id)})
+            chat = (channel, chat_id)
+            db.execute("DELETE FROM dossier_chats WHERE channel = ? AND chat_id = ?", chat)
+            db.execute(
+                f"UPDATE invitations SET {_retired('skipped')} WHERE channel = ? AND chat_id = ?", chat
+            )
+            db.execute(
+                f"UPDATE letter_deliveries SET {_retired('failed')} WHERE channel = ? AND chat_id = ?", chat
+            )
+            forgotten = erase(db, ids, now, note, chats={chat})
             record_audit(db, actor, "personal data erased", describe(forgotten), now)
             return forgotten
 
@@ -216,7 +223,17 @@ def erase(
             f"UPDATE dossiers SET citizen_name = NULL, phone = NULL, erased_at = ? WHERE id IN ({marks})",
             (at, *chunk),
         )
-    for channel, chat_id in chats:
+    for channel, chat_id in forgotten_chats:
+        # A chat left with nothing (no link, survey or answer of a dossier not erased) goes whole;
+        # the one that asked (`chats`) goes whatever else it had.
+        if (channel, chat_id) not in chats and first(
+            db,
+            "SELECT 1 FROM dossier_chats WHERE channel = ?1 AND chat_id = ?2"
+            " UNION ALL SELECT 1 FROM surveys WHERE channel = ?1 AND chat_id = ?2"
+            " UNION ALL SELECT 1 FROM answers WHERE channel = ?1 AND chat_id = ?2 LIMIT 1",
+            (channel, chat_id),
+        ):
+            continue
         for table in ("chats", "surveys", "wrong_codes", "undelivered_replies"):
             db.execute(f"DELETE FROM {table} WHERE channel = ? AND chat_id = ?", (channel, chat_id))
     phones = sorted(phoned | {chat_id for channel, chat_id in forgotten_chats if channel == "zns"})

@@ -242,7 +242,7 @@ class SQLiteSurveys(SurveyRepository):
     async def list_answers(self, unit_code: str | None = None) -> list[AnswerRow]:
         sql = (
             f"SELECT {_ANSWER_COLUMNS_OF_A}, d.code AS dossier_code, d.unit_code, u.name AS unit_name,"
-            " d.procedure, c.id AS case_id, c.state AS case_state FROM answers a"
+            " d.procedure, c.id AS case_id, c.state AS case_state, d.citizen_name, d.phone FROM answers a"
             " JOIN dossiers d ON d.id = a.dossier_id JOIN units u ON u.code = d.unit_code"
             " LEFT JOIN cases c ON c.dossier_id = a.dossier_id"
         )
@@ -260,6 +260,7 @@ class SQLiteSurveys(SurveyRepository):
             AnswerRow(
                 dossier_code=r["dossier_code"], unit_code=r["unit_code"], unit_name=r["unit_name"],
                 procedure=r["procedure"], answer=answer(r), case_id=r["case_id"], case_state=r["case_state"],
+                citizen_name=r["citizen_name"], phone=r["phone"],
             )
             for r in rows
         ]  # fmt: skip

@@ -211,3 +211,37 @@ class TestAccessAudit:
         assert (entry.actor, entry.action, entry.detail, entry.at) == (
             "citizen", "personal data shown", "telegram chat", T0,
         )  # fmt: skip
+
+
+class TestAfterErasure:
+    async def test_an_erased_dossier_takes_no_name_or_phone_again(self, db: Storage):
+        dossier_id = await citizen_with_a_complaint(db)
+        await db.privacy.forget_dossiers([dossier_id], actor="admin", now=T0, note="x")
+        facts = DossierFacts(
+            code="HS-P", unit_code="Q1-BN", procedure="Đăng ký kết hôn", received_on=date(2026, 11, 1),
+            due_on=date(2026, 11, 12), citizen_name=NAME, phone=PHONE,
+        )  # fmt: skip
+        await db.dossiers.put_dossiers(
+            [(facts, NewDossier(link_id="L-other", survey_code="S-other"))], actor="api:motcua", now=T0
+        )
+        dossier = await db.dossiers.get_dossier_by_id(dossier_id)
+        assert dossier is not None and (dossier.citizen_name, dossier.phone) == (None, None)
+        assert dossier.due_on == date(2026, 11, 12) and dossier.erased_at == T0  # other facts still change
+
+    async def test_a_chat_that_only_opened_a_dossier_forgets_only_itself(self, db: Storage):
+        dossier_id = await citizen_with_a_complaint(db)
+        await db.dossiers.link_chat(dossier_id, "telegram", "55667788", T0)  # someone else with the code
+        forgotten = await db.privacy.forget_chat("telegram", "55667788", actor="citizen", now=T0, note="x")
+        assert (forgotten.dossiers, forgotten.answers, forgotten.closed_cases) == (0, 0, [])
+        dossier = await db.dossiers.get_dossier_by_id(dossier_id)
+        assert dossier is not None and dossier.phone == PHONE
+        assert (await db.privacy.personal_data("telegram", CHAT)).answers != []
+        assert (await db.privacy.personal_data("telegram", "55667788")).dossiers == []
+
+    async def test_an_admin_erasure_takes_the_chats_left_with_nothing(self, db: Storage):
+        dossier_id = await citizen_with_a_complaint(db)
+        await db.dossiers.record_wrong_code("telegram", CHAT, T0)
+        await db.privacy.forget_dossiers([dossier_id], actor="admin", now=T0, note="x")
+        state = await db.chats.get_chat_state("telegram", CHAT)
+        assert (state.notice_at, state.language, state.survey) == (None, None, None)
+        assert await db.dossiers.count_wrong_codes("telegram", CHAT, T0 - hours(1)) == 0

@@ -3,6 +3,7 @@ serves it) and the channel over it."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from bot.channels.zalo_oa.channel import ZaloOAChannel
@@ -47,8 +48,11 @@ def build_client(settings: ZaloOAConfig, store: Storage) -> OAClient:
     return OAClient(ZaloOAClient(http, tokens), tokens)
 
 
-def build_zns(settings: ZaloOAConfig, store: Storage, made: OAClient) -> ZnsSender:
-    return ZnsSender(made.client, store.zalo_oa, settings)
+def build_zns(settings: ZaloOAConfig, store: Storage, made: OAClient, config_secret: str) -> ZnsSender:
+    """The ZNS sender; its tracking ids start with a prefix of this install's secret, so that two
+    databases on one OA (staging and production, a restored backup) never take each other's ratings."""
+    prefix = hashlib.sha256(f"zns:{config_secret}".encode()).hexdigest()[:6] + "-"
+    return ZnsSender(made.client, store.zalo_oa, settings, prefix=prefix)
 
 
 def build_channel(

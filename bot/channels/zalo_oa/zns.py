@@ -23,6 +23,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.channels.zalo_oa.client import (
     BadPhone,
@@ -43,6 +44,7 @@ from storage.zalo_oa_records import ZnsStatus
 log = logging.getLogger(__name__)
 
 RESERVE = 0.2  # of the day's quota, kept for apology letters and resolutions
+ZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # Zalo counts the quota by Vietnam's day
 FETCH_EVERY = timedelta(hours=1)
 FETCH_BACK = timedelta(days=7)  # the first fetch looks this far back
 FETCH_PAGE = 100
@@ -57,10 +59,19 @@ def rating_scale(settings: ZaloOAConfig) -> RatingScale:
 class ZnsSender:
     """Sends the configured ZNS templates (handlers.templates.TemplateSender)."""
 
-    def __init__(self, client: ZaloOAClient, store: ZaloOARepository, settings: ZaloOAConfig) -> None:
+    def __init__(
+        self,
+        client: ZaloOAClient,
+        store: ZaloOARepository,
+        settings: ZaloOAConfig,
+        zone: ZoneInfo = ZONE,
+        prefix: str = "",
+    ) -> None:
         self.client = client
         self.store = store
         self.settings = settings
+        self.zone = zone  # Zalo's day, by which the quota is counted
+        self.prefix = prefix  # this install's, so another database's tracking ids never collide
         self._quota: tuple[int, int, datetime] | None = None  # daily, remaining, as of
 
     async def load_quota(self) -> None:
@@ -76,7 +87,7 @@ class ZnsSender:
         if self._quota is None:
             return False
         daily, remaining, as_of = self._quota
-        if as_of.astimezone(UTC).date() != datetime.now(UTC).date():
+        if as_of.astimezone(self.zone).date() != datetime.now(self.zone).date():
             return False  # a new day (Zalo's quota is daily): not known to be low
         return remaining <= 0 or remaining < daily * RESERVE
 
@@ -90,6 +101,7 @@ class ZnsSender:
         dossier_id: int | None = None,
     ) -> TemplateResult:
         template = self.settings.templates.get(purpose.value)
+        tracking_id = f"{self.prefix}{tracking_id}"
         if template is None:
             return TemplateResult(TemplateDelivery.REFUSED, error=f"no {purpose.value} template configured")
         if await self.store.phone_without_zalo(phone):
@@ -176,7 +188,8 @@ class ZnsRatings:
         sent = await self.store.zns_message(tracking_id) if tracking_id else None
         if sent is None and msg_id:
             sent = await self.store.zns_message_by_msg_id(msg_id)
-        if sent is None or sent.dossier_id is None or sent.purpose != TemplatePurpose.RATING.value:
+        foreign = sent is not None and bool(msg_id) and sent.msg_id is not None and sent.msg_id != msg_id
+        if sent is None or sent.dossier_id is None or sent.purpose != TemplatePurpose.RATING.value or foreign:
             log.warning("zalo_oa: a rating (message %s) for no rating this bot sent; ignored", msg_id[:64])
             return None
         rating = TemplateRating(sent.dossier_id, stars, chips, note, msg_id, rated_at)

@@ -1,18 +1,23 @@
 """`answers`: the stored answers as a table, CSV or JSON, each with the texts of the options chosen
 (in the config's language, from the very question set and version the answer was given with) beside
-their codes, and the complaint case it opened. Citizens' chat ids are left out."""
+their codes, and the complaint case it opened. Citizens' chat ids, names and phones are left out,
+unless `--with-personal-data` is given: that export is in the audit."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
-from bot.cli.common import unknown_unit, with_store
+from bot.cli.common import cli_actor, unknown_unit, with_store
 from bot.cli.output import Column, emit, render
 from bot.config import Config
 from handlers.question_set import QuestionSet, load_question_set
 from handlers.question_sets import QuestionSets
 from storage.base import Storage
 from storage.records import AnswerRow
+
+# Shown only with --with-personal-data.
+PERSONAL_COLUMNS = (Column("chat_id", in_table=False), Column("citizen_name"), Column("phone"))
 
 
 def _follow_up_codes(value: object) -> str:
@@ -55,12 +60,22 @@ def list_answers(config: Config, args: argparse.Namespace) -> int:
             key = (row.answer.question_set, row.answer.question_set_version)
             if key not in asked:
                 asked[key] = await sets.load(*key)
-        return [
+        rows = [
             answer_fields(row, asked[(row.answer.question_set, row.answer.question_set_version)], config)
             for row in answers
         ]
+        if personal:
+            for fields, row in zip(rows, answers, strict=True):
+                fields.update(
+                    chat_id=row.answer.chat_id or None, citizen_name=row.citizen_name, phone=row.phone
+                )
+            detail = f"answers{f' of {args.unit}' if args.unit else ''}: {len(rows)} rows, {args.format}"
+            await store.audit.record_access(cli_actor(), "personal data exported", detail, datetime.now(UTC))
+        return rows
 
-    emit(render(with_store(config, fetch), ANSWER_COLUMNS, args.format, empty="no answers yet"))
+    personal = bool(getattr(args, "with_personal_data", False))
+    columns = (*ANSWER_COLUMNS, *PERSONAL_COLUMNS) if personal else ANSWER_COLUMNS
+    emit(render(with_store(config, fetch), columns, args.format, empty="no answers yet"))
     return 0
 
 
