@@ -138,13 +138,22 @@ class Dispatcher:
         if first and self.privacy is not None:
             noted = await self.chats.note_notice(address.channel, address.chat_id, incoming.received_at)
             # In the language the chat has now: the first message may have been choosing it.
-            now_chosen = await self.chats.get_chat_state(address.channel, address.chat_id)
-            notice = self.privacy.notice(
-                address.channel, self.language_of(now_chosen, incoming.language_hint)
-            )
+            if self._may_choose_language(incoming, chat):
+                chat = await self.chats.get_chat_state(address.channel, address.chat_id)
+            notice = self.privacy.notice(address.channel, self.language_of(chat, incoming.language_hint))
             if noted and not any(notice in reply.text for reply in replies):  # the consent question has it
                 replies = with_notice(replies, notice)
         return replies
+
+    @staticmethod
+    def _may_choose_language(incoming: Incoming, chat: ChatState) -> bool:
+        """Whether what came may have set the chat's language (so it is read again)."""
+        prefix = ChooseLanguage.prefix
+        if incoming.kind == Kind.OPTION:
+            return (incoming.option or "").startswith(prefix)
+        if incoming.kind == Kind.COMMAND:
+            return (incoming.command or "").lower() == "language"
+        return any(key.startswith(prefix) for key, _ in chat.menu)
 
     async def _answer(self, incoming: Incoming, chat: ChatState) -> list[Reply]:
         address, now = incoming.address, incoming.received_at

@@ -74,3 +74,14 @@ def test_answers_carry_personal_data_only_when_asked_and_then_audited(config_fil
     assert run(config_file, "audit", "--format", "json") == 0
     (entry,) = [e for e in json.loads(capsys.readouterr().out) if e["action"] == "personal data exported"]
     assert entry["detail"] == "answers: 1 rows, json"
+
+
+def test_dossier_show_of_a_named_citizen_is_audited(config_file: Path, capsys):
+    assert add(config_file, "HS-8", "--phone", "0901234567", "--citizen-name", "Lê Thị Mai") == 0
+    assert add(config_file, "HS-9") == 0
+    assert run(config_file, "dossier", "show", "HS-8") == 0
+    assert run(config_file, "dossier", "show", "HS-9") == 0  # nothing personal: nothing to trace
+    capsys.readouterr()
+    assert run(config_file, "audit", "--format", "json") == 0
+    shown = [e for e in json.loads(capsys.readouterr().out) if e["action"] == "personal data shown"]
+    assert [e["detail"] for e in shown] == ["dossier show HS-8"]

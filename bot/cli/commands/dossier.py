@@ -255,6 +255,10 @@ def show_dossier(config: Config, args: argparse.Namespace) -> int:
     async def find(store: Storage) -> tuple[Dossier | None, Answer | None]:
         dossier = await store.dossiers.get_dossier(typed_code(args.code))
         answer = await store.surveys.get_answer(dossier.id) if dossier is not None else None
+        if dossier is not None and (dossier.citizen_name or dossier.phone):
+            # The citizen's name and phone are shown: a read of personal data, traced.
+            detail = f"dossier show {dossier.code}"
+            await store.audit.record_access(cli_actor(), "personal data shown", detail, datetime.now(UTC))
         return dossier, answer
 
     dossier, answer = with_store(config, find)
