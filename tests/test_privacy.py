@@ -11,12 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.app import build_handlers, seed_directory
 from handlers.privacy import ConsentAnswer, ForgetMe, erase_expired
 from storage.records import CaseState, Consent
-from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, Citizen, add_dossier, labels, make_config, texts
 from tests.test_cases import complain, only_case
+from tests.test_digest_at_risk import opened
 from tests.test_survey_codes import coded_dossier
 
 NOTICE = "🔒 Về dữ liệu cá nhân"
@@ -38,14 +37,9 @@ async def test_heads_and_staff_get_no_citizen_notice(dispatcher):
 
 async def test_the_controller_and_retention_come_from_the_config(tmp_path):
     config = make_config(tmp_path, privacy={"controller": "UBND Quận 1", "retention_days": 365})
-    store = SQLiteStorage(config.database)
-    await store.open()
-    try:
-        await seed_directory(store, config)
-        said = texts(await Citizen(build_handlers(config, store).dispatcher, "c-9").command("privacy"))
+    async with opened(config) as (_, handlers):
+        said = texts(await Citizen(handlers.dispatcher, "c-9").command("privacy"))
         assert "UBND Quận 1 xử lý đánh giá" in said and "365 ngày" in said
-    finally:
-        await store.close()
 
 
 async def test_mydata_shows_the_citizen_s_own_data_and_a_json_file(config, store, dispatcher):
@@ -95,11 +89,8 @@ async def test_forget_asks_first_then_erases_and_closes_the_case(config, store, 
 
 async def test_explicit_consent_refused_keeps_nothing_but_the_refusal(tmp_path):
     config = make_config(tmp_path, privacy={"consent": "explicit"})
-    store = SQLiteStorage(config.database)
-    await store.open()
-    try:
-        await seed_directory(store, config)
-        dispatcher = build_handlers(config, store).dispatcher
+    async with opened(config) as (store, handlers):
+        dispatcher = handlers.dispatcher
         dossier, token = await add_dossier(config, store, "HS-C")
         citizen = Citizen(dispatcher, "1001")
         asked = await citizen.command("start", token)
@@ -118,8 +109,6 @@ async def test_explicit_consent_refused_keeps_nothing_but_the_refusal(tmp_path):
         assert NOTICE not in texts(await citizen.command("help"))
         # A consent button pressed with nothing asked is stale.
         assert "không còn hiệu lực" in texts(await citizen.press_key(ConsentAnswer("yes")))
-    finally:
-        await store.close()
 
 
 async def test_retention_erases_what_is_older_than_its_period(config, store, dispatcher):
@@ -137,15 +126,10 @@ async def test_retention_erases_what_is_older_than_its_period(config, store, dis
 
 async def test_a_code_typed_again_while_consent_is_asked_keeps_the_question(tmp_path):
     config = make_config(tmp_path, privacy={"consent": "explicit"})
-    store = SQLiteStorage(config.database)
-    await store.open()
-    try:
-        await seed_directory(store, config)
-        dispatcher = build_handlers(config, store).dispatcher
+    async with opened(config) as (store, handlers):
+        dispatcher = handlers.dispatcher
         _, code = await coded_dossier(config, store)
         citizen = Citizen(dispatcher, "z-77", channel="zalo")
         assert labels(await citizen.say(code)) == ["Đồng ý", "Không đồng ý"]
         assert labels(await citizen.say(code)) == ["Đồng ý", "Không đồng ý"]  # typed again
         assert "Không hài lòng" in labels(await citizen.say("1"))  # "1. Đồng ý" still answers it
-    finally:
-        await store.close()

@@ -261,16 +261,11 @@ async def test_a_low_quota_holds_invitations_while_letters_still_go(store, handl
 
 
 async def test_with_explicit_consent_no_rating_goes_by_zns(tmp_path):
-    from bot.app import build_handlers, seed_directory
-    from storage.sqlite import SQLiteStorage
     from tests.conftest import make_config
+    from tests.test_digest_at_risk import opened
 
     config = make_config(tmp_path, privacy={"consent": "explicit"})
-    store = SQLiteStorage(config.database)
-    await store.open()
-    try:
-        await seed_directory(store, config)
-        handlers = build_handlers(config, store)
+    async with opened(config) as (store, handlers):
         templates = RecordingTemplates()
         handlers.invitations.templates = templates
         await returned(store)
@@ -278,8 +273,6 @@ async def test_with_explicit_consent_no_rating_goes_by_zns(tmp_path):
         assert templates.sent == []
         (skipped,) = await store.outbox.list_invitations([OutboxStatus.SKIPPED])
         assert "explicit consent" in (skipped.error or "")
-    finally:
-        await store.close()
 
 
 async def test_the_quota_is_looked_at_again_before_each_invitation(store, handlers, zns):
