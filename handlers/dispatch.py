@@ -134,16 +134,23 @@ class Dispatcher:
         address = incoming.address
         chat = await self.chats.get_chat_state(address.channel, address.chat_id)
         replies = await self._answer(incoming, chat)
-        first = self.privacy is not None and not chat.is_person and chat.notice_at is None and replies
-        if first and self.privacy is not None:
-            noted = await self.chats.note_notice(address.channel, address.chat_id, incoming.received_at)
-            # In the language the chat has now: the first message may have been choosing it.
-            if self._may_choose_language(incoming, chat):
-                chat = await self.chats.get_chat_state(address.channel, address.chat_id)
-            notice = self.privacy.notice(address.channel, self.language_of(chat, incoming.language_hint))
-            if noted and not any(notice in reply.text for reply in replies):  # the consent question has it
-                replies = with_notice(replies, notice)
-        return replies
+        if self._may_choose_language(incoming, chat):  # the notice in the language chosen just now
+            chat = await self.chats.get_chat_state(address.channel, address.chat_id)
+        language = self.language_of(chat, incoming.language_hint)
+        return await self.with_first_notice(chat, replies, language, incoming.received_at)
+
+    async def with_first_notice(
+        self, chat: ChatState, replies: list[Reply], language: Language, now: datetime
+    ) -> list[Reply]:
+        """The replies, after the privacy notice if they are the first a citizen's chat gets."""
+        if self.privacy is None or chat.is_person or chat.notice_at is not None or not replies:
+            return replies
+        if not await self.chats.note_notice(chat.channel, chat.chat_id, now):
+            return replies
+        notice = self.privacy.notice(chat.channel, language)
+        if any(notice in reply.text for reply in replies):  # the consent question carries it
+            return replies
+        return with_notice(replies, notice)
 
     @staticmethod
     def _may_choose_language(incoming: Incoming, chat: ChatState) -> bool:

@@ -183,11 +183,12 @@ class PrivacyDesk:
 
 
 def with_notice(replies: Sequence[Reply], notice: str) -> list[Reply]:
-    """The replies with the notice after the first one's text (its options stay where they are)."""
+    """The replies with the notice at the head of the first one's text: read first, and a
+    question keeps its options right under it."""
     if not replies:
         return [Reply(notice)]
     first = replies[0]
-    return [replace(first, text=f"{first.text}\n\n{notice}"), *replies[1:]]
+    return [replace(first, text=f"{notice}\n\n{first.text}"), *replies[1:]]
 
 
 RETENTION_BATCH = 500  # dossiers erased in one transaction

@@ -306,7 +306,9 @@ async def test_applying_a_directory(store, dispatcher):
 
 async def test_choosing_a_language(store, dispatcher):
     chosen = texts(await Citizen(dispatcher).press_key(ChooseLanguage("en")))
-    assert chosen.startswith("Language set to English.\n\n🔒 About your personal data")  # the first answer
+    # The first answer carries the privacy notice, in the language just chosen.
+    assert chosen.startswith("🔒 About your personal data")
+    assert chosen.endswith("\n\nLanguage set to English.")
     assert (await store.chats.get_chat_state("telegram", "1001")).language == "en"
 
 

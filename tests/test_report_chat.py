@@ -61,7 +61,7 @@ async def test_an_admin_gets_the_city_and_a_citizen_is_refused(db: Storage, conf
     assert reply.picture is None  # nothing to draw
     citizen = Citizen(build_dispatcher(config, db), chat_id="5555")
     (reply,) = await citizen.command("report")
-    assert reply.text.startswith("Lệnh /report dành cho thủ trưởng đơn vị và quản trị viên.")
+    assert reply.text.endswith("Lệnh /report dành cho thủ trưởng đơn vị và quản trị viên.")
     assert reply.picture is None
 
 

@@ -111,7 +111,7 @@ async def test_stickers_photos_and_contacts_get_a_polite_reply(telegram):
         updates.message(1001, photo=[{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]),
     )
     await feed(channel, updates.message(1001, contact={"phone_number": "+84901234567", "first_name": "D"}))
-    assert [c.params["text"].startswith("Xin lỗi, bot chỉ nhận") for c in fake.sent(1001)] == [True] * 3
+    assert ["Xin lỗi, bot chỉ nhận" in c.params["text"] for c in fake.sent(1001)] == [True] * 3
 
 
 async def test_an_over_long_message_is_refused(telegram):

@@ -87,6 +87,9 @@ async def converse(
             returned_at=now,
         )
         reply = await dispatcher.survey.begin(channel.address, dossier, config.language, now)
-        await channel.show([reply], conversation=True)
+        chat = await store.chats.get_chat_state(channel.address.channel, channel.address.chat_id)
+        await channel.show(
+            await dispatcher.with_first_notice(chat, [reply], config.language, now), conversation=True
+        )
     await channel.converse()
     return 0
