@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from handlers.buttons import Button
 from handlers.calendar import add_working_days
 from handlers.chat import Option, Reply, text_length
-from handlers.directory import ancestry_of, subtree
+from handlers.directory import head_over, nearest_heads, subtree
 from handlers.templates import ZNS
 from handlers.texts import Language, text
 from handlers.typed import folded, typed_number
@@ -191,22 +191,6 @@ class CaseDesk:
 
     # Who may act
 
-    async def _heads_over(self, unit_code: str, people: Sequence[Person]) -> Person | None:
-        """The presser's head role over the unit: head of it or of a unit above it."""
-        heads = {p.unit_code: p for p in people if p.role == Role.HEAD}
-        if not heads:
-            return None
-        above = ancestry_of(unit_code, await self.directory.list_units())
-        return next((heads[code] for code in above if code in heads), None)
-
-    async def _heads_of(self, unit_code: str) -> list[Person]:
-        """The unit's heads, else those of the nearest unit above that has one."""
-        for code in ancestry_of(unit_code, await self.directory.list_units(retired=True)):
-            heads = [p for p in await self.directory.unit_people(code) if p.role == Role.HEAD]
-            if heads:
-                return heads
-        return []
-
     # Handlers
 
     async def press(
@@ -235,7 +219,7 @@ class CaseDesk:
 
     async def offer_staff(self, case: Case, people: Sequence[Person], language: Language) -> list[Reply]:
         """Shows the head the unit's staff to assign the case to."""
-        if await self._heads_over(case.unit_code, people) is None:
+        if await head_over(self.directory, case.unit_code, people) is None:
             return [Reply(text("not_allowed", language))]
         if case.state not in OPEN_STATES:
             return [Reply(text("case_stale", language, id=case.id))]
@@ -249,7 +233,7 @@ class CaseDesk:
         self, case: Case, people: Sequence[Person], staff_id: int, language: Language, now: datetime
     ) -> list[Reply]:
         """Assigns the case to a staff member of its unit; tells them and the citizen."""
-        head = await self._heads_over(case.unit_code, people)
+        head = await head_over(self.directory, case.unit_code, people)
         if head is None:
             return [Reply(text("not_allowed", language))]
         staff = await self.directory.get_person(staff_id)
@@ -359,7 +343,9 @@ class CaseDesk:
             return [Reply(text("not_allowed", language))]
         assignee = await self.directory.get_person(case.assignee_id) if case.assignee_id is not None else None
         readers = (
-            [assignee] if assignee is not None and assignee.active else await self._heads_of(case.unit_code)
+            [assignee]
+            if assignee is not None and assignee.active
+            else await nearest_heads(self.directory, case.unit_code)
         )
         changed = await self.cases.change_case(
             case.id,

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from handlers.texts import Language, text
 from handlers.yaml_safe import YamlRefused, load_yaml
+from storage.base import DirectoryRepository
 from storage.records import CaseCounts, Contact, Person, PersonEntry, Role, Unit
 
 MAX_UNITS = 5000  # Ho Chi Minh City has a few hundred units that serve citizens
@@ -126,6 +127,27 @@ def ancestry_of(unit_code: str, units: Sequence[Unit]) -> list[str]:
         chain.append(code)
         code = parents.get(code)
     return chain
+
+
+async def head_over(
+    directory: DirectoryRepository, unit_code: str, people: Sequence[Person]
+) -> Person | None:
+    """Of these people (those at one chat), the one who heads the unit or a unit above it, nearest
+    first; None when none does."""
+    heads = {p.unit_code: p for p in people if p.role == Role.HEAD}
+    if not heads:
+        return None
+    above = ancestry_of(unit_code, await directory.list_units())
+    return next((heads[code] for code in above if code in heads), None)
+
+
+async def nearest_heads(directory: DirectoryRepository, unit_code: str) -> list[Person]:
+    """The unit's heads, else those of the nearest unit above that has one (retired units count)."""
+    for code in ancestry_of(unit_code, await directory.list_units(retired=True)):
+        heads = [p for p in await directory.unit_people(code) if p.role == Role.HEAD]
+        if heads:
+            return heads
+    return []
 
 
 def subtree(roots: Sequence[str], units: Sequence[Unit]) -> list[str]:

@@ -13,11 +13,12 @@ from datetime import datetime
 from functools import partial
 
 from handlers.chat import Delivery, Reply, Sender
+from handlers.directory import nearest_heads
 from handlers.extensions import ExtensionDesk
 from handlers.outbox import LEASE, backoff, deliver_to_head, targets
 from handlers.texts import Language, language_of, text
 from storage.base import ChatRepository, DirectoryRepository, LetterRepository
-from storage.records import DossierAlert, DossierAlertKind, Person, Role
+from storage.records import DossierAlert, DossierAlertKind
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class DossierAlerts:
                 delivery = await self._tell_staff(senders, alert, now)
             elif (unit := units.get(alert.unit_code)) is None:
                 delivery = Delivery.UNREACHABLE
-            elif (first := await self._first_head(unit.code, parents)) is not None and first.id in told.get(
+            elif (heads := await nearest_heads(self.directory, unit.code)) and heads[0].id in told.get(
                 alert.letter_id, set()
             ):
                 delivery = Delivery.SENT  # the unit above has no head of its own: that head knows already
@@ -119,16 +120,6 @@ class DossierAlerts:
                 alert.id, alert.kind.value, alert.dossier_code, delivery.value,
             )  # fmt: skip
         await self.letters.finish_alert(alert.id, delivery.value)
-
-    async def _first_head(self, unit_code: str, parents: Mapping[str, str | None]) -> Person | None:
-        """The head an alert for this unit goes to first: the unit's, else the nearest above."""
-        code: str | None = unit_code
-        while code is not None:
-            heads = [p for p in await self.directory.unit_people(code) if p.role == Role.HEAD]
-            if heads:
-                return heads[0]
-            code = parents.get(code)
-        return None
 
     async def _tell_staff(
         self, senders: Mapping[str, Sender], alert: DossierAlert, now: datetime

@@ -14,7 +14,7 @@ from handlers.buttons import Button
 from handlers.cases import CaseSettings
 from handlers.chat import Option, Reply
 from handlers.codes import TextRefused
-from handlers.directory import ancestry_of
+from handlers.directory import head_over
 from handlers.dossier_facts import FactsRefused, checked_reason, event_facts
 from handlers.texts import Language, text
 from handlers.typed import folded, typed_number
@@ -111,18 +111,10 @@ class ExtensionDesk:
         )
         return (self.button(dossier_id, language), delegate)
 
-    async def _head_over(self, unit_code: str, people: Sequence[Person]) -> Person | None:
-        """The presser's head role over the unit: head of it or of a unit above it."""
-        heads = {p.unit_code: p for p in people if p.role == Role.HEAD}
-        if not heads:
-            return None
-        above = ancestry_of(unit_code, await self.directory.list_units())
-        return next((heads[code] for code in above if code in heads), None)
-
     async def _extender(self, dossier: Dossier, people: Sequence[Person]) -> Person | None:
         """Who, of the people at a chat, may extend the dossier: a head over its unit, else the
         staff member of its unit the head handed it to."""
-        if (head := await self._head_over(dossier.unit_code, people)) is not None:
+        if (head := await head_over(self.directory, dossier.unit_code, people)) is not None:
             return head
         return next(
             (
@@ -143,7 +135,7 @@ class ExtensionDesk:
             return Reply(text("stale_option", language))
         people = await self.directory.people_at(chat.channel, chat.chat_id)
         allowed = (
-            await self._head_over(dossier.unit_code, people)
+            await head_over(self.directory, dossier.unit_code, people)
             if heads_only
             else await self._extender(dossier, people)
         )
@@ -255,7 +247,7 @@ class ExtensionDesk:
         if chosen is None:
             return [Reply(text("stale_option", language))]
         people = await self.directory.people_at(chat.channel, chat.chat_id)
-        head = await self._head_over(dossier.unit_code, people)
+        head = await head_over(self.directory, dossier.unit_code, people)
         assert head is not None
         actor = f"person:{head.id}"
         if not await self.letters.delegate_extension(dossier.id, chosen.id, actor=actor, now=now):
