@@ -14,11 +14,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from handlers.chat import Address, Sender
-from handlers.outbox import LEASE, Courier, Outcome, Round, due, settle, settle_template, settled
+from handlers.outbox import (
+    LEASE,
+    Courier,
+    Outcome,
+    Round,
+    due,
+    next_local_day,
+    settle,
+    settle_template,
+    settled,
+)
 from handlers.survey import SurveyFlow
 from handlers.templates import NO_ZNS, ZNS, TemplatePurpose, TemplateSender, dossier_fields
 from handlers.texts import Language, language_of
@@ -173,7 +183,7 @@ class Invitations:
             return await self._finish(invitation, OutboxStatus.SKIPPED, now, why_not)
         zone = self.flow.cases.zone
         if templates.saving_quota():
-            tomorrow = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(), zone)
+            tomorrow = next_local_day(now, zone)
             await self.outbox.retry_invitation(invitation.id, "the day's ZNS quota runs low", tomorrow)
             return Outcome.WAITING
         fields = dossier_fields(dossier, zone)

@@ -222,6 +222,11 @@ NO_ZALO = "no Zalo account on this phone"
 QUOTA_WAIT = timedelta(minutes=5)  # after the local midnight that renews the day's ZNS quota
 
 
+def next_local_day(now: datetime, zone: ZoneInfo) -> datetime:
+    """The local midnight after `now`: when the day's ZNS quota is renewed."""
+    return datetime.combine(now.astimezone(zone).date() + timedelta(days=1), time(), zone)
+
+
 async def settle_template(
     result: TemplateResult,
     now: datetime,
@@ -249,8 +254,7 @@ async def settle_template(
         log.error("%s: %s; given up", what, error)
         return Outcome.FAILED
     if result.delivery == TemplateDelivery.QUOTA:
-        tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-        next_attempt_at = datetime.combine(tomorrow, time(), zone) + QUOTA_WAIT
+        next_attempt_at = next_local_day(now, zone) + QUOTA_WAIT
         error = "the day's ZNS quota is used up"
     else:
         next_attempt_at = now + backoff(attempts + 1)
