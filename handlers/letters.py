@@ -31,10 +31,11 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from handlers.directory import ancestry_of
+from handlers.templates import local_day
 from handlers.texts import Language, text
 from storage.records import Dossier, DossierEvent, DossierEventType, Person, Role, Unit
 
@@ -132,8 +133,8 @@ def letter_content(
         code=dossier.code,
         procedure=dossier.procedure,
         unit_name=unit_name,
-        received_on=dossier.received_on or _local_day(dossier.received_at, zone),
-        due_on=dossier.due_on or _local_day(dossier.due_at, zone),
+        received_on=dossier.received_on or local_day(dossier.received_at, zone),
+        due_on=dossier.due_on or local_day(dossier.due_at, zone),
         state=text(state, language),
         reason=event.reason,
         new_due_on=event.new_due_at.astimezone(zone).date(),
@@ -227,7 +228,3 @@ def check_letter_template(template: str) -> None:
     if missing:
         listed = ", ".join(f"{{{name}}}" for name in missing)
         raise ValueError(f"the letter template leaves out {listed}, which an apology letter must say")
-
-
-def _local_day(at: datetime | None, zone: ZoneInfo) -> date | None:
-    return at.astimezone(zone).date() if at is not None else None

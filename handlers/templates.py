@@ -92,17 +92,18 @@ def day_text(day: date | None) -> str:
     return f"{day.day:02d}/{day.month:02d}/{day.year}" if day is not None else ""
 
 
+def local_day(at: datetime | None, zone: ZoneInfo) -> date | None:
+    """The local day of a time (None: none)."""
+    return at.astimezone(zone).date() if at is not None else None
+
+
 def dossier_fields(dossier: Dossier, zone: ZoneInfo) -> dict[str, str]:
     """The fields every template about a dossier may use (empty text for what is not recorded)."""
-
-    def local_day(at: datetime | None) -> date | None:
-        return at.astimezone(zone).date() if at is not None else None
-
     return {
         "citizen_name": dossier.citizen_name or "",
         "code": dossier.code,
         "procedure": dossier.procedure,
         "unit_name": dossier.unit_name,
-        "received_date": day_text(dossier.received_on or local_day(dossier.received_at)),
-        "due_date": day_text(dossier.due_on or local_day(dossier.due_at)),
+        "received_date": day_text(dossier.received_on or local_day(dossier.received_at, zone)),
+        "due_date": day_text(dossier.due_on or local_day(dossier.due_at, zone)),
     }
