@@ -165,7 +165,6 @@ def build_handlers(
     sets = QuestionSets(store.question_sets, store.directory, question_set)
     privacy = PrivacyDesk(
         store.privacy,
-        store.chats,
         store.audit,
         PrivacySettings(
             controller=config.privacy.controller,

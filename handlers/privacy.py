@@ -20,7 +20,7 @@ from handlers.cases import WITHDRAWN
 from handlers.chat import BUTTON_CHANNELS, Attachment, Option, Reply
 from handlers.texts import Language, text
 from handlers.typed import folded
-from storage.base import AuditRepository, ChatRepository, PrivacyRepository
+from storage.base import AuditRepository, PrivacyRepository
 from storage.records import ChatState, PersonalData
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -83,13 +83,11 @@ class PrivacyDesk:
     def __init__(
         self,
         privacy: PrivacyRepository,
-        chats: ChatRepository,
         audit: AuditRepository,
         settings: PrivacySettings,
         zone: ZoneInfo = VIETNAM,
     ) -> None:
         self.privacy = privacy
-        self.chats = chats
         self.audit = audit
         self.settings = settings
         self.zone = zone
