@@ -17,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram.error import InvalidToken
 
 from bot.channels.telegram import CHANNEL as TELEGRAM
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import TelegramChannel, TelegramWebhook, webhook_for
 from bot.channels.zalo import CHANNEL as ZALO
 from bot.channels.zalo import Webhook, ZaloChannel, ZaloClient, ZaloError
 from bot.channels.zalo_oa.channel import CHANNEL as ZALO_OA
@@ -26,8 +26,9 @@ from bot.channels.zalo_oa.wiring import build_channel as build_zalo_oa_channel
 from bot.channels.zalo_oa.wiring import build_client as build_zalo_oa_client
 from bot.channels.zalo_oa.wiring import build_webhook, build_zns
 from bot.channels.zalo_oa.zns import ZnsRatings, rating_scale
-from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
+from bot.config import ENV_API_PORT, ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
 from bot.http.server import ApiServer, ApiServerError
+from bot.leadership import AlwaysLeader, Callback, Leader, Leadership, lock_key
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Delivery, Reply, Sender
@@ -292,11 +293,15 @@ def build_intake(config: Config, store: Storage) -> Intake:
 
 @asynccontextmanager
 async def serving_api(
-    config: Config, store: Storage, settings: ApiConfig | None, zalo_oa: ZaloOAWebhook | None = None
+    config: Config,
+    store: Storage,
+    settings: ApiConfig | None,
+    zalo_oa: ZaloOAWebhook | None = None,
+    telegram: TelegramWebhook | None = None,
 ) -> AsyncIterator[Intake | None]:
     """The HTTP API (with `settings`; none: no API) serving the intake service for the block, and
-    the Zalo OA's webhook when given. Raises bot.http.server.ApiServerError when it cannot listen
-    where the settings say."""
+    the Zalo OA's and Telegram's webhooks when given. Raises bot.http.server.ApiServerError when it
+    cannot listen where the settings say."""
     if settings is None:
         yield None
         return
@@ -304,7 +309,7 @@ async def serving_api(
     from bot.http.app import build_http_app
 
     intake = build_intake(config, store)
-    app = build_http_app(intake, settings, zalo_oa=zalo_oa)
+    app = build_http_app(intake, settings, zalo_oa=zalo_oa, telegram=telegram)
     async with ApiServer(app, settings.listen, settings.port) as server:
         log.info("intake API on %s/api/docs", server.url)
         yield intake
@@ -436,6 +441,14 @@ async def serve(config: Config, *, standby: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    if is_postgresql(config):
+        # Several processes serve one PostgreSQL database: there is no file to claim. They elect
+        # one poller per bot (bot/leadership.py) and claim outbox work in the database.
+        try:
+            return await _serve(config, None, stop)
+        except ApiServerError as exc:
+            log.error("%s (see api.listen and api.port in the config, or %s)", exc, ENV_API_PORT)
+            return 1
     # Claimed before it is opened: a refused (or waiting) second run must not migrate or seed the
     # database under the one that serves it.
     unopened = SQLiteStorage(config.database)
@@ -450,13 +463,15 @@ async def serve(config: Config, *, standby: bool = False) -> int:
         await unopened.close()
 
 
-async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
+async def _serve(config: Config, unopened: Storage | None, stop: asyncio.Event) -> int:
     # The API starts before the channels: an address that cannot be had stops the start at once.
-    # The Zalo OA's webhook is served by it; its channel, made below, takes the events.
+    # The Zalo OA's and Telegram's webhooks are served by it; their channels, made below, take
+    # what arrives.
     oa_webhook = build_webhook(config.zalo_oa) if config.zalo_oa is not None else None
+    tg_webhook = webhook_for(config.telegram) if config.telegram.token is not None else None
     async with (
         opened_storage(config, unopened) as store,
-        serving_api(config, store, config.api, oa_webhook) as intake,
+        serving_api(config, store, config.api, oa_webhook, tg_webhook) as intake,
     ):
         oa = build_zalo_oa_client(config.zalo_oa, store) if config.zalo_oa is not None else None
         zns = (
@@ -467,16 +482,23 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         handlers = build_handlers(config, store, templates=zns)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
+        leaders: dict[str, Leader] = {}  # who long-polls, for each channel that polls
         ratings: ZnsRatings | None = None
         if config.telegram.token is not None:
-            channels[TELEGRAM] = TelegramChannel(
-                config.telegram, dispatcher, store.chats, outbox=store.outbox
+            telegram = TelegramChannel(
+                config.telegram, dispatcher, store.chats, outbox=store.outbox, webhook=tg_webhook
             )
+            channels[TELEGRAM] = telegram
+            if telegram.polls:
+                leaders[TELEGRAM] = leader_for(config, TELEGRAM, config.telegram.token.get_secret_value(),
+                                               telegram.start_polling, telegram.stop_polling)  # fmt: skip
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
-            channels[ZALO] = ZaloChannel(
-                client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox
-            )
+            zalo = ZaloChannel(client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox)
+            channels[ZALO] = zalo
+            if zalo.polls:
+                leaders[ZALO] = leader_for(config, ZALO, config.zalo.token.get_secret_value(),
+                                           zalo.start_polling, zalo.stop_polling)  # fmt: skip
         if config.zalo_oa is not None and oa_webhook is not None and oa is not None and zns is not None:
             # Zalo Official Account: the chat with followers, and ZNS to phones (ratings come back).
             oa_channel = build_zalo_oa_channel(config.zalo_oa, store, dispatcher, oa_webhook, oa)
@@ -487,7 +509,7 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         tried = {name: asyncio.Event() for name in channels}
         starting = [
-            asyncio.create_task(_keep_starting(name, channel, senders, tried[name], stop))
+            asyncio.create_task(_keep_starting(name, channel, senders, tried[name], stop, leaders.get(name)))
             for name, channel in channels.items()
         ]
         await asyncio.wait([asyncio.create_task(event.wait()) for event in tried.values()])
@@ -571,9 +593,24 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         await handlers.courier.close(grace=STOP_GRACE_SECONDS)
         if ratings is not None:
             await ratings.stop()
+        for leader in leaders.values():  # polling stops before the lock is given up
+            await leader.stop()
         for channel in channels.values():
             await channel.stop()
     return 0
+
+
+def is_postgresql(config: Config) -> bool:
+    """Whether the configured database is PostgreSQL (a URL) rather than a SQLite file."""
+    return str(config.database).startswith(("postgresql://", "postgres://"))
+
+
+def leader_for(config: Config, name: str, token: str, on_elected: Callback, on_deposed: Callback) -> Leader:
+    """Who decides whether this process polls the bot `token` on channel `name`: with PostgreSQL an
+    election among the processes serving the database; with SQLite this process, the only one."""
+    if is_postgresql(config):
+        return Leadership(str(config.database), name, lock_key(name, token), on_elected, on_deposed)
+    return AlwaysLeader(name, on_elected, on_deposed)
 
 
 async def serve_api(config: Config, settings: ApiConfig) -> int:
@@ -620,10 +657,16 @@ class Channel(Protocol):
 
 
 async def _keep_starting(
-    name: str, channel: Channel, senders: dict[str, Sender], tried: asyncio.Event, stop: asyncio.Event
+    name: str,
+    channel: Channel,
+    senders: dict[str, Sender],
+    tried: asyncio.Event,
+    stop: asyncio.Event,
+    leader: Leader | None = None,
 ) -> None:
     """Starts a channel, retrying with backoff while its server cannot be reached, without holding
-    up the others. A token the platform refuses stops here: retrying would not help."""
+    up the others, then its `leader`, who starts its polling when this process is to poll. A
+    token the platform refuses stops here: retrying would not help."""
     delay = 1.0
     while not stop.is_set():
         try:
@@ -642,6 +685,8 @@ async def _keep_starting(
             log.warning("%s: cannot start (%s); retrying in %.0f s", name, exc, delay)
         else:
             senders[name] = channel
+            if leader is not None:
+                await leader.start()
             tried.set()
             return
         tried.set()

@@ -80,7 +80,11 @@ class AlwaysLeader:
         return self._leader
 
     async def start(self) -> None:
-        await self._on_elected()
+        try:
+            await self._on_elected()
+        except Exception:  # the channel still sends; its polling is what failed
+            log.exception("%s: could not start polling", self.name)
+            return
         self._leader = True
 
     async def stop(self) -> None:
