@@ -54,9 +54,9 @@ from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatin
 from handlers.templates import TemplateSender
 from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
+from storage.backends import storage_for
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
-from storage.sqlite import SQLiteStorage
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ async def seed_directory(store: Storage, config: Config) -> None:
 async def opened_storage(config: Config, store: Storage | None = None) -> AsyncIterator[Storage]:
     """The configured database (or `store`, made for it) for the block: created and migrated if
     need be, with the config's units saved, closed afterwards."""
-    store = store or SQLiteStorage(config.database)
+    store = store or storage_for(config.database)
     await store.open()
     try:
         await seed_directory(store, config)
@@ -438,7 +438,7 @@ async def serve(config: Config, *, standby: bool = False) -> int:
 
     # Claimed before it is opened: a refused (or waiting) second run must not migrate or seed the
     # database under the one that serves it.
-    unopened = SQLiteStorage(config.database)
+    unopened = storage_for(config.database)
     try:
         if not await claimed(unopened, config, standby, stop):
             return 0 if stop.is_set() else 1
