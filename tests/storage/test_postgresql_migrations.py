@@ -134,7 +134,7 @@ async def test_the_schema_is_sqlites(tmp_path: Path, migrated: Any) -> None:
         for table in tables:
             info = lite.execute(f"PRAGMA table_info({table})").fetchall()
             # A non-integer PRIMARY KEY column may hold NULL in SQLite, never in PostgreSQL.
-            lite_columns[table] = [(c[1], bool(c[3] or c[5])) for c in info]
+            lite_columns[table] = [(c[1], bool(c[3] or c[5]), c[4]) for c in info]
         lite_indexes = {
             name: (table, bool(unique), bool(partial))
             for name, table, unique, partial in lite.execute(
@@ -147,12 +147,13 @@ async def test_the_schema_is_sqlites(tmp_path: Path, migrated: Any) -> None:
             name for (name,) in lite.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         }
 
-    pg_columns: dict[str, list[tuple[str, bool]]] = {}
-    for table, column, nullable in migrated.execute(
-        "SELECT table_name, column_name, is_nullable FROM information_schema.columns"
+    pg_columns: dict[str, list[tuple[str, bool, str | None]]] = {}
+    for table, column, nullable, default in migrated.execute(
+        "SELECT table_name, column_name, is_nullable, column_default FROM information_schema.columns"
         " WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
     ):
-        pg_columns.setdefault(table, []).append((column, nullable == "NO"))
+        default = default.removesuffix("::text") if default is not None else None
+        pg_columns.setdefault(table, []).append((column, nullable == "NO", default))
     pg_columns.pop("schema_migrations")
     assert pg_columns == lite_columns
 
@@ -282,3 +283,47 @@ def test_an_answer_carries_its_dossiers_unit_and_procedure(migrated: Any) -> Non
             " VALUES ('paper', '', 'default', 1, 'neutral', 'ok', %s, 'Q1')",
             (T,),
         )
+
+
+def test_rows_stored_before_an_upgrade_are_carried_through_it(conn: Any) -> None:
+    """A database at migration 12 with data, migrated on: the data-fixing statements of 013 and 016
+    (and 010's replaced CHECK) do what SQLite's do."""
+    earlier = [m for m in migration_list("postgresql") if m.number <= 12]
+    with conn.transaction():
+        for m in earlier:
+            conn.execute(m.script.encode())
+        conn.execute(
+            "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL)"
+        )
+        for m in earlier:
+            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)", (m.number, m.name, T))
+        conn.execute("INSERT INTO units (code, name) VALUES ('Q1', 'UBND Quận 1')")
+        for code in ("D1", "D2"):
+            dossier = _dossier(conn, code)
+            conn.execute(
+                "INSERT INTO answers (id, dossier_id, channel, chat_id, question_set, question_set_version,"
+                " rating, rating_option, answered_at) VALUES (%s, %s, 'telegram', '2001', 'default', 1,"
+                " 'satisfied', 'ok', %s)",
+                (dossier * 10, dossier, T),
+            )
+        conn.execute(
+            "INSERT INTO digests (unit_code, day, status, claimed_at)"
+            " VALUES ('Q1', '2026-11-19', 'sent', %s)",
+            (T,),
+        )
+
+    assert migrate(conn) == [m.number for m in migration_list("postgresql") if m.number > 12]
+
+    conn.autocommit = True
+    assert conn.execute(
+        "SELECT id, change_seq, unit_code, procedure FROM answers ORDER BY id"
+    ).fetchall() == [
+        (10, 10, "Q1", "Khai sinh"),
+        (20, 20, "Q1", "Khai sinh"),
+    ]
+    assert _counter(conn, "answer_changes") == 20
+    dossier = _dossier(conn, "D3")
+    assert _answer(conn, dossier)[1] == 21
+    assert conn.execute("SELECT status, attempts FROM digests").fetchall() == [("sent", 0)]
+    conn.execute("UPDATE digests SET status = 'retrying'")
