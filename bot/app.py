@@ -55,9 +55,9 @@ from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatin
 from handlers.templates import TemplateSender
 from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
+from storage.backends import is_postgresql, storage_for
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
-from storage.sqlite import SQLiteStorage
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ async def seed_directory(store: Storage, config: Config) -> None:
 async def opened_storage(config: Config, store: Storage | None = None) -> AsyncIterator[Storage]:
     """The configured database (or `store`, made for it) for the block: created and migrated if
     need be, with the config's units saved, closed afterwards."""
-    store = store or SQLiteStorage(config.database)
+    store = store or storage_for(config.database)
     await store.open()
     try:
         await seed_directory(store, config)
@@ -441,7 +441,7 @@ async def serve(config: Config, *, standby: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    if is_postgresql(config):
+    if is_postgresql(config.database):
         # Several processes serve one PostgreSQL database: there is no file to claim. They elect
         # one poller per bot (bot/leadership.py) and claim outbox work in the database.
         try:
@@ -451,7 +451,7 @@ async def serve(config: Config, *, standby: bool = False) -> int:
             return 1
     # Claimed before it is opened: a refused (or waiting) second run must not migrate or seed the
     # database under the one that serves it.
-    unopened = SQLiteStorage(config.database)
+    unopened = storage_for(config.database)
     try:
         if not await claimed(unopened, config, standby, stop):
             return 0 if stop.is_set() else 1
@@ -600,15 +600,10 @@ async def _serve(config: Config, unopened: Storage | None, stop: asyncio.Event) 
     return 0
 
 
-def is_postgresql(config: Config) -> bool:
-    """Whether the configured database is PostgreSQL (a URL) rather than a SQLite file."""
-    return str(config.database).startswith(("postgresql://", "postgres://"))
-
-
 def leader_for(config: Config, name: str, token: str, on_elected: Callback, on_deposed: Callback) -> Leader:
     """Who decides whether this process polls the bot `token` on channel `name`: with PostgreSQL an
     election among the processes serving the database; with SQLite this process, the only one."""
-    if is_postgresql(config):
+    if is_postgresql(config.database):
         return Leadership(str(config.database), name, lock_key(name, token), on_elected, on_deposed)
     return AlwaysLeader(name, on_elected, on_deposed)
 

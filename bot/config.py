@@ -30,6 +30,7 @@ from handlers.directory import PersonConfig, UnitConfig, check_tree, walk_units
 from handlers.letters import check_letter_template
 from handlers.texts import Language
 from handlers.yaml_safe import YamlRefused, load_yaml
+from storage.backends import is_postgresql
 
 DEFAULT_PATH = "config.yaml"
 ENV_CONFIG = "FEEDBACK_BOT_CONFIG"
@@ -40,6 +41,7 @@ ENV_ZALO_SECRET = "ZALO_WEBHOOK_SECRET"
 ENV_TELEGRAM_SECRET = "TELEGRAM_WEBHOOK_SECRET"
 # The HTTP server's port (api.port), for a second process on the same machine behind nginx.
 ENV_API_PORT = "FEEDBACK_BOT_API_PORT"
+ENV_DATABASE_PASSWORD = "FEEDBACK_BOT_DATABASE_PASSWORD"
 PLACEHOLDER_SECRET = "change-me"
 
 
@@ -281,7 +283,9 @@ Person = PersonConfig
 class Config(Section):
     timezone: str = "Asia/Ho_Chi_Minh"
     language: Literal["vi", "en"] = "vi"
-    database: Path = Path("data/feedback.db")
+    # A SQLite file (the embedded default), or postgresql://user@host[:port]/db for several processes;
+    # its password comes from FEEDBACK_BOT_DATABASE_PASSWORD, a libpq service file or ~/.pgpass.
+    database: Path | str = Path("data/feedback.db")
     secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     question_set: Path | None = None
     survey: SurveyConfig = SurveyConfig()
@@ -306,6 +310,33 @@ class Config(Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use a name such as Asia/Ho_Chi_Minh)") from exc
+        return value
+
+    @field_validator("database", mode="plain")
+    @classmethod
+    def _database(cls, value: Any) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("give a file path for SQLite, or postgresql://user@host/db")
+        if not is_postgresql(value):
+            if "://" in value:
+                raise ValueError(
+                    f"{value.split('://')[0]}:// is not a database this bot knows: use postgresql://"
+                )
+            return Path(value)
+        try:
+            parts = urlsplit(value)
+            password = parts.password
+        except ValueError as exc:
+            raise ValueError(f"the PostgreSQL address cannot be read: {exc}") from None
+        if password or "password=" in parts.query:
+            raise ValueError(
+                f"the password must not be written in the config: set {ENV_DATABASE_PASSWORD}, or use a "
+                "libpq service file or ~/.pgpass"
+            )
+        if not parts.path.strip("/") and "service=" not in parts.query:
+            raise ValueError("the PostgreSQL address names no database: postgresql://user@host/DATABASE")
         return value
 
     @field_validator("secret")
@@ -430,7 +461,9 @@ def load_config(path: Path, *, must_exist: bool = False) -> Config:
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc, data)) from exc
     base = path.resolve().parent
-    updates: dict[str, Any] = {"database": base / config.database}
+    updates: dict[str, Any] = {}
+    if isinstance(config.database, Path):
+        updates["database"] = base / config.database
     if config.question_set is not None:
         updates["question_set"] = base / config.question_set
     config = config.model_copy(update=updates)

@@ -30,15 +30,15 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import psycopg
 
+from storage.postgresql.db import connection_kwargs
+
 log = logging.getLogger(__name__)
 
-ENV_DATABASE_PASSWORD = "FEEDBACK_BOT_DATABASE_PASSWORD"
 INTERVAL_SECONDS = 2.0  # between a follower's tries for the lock, and between a leader's checks
 CHECK_TIMEOUT_SECONDS = 1.5  # a leader's check not answered within this: it is no longer leader
 CONNECT_TIMEOUT_SECONDS = 3  # libpq's connect_timeout (whole seconds)
@@ -168,12 +168,13 @@ class Leadership:
             await asyncio.sleep(self.interval)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        password = os.environ.get(ENV_DATABASE_PASSWORD)
-        extra: dict[str, Any] = {"password": password} if password else {}
+        settings = {  # the password as the storage's connections have it (from the environment)
+            **connection_kwargs(),
+            "connect_timeout": self.connect_timeout,
+            "application_name": f"feedback-bot {self.name} leader",
+        }
         connection = await asyncio.wait_for(
-            psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=self.connect_timeout, **extra
-            ),
+            psycopg.AsyncConnection.connect(self.url, autocommit=True, **settings),
             self.connect_timeout + 1,
         )
         if self._said_unreachable:

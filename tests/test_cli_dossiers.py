@@ -16,7 +16,7 @@ import pytest
 from bot.cli.commands import dossier
 from bot.cli.output import ProgressBar
 from storage.base import DatabaseUnavailable
-from storage.sqlite.dossiers import SQLiteDossiers
+from storage.sql.dossiers import SqlDossiers
 from tests.cli_support import error_line, run
 
 HEADER = "Mã hồ sơ,Mã đơn vị,Tên thủ tục,Ngày tiếp nhận,Ngày hẹn trả,Họ tên,Số điện thoại,Trạng thái"
@@ -134,7 +134,7 @@ def test_a_failure_part_way_says_what_is_stored_and_that_importing_again_is_safe
     config_file, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setattr(dossier, "BATCH", 2)
-    put = SQLiteDossiers.put_dossiers
+    put = SqlDossiers.put_dossiers
     calls = []
 
     async def failing_second(self, *args, **kwargs):
@@ -143,7 +143,7 @@ def test_a_failure_part_way_says_what_is_stored_and_that_importing_again_is_safe
             raise DatabaseUnavailable("the disk is full")
         return await put(self, *args, **kwargs)
 
-    monkeypatch.setattr(SQLiteDossiers, "put_dossiers", failing_second)
+    monkeypatch.setattr(SqlDossiers, "put_dossiers", failing_second)
     path = export(tmp_path, *ROWS, ROWS[0].replace("HS-1", "HS-4"))
     assert run(config_file, "dossier", "import", str(path)) == 2
     assert error_line(capsys.readouterr().err) == (
@@ -151,7 +151,7 @@ def test_a_failure_part_way_says_what_is_stored_and_that_importing_again_is_safe
         "leaves the stored dossiers unchanged"
     )
     assert listed(config_file, capsys) == ["HS-1", "HS-2"]
-    monkeypatch.setattr(SQLiteDossiers, "put_dossiers", put)
+    monkeypatch.setattr(SqlDossiers, "put_dossiers", put)
     assert run(config_file, "dossier", "import", str(path)) == 0
     assert capsys.readouterr().out == "added 2, updated 0, unchanged 2, refused 0\n"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable
 
 import psycopg
@@ -15,15 +16,16 @@ from bot.leadership import AlwaysLeader, Leadership, lock_key
 INTERVAL = 0.1  # seconds between tries and checks: short, for the tests
 
 
-@pytest.fixture
-def postgresql_url() -> str:
-    """Interim, until tests/postgresql.py is merged: the server FEEDBACK_BOT_TEST_POSTGRESQL names."""
-    import os
+try:
+    from tests.postgresql import postgresql_url
+except ImportError:  # until tests/postgresql.py is there: the server FEEDBACK_BOT_TEST_POSTGRESQL names
 
-    url = os.environ.get("FEEDBACK_BOT_TEST_POSTGRESQL")
-    if not url:
-        pytest.skip("no PostgreSQL: set FEEDBACK_BOT_TEST_POSTGRESQL")
-    return url
+    @pytest.fixture
+    def postgresql_url() -> str:
+        url = os.environ.get("FEEDBACK_BOT_TEST_POSTGRESQL")
+        if not url:
+            pytest.skip("no PostgreSQL: set FEEDBACK_BOT_TEST_POSTGRESQL to a server's URL")
+        return url
 
 
 class Polling:

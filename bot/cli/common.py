@@ -8,6 +8,7 @@ import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TypeVar
 
 from bot.app import opened_storage
@@ -37,7 +38,7 @@ def with_store(config: Config, work: Callable[[Storage], Awaitable[T]], *, throw
 
 
 def refuse_new_database(config: Config) -> None:
-    if config.source is None and not config.database.exists():
+    if config.source is None and isinstance(config.database, Path) and not config.database.exists():
         raise CommandError(
             f"no config file found, so no database is created at {config.database}: give --config PATH "
             f"or set {ENV_CONFIG} (to try the bot without one: feedback-bot console --demo)"

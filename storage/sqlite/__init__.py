@@ -1,4 +1,4 @@
-"""The SQLite backend, the embedded default: one module per aggregate over the shared `db`."""
+"""The SQLite backend, the embedded default: the repositories of storage/sql over one SQLite file."""
 
 from __future__ import annotations
 
@@ -9,44 +9,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from storage.base import AlreadyServing, Storage
-from storage.sqlite.api_keys import SQLiteApiKeys
-from storage.sqlite.audit import SQLiteAudit
-from storage.sqlite.cases import SQLiteCases
-from storage.sqlite.chats import SQLiteChats
+from storage.base import AlreadyServing
+from storage.sql import SqlStorage
 from storage.sqlite.db import Database, make_folder, migrations, unavailable
-from storage.sqlite.digests import SQLiteDigests
-from storage.sqlite.directory import SQLiteDirectory
-from storage.sqlite.dossiers import SQLiteDossiers
-from storage.sqlite.letters import SQLiteLetters
-from storage.sqlite.outbox import SQLiteOutbox
-from storage.sqlite.privacy import SQLitePrivacy
-from storage.sqlite.question_sets import SQLiteQuestionSets
-from storage.sqlite.reports import SQLiteReports
-from storage.sqlite.surveys import SQLiteSurveys
-from storage.sqlite.zalo_oa import SQLiteZaloOA
 
 
-class SQLiteStorage(Storage):
+class SQLiteStorage(SqlStorage):
     """Every repository over one SQLite file (WAL mode; `synchronous` as SQLite's pragma)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         self.db = Database(path, synchronous=synchronous)
         self.path = self.db.path
-        self.dossiers = SQLiteDossiers(self.db)
-        self.chats = SQLiteChats(self.db)
-        self.surveys = SQLiteSurveys(self.db)
-        self.directory = SQLiteDirectory(self.db)
-        self.cases = SQLiteCases(self.db)
-        self.outbox = SQLiteOutbox(self.db)
-        self.digests = SQLiteDigests(self.db)
-        self.question_sets = SQLiteQuestionSets(self.db)
-        self.audit = SQLiteAudit(self.db)
-        self.api_keys = SQLiteApiKeys(self.db)
-        self.letters = SQLiteLetters(self.db)
-        self.privacy = SQLitePrivacy(self.db)
-        self.zalo_oa = SQLiteZaloOA(self.db)
-        self.reports = SQLiteReports(self.db)
+        super().__init__(self.db)
         self._serving: TextIO | None = None
 
     async def open(self) -> None:

@@ -18,19 +18,27 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from storage.base import DatabaseUnavailable
+from storage.sql.common import (
+    SQLITE,
+    Dialect,
+    first,
+    iso,
+    placeholders,
+    record_audit,
+    record_audits,
+)
 
 T = TypeVar("T")
 Row = sqlite3.Row
-Connection = sqlite3.Connection
+__all__ = ["Database", "first", "iso", "migrations", "placeholders", "record_audit", "record_audits"]
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -44,44 +52,13 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-@overload
-def iso(value: datetime | date) -> str: ...
-@overload
-def iso(value: datetime | date | None) -> str | None: ...
-def iso(value: datetime | date | None) -> str | None:
-    """The text a time or day is stored as. Times are stored in UTC: SQLite compares them as text,
-    which orders instants only when they share one offset (the one-stop software writes Vietnam's)."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.isoformat() if value is not None else None
+class SQLiteConnection(sqlite3.Connection):
+    """sqlite3's connection, telling the units of work which dialect they speak."""
+
+    dialect: Dialect = SQLITE
 
 
-def first(db: Connection, sql: str, params: Sequence[Any] = ()) -> Row | None:
-    """The first row; every row is fetched, so a RETURNING statement is finished before COMMIT."""
-    rows: list[Row] = db.execute(sql, params).fetchall()
-    return rows[0] if rows else None
-
-
-def placeholders(values: Sequence[Any]) -> str:
-    """`?, ?, ?` for an IN list; NULL for an empty one, which matches nothing."""
-    return ", ".join("?" for _ in values) or "NULL"
-
-
-def record_audit(db: Connection, actor: str, action: str, detail: str | None, now: datetime) -> None:
-    """Writes an audit entry inside the caller's transaction."""
-    db.execute(
-        "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)", (iso(now), actor, action, detail)
-    )
-
-
-def record_audits(
-    db: Connection, actor: str, entries: Sequence[tuple[str, str | None]], now: datetime
-) -> None:
-    """Writes audit entries (action, detail), in order, inside the caller's transaction."""
-    db.executemany(
-        "INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)",
-        [(iso(now), actor, action, detail) for action, detail in entries],
-    )
+Connection = SQLiteConnection
 
 
 class Database:
@@ -92,6 +69,8 @@ class Database:
     its own SAVEPOINT, and hands the results back in one call. Under load this is group commit:
     one trip to the thread, one COMMIT and one wake-up of the event loop for many chats instead
     of one each. Nobody is answered before the COMMIT that holds their write."""
+
+    dialect: Dialect = SQLITE
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         if synchronous not in SYNCHRONOUS:
@@ -113,7 +92,7 @@ class Database:
         try:
             if self.path != ":memory:":
                 make_folder(Path(self.path).parent)
-            db = await aiosqlite.connect(self.path, isolation_level=None)
+            db = await aiosqlite.connect(self.path, isolation_level=None, factory=SQLiteConnection)
             db.row_factory = sqlite3.Row
             # execute_fetchall reads every pragma to its end: a statement left unread blocks COMMIT.
             await db.execute_fetchall("PRAGMA busy_timeout = 10000")
@@ -169,7 +148,7 @@ class Database:
         if start:
             connection = self._db
             # One aiosqlite call drains the queue until it is empty; jobs queued meanwhile join it.
-            connection._tx.put_nowait((None, partial(self._drain, connection._conn)))
+            connection._tx.put_nowait((None, partial(self._drain, connection._conn)))  # type: ignore[arg-type]
         return await job.future  # type: ignore[no-any-return]
 
     def _drain(self, db: Connection) -> None:

@@ -18,7 +18,22 @@ from storage.records import (
     LetterStatus,
     UnitLateness,
 )
-from storage.sqlite.db import Connection, Database, Row, first, iso, placeholders, record_audit
+from storage.sql.common import (
+    DIALECTS,
+    SQLITE,
+    Connection,
+    Dialect,
+    Database,
+    Row,
+    days_from,
+    first,
+    flag,
+    iso,
+    json_list,
+    json_record,
+    placeholders,
+    record_audit,
+)
 
 _DELIVERY_COLUMNS = (
     "x.id, x.letter_id, l.dossier_id, x.channel, x.chat_id, x.status, x.attempts, x.created_at, x.sent_at,"
@@ -26,16 +41,16 @@ _DELIVERY_COLUMNS = (
 )
 _DELIVERY = f"SELECT {_DELIVERY_COLUMNS} FROM letter_deliveries x JOIN letters l ON l.id = x.letter_id"
 # A letter with its deliveries, in one statement: the deliveries as a JSON array, in order.
-_LETTER = (
-    "SELECT l.id, l.dossier_id, d.code AS dossier_code, d.unit_code, l.event_id, l.reason, l.due_on,"
-    " l.new_due_at, l.issued_at, l.created_at, l.rescheduled_twice,"
-    " (SELECT json_group_array(json_object('id', x.id, 'letter_id', x.letter_id, 'dossier_id', l.dossier_id,"
-    " 'channel', x.channel, 'chat_id', x.chat_id, 'status', x.status, 'attempts', x.attempts,"
-    " 'created_at', x.created_at, 'sent_at', x.sent_at, 'error', x.error,"
-    " 'next_attempt_at', x.next_attempt_at))"
+_DELIVERY_FIELDS = ("id", "letter_id", "channel", "chat_id", "status", "attempts", "created_at", "sent_at", "error",
+                   "next_attempt_at")  # fmt: skip
+_LETTERS = {
+    dialect: "SELECT l.id, l.dossier_id, d.code AS dossier_code, d.unit_code, l.event_id, l.reason, l.due_on,"
+    " l.new_due_at, l.issued_at, l.created_at, l.rescheduled_twice, (SELECT"
+    f" {json_list(dialect, json_record(dialect, ('dossier_id', 'l.dossier_id'), *((f, f'x.{f}') for f in _DELIVERY_FIELDS)), order='x.id')}"
     " FROM (SELECT * FROM letter_deliveries WHERE letter_id = l.id ORDER BY id) x) AS deliveries"
     " FROM letters l JOIN dossiers d ON d.id = l.dossier_id"
-)
+    for dialect in DIALECTS
+}
 # Delivered nowhere, and nothing still trying.
 _TO_PRINT = (
     " AND NOT EXISTS (SELECT 1 FROM letter_deliveries x WHERE x.letter_id = l.id"
@@ -105,19 +120,19 @@ def record_letter(db: Connection, dossier_id: int, event: Row, now: datetime) ->
 
 
 def letter_by_id(db: Connection, letter_id: int) -> Row | None:
-    return first(db, f"{_LETTER} WHERE l.id = ?", (letter_id,))
+    return first(db, f"{_LETTERS[db.dialect]} WHERE l.id = ?", (letter_id,))
 
 
-class SQLiteLetters(LetterRepository):
+class SqlLetters(LetterRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def get_letter(self, letter_id: int) -> Letter | None:
-        row = await self.db.read_one(f"{_LETTER} WHERE l.id = ?", (letter_id,))
+        row = await self.db.read_one(f"{_LETTERS[self.db.dialect]} WHERE l.id = ?", (letter_id,))
         return letter(row) if row else None
 
     async def letters_of_dossier(self, dossier_id: int) -> list[Letter]:
-        rows = await self.db.read(f"{_LETTER} WHERE l.dossier_id = ? ORDER BY l.id", (dossier_id,))
+        rows = await self.db.read(f"{_LETTERS[self.db.dialect]} WHERE l.dossier_id = ? ORDER BY l.id", (dossier_id,))
         return [letter(r) for r in rows]
 
     async def list_letters(
@@ -129,7 +144,7 @@ class SQLiteLetters(LetterRepository):
             params += list(unit_codes)
         if to_print:
             where += _TO_PRINT
-        rows = await self.db.read(f"{_LETTER} WHERE 1{where} ORDER BY l.id DESC LIMIT ?", (*params, limit))
+        rows = await self.db.read(f"{_LETTERS[self.db.dialect]} WHERE 1{where} ORDER BY l.id DESC LIMIT ?", (*params, limit))
         return [letter(r) for r in reversed(rows)]
 
     async def pending_letter_deliveries(self, limit: int = 100, after_id: int = 0) -> list[LetterDelivery]:
@@ -226,17 +241,21 @@ class SQLiteLetters(LetterRepository):
             params += list(unit_codes)
         # The cut-off of a due day is looked up by position in a blob of fixed-width instants (a
         # join with the days given, or text positions, cost seconds over a year's returns).
+        dialect = self.db.dialect
+        if dialect != SQLITE:  # PostgreSQL's substr reads text, not bytes
+            params[2:4] = [late_from.decode("ascii"), letter_by.decode("ascii")]
+        late_from_due, letter_by_due = _instant_of(dialect, "d.due_on", 3), _instant_of(dialect, "l.due_on", 4)
         rows = await self.db.read(
             "WITH returned AS MATERIALIZED (SELECT d.unit_code,"
-            f" {_instant_of('d.due_on', 3)} <= d.returned_at AS late,"
-            f" (SELECT MAX(l.issued_at < {_instant_of('l.due_on', 4)}) FROM letters l"
+            f" {flag(f'{late_from_due} <= d.returned_at')} AS late,"
+            f" (SELECT MAX({flag(f'l.issued_at < {letter_by_due}')}) FROM letters l"
             " WHERE l.dossier_id = d.id) AS on_time"
             " FROM dossiers d INDEXED BY dossiers_returned WHERE d.returned_at >= ?5 AND d.returned_at < ?6"
             f"{where})"
             " SELECT unit_code, COUNT(*) AS returned, SUM(late) AS returned_late,"
-            " SUM(COALESCE(on_time = 1, 0)) AS letters_on_time,"
-            " SUM(COALESCE(on_time = 0, 0)) AS letters_late,"
-            " SUM(late AND on_time IS NULL) AS letters_missing FROM returned GROUP BY unit_code",
+            f" SUM({flag('on_time = 1')}) AS letters_on_time,"
+            f" SUM({flag('on_time = 0')}) AS letters_late,"
+            f" SUM({flag('late = 1 AND on_time IS NULL')}) AS letters_missing FROM returned GROUP BY unit_code",
             params,
         )
         return {
@@ -256,7 +275,7 @@ class SQLiteLetters(LetterRepository):
             where = f" AND d.unit_code IN ({placeholders(unit_codes)})"
             params += list(unit_codes)
         rows = await self.db.read(
-            f"{_LETTER} WHERE l.issued_at >= ? AND l.issued_at < ?{where} ORDER BY l.id", params
+            f"{_LETTERS[self.db.dialect]} WHERE l.issued_at >= ? AND l.issued_at < ?{where} ORDER BY l.id", params
         )
         return [letter(r) for r in rows]
 
@@ -328,10 +347,10 @@ WIDTH = 25
 NEVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
-def _instant_of(day: str, blob: int) -> str:
+def _instant_of(dialect: Dialect, day: str, blob: int) -> str:
     return (
-        f"CASE WHEN {day} BETWEEN ?1 AND ?2 THEN CAST(substr(?{blob}, CAST(julianday({day}) - julianday(?1)"
-        f" AS INTEGER) * {WIDTH} + 1, {WIDTH}) AS TEXT) ELSE '{_second(NEVER)}' END"
+        f"CASE WHEN {day} BETWEEN ?1 AND ?2 THEN CAST(substr(?{blob}, {days_from(dialect, '?1', day)}"
+        f" * {WIDTH} + 1, {WIDTH}) AS TEXT) ELSE '{_second(NEVER)}' END"
     )
 
 

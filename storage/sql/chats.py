@@ -9,9 +9,9 @@ from datetime import datetime
 
 from storage.base import ChatRepository
 from storage.records import ChatState, Consent
-from storage.sqlite.db import Connection, Database, iso
-from storage.sqlite.db import first as first_row
-from storage.sqlite.surveys import SURVEY_STATE_COLUMNS, SURVEY_STATE_JOINS, survey
+from storage.sql.common import Connection, Database, iso
+from storage.sql.common import first as first_row
+from storage.sql.surveys import SURVEY_STATE_COLUMNS, SURVEY_STATE_JOINS, survey
 
 CHAT_STATE = (
     "SELECT c.language, c.unreachable_since, c.awaiting, c.menu, c.notice_at, c.consent,"
@@ -27,7 +27,7 @@ CHAT_STATE = (
 )
 
 
-class SQLiteChats(ChatRepository):
+class SqlChats(ChatRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from storage.base import QuestionSetRepository
 from storage.records import StoredQuestionSet
-from storage.sqlite.db import Connection, Database, first, iso, record_audit
+from storage.sql.common import Connection, Database, first, iso, record_audit
 
 _QUESTION_SETS = (
     "SELECT q.id, q.set_id, q.version, q.source, q.active, q.imported_at, q.imported_by,"
@@ -15,7 +15,7 @@ _QUESTION_SETS = (
 )
 
 
-class SQLiteQuestionSets(QuestionSetRepository):
+class SqlQuestionSets(QuestionSetRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 

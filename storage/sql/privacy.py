@@ -20,7 +20,7 @@ from storage.records import (
     PersonalData,
     PersonalDossier,
 )
-from storage.sqlite.db import Connection, Database, first, iso, placeholders, record_audit
+from storage.sql.common import Connection, Database, first, iso, json_list, json_record, placeholders, record_audit
 
 ERASED = "[đã xóa]"  # what an audit detail says where a name, phone or chat id was
 # A bare chat id shorter than this is not scrubbed from audit details: "1001" could be part of
@@ -29,9 +29,11 @@ SCRUBBED_ID_LENGTH = 6
 CHUNK = 500
 
 
-class SQLitePrivacy(PrivacyRepository):
+class SqlPrivacy(PrivacyRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
+        event = json_record(db.dialect, ("at", "e.at"), ("action", "e.action"), ("note", "e.note"))
+        self._events = json_list(db.dialect, event, order="e.id")
 
     async def personal_data(self, channel: str, chat_id: str) -> PersonalData:
         chat = await self.db.read_one(
@@ -55,8 +57,8 @@ class SQLitePrivacy(PrivacyRepository):
         )
         cases = await self.db.read(
             "SELECT c.id, d.code AS dossier_code, u.name AS unit_name, c.state, c.opened_at, c.deadline,"
-            " c.resolution, (SELECT json_group_array(json_object('at', e.at, 'action', e.action,"
-            " 'note', e.note)) FROM (SELECT * FROM case_events WHERE case_id = c.id ORDER BY id) e) AS events"
+            f" c.resolution, (SELECT {self._events}"
+            " FROM (SELECT * FROM case_events WHERE case_id = c.id ORDER BY id) e) AS events"
             " FROM cases c JOIN answers a ON a.dossier_id = c.dossier_id"
             " JOIN dossiers d ON d.id = c.dossier_id JOIN units u ON u.code = c.unit_code"
             " WHERE a.channel = ? AND a.chat_id = ? ORDER BY c.id",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from storage.base import DuplicateZnsMessage, UnknownZnsMessage, ZaloOARepository
-from storage.sqlite.db import Connection, Database, Row, first, iso
+from storage.sql.common import Connection, Database, Row, first, iso
 from storage.zalo_oa_records import OAToken, OAWebhookEvent, ZnsMessage, ZnsQuota
 
 _TOKEN = (
@@ -28,7 +28,7 @@ def _zns(row: Row) -> ZnsMessage:
     return ZnsMessage.model_validate(dict(row))
 
 
-class SQLiteZaloOA(ZaloOARepository):
+class SqlZaloOA(ZaloOARepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 

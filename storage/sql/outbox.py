@@ -9,7 +9,7 @@ from typing import Literal
 
 from storage.base import OutboxRepository
 from storage.records import Invitation, Notice, OutboxStatus, UndeliveredReply
-from storage.sqlite.db import Database, first, iso, placeholders
+from storage.sql.common import Database, first, iso, placeholders
 
 Table = Literal["invitations", "notices"]  # a table name cannot be a parameter: only these two
 _SELECT: dict[Table, str] = {
@@ -21,7 +21,7 @@ _SELECT: dict[Table, str] = {
 }
 
 
-class SQLiteOutbox(OutboxRepository):
+class SqlOutbox(OutboxRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 

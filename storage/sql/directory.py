@@ -8,14 +8,15 @@ from datetime import datetime
 
 from storage.base import DirectoryRepository
 from storage.records import OPEN_STATES, Contact, DirectoryProposal, Person, PersonEntry, Unit
-from storage.sqlite.db import Connection, Database, Row, first, iso, record_audit
+from storage.sql.common import DIALECTS, Connection, Database, Row, first, iso, json_list, json_row, record_audit
 
 _UNIT = "SELECT code, name, parent_code, retired_at FROM units"
-_PERSON = (
-    "SELECT p.id, p.unit_code, p.role, p.name, p.active, p.last_channel, (SELECT json_group_array("
-    "json_array(k.channel, k.chat_id, k.position)) FROM person_contacts k WHERE k.person_id = p.id)"
-    " AS contacts FROM people p"
-)
+_PERSONS = {
+    dialect: "SELECT p.id, p.unit_code, p.role, p.name, p.active, p.last_channel, (SELECT"
+    f" {json_list(dialect, json_row(dialect, 'k.channel', 'k.chat_id', 'k.position'), order='k.position')}"
+    " FROM person_contacts k WHERE k.person_id = p.id) AS contacts FROM people p"
+    for dialect in DIALECTS
+}
 _PROPOSAL = "SELECT id, source, proposed_at, proposed_by, applied_at FROM directory_proposals"
 
 
@@ -64,9 +65,10 @@ def _save_people(db: Connection, people: Sequence[PersonEntry]) -> None:
         )
 
 
-class SQLiteDirectory(DirectoryRepository):
+class SqlDirectory(DirectoryRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._person = _PERSONS[db.dialect]
 
     async def get_unit(self, code: str) -> Unit | None:
         row = await self.db.read_one(f"{_UNIT} WHERE code = ?", (code,))
@@ -78,12 +80,12 @@ class SQLiteDirectory(DirectoryRepository):
 
     async def all_people(self, *, inactive: bool = False) -> list[Person]:
         where = "" if inactive else " WHERE p.active = 1"
-        rows = await self.db.read(f"{_PERSON}{where} ORDER BY p.unit_code, p.role, p.name, p.id")
+        rows = await self.db.read(f"{self._person}{where} ORDER BY p.unit_code, p.role, p.name, p.id")
         return [person(r) for r in rows]
 
     async def people_at(self, channel: str, chat_id: str) -> list[Person]:
         rows = await self.db.read(
-            f"{_PERSON} WHERE p.active = 1 AND p.id IN"
+            f"{self._person} WHERE p.active = 1 AND p.id IN"
             " (SELECT person_id FROM person_contacts WHERE channel = ? AND chat_id = ?) ORDER BY p.id",
             (channel, chat_id),
         )
@@ -91,12 +93,12 @@ class SQLiteDirectory(DirectoryRepository):
 
     async def unit_people(self, unit_code: str) -> list[Person]:
         rows = await self.db.read(
-            f"{_PERSON} WHERE p.active = 1 AND p.unit_code = ? ORDER BY p.role, p.name, p.id", (unit_code,)
+            f"{self._person} WHERE p.active = 1 AND p.unit_code = ? ORDER BY p.role, p.name, p.id", (unit_code,)
         )
         return [person(r) for r in rows]
 
     async def get_person(self, person_id: int) -> Person | None:
-        row = await self.db.read_one(f"{_PERSON} WHERE p.id = ?", (person_id,))
+        row = await self.db.read_one(f"{self._person} WHERE p.id = ?", (person_id,))
         return person(row) if row else None
 
     async def note_person_channel(self, channel: str, chat_id: str) -> None:

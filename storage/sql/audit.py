@@ -7,10 +7,10 @@ from datetime import datetime
 
 from storage.base import AuditRepository
 from storage.records import AuditEntry
-from storage.sqlite.db import Database, iso, record_audit
+from storage.sql.common import Database, iso, record_audit
 
 
-class SQLiteAudit(AuditRepository):
+class SqlAudit(AuditRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from storage.base import AlreadyAnswered, StaleStep, SurveyRepository
 from storage.records import Answer, AnswerRow, FollowUp, Rating, Survey
-from storage.sqlite.cases import open_case
-from storage.sqlite.db import Connection, Database, Row, first, iso
+from storage.sql.cases import open_case
+from storage.sql.common import SQLITE, Connection, Database, Row, first, iso
 
 # A chat's survey, with the rating given so far and the unit's name.
 SURVEY_STATE_COLUMNS = (
@@ -59,7 +59,7 @@ def _advance(db: Connection, current: Survey, next_step: str | None, now: dateti
         raise StaleStep(current.step or "")
 
 
-class SQLiteSurveys(SurveyRepository):
+class SqlSurveys(SurveyRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -171,10 +171,12 @@ class SQLiteSurveys(SurveyRepository):
     async def record_follow_up(
         self, survey: Survey, follow_up: FollowUp, *, next_step: str | None, now: datetime
     ) -> Answer:
-        return await self._update_answer(
-            survey, "follow_ups = json_insert(follow_ups, '$[#]', json(?))", (follow_up.model_dump_json(),),
-            next_step, now,
-        )  # fmt: skip
+        added = (
+            "follow_ups = json_insert(follow_ups, '$[#]', json(?))"
+            if self.db.dialect == SQLITE
+            else "follow_ups = (follow_ups::jsonb || jsonb_build_array(?::jsonb))::text"
+        )
+        return await self._update_answer(survey, added, (follow_up.model_dump_json(),), next_step, now)
 
     async def record_text(
         self,
@@ -188,10 +190,12 @@ class SQLiteSurveys(SurveyRepository):
     ) -> Answer:
         if text is None:
             return await self._update_answer(survey, "texts = texts", (), next_step, now, case_deadline)
-        return await self._update_answer(
-            survey, "texts = json_set(texts, '$.' || json_quote(?), ?)", (question_id, text), next_step, now,
-            case_deadline,
-        )  # fmt: skip
+        written = (
+            "texts = json_set(texts, '$.' || json_quote(?), ?)"
+            if self.db.dialect == SQLITE
+            else "texts = (texts::jsonb || jsonb_build_object(?::text, ?::text))::text"
+        )
+        return await self._update_answer(survey, written, (question_id, text), next_step, now, case_deadline)
 
     async def record_whole_answer(
         self,

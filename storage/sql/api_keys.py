@@ -9,7 +9,7 @@ from datetime import datetime
 
 from storage.base import ApiKeyRepository, DuplicateApiKey, UnknownApiKey, UnknownUnit
 from storage.records import ApiKey
-from storage.sqlite.db import Connection, Database, Row, first, iso, placeholders, record_audit
+from storage.sql.common import Connection, Database, Row, first, iso, placeholders, record_audit
 
 # `units` is stored as a JSON list of unit codes, in the order given.
 _COLUMNS = "name, units, created_at, created_by, revoked_at, last_used_at"
@@ -20,7 +20,7 @@ def api_key(row: Row) -> ApiKey:
     return ApiKey.model_validate({**dict(row), "units": tuple(json.loads(row["units"]))})
 
 
-class SQLiteApiKeys(ApiKeyRepository):
+class SqlApiKeys(ApiKeyRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 

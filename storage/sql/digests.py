@@ -8,19 +8,20 @@ from datetime import date, datetime, timedelta
 
 from storage.base import DigestRepository
 from storage.records import OPEN_STATES, CaseCounts, DigestRecord, DigestStatus, UnitFigures
-from storage.sqlite.db import Database, first, iso, placeholders
+from storage.sql.common import RATING_COUNTS, Database, first, flag, iso, placeholders
 
 _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_STATES)  # constants, not input
 
+NEW_SINCE_DIGEST = flag("c.opened_at > COALESCE(last.sent_at, '')")
 
-class SQLiteDigests(DigestRepository):
+
+class SqlDigests(DigestRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def figures_by_unit(self, start: datetime, end: datetime) -> dict[str, UnitFigures]:
         rows = await self.db.read(
-            "SELECT d.unit_code, COUNT(*) AS answers, SUM(a.rating = 'satisfied') AS satisfied,"
-            " SUM(a.rating = 'neutral') AS neutral, SUM(a.rating = 'unsatisfied') AS unsatisfied"
+            f"SELECT d.unit_code, COUNT(*) AS answers, {RATING_COUNTS}"
             " FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
             " WHERE a.answered_at >= ? AND a.answered_at < ? GROUP BY d.unit_code",
             (iso(start), iso(end)),
@@ -29,12 +30,12 @@ class SQLiteDigests(DigestRepository):
 
     async def case_counts(self, day: date) -> dict[str, CaseCounts]:
         rows = await self.db.read(
-            f"SELECT c.unit_code, SUM(c.state IN ({_OPEN})) AS open,"
-            f" SUM(c.state IN ({_OPEN}) AND c.deadline < ?) AS overdue,"
-            " SUM(c.opened_at > COALESCE(last.sent_at, '')) AS new, last.sent_at AS last_digest_at"
+            f"SELECT c.unit_code, SUM({flag(f'c.state IN ({_OPEN})')}) AS open,"
+            f" SUM({flag(f'c.state IN ({_OPEN}) AND c.deadline < ?')}) AS overdue,"
+            f" SUM({NEW_SINCE_DIGEST}) AS new, last.sent_at AS last_digest_at"
             " FROM cases c LEFT JOIN (SELECT unit_code, MAX(sent_at) AS sent_at FROM digests"
             " WHERE status IN ('sent', 'empty') GROUP BY unit_code) last ON last.unit_code = c.unit_code"
-            " GROUP BY c.unit_code",
+            " GROUP BY c.unit_code, last.sent_at",
             (iso(day),),
         )
         return {r["unit_code"]: CaseCounts.model_validate(dict(r)) for r in rows}

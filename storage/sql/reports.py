@@ -24,7 +24,19 @@ from storage.records import (
     ReportSpan,
     ReturnedCounts,
 )
-from storage.sqlite.db import Connection, Database, first, iso
+from storage.sql.common import (
+    RATING_COUNTS,
+    SQLITE,
+    Connection,
+    Database,
+    Dialect,
+    days_from,
+    first,
+    flag,
+    hours_between,
+    iso,
+    json_list,
+)
 
 IMPORTED_QUESTION_SET = "(imported)"  # recorded under no question set: no set id has parentheses
 _UNIT = "a.unit_code"
@@ -32,6 +44,10 @@ _PROCEDURE = "a.procedure"
 # Fixed-width UTC instants, one a day, looked up by position (as storage/sqlite/letters.py does).
 _WIDTH = 25
 _NEVER = "9999-12-31T23:59:59+00:00"
+UNSATISFIED_OR_COMPLAINT = (
+    "a.rating = 'unsatisfied' OR EXISTS (SELECT 1 FROM cases c WHERE c.dossier_id = r.id)"
+)
+REOPENED = "EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'reopened')"
 
 
 class _Params:
@@ -53,7 +69,7 @@ def _spans(spans: Sequence[ReportSpan], p: _Params) -> str:
     return f"spans(key, s, e) AS (VALUES {rows or '(NULL, NULL, NULL)'})"
 
 
-def _day_lookup(column: str, instants: Mapping[date, datetime], p: _Params) -> str:
+def _day_lookup(dialect: Dialect, column: str, instants: Mapping[date, datetime], p: _Params) -> str:
     """The instant given for the day in `column` (a day not given, or none: _NEVER), as text."""
     if not instants:
         return f"'{_NEVER}'"
@@ -61,11 +77,12 @@ def _day_lookup(column: str, instants: Mapping[date, datetime], p: _Params) -> s
     blob = "".join(
         _second(instants[day]) if day in instants else _NEVER
         for day in (first + timedelta(days=n) for n in range((last - first).days + 1))
-    ).encode("ascii")
-    f, la, b = p(iso(first)), p(iso(last)), p(blob)
+    )
+    # SQLite reads the blob by bytes (faster than by characters); PostgreSQL's substr reads text.
+    f, la, b = p(iso(first)), p(iso(last)), p(blob.encode("ascii") if dialect == SQLITE else blob)
     return (
-        f"CASE WHEN {column} BETWEEN {f} AND {la} THEN CAST(substr({b}, CAST(julianday({column})"
-        f" - julianday({f}) AS INTEGER) * {_WIDTH} + 1, {_WIDTH}) AS TEXT) ELSE '{_NEVER}' END"
+        f"CASE WHEN {column} BETWEEN {f} AND {la} THEN CAST(substr({b}, {days_from(dialect, f, column)}"
+        f" * {_WIDTH} + 1, {_WIDTH}) AS TEXT) ELSE '{_NEVER}' END"
     )
 
 
@@ -77,7 +94,7 @@ def _unit_filter(column: str, unit_codes: Sequence[str] | None, p: _Params) -> s
     return "" if unit_codes is None else f" AND {column} IN ({p.many(unit_codes)})"
 
 
-class SQLiteReports(ReportRepository):
+class SqlReports(ReportRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -90,9 +107,7 @@ class SQLiteReports(ReportRepository):
             ReportBy.MONTH: "spans.key",
         }[by]  # fmt: skip
         rows = await self.db.read(
-            f"WITH {_spans(spans, p)} SELECT {key} AS key, COUNT(*) AS answers,"
-            " SUM(a.rating = 'satisfied') AS satisfied, SUM(a.rating = 'neutral') AS neutral,"
-            " SUM(a.rating = 'unsatisfied') AS unsatisfied"
+            f"WITH {_spans(spans, p)} SELECT {key} AS key, COUNT(*) AS answers, {RATING_COUNTS}"
             " FROM spans CROSS JOIN answers a INDEXED BY answers_report"
             f" WHERE a.answered_at >= spans.s AND a.answered_at < spans.e{_unit_filter(_UNIT, unit_codes, p)}"
             " GROUP BY 1",
@@ -104,10 +119,13 @@ class SQLiteReports(ReportRepository):
         self, spans: Sequence[ReportSpan], unit_codes: Sequence[str] | None
     ) -> list[FactorCount]:
         p = _Params()
+        if self.db.dialect == SQLITE:
+            factor, follow_ups = "json_extract(f.value, '$.factor')", "json_each(a.follow_ups)"
+        else:
+            factor, follow_ups = "f.value ->> 'factor'", "LATERAL json_array_elements(a.follow_ups::json)"
         rows = await self.db.read(
-            f"WITH {_spans(spans, p)}, named AS (SELECT DISTINCT a.id, a.rating,"
-            " json_extract(f.value, '$.factor') AS factor"
-            " FROM spans CROSS JOIN answers a INDEXED BY answers_named, json_each(a.follow_ups) f"
+            f"WITH {_spans(spans, p)}, named AS (SELECT DISTINCT a.id, a.rating, {factor} AS factor"
+            f" FROM spans CROSS JOIN answers a INDEXED BY answers_named, {follow_ups} f"
             " WHERE a.answered_at >= spans.s AND a.answered_at < spans.e AND a.follow_ups != '[]'"
             f"{_unit_filter(_UNIT, unit_codes, p)})"
             " SELECT factor, rating, COUNT(*) AS named FROM named WHERE factor IS NOT NULL"
@@ -129,20 +147,20 @@ class SQLiteReports(ReportRepository):
         key = {
             ReportBy.UNIT: "d.unit_code", ReportBy.PROCEDURE: "d.procedure", ReportBy.MONTH: "spans.key",
         }[by]  # fmt: skip
-        late = _day_lookup("d.due_on", late_from, p)
+        late = _day_lookup(self.db.dialect, "d.due_on", late_from, p)
         # The period's returned dossiers are read from one covering index and put in the order of
         # their ids, so that their answers and cases are then looked up in the order of the indexes
         # they are in, not at random (a year's returns: seconds less).
         rows = await self.db.read(
             f"WITH {_spans(spans, p)}, r AS MATERIALIZED (SELECT {key} AS key, d.id,"
-            f" d.due_on IS NOT NULL AS due, d.due_on IS NOT NULL AND d.returned_at >= {late} AS late"
+            f" {flag('d.due_on IS NOT NULL')} AS due,"
+            f" {flag(f'd.due_on IS NOT NULL AND d.returned_at >= {late}')} AS late"
             " FROM spans CROSS JOIN dossiers d INDEXED BY dossiers_report"
             " WHERE d.returned_at >= spans.s AND d.returned_at < spans.e AND d.state IS NOT 'withdrawn'"
             f"{_unit_filter('d.unit_code', unit_codes, p)} ORDER BY d.id)"
-            " SELECT r.key, COUNT(*) AS returned, SUM(a.id IS NOT NULL) AS answered,"
-            " SUM(r.due) AS with_due_day,"
-            " SUM(r.late) AS late, SUM(COALESCE(a.rating = 'unsatisfied', 0)"
-            " OR EXISTS (SELECT 1 FROM cases c WHERE c.dossier_id = r.id)) AS unsatisfied_or_complaint"
+            f" SELECT r.key, COUNT(*) AS returned, SUM({flag('a.id IS NOT NULL')}) AS answered,"
+            " SUM(r.due) AS with_due_day, SUM(r.late) AS late,"
+            f" SUM({flag(UNSATISFIED_OR_COMPLAINT)}) AS unsatisfied_or_complaint"
             " FROM r LEFT JOIN answers a INDEXED BY answers_dossier_rating ON a.dossier_id = r.id"
             " GROUP BY r.key",
             p.values,
@@ -162,26 +180,28 @@ class SQLiteReports(ReportRepository):
             ReportBy.UNIT: "c.unit_code", ReportBy.PROCEDURE: "d.procedure", ReportBy.CHANNEL: "a.channel",
             ReportBy.MONTH: "spans.key",
         }[by]  # fmt: skip
-        deadline_end = _day_lookup("c.deadline", deadline_ends, p)
+        deadline_end = _day_lookup(self.db.dialect, "c.deadline", deadline_ends, p)
+        dialect = self.db.dialect
+        hours = json_list(
+            dialect, hours_between(dialect, "opened_at", "resolved_at"), where="resolved_at IS NOT NULL"
+        )
         now = p(iso(as_of))
         rows = await self.db.read(
             f"WITH {_spans(spans, p)}, k AS MATERIALIZED (SELECT {key} AS key, c.opened_at,"
             f" {deadline_end} AS deadline_end,"
             " (SELECT MIN(e.at) FROM case_events e WHERE e.case_id = c.id AND e.action = 'resolved')"
             " AS resolved_at,"
-            " EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'reopened')"
-            " AS reopened"
+            f" {flag(REOPENED)} AS reopened"
             " FROM spans CROSS JOIN cases c JOIN dossiers d ON d.id = c.dossier_id"
             " LEFT JOIN answers a ON a.dossier_id = c.dossier_id"
             " WHERE c.opened_at >= spans.s AND c.opened_at < spans.e"
             f"{_unit_filter('c.unit_code', unit_codes, p)}),"
-            f" j AS (SELECT *, COALESCE(resolved_at, {now}) >= deadline_end AS overdue FROM k)"
+            f" j AS (SELECT *, {flag(f'COALESCE(resolved_at, {now}) >= deadline_end')} AS overdue FROM k)"
             " SELECT key, COUNT(*) AS opened,"
-            " SUM(resolved_at IS NOT NULL AND resolved_at < deadline_end) AS resolved_on_time,"
+            f" SUM({flag('resolved_at IS NOT NULL AND resolved_at < deadline_end')}) AS resolved_on_time,"
             " SUM(overdue) AS overdue, SUM(reopened) AS reopened,"
-            " SUM(reopened OR overdue) AS reopened_or_overdue,"
-            " json_group_array((julianday(resolved_at) - julianday(opened_at)) * 24)"
-            " FILTER (WHERE resolved_at IS NOT NULL) AS hours"
+            f" SUM({flag('reopened = 1 OR overdue = 1')}) AS reopened_or_overdue,"
+            f" {hours} AS hours"
             " FROM j GROUP BY key",
             p.values,
         )

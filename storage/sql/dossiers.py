@@ -28,7 +28,7 @@ from storage.records import (
     PutOutcome,
     PutResult,
 )
-from storage.sqlite.db import (
+from storage.sql.common import (
     Connection,
     Database,
     Row,
@@ -38,7 +38,7 @@ from storage.sqlite.db import (
     record_audit,
     record_audits,
 )
-from storage.sqlite.letters import BY_ZNS, letter, letter_by_id, record_letter
+from storage.sql.letters import BY_ZNS, letter, letter_by_id, record_letter
 
 DOSSIER_WITH_UNIT = (
     "SELECT d.id, d.code, d.unit_code, d.procedure, d.received_on, d.due_on, d.returned_at, d.link_id,"
@@ -164,7 +164,7 @@ def factors(follow_ups: str) -> list[str]:
     return list(dict.fromkeys(f["factor"] for f in json.loads(follow_ups) if f.get("factor") is not None))
 
 
-class SQLiteDossiers(DossierRepository):
+class SqlDossiers(DossierRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
 
