@@ -1,0 +1,252 @@
+"""A PostgreSQL server for the tests: the one FEEDBACK_BOT_TEST_POSTGRESQL names, or a throwaway one.
+
+The throwaway server is made with the initdb and pg_ctl of the PostgreSQL the machine has, once per
+test session and only when a test asks for it, on a free port of 127.0.0.1 with its socket and data
+in a temporary folder; it trades durability for speed (fsync off) and is stopped and removed when
+the session ends. Each test gets a database of its own on it (`fresh_database`, `drop_database`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import pwd
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+ENV_SERVER = "FEEDBACK_BOT_TEST_POSTGRESQL"
+HOW_TO_GET_ONE = f"install the Debian package postgresql, or set {ENV_SERVER}"
+# PostgreSQL refuses to run as root; as root (CI, containers) the server runs as this user.
+SERVER_USER = "postgres"
+DEBIAN_BINARIES = Path("/usr/lib/postgresql")
+# Tests only: a crash of the test server may lose data, so nothing waits for the disk.
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "timezone": "UTC",
+}
+
+
+class PostgreSQLUnavailable(Exception):
+    """No server to test against; the message says what is missing and how to get it."""
+
+
+def find_binaries() -> Path | None:
+    """The folder of initdb, pg_ctl and postgres: from PATH, else the newest /usr/lib/postgresql/*/bin."""
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb and pg_ctl:
+        # pg_ctl runs the postgres beside its real self, so follow symbolic links (/usr/local/bin).
+        folder = Path(initdb).resolve().parent
+        if (folder / "pg_ctl").is_file() and (folder / "postgres").is_file():
+            return folder
+    versions = []
+    for folder in DEBIAN_BINARIES.glob("*/bin"):
+        number = folder.parent.name
+        if re.fullmatch(r"\d+(\.\d+)?", number) and all(
+            (folder / name).is_file() for name in ("initdb", "pg_ctl", "postgres")
+        ):
+            versions.append((tuple(int(part) for part in number.split(".")), folder))
+    return max(versions)[1] if versions else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL with another database name."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@dataclass
+class ThrowawayServer:
+    """A PostgreSQL server in a temporary folder, reachable as postgres@127.0.0.1 without password."""
+
+    binaries: Path
+    folder: Path = field(init=False)
+    port: int = 0
+    _as_user: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam(SERVER_USER)
+            except KeyError:
+                raise PostgreSQLUnavailable(
+                    f"running as root, and PostgreSQL refuses root, but there is no user {SERVER_USER!r} "
+                    f"to run it as: {HOW_TO_GET_ONE} (the package creates the user)"
+                ) from None
+            self._as_user = SERVER_USER
+        # /tmp rather than $TMPDIR: the server user must reach the folder, and the socket's path
+        # must stay under the 107 bytes a unix socket's name may have.
+        self.folder = Path(tempfile.mkdtemp(prefix="feedback-bot-pg-", dir="/tmp" if self._as_user else None))
+        if self._as_user:
+            shutil.chown(self.folder, SERVER_USER, SERVER_USER)
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+        # Nothing from the caller's PG* environment (PGDATA, PGPORT, ...) may steer the test server.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+        env.update(LC_ALL="C", LANG="C")
+        return subprocess.run(
+            [str(self.binaries / program), *arguments],
+            cwd=self.folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            user=self._as_user,
+            group=self._as_user,
+            extra_groups=[] if self._as_user else None,
+        )
+
+    def start(self) -> None:
+        made = self._run(
+            "initdb",
+            "--pgdata",
+            str(self.data),
+            "--username",
+            "postgres",
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
+            "--no-sync",
+            "--no-instructions",
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"initdb failed in {self.folder}:\n{made.stdout}\n{made.stderr}")
+        # A free port may be taken between the probe and the server's bind: try a few.
+        for _attempt in range(3):
+            self.port = free_port()
+            options = [f"-p {self.port}", f"-k {self.folder}"]
+            options += [f"-c {name}={value}" for name, value in SERVER_SETTINGS.items()]
+            started = self._run(
+                "pg_ctl", "start", "--pgdata", str(self.data), "--log", str(self.log), "--wait",
+                "--timeout", "30", "--options", " ".join(options),
+            )  # fmt: skip
+            if started.returncode == 0:
+                return
+            self._run("pg_ctl", "stop", "--pgdata", str(self.data), "--mode", "immediate")
+        log = self.log.read_text(errors="replace") if self.log.exists() else ""
+        raise RuntimeError(f"pg_ctl could not start PostgreSQL in {self.folder}:\n{started.stderr}\n{log}")
+
+    def stop(self) -> None:
+        if self.data.exists():
+            self._run("pg_ctl", "stop", "--pgdata", str(self.data), "--mode", "immediate", "--wait")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _Session:
+    """The server of this test session, found or started on first use."""
+
+    def __init__(self) -> None:
+        self._url: str | None = None
+        self._failure: Exception | None = None
+        self._server: ThrowawayServer | None = None
+        self.seconds_to_start: float | None = None
+
+    def url(self) -> str:
+        if self._url is None and self._failure is None:
+            try:
+                self._url = self._find_or_start()
+            except Exception as failure:
+                self._failure = failure
+        if self._failure is not None:
+            raise self._failure
+        assert self._url is not None
+        return self._url
+
+    def _find_or_start(self) -> str:
+        given = os.environ.get(ENV_SERVER, "").strip()
+        if given:
+            return given
+        binaries = find_binaries()
+        if binaries is None:
+            raise PostgreSQLUnavailable(
+                f"no PostgreSQL to test against: initdb and pg_ctl are neither on PATH nor in "
+                f"{DEBIAN_BINARIES}/*/bin; {HOW_TO_GET_ONE}"
+            )
+        server = ThrowawayServer(binaries)
+        # Registered before the start, so that a half-started server is stopped too.
+        atexit.register(server.stop)
+        self._server = server
+        began = time.monotonic()
+        server.start()
+        self.seconds_to_start = time.monotonic() - began
+        return server.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+            self._url = None
+
+
+session = _Session()
+_names = itertools.count(1)
+
+
+def server_url() -> str:
+    """The maintenance URL of the session's server; raises PostgreSQLUnavailable when there is none."""
+    return session.url()
+
+
+def fresh_database(server: str) -> str:
+    """Creates an empty database with a name of its own on the server; returns its URL."""
+    name = f"feedback_test_{os.getpid()}_{next(_names)}_{secrets.token_hex(3)}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(server, name)
+
+
+def drop_database(server: str, url: str) -> None:
+    """Drops the database of this URL, ending whatever connections a test left open to it."""
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def database(server: str) -> Iterator[str]:
+    """A fresh database for the length of the block."""
+    url = fresh_database(server)
+    try:
+        yield url
+    finally:
+        drop_database(server, url)
