@@ -18,10 +18,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,6 +41,10 @@ SERVER_SETTINGS = {
     "max_connections": "200",
     "timezone": "UTC",
 }
+
+
+FOLDER_PREFIX = "feedback-bot-pg-"
+OWNER_FILE = "owner.pid"
 
 
 class PostgreSQLUnavailable(Exception):
@@ -79,30 +82,44 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+def server_user() -> str | None:
+    """The user to run the server as: None for the current one, SERVER_USER when that is root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        raise PostgreSQLUnavailable(
+            f"running as root, and PostgreSQL refuses root, but there is no user {SERVER_USER!r} "
+            f"to run it as: {HOW_TO_GET_ONE} (the package creates the user)"
+        ) from None
+    return SERVER_USER
+
+
+def folder_base(as_user: str | None) -> Path:
+    # /tmp rather than $TMPDIR when the server runs as another user, who must reach the folder;
+    # either way the socket's path stays under the 107 bytes a unix socket's name may have.
+    return Path("/tmp" if as_user else tempfile.gettempdir())
+
+
 @dataclass
 class ThrowawayServer:
     """A PostgreSQL server in a temporary folder, reachable as postgres@127.0.0.1 without password."""
 
     binaries: Path
-    folder: Path = field(init=False)
+    folder: Path
+    as_user: str | None
     port: int = 0
-    _as_user: str | None = field(init=False, default=None)
 
-    def __post_init__(self) -> None:
-        if os.geteuid() == 0:
-            try:
-                pwd.getpwnam(SERVER_USER)
-            except KeyError:
-                raise PostgreSQLUnavailable(
-                    f"running as root, and PostgreSQL refuses root, but there is no user {SERVER_USER!r} "
-                    f"to run it as: {HOW_TO_GET_ONE} (the package creates the user)"
-                ) from None
-            self._as_user = SERVER_USER
-        # /tmp rather than $TMPDIR: the server user must reach the folder, and the socket's path
-        # must stay under the 107 bytes a unix socket's name may have.
-        self.folder = Path(tempfile.mkdtemp(prefix="feedback-bot-pg-", dir="/tmp" if self._as_user else None))
-        if self._as_user:
-            shutil.chown(self.folder, SERVER_USER, SERVER_USER)
+    @classmethod
+    def make(cls, binaries: Path) -> ThrowawayServer:
+        """A server in a new folder, not yet started; the folder names the process that owns it."""
+        as_user = server_user()
+        folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=folder_base(as_user)))
+        (folder / OWNER_FILE).write_text(str(os.getpid()))
+        if as_user:
+            shutil.chown(folder, as_user, as_user)
+        return cls(binaries, folder, as_user)
 
     @property
     def data(self) -> Path:
@@ -128,9 +145,9 @@ class ThrowawayServer:
             text=True,
             timeout=60,
             check=False,
-            user=self._as_user,
-            group=self._as_user,
-            extra_groups=[] if self._as_user else None,
+            user=self.as_user,
+            group=self.as_user,
+            extra_groups=[] if self.as_user else None,
         )
 
     def start(self) -> None:
@@ -172,6 +189,33 @@ class ThrowawayServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_abandoned_servers(binaries: Path) -> None:
+    """Stops and removes the servers of earlier sessions that were killed before they could stop them.
+
+    A session stops its server at exit; one killed (SIGKILL, SIGTERM) leaves it running, so the next
+    session sweeps the folders whose owning process is gone.
+    """
+    as_user = server_user()
+    for folder in folder_base(as_user).glob(FOLDER_PREFIX + "*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+            mine = as_user is not None or folder.stat().st_uid == os.geteuid()
+        except (OSError, ValueError):
+            continue
+        if mine and not _alive(owner):
+            ThrowawayServer(binaries, folder, as_user).stop()
+
+
 class _Session:
     """The server of this test session, found or started on first use."""
 
@@ -179,7 +223,6 @@ class _Session:
         self._url: str | None = None
         self._failure: Exception | None = None
         self._server: ThrowawayServer | None = None
-        self.seconds_to_start: float | None = None
 
     def url(self) -> str:
         if self._url is None and self._failure is None:
@@ -202,13 +245,12 @@ class _Session:
                 f"no PostgreSQL to test against: initdb and pg_ctl are neither on PATH nor in "
                 f"{DEBIAN_BINARIES}/*/bin; {HOW_TO_GET_ONE}"
             )
-        server = ThrowawayServer(binaries)
+        stop_abandoned_servers(binaries)
+        server = ThrowawayServer.make(binaries)
         # Registered before the start, so that a half-started server is stopped too.
         atexit.register(server.stop)
         self._server = server
-        began = time.monotonic()
         server.start()
-        self.seconds_to_start = time.monotonic() - began
         return server.url
 
     def stop(self) -> None:

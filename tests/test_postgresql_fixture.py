@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -88,3 +92,33 @@ def test_without_postgresql_the_reason_says_how_to_get_it(monkeypatch: pytest.Mo
     monkeypatch.setattr(postgresql, "find_binaries", lambda: pytest.fail("looked twice"))
     with pytest.raises(postgresql.PostgreSQLUnavailable):
         session.url()
+
+
+def test_a_server_left_by_a_killed_session_is_swept_by_the_next() -> None:
+    binaries = postgresql.find_binaries()
+    if binaries is None:
+        pytest.skip(f"no initdb to start a server with: {postgresql.HOW_TO_GET_ONE}")
+    script = (
+        "import time\n"
+        "from tests import postgresql\n"
+        "print(postgresql.server_url(), postgresql.session._server.folder, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != postgresql.ENV_SERVER}
+    root = Path(__file__).resolve().parents[1]
+    session = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=root, env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert session.stdout is not None
+    url, folder = session.stdout.readline().split()
+    session.kill()  # no atexit: the server outlives its session
+    session.wait()
+    session.stdout.close()
+    with psycopg.connect(url) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+
+    postgresql.stop_abandoned_servers(binaries)
+
+    assert not Path(folder).exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=2)
