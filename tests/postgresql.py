@@ -150,7 +150,8 @@ class ThrowawayServer:
             extra_groups=[] if self.as_user else None,
         )
 
-    def start(self) -> None:
+    def start(self, settings: str = "") -> None:
+        """initdb, then start the server; `settings` (postgresql.conf lines) are added to its config."""
         made = self._run(
             "initdb",
             "--pgdata",
@@ -168,6 +169,9 @@ class ThrowawayServer:
         )
         if made.returncode != 0:
             raise RuntimeError(f"initdb failed in {self.folder}:\n{made.stdout}\n{made.stderr}")
+        if settings:
+            with (self.data / "postgresql.conf").open("a", encoding="utf-8") as config:
+                config.write("\n" + settings + "\n")
         # A free port may be taken between the probe and the server's bind: try a few.
         for _attempt in range(3):
             self.port = free_port()
