@@ -228,3 +228,10 @@ def test_postgresql_takes_every_setting_of_the_snippet() -> None:
     taken = {name for name, source in sources.items() if source == "configuration file"}
     # The test server's own command line outranks the file for the few it sets.
     assert taken == set(snippet_settings()) - set(postgresql.SERVER_SETTINGS)
+
+
+def test_the_recipe_names_every_file_of_deploy() -> None:
+    recipe = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for path in DEPLOY.iterdir():
+        if path.name != "README.md":
+            assert f"`{path.name}`" in recipe, path.name
