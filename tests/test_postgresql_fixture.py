@@ -122,3 +122,18 @@ def test_a_server_left_by_a_killed_session_is_swept_by_the_next() -> None:
     assert not Path(folder).exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=2)
+
+
+def test_a_database_may_start_as_a_copy_of_another(postgresql_server_url: str) -> None:
+    with postgresql.database(postgresql_server_url) as template:
+        with psycopg.connect(template) as connection:
+            connection.execute("CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY)")
+            connection.execute("INSERT INTO schema_migrations VALUES (1), (2)")
+        with (
+            postgresql.database(postgresql_server_url, template=template) as copy,
+            psycopg.connect(copy) as connection,
+        ):
+            assert connection.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+            connection.execute("DELETE FROM schema_migrations")
+        with psycopg.connect(template) as connection:
+            assert connection.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
