@@ -41,8 +41,7 @@ SERVER_SETTINGS = {
     "max_connections": "200",
     "timezone": "UTC",
 }
-
-
+# A server's folder: /tmp/feedback-bot-pg-*, with the pid of the test session that owns it.
 FOLDER_PREFIX = "feedback-bot-pg-"
 OWNER_FILE = "owner.pid"
 
@@ -97,8 +96,8 @@ def server_user() -> str | None:
 
 
 def folder_base(as_user: str | None) -> Path:
-    # /tmp rather than $TMPDIR when the server runs as another user, who must reach the folder;
-    # either way the socket's path stays under the 107 bytes a unix socket's name may have.
+    # /tmp rather than $TMPDIR when the server runs as another user, who must reach the folder. The
+    # server's socket is made in the folder, and a unix socket's path has at most 107 bytes.
     return Path("/tmp" if as_user else tempfile.gettempdir())
 
 
