@@ -18,6 +18,7 @@ from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies, remember_shown
 from storage.records import Dossier
 from storage.sqlite import SQLiteStorage
+from tests import postgresql
 
 pytest_plugins = ("tests.cli_support",)
 
@@ -207,3 +208,24 @@ async def people(tg: Any) -> AsyncIterator[Callable[[Any, int], Any]]:
     yield person
     for user in made:
         await user.aclose()
+
+
+# PostgreSQL: the server is found or started (tests/postgresql.py) when the first test asks for it.
+
+
+@pytest.fixture(scope="session")
+def postgresql_server_url() -> Iterator[str]:
+    """The maintenance URL of the session's PostgreSQL server, for tests that make several databases."""
+    try:
+        url = postgresql.server_url()
+    except postgresql.PostgreSQLUnavailable as missing:
+        pytest.skip(str(missing))
+    yield url
+    postgresql.session.stop()
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server_url: str) -> Iterator[str]:
+    """The URL of a fresh, empty database of this test's own, dropped afterwards."""
+    with postgresql.database(postgresql_server_url) as url:
+        yield url

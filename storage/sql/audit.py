@@ -19,7 +19,7 @@ class SqlAudit(AuditRepository):
             "SELECT at, actor, action, detail FROM ("
             " SELECT at, actor, action, detail, 0 AS kind, id FROM audit"
             " UNION ALL SELECT e.at, e.actor, 'case ' || e.action,"
-            " '#' || e.case_id || COALESCE(': ' || e.note, ''), 1, e.id FROM case_events e)"
+            " '#' || e.case_id || COALESCE(': ' || e.note, ''), 1, e.id FROM case_events e) x"
             " WHERE at >= ? ORDER BY at, kind, id",
             (iso(since) or "",),
         )

@@ -82,8 +82,9 @@ def record_letter(db: Connection, dossier_id: int, event: Row, now: datetime) ->
     row = first(
         db,
         "INSERT INTO letters (dossier_id, event_id, reason, due_on, new_due_at, issued_at, created_at,"
-        " rescheduled_twice) SELECT d.id, ?, ?, d.due_on, ?, ?, ?, (SELECT COUNT(*) FROM dossier_events e"
-        " WHERE e.dossier_id = d.id AND e.type = 'extended' AND e.id != ?) > 0 FROM dossiers d WHERE d.id = ?"
+        " rescheduled_twice) SELECT d.id, ?, ?, d.due_on, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM"
+        " dossier_events e WHERE e.dossier_id = d.id AND e.type = 'extended' AND e.id != ?) THEN 1 ELSE 0 END"
+        " FROM dossiers d WHERE d.id = ?"
         " RETURNING id",
         (event["id"], event["reason"] or "", event["new_due_at"], event["at"], at, event["id"], dossier_id),
     )
@@ -95,7 +96,7 @@ def record_letter(db: Connection, dossier_id: int, event: Row, now: datetime) ->
         " SELECT d.id, 'rescheduled_twice', u.code, l.id, ?"
         " FROM letters l JOIN dossiers d ON d.id = l.dossier_id JOIN units own ON own.code = d.unit_code"
         " JOIN units u ON u.code IN (own.code, own.parent_code)"
-        " WHERE l.id = ? AND l.rescheduled_twice ORDER BY u.code = own.code DESC",
+        " WHERE l.id = ? AND l.rescheduled_twice = 1 ORDER BY u.code = own.code DESC",
         (at, letter_id),
     )
     chats = db.execute(

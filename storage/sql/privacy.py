@@ -46,7 +46,7 @@ class SqlPrivacy(PrivacyRepository):
             " UNION ALL SELECT dossier_id, started_at FROM surveys WHERE channel = ?1 AND chat_id = ?2"
             " UNION ALL SELECT dossier_id, NULL FROM answers WHERE channel = ?1 AND chat_id = ?2) x"
             " JOIN dossiers d ON d.id = x.dossier_id JOIN units u ON u.code = d.unit_code"
-            " GROUP BY d.id ORDER BY d.id",
+            " GROUP BY d.id, u.name ORDER BY d.id",
             (channel, chat_id),
         )
         answers = await self.db.read(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from storage.base import QuestionSetRepository
 from storage.records import StoredQuestionSet
-from storage.sql.common import Connection, Database, first, iso, record_audit
+from storage.sql.common import Connection, Database, first, greatest, iso, record_audit
 
 _QUESTION_SETS = (
     "SELECT q.id, q.set_id, q.version, q.source, q.active, q.imported_at, q.imported_by,"
@@ -38,7 +38,7 @@ class SqlQuestionSets(QuestionSetRepository):
             row = first(
                 db,
                 "INSERT INTO question_sets (set_id, version, source, fingerprint, imported_at, imported_by)"
-                " SELECT ?, MAX(COALESCE(MAX(version), 0) + 1, ?), ?, ?, ?, ?"
+                f" SELECT ?, {greatest(db.dialect, 'COALESCE(MAX(version), 0) + 1', '?')}, ?, ?, ?, ?"
                 " FROM question_sets WHERE set_id = ?"
                 " RETURNING id, version",
                 (set_id, first_version, source, fingerprint, iso(now), actor, set_id),

@@ -11,7 +11,7 @@ from typing import Any
 from storage.base import AlreadyAnswered, StaleStep, SurveyRepository
 from storage.records import Answer, AnswerRow, FollowUp, Rating, Survey
 from storage.sql.cases import open_case
-from storage.sql.common import SQLITE, Connection, Database, Row, first, iso
+from storage.sql.common import SQLITE, Connection, Database, Row, first, flag, iso
 
 # A chat's survey, with the rating given so far and the unit's name.
 SURVEY_STATE_COLUMNS = (
@@ -30,7 +30,7 @@ ANSWER_FIELDS = (
 )  # fmt: skip
 _ANSWER_COLUMNS = ", ".join(ANSWER_FIELDS)  # RETURNING takes no table alias
 # Whether a letter of the dossier (the parameter) reached the citizen, read in the answer's transaction.
-_LETTER_SENT = (
+_LETTER_SENT = flag(
     "EXISTS (SELECT 1 FROM letters l JOIN letter_deliveries x ON x.letter_id = l.id"
     " WHERE l.dossier_id = ? AND x.status = 'sent')"
 )

@@ -41,10 +41,10 @@ class SqlZaloOA(ZaloOARepository):
                 "INSERT INTO zalo_oa_token (id, refresh_token, generation, seed_hash, seeded_at)"
                 " VALUES (1, ?, 1, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET access_token = NULL, access_expires_at = NULL,"
-                " refresh_token = excluded.refresh_token, generation = generation + 1,"
+                " refresh_token = excluded.refresh_token, generation = zalo_oa_token.generation + 1,"
                 " refreshed_at = NULL, seed_hash = excluded.seed_hash, seeded_at = excluded.seeded_at,"
                 " rejected_at = NULL, rejection = NULL"
-                " WHERE seed_hash <> excluded.seed_hash",
+                " WHERE zalo_oa_token.seed_hash <> excluded.seed_hash",
                 (refresh_token, seed_hash, iso(now)),
             )
             row = first(db, _TOKEN)
@@ -189,7 +189,7 @@ class SqlZaloOA(ZaloOARepository):
         await self.db.execute(
             "INSERT INTO zns_quota (id, daily, remaining, as_of) VALUES (1, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET daily = excluded.daily, remaining = excluded.remaining,"
-            " as_of = excluded.as_of WHERE excluded.as_of >= as_of",
+            " as_of = excluded.as_of WHERE excluded.as_of >= zns_quota.as_of",
             (daily, remaining, iso(as_of)),
         )
 

@@ -19,13 +19,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from storage.base import DatabaseUnavailable
+from storage.migrating import migration_list
 from storage.sql.common import (
     SQLITE,
     Dialect,
@@ -43,13 +43,8 @@ SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
 def migrations() -> list[tuple[int, str]]:
-    """The numbered SQL files shipped in storage/migrations, in order."""
-    folder = resources.files("storage") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    """SQLite's numbered migrations (storage/migrations), in order: (number, script)."""
+    return [(m.number, m.script) for m in migration_list(SQLITE)]
 
 
 class SQLiteConnection(sqlite3.Connection):

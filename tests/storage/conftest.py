@@ -27,6 +27,7 @@ from storage.records import (
     Survey,
     Unit,
 )
+from storage.postgresql import PostgreSQLStorage
 from storage.sqlite import SQLiteStorage
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -48,9 +49,12 @@ TG_2002 = Contact(channel="telegram", chat_id="2002")
 ZALO_A = Contact(channel="zalo", chat_id="z-an")
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    backend = BACKENDS[request.param](tmp_path)
+    if request.param == "postgresql":
+        backend: Storage = PostgreSQLStorage(request.getfixturevalue("postgresql_url"))
+    else:
+        backend = BACKENDS[request.param](tmp_path)
     await backend.open()
     await set_units(backend, TREE)
     yield backend
@@ -184,3 +188,4 @@ async def open_case(
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
