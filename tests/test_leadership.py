@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from collections.abc import AsyncIterator, Callable
 
 import psycopg
@@ -14,18 +13,6 @@ import pytest
 from bot.leadership import AlwaysLeader, Leadership, lock_key
 
 INTERVAL = 0.1  # seconds between tries and checks: short, for the tests
-
-
-try:
-    from tests.postgresql import postgresql_url
-except ImportError:  # until tests/postgresql.py is there: the server FEEDBACK_BOT_TEST_POSTGRESQL names
-
-    @pytest.fixture
-    def postgresql_url() -> str:
-        url = os.environ.get("FEEDBACK_BOT_TEST_POSTGRESQL")
-        if not url:
-            pytest.skip("no PostgreSQL: set FEEDBACK_BOT_TEST_POSTGRESQL to a server's URL")
-        return url
 
 
 class Polling:

@@ -1,0 +1,143 @@
+"""End to end, two real `feedback-bot run` processes on one PostgreSQL database and the Telegram
+emulator in polling mode: one polls (the elected leader), both send. Fifty citizens answer the
+survey while the leader is killed with kill -9 halfway; the other takes over within 10 seconds,
+and every citizen who was thanked has exactly one answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import links_for, opened_storage
+from bot.config import load_config
+from tests.conftest import NOW
+from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator, texts_of
+
+psycopg = pytest.importorskip("psycopg")
+
+pytestmark = pytest.mark.e2e
+
+CITIZENS = 50
+ELECTED = "elected polling leader for telegram"
+TAKEOVER_SECONDS = 10
+
+
+def bots_on(tg: TelegramEmulator, tmp_path: Path, url: str, count: int = 2) -> list[BotProcess]:
+    """`count` bot processes of one bot (one token) on the database at `url`."""
+    bots = []
+    for n in range(count):
+        folder = tmp_path / f"bot{n}"
+        folder.mkdir()
+        bots.append(BotProcess(tg, folder, database=url))
+    for bot in bots[1:]:
+        bot.token = bots[0].token
+    return bots
+
+
+async def survey_tokens(bot: BotProcess, count: int) -> list[str]:
+    """`count` returned dossiers, written to the database as the one-stop software's would be; the
+    token of each one's survey link."""
+    config = load_config(bot.config_path)
+    links = links_for(config)
+    tokens = []
+    async with opened_storage(config) as store:
+        for n in range(count):
+            dossier = await store.dossiers.add_dossier(
+                code=f"HS-MP-{n:03d}", unit_code="Q1-BN", procedure="Đăng ký khai sinh",
+                link_id=links.new_link_id(), now=NOW - timedelta(days=1), returned_at=NOW,
+            )  # fmt: skip
+            tokens.append(links.token(dossier.link_id))
+    return tokens
+
+
+def has_buttons(messages: list[BotMessage]) -> bool:
+    return any(m.buttons for m in messages)
+
+
+def thanked(messages: list[BotMessage]) -> bool:
+    return "Cảm ơn" in texts_of(messages)
+
+
+def button(messages: list[BotMessage], label: str) -> tuple[BotMessage, str]:
+    for message in reversed(messages):
+        for b in message.buttons:
+            if b.text == label and b.callback_data is not None:
+                return message, b.callback_data
+    raise AssertionError(f"no button {label!r} in {[m.text for m in messages]}")
+
+
+class Citizens:
+    """People answering the survey as people do: a message that gets no answer is sent again."""
+
+    def __init__(self) -> None:
+        self.thanked: list[int] = []
+        self.half_thanked = asyncio.Event()
+        self.again: list[tuple[int, str]] = []  # (citizen, step) sent a second time
+
+    async def step(
+        self, who: int, name: str, act: Callable[[], Awaitable[None]], user: Any, done: Callable[..., bool]
+    ) -> list[BotMessage]:
+        for attempt in range(3):
+            if attempt:
+                self.again.append((who, name))
+            await act()
+            seen = await user.replies_until(done, timeout=15)
+            if done(seen):
+                return seen
+        raise AssertionError(f"citizen {who}: no answer to {name} after three tries")
+
+    async def answer(self, user: Any, who: int, token: str) -> None:
+        greeting = await self.step(
+            who, "start", lambda: user.send_command(f"/start {token}"), user, has_buttons
+        )
+        message, data = button(greeting, "Hài lòng")
+        comment = await self.step(who, "rating", lambda: user.press(message, data), user, has_buttons)
+        message, data = button(comment, "Bỏ qua")
+        await self.step(who, "skip", lambda: user.press(message, data), user, thanked)
+        self.thanked.append(who)
+        if len(self.thanked) >= CITIZENS // 2:
+            self.half_thanked.set()
+
+
+async def test_fifty_citizens_answer_while_the_polling_leader_is_killed(tg, tmp_path, people, postgresql_url):
+    first, second = bots_on(tg, tmp_path, postgresql_url)
+    tokens = await survey_tokens(first, CITIZENS)
+    first.start()
+    try:
+        assert await asyncio.to_thread(first.logged, ELECTED, 15), "\n".join(first.log)
+        second.start()
+        await asyncio.sleep(3)  # the second has tried for the lock, and lost
+        assert not any(ELECTED in line or "polling as" in line for line in second.log)
+
+        citizens = Citizens()
+
+        async def citizen(n: int) -> None:
+            await asyncio.sleep(n * 0.3)  # arriving one after another: half are mid-survey at the kill
+            await citizens.answer(people(first, 2000 + n), 2000 + n, tokens[n])
+
+        answering = asyncio.gather(*(citizen(n) for n in range(CITIZENS)))
+        await citizens.half_thanked.wait()
+        first.kill()
+        killed = time.monotonic()
+        assert await asyncio.to_thread(second.logged, ELECTED, TAKEOVER_SECONDS), "\n".join(second.log)
+        took = time.monotonic() - killed
+        assert second.logged("telegram: polling as @TestNameBot", within=5)
+        await answering
+    finally:
+        for bot in (first, second):
+            if bot.process is not None and bot.process.poll() is None:
+                bot.stop()
+    print(f"takeover in {took:.1f} s; sent again: {citizens.again}")
+    assert took < TAKEOVER_SECONDS
+    assert sorted(citizens.thanked) == [2000 + n for n in range(CITIZENS)]
+    with psycopg.connect(postgresql_url) as db:
+        rows = db.execute(
+            "SELECT chat_id, COUNT(*), MIN(rating), COUNT(completed_at) FROM answers GROUP BY chat_id"
+        ).fetchall()
+    assert sorted(rows) == [(str(2000 + n), 1, "satisfied", 1) for n in range(CITIZENS)]
