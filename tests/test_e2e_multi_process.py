@@ -21,7 +21,7 @@ from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator, texts_of
 
 psycopg = pytest.importorskip("psycopg")
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 CITIZENS = 50
 ELECTED = "elected polling leader for telegram"
@@ -73,33 +73,45 @@ def button(messages: list[BotMessage], label: str) -> tuple[BotMessage, str]:
 
 
 class Citizens:
-    """People answering the survey as people do: a message that gets no answer is sent again."""
+    """People answering the survey as people do: a message that gets no answer within 15 s is sent
+    again, twice at most. A citizen whose message was taken by the process killed (polled, not yet
+    answered, or answered and not yet told) may go unthanked: with real Telegram too, an update
+    polled is confirmed by the next poll, before it is answered."""
 
     def __init__(self) -> None:
         self.thanked: list[int] = []
+        self.unfinished: dict[int, str] = {}  # citizen -> the step that got no answer, and what came
         self.half_thanked = asyncio.Event()
-        self.again: list[tuple[int, str]] = []  # (citizen, step) sent a second time
+        self.again: list[tuple[int, str, float]] = []  # (citizen, step, when first sent) sent again
 
     async def step(
         self, who: int, name: str, act: Callable[[], Awaitable[None]], user: Any, done: Callable[..., bool]
-    ) -> list[BotMessage]:
+    ) -> list[BotMessage] | None:
+        first_sent = time.monotonic()
+        seen: list[BotMessage] = []
         for attempt in range(3):
             if attempt:
-                self.again.append((who, name))
+                self.again.append((who, name, first_sent))
             await act()
             seen = await user.replies_until(done, timeout=15)
             if done(seen):
                 return seen
-        raise AssertionError(f"citizen {who}: no answer to {name} after three tries")
+        self.unfinished[who] = f"{name}: {texts_of(seen)[:80]!r}"
+        return None
 
     async def answer(self, user: Any, who: int, token: str) -> None:
         greeting = await self.step(
             who, "start", lambda: user.send_command(f"/start {token}"), user, has_buttons
         )
+        if greeting is None:
+            return
         message, data = button(greeting, "Hài lòng")
         comment = await self.step(who, "rating", lambda: user.press(message, data), user, has_buttons)
+        if comment is None:
+            return
         message, data = button(comment, "Bỏ qua")
-        await self.step(who, "skip", lambda: user.press(message, data), user, thanked)
+        if await self.step(who, "skip", lambda: user.press(message, data), user, thanked) is None:
+            return
         self.thanked.append(who)
         if len(self.thanked) >= CITIZENS // 2:
             self.half_thanked.set()
@@ -133,11 +145,22 @@ async def test_fifty_citizens_answer_while_the_polling_leader_is_killed(tg, tmp_
         for bot in (first, second):
             if bot.process is not None and bot.process.poll() is None:
                 bot.stop()
-    print(f"takeover in {took:.1f} s; sent again: {citizens.again}")
+    print(f"takeover in {took:.1f} s; sent again: {citizens.again}; unthanked: {citizens.unfinished}")
     assert took < TAKEOVER_SECONDS
-    assert sorted(citizens.thanked) == [2000 + n for n in range(CITIZENS)]
+    # Sent again only what was sent before the other process polled: nothing sent later was lost.
+    assert all(sent < killed + took for _, _, sent in citizens.again)
+    assert len(citizens.thanked) + len(citizens.unfinished) == CITIZENS
+    assert len(citizens.thanked) >= CITIZENS - 10, citizens.unfinished
     with psycopg.connect(postgresql_url) as db:
         rows = db.execute(
             "SELECT chat_id, COUNT(*), MIN(rating), COUNT(completed_at) FROM answers GROUP BY chat_id"
         ).fetchall()
-    assert sorted(rows) == [(str(2000 + n), 1, "satisfied", 1) for n in range(CITIZENS)]
+    answers = {int(chat): (count, rating, completed) for chat, count, rating, completed in rows}
+    for who in citizens.thanked:  # every citizen thanked has exactly one answer, complete
+        assert answers.get(who) == (1, "satisfied", 1), who
+    assert all(count == 1 for count, _, _ in answers.values())
+    # One not thanked pressed the last button just before the kill: the killed process stored the
+    # answer and died before it said thanks; the button pressed again says it was answered.
+    for who, what in citizens.unfinished.items():
+        assert what.startswith("skip") and "đã được trả lời" in what, what
+        assert answers.get(who) == (1, "satisfied", 1), who
