@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -28,29 +29,32 @@ ELECTED = "elected polling leader for telegram"
 TAKEOVER_SECONDS = 10
 
 
-def bots_on(tg: TelegramEmulator, tmp_path: Path, url: str, count: int = 2) -> list[BotProcess]:
+def bots_on(
+    tg: TelegramEmulator, tmp_path: Path, url: str, count: int = 2, **config: Any
+) -> list[BotProcess]:
     """`count` bot processes of one bot (one token) on the database at `url`."""
     bots = []
     for n in range(count):
         folder = tmp_path / f"bot{n}"
         folder.mkdir()
-        bots.append(BotProcess(tg, folder, database=url))
+        bots.append(BotProcess(tg, folder, database=url, **config))
     for bot in bots[1:]:
         bot.token = bots[0].token
     return bots
 
 
-async def survey_tokens(bot: BotProcess, count: int) -> list[str]:
-    """`count` returned dossiers, written to the database as the one-stop software's would be; the
-    token of each one's survey link."""
+async def survey_tokens(bot: BotProcess, count: int, *, returned: bool = True) -> list[str]:
+    """`count` dossiers (returned, or not yet), written to the database as the one-stop software's
+    would be; the token of each one's survey link."""
     config = load_config(bot.config_path)
     links = links_for(config)
     tokens = []
     async with opened_storage(config) as store:
         for n in range(count):
             dossier = await store.dossiers.add_dossier(
-                code=f"HS-MP-{n:03d}", unit_code="Q1-BN", procedure="Đăng ký khai sinh",
-                link_id=links.new_link_id(), now=NOW - timedelta(days=1), returned_at=NOW,
+                code=f"HS-MP-{'R' if returned else 'W'}{n:03d}", unit_code="Q1-BN",
+                procedure="Đăng ký khai sinh", link_id=links.new_link_id(), now=NOW - timedelta(days=1),
+                returned_at=NOW if returned else None,
             )  # fmt: skip
             tokens.append(links.token(dossier.link_id))
     return tokens
@@ -164,3 +168,58 @@ async def test_fifty_citizens_answer_while_the_polling_leader_is_killed(tg, tmp_
     for who, what in citizens.unfinished.items():
         assert what.startswith("skip") and "đã được trả lời" in what, what
         assert answers.get(who) == (1, "satisfied", 1), who
+
+
+HEAD = 2101  # the head of Q1-BN (tests/conftest.py UNITS)
+
+
+async def test_a_notice_an_invitation_and_the_digest_go_out_once_from_two_processes(
+    tg, tmp_path, people, postgresql_url
+):
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    digest_at = (datetime.now(zone) + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    first, second = bots_on(
+        tg, tmp_path, postgresql_url,
+        cases={"new_case_notice": {"quiet_seconds": 0, "max_wait_seconds": 0}},
+        digest={"time": digest_at.strftime("%H:%M")},
+    )  # fmt: skip
+    (complaint,) = await survey_tokens(first, 1)
+    (waiting,) = await survey_tokens(first, 1, returned=False)
+    first.start()
+    second.start()
+    try:
+        head = people(first, HEAD)
+        # A complaint: its head is told once, though both processes look for new cases.
+        carol = people(first, 2201)
+        await carol.send_command(f"/start {complaint}")
+        greeting = await carol.replies_until(has_buttons, timeout=15)
+        message, data = button(greeting, "Không hài lòng")
+        await carol.press(message, data)
+        problems = await carol.replies_until(has_buttons, timeout=15)
+        message, data = button(problems, "Thái độ, hướng dẫn của cán bộ")
+        await carol.press(message, data)
+        await carol.replies_until(has_buttons, timeout=15)
+        await carol.send_text("Cán bộ không hướng dẫn.")
+        assert "Thủ trưởng" in texts_of(await carol.replies_until(bool, timeout=15))
+        told = await head.replies_until(lambda found: "phản ánh mới" in texts_of(found), timeout=20)
+        told += await head.replies(timeout=5)
+        assert sum("phản ánh mới" in (m.text or "") for m in told) == 1, texts_of(told)
+
+        # A return recorded later: the citizen waiting is invited once.
+        dan = people(first, 2202)
+        await dan.send_command(f"/start {waiting}")
+        assert "chưa có kết quả" in texts_of(await dan.replies_until(bool, timeout=15))
+        assert first.cli("dossier", "returned", "HS-MP-W000").returncode == 0
+        invited = await dan.replies_until(has_buttons, timeout=30)
+        invited += await dan.replies(timeout=5)
+        assert sum("Đăng ký khai sinh" in (m.text or "") for m in invited) == 1, texts_of(invited)
+
+        # The digest, due in both processes at the same minute: the head gets it once.
+        left = (digest_at - datetime.now(zone)).total_seconds()
+        digests = await head.replies_until(lambda found: "Báo cáo ngày" in texts_of(found), timeout=left + 30)
+        digests += await head.replies(timeout=10)
+        assert sum("Báo cáo ngày" in (m.text or "") for m in digests) == 1, texts_of(digests)
+    finally:
+        for bot in (first, second):
+            if bot.process is not None and bot.process.poll() is None:
+                bot.stop()
