@@ -16,6 +16,8 @@ from aiohttp import web
 
 from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator, texts_of
 
+psycopg = pytest.importorskip("psycopg")
+
 pytestmark = pytest.mark.e2e
 
 SECRET = "e2e_webhook-S3cret"
@@ -33,21 +35,24 @@ class SecretRelay:
     does, with X-Telegram-Bot-Api-Secret-Token, to the bot. Answers the emulator 200 whatever the
     bot said (an error would stop the emulator) and keeps the bot's statuses."""
 
-    def __init__(self, target: str) -> None:
-        self.target = target
+    def __init__(self, *targets: str) -> None:
+        self.targets = targets  # taken in turn, as nginx's upstream does
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{PATH}"
         self.statuses: list[int] = []
+        self.answered_by: list[str] = []
 
     async def relay(self, request: web.Request) -> web.Response:
         body = await request.read()
+        target = self.targets[len(self.statuses) % len(self.targets)]
         async with httpx.AsyncClient() as http:
             answer = await http.post(
-                self.target,
+                target,
                 content=body,
                 headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET},
             )
         self.statuses.append(answer.status_code)
+        self.answered_by.append(target)
         return web.json_response({"ok": True})
 
     async def __aenter__(self) -> SecretRelay:
@@ -133,3 +138,52 @@ async def test_a_post_without_the_secret_is_refused(hooked, people):
     assert bot.query("SELECT COUNT(*) FROM surveys") == [(0,)]
     assert bot.logged("telegram webhook: refused a request from 127.0.0.1: wrong secret")
     assert not any(SECRET in line for line in bot.log)
+
+
+class PortedBot(BotProcess):
+    """A bot process whose HTTP port comes from the environment, as the systemd unit gives it."""
+
+    def __init__(self, *args: Any, api_port: int, **config: Any) -> None:
+        super().__init__(*args, **config)
+        self.api_port = api_port
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, "FEEDBACK_BOT_API_PORT": str(self.api_port)}
+
+
+async def test_two_processes_on_postgresql_answer_the_webhook_in_turn(tg, tmp_path, people, postgresql_url):
+    ports = [free_port(), free_port()]
+    async with SecretRelay(*(f"http://127.0.0.1:{port}{PATH}" for port in ports)) as relay:
+        bots = []
+        for n, port in enumerate(ports):
+            folder = tmp_path / f"bot{n}"
+            folder.mkdir()
+            telegram = {"username": "TestNameBot", "base_url": tg.base_url, "base_file_url": tg.base_file_url,
+                        "mode": "webhook", "url": relay.url, "secret": SECRET}  # fmt: skip
+            api = {"listen": "127.0.0.1", "port": 9}  # each process's port from the environment
+            bots.append(
+                PortedBot(tg, folder, api_port=port, database=postgresql_url, api=api, telegram=telegram)
+            )
+        bots[1].token = bots[0].token
+        for bot in bots:
+            bot.start()
+        try:
+            assert all(bot.logged("telegram: webhook for @TestNameBot") for bot in bots)
+            token = bots[0].add_dossier("HS-HOOK-PG")
+            lan = people(bots[0], 1501)
+            await lan.send_command(f"/start {token}")  # to the first process
+            greeting = await lan.replies_until(has_buttons, timeout=15)
+            comment = await tap(lan, greeting, "Hài lòng")  # the second goes on from where it was
+            thanks = await tap(lan, comment, "Bỏ qua")  # and the first again
+            assert "Cảm ơn" in texts_of(thanks)
+        finally:
+            for bot in bots:
+                bot.stop()
+    assert relay.statuses == [200, 200, 200]
+    assert relay.answered_by == [relay.targets[0], relay.targets[1], relay.targets[0]]
+    assert not any("polling" in line or "leader" in line for bot in bots for line in bot.log)
+    with psycopg.connect(postgresql_url) as db:
+        assert db.execute("SELECT chat_id, rating, completed_at IS NOT NULL FROM answers").fetchall() == [
+            ("1501", "satisfied", True)
+        ]
