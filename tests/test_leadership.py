@@ -4,6 +4,7 @@ session, taken over when that session stops or is ended."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable
 
@@ -180,3 +181,80 @@ async def test_always_leader_polls_from_start_to_stop():
     assert leader.is_leader and polling.polling
     await leader.stop()
     assert not leader.is_leader and (polling.polling, polling.deposed) == (False, 1)
+
+
+class SilentLine:
+    """A TCP relay to the database that can go silent, as a network cut does: bytes are dropped
+    both ways, and no end hears that the other closed. `hang_up` then ends the server's side, as
+    its keepalives do after some seconds."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.silent = False
+        self.upstreams: list[asyncio.StreamWriter] = []
+        self.clients: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def __aenter__(self) -> SilentLine:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._server.close()
+        for writer in [*self.upstreams, *self.clients]:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients.append(writer)
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.upstreams.append(up_writer)
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                if not self.silent:
+                    sink.write(data)
+                    await sink.drain()
+        if not self.silent:
+            sink.close()
+
+    def hang_up(self) -> None:
+        for writer in self.upstreams:
+            writer.close()
+
+
+async def test_a_leader_cut_off_stops_polling_before_the_server_lets_the_lock_go(postgresql_url):
+    info = psycopg.conninfo.conninfo_to_dict(postgresql_url)
+    key = lock_key("telegram", "777:cut")
+    async with SilentLine(str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432)) as line:
+        through_line = psycopg.conninfo.make_conninfo(postgresql_url, host="127.0.0.1", port=line.port)
+        cut_polling, other_polling = Polling(), Polling()
+        cut = Leadership(through_line, "telegram", key, cut_polling.start, cut_polling.stop,
+                         interval=INTERVAL, check_timeout=0.3, connect_timeout=1)  # fmt: skip
+        other = Leadership(postgresql_url, "telegram", key, other_polling.start, other_polling.stop,
+                           interval=INTERVAL, check_timeout=0.3)  # fmt: skip
+        try:
+            await cut.start()
+            await until(lambda: cut.is_leader)
+            await other.start()
+            await asyncio.sleep(INTERVAL * 3)
+
+            line.silent = True
+            loop = asyncio.get_running_loop()
+            silenced = loop.time()
+            await until(lambda: not cut_polling.polling, within=3)
+            assert loop.time() - silenced < INTERVAL + 0.3 + 0.3  # a check's interval and timeout, and slack
+            await asyncio.sleep(0.5)
+            assert not other.is_leader  # the server still holds the cut one's session, and its lock
+
+            line.hang_up()  # the server's keepalives give up on it
+            await until(lambda: other.is_leader)
+            assert other_polling.polling and not cut_polling.polling
+        finally:
+            await other.stop()
+            await cut.stop()
