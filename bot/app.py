@@ -590,11 +590,13 @@ async def _serve(config: Config, unopened: Storage | None, stop: asyncio.Event) 
         scheduler.shutdown(wait=False)
         for task in starting:
             task.cancel()
+        # Polling stops first and its lock is given up (another process polls from now on) while
+        # what is being sent here finishes.
+        for leader in leaders.values():
+            await leader.stop()
         await handlers.courier.close(grace=STOP_GRACE_SECONDS)
         if ratings is not None:
             await ratings.stop()
-        for leader in leaders.values():  # polling stops before the lock is given up
-            await leader.stop()
         for channel in channels.values():
             await channel.stop()
     return 0
