@@ -26,7 +26,8 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors
-from psycopg.adapt import Loader
+from psycopg import postgres
+from psycopg.adapt import Dumper, Loader
 from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -89,6 +90,8 @@ class NumberLoader(Loader):
 # SQLite's IS with a value; PostgreSQL's IS takes only NULL, TRUE or FALSE.
 IS_NOT_VALUE = re.compile(r"\bIS NOT (?=[?'])")
 IS_VALUE = re.compile(r"\bIS (?=[?'])")
+# SQLite's CROSS JOIN keeps its tables in the order written; PostgreSQL's takes no ON.
+CROSS_JOIN_ON = re.compile(r"\bCROSS JOIN (\w+(?: \w+)?) ON\b")
 INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")  # SQLite's hint to its planner; PostgreSQL plans alone
 NUMBERED = re.compile(r"\?(\d+)")
 
@@ -99,12 +102,24 @@ class Statement:
     numbered: bool  # `?1`, `?2`: the parameters go by name (p1, p2), as psycopg spells it
 
 
+class FlagDumper(Dumper):
+    """True and False as 1 and 0: flags are INTEGER columns, as in SQLite."""
+
+    oid = postgres.types["int4"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> Statement:
     """A statement written for SQLite as PostgreSQL reads it: `?` as psycopg's `%s` (`?N` as
     `%(pN)s`), every literal `%` doubled (psycopg reads the whole statement), SQLite's planner hints
     dropped, and `INSERT OR IGNORE` as `ON CONFLICT DO NOTHING`. A `?` in quotes stays itself."""
-    sql = IS_VALUE.sub("IS NOT DISTINCT FROM ", IS_NOT_VALUE.sub("IS DISTINCT FROM ", INDEXED_BY.sub("", sql)))
+    sql = CROSS_JOIN_ON.sub(r"JOIN \1 ON", sql)
+    sql = IS_VALUE.sub(
+        "IS NOT DISTINCT FROM ", IS_NOT_VALUE.sub("IS DISTINCT FROM ", INDEXED_BY.sub("", sql))
+    )
     if sql.lstrip().upper().startswith("INSERT OR IGNORE INTO"):
         sql = sql.lstrip()[: len("INSERT")] + sql.lstrip()[len("INSERT OR IGNORE") :]
         at = sql.upper().find(" RETURNING ")
@@ -307,6 +322,7 @@ def _once(unit_of_work: Callable[[PgConnection], T], conn: psycopg.Connection[Pg
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
     conn.adapters.register_loader("numeric", NumberLoader)
+    conn.adapters.register_dumper(bool, FlagDumper)
 
 
 def unavailable(path: str, exc: BaseException, doing: str = "open") -> DatabaseUnavailable:

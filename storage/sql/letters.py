@@ -133,7 +133,9 @@ class SqlLetters(LetterRepository):
         return letter(row) if row else None
 
     async def letters_of_dossier(self, dossier_id: int) -> list[Letter]:
-        rows = await self.db.read(f"{_LETTERS[self.db.dialect]} WHERE l.dossier_id = ? ORDER BY l.id", (dossier_id,))
+        rows = await self.db.read(
+            f"{_LETTERS[self.db.dialect]} WHERE l.dossier_id = ? ORDER BY l.id", (dossier_id,)
+        )
         return [letter(r) for r in rows]
 
     async def list_letters(
@@ -145,7 +147,9 @@ class SqlLetters(LetterRepository):
             params += list(unit_codes)
         if to_print:
             where += _TO_PRINT
-        rows = await self.db.read(f"{_LETTERS[self.db.dialect]} WHERE 1{where} ORDER BY l.id DESC LIMIT ?", (*params, limit))
+        rows = await self.db.read(
+            f"{_LETTERS[self.db.dialect]} WHERE TRUE{where} ORDER BY l.id DESC LIMIT ?", (*params, limit)
+        )
         return [letter(r) for r in reversed(rows)]
 
     async def pending_letter_deliveries(self, limit: int = 100, after_id: int = 0) -> list[LetterDelivery]:
@@ -245,7 +249,10 @@ class SqlLetters(LetterRepository):
         dialect = self.db.dialect
         if dialect != SQLITE:  # PostgreSQL's substr reads text, not bytes
             params[2:4] = [late_from.decode("ascii"), letter_by.decode("ascii")]
-        late_from_due, letter_by_due = _instant_of(dialect, "d.due_on", 3), _instant_of(dialect, "l.due_on", 4)
+        late_from_due, letter_by_due = (
+            _instant_of(dialect, "d.due_on", 3),
+            _instant_of(dialect, "l.due_on", 4),
+        )
         rows = await self.db.read(
             "WITH returned AS MATERIALIZED (SELECT d.unit_code,"
             f" {flag(f'{late_from_due} <= d.returned_at')} AS late,"
@@ -276,7 +283,8 @@ class SqlLetters(LetterRepository):
             where = f" AND d.unit_code IN ({placeholders(unit_codes)})"
             params += list(unit_codes)
         rows = await self.db.read(
-            f"{_LETTERS[self.db.dialect]} WHERE l.issued_at >= ? AND l.issued_at < ?{where} ORDER BY l.id", params
+            f"{_LETTERS[self.db.dialect]} WHERE l.issued_at >= ? AND l.issued_at < ?{where} ORDER BY l.id",
+            params,
         )
         return [letter(r) for r in rows]
 
