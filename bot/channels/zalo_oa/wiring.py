@@ -12,6 +12,7 @@ from bot.channels.zalo_oa.tokens import TokenKeeper
 from bot.channels.zalo_oa.webhook import ZaloOAWebhook
 from bot.channels.zalo_oa.zns import ZnsSender
 from bot.config import ZaloOAConfig
+from bot.metrics import Metrics
 from handlers.dispatch import Dispatcher
 from storage.base import Storage
 
@@ -61,6 +62,7 @@ def build_channel(
     dispatcher: Dispatcher,
     webhook: ZaloOAWebhook,
     made: OAClient | None = None,
+    metrics: Metrics | None = None,
 ) -> ZaloOAChannel:
     made = made or build_client(settings, store)
     return ZaloOAChannel(
@@ -71,4 +73,5 @@ def build_channel(
         store.chats,
         store.zalo_oa,
         outbox=store.outbox,
+        metrics=metrics,
     )
