@@ -17,15 +17,18 @@ from telegram.ext import ContextTypes
 
 from bot.app import backlog, build_handlers, build_intake, chat_channels, serving_api
 from bot.channels.telegram import TelegramChannel
+from bot.channels.zalo import ZaloChannel
 from bot.config import ApiConfig, Config
 from bot.health import ChannelState, Readiness
 from bot.http.app import build_http_app
 from bot.metrics import Metrics
+from handlers.chat import Reply
 from storage.sqlite import SQLiteStorage
 from tests.clock import FakeClock
 from tests.conftest import NOW, Citizen, add_dossier, make_config
 from tests.fakes import RecordingSender
 from tests.telegram_fake import FakeTelegram
+from tests.test_zalo_channel import FakeZalo
 
 WEEK = timedelta(days=7)
 METRICS = {
@@ -65,9 +68,13 @@ async def scrape(http: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, st
     response = await http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return parsed(response.text)
+
+
+def parsed(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(exposition)
         for sample in family.samples
     }
 
@@ -209,6 +216,22 @@ class TestMetrics:
         assert value(samples, "feedback_bot_messages_failed_total", channel="telegram", reason="blocked") == 1
         assert value(samples, "feedback_bot_messages_failed_total", channel="telegram", reason="flood") == 1
         assert value(samples, "feedback_bot_outbox_depth", kind="invitations") == 1  # the one retried
+
+    async def test_zalo_replies_and_sends_are_counted_with_why_they_failed(self, config, store, metrics):
+        dispatcher = build_handlers(config, store, tally=metrics).dispatcher
+        zalo = FakeZalo()
+        channel = ZaloChannel(zalo.client(), dispatcher, store.chats, outbox=store.outbox, metrics=metrics)
+        message = {"from": {"id": "u1"}, "chat": {"id": "u1", "chat_type": "PRIVATE"}, "text": "xin chào"}
+        await channel.answer_update({"event_name": "message.text.received", "message": message})
+        for status in (403, 400, 503):
+            zalo.faults = [(status, status, "no")]
+            await channel.send("u2", Reply("Xin chào"))
+        await channel.stop()
+        found = parsed((await metrics.exposition()).decode())
+        assert value(found, "feedback_bot_updates_handled_total", channel="zalo") == 1
+        assert value(found, "feedback_bot_messages_sent_total", channel="zalo") == 1
+        for reason in ("blocked", "refused", "error"):
+            assert value(found, "feedback_bot_messages_failed_total", channel="zalo", reason=reason) == 1
 
     async def test_digest_lag_grows_past_the_digest_time_until_every_digest_went(
         self, config, store, metrics

@@ -321,7 +321,8 @@ class TelegramChannel:
         """Sends replies (see `_transmit`), counted in the metrics."""
         delivery, error = await self._transmit(chat_id, replies, patience)
         flood = delivery == Delivery.FAILED and (error or "").startswith(FLOOD_CONTROL)
-        self.metrics.delivered(CHANNEL, delivery, FLOOD if flood else None)
+        if replies:  # an update answered with nothing sent nothing
+            self.metrics.delivered(CHANNEL, delivery, FLOOD if flood else None)
         return delivery, error
 
     async def _transmit(

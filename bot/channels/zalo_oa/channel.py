@@ -201,7 +201,8 @@ class ZaloOAChannel:
     ) -> tuple[Delivery, str | None]:
         """Sends replies (see `_transmit`), counted in the metrics."""
         delivery, error = await self._transmit(chat_id, replies, conversation=conversation)
-        self.metrics.delivered(CHANNEL, delivery)
+        if replies:  # an update answered with nothing sent nothing
+            self.metrics.delivered(CHANNEL, delivery)
         return delivery, error
 
     async def _transmit(
