@@ -54,7 +54,7 @@ from handlers.reports import Report, ReportSettings
 from handlers.survey import SurveyFlow, SurveySettings
 from handlers.tally import NO_TALLY, Tally
 from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatings
-from handlers.templates import TemplateSender
+from handlers.templates import ZNS, TemplateSender
 from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
 from storage.base import AlreadyServing, Storage
@@ -500,7 +500,7 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
     ):
         oa = build_zalo_oa_client(config.zalo_oa, store) if config.zalo_oa is not None else None
         zns = (
-            build_zns(config.zalo_oa, store, oa, config.secret.get_secret_value())
+            build_zns(config.zalo_oa, store, oa, config.secret.get_secret_value(), metrics)
             if config.zalo_oa is not None and oa is not None
             else None
         )
@@ -530,7 +530,7 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         readiness.expect(*channels)
         # The channels that poll, each led by this process: the only one on a SQLite database.
         polling = {TELEGRAM} | ({ZALO} if zalo_webhook(config) is None else set())
-        for name in channels:
+        for name in [*channels, *([ZNS] if zns is not None else [])]:
             metrics.add_channel(name)
             if name in polling:
                 metrics.set_leader(name, False)

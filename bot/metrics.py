@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from handlers.chat import Delivery
+from handlers.templates import TemplateDelivery
 from handlers.throttled_log import ThrottledLog
 from storage.base import Storage
 from storage.records import DigestStatus, OutboxStatus
@@ -33,6 +34,13 @@ REASONS = {
     Delivery.UNREACHABLE: "blocked",  # the chat blocked the bot or does not exist: not tried again
     Delivery.REFUSED: "refused",  # the platform refused the message itself: not tried again
     Delivery.FAILED: "error",  # an outage, a server error: tried again later
+}
+# Why a template message (ZNS) was not delivered.
+TEMPLATE_REASONS = {
+    TemplateDelivery.NO_ACCOUNT: "no_account",  # no Zalo account on the phone: not tried again
+    TemplateDelivery.REFUSED: "refused",  # the template or a field was refused: given up
+    TemplateDelivery.QUOTA: "quota",  # the day's quota is used up: tried again the next day
+    TemplateDelivery.FAILED: "error",  # a failure that may pass: tried again later
 }
 FLOOD = "flood"  # flood control outlasted the patience (a channel that tells it apart says so)
 # A digest in these states is settled for the day: sent, nothing to report, or given up.
@@ -147,6 +155,13 @@ class Metrics:
             self.sent.labels(channel).inc()
         else:
             self.failed.labels(channel, reason or REASONS[delivery]).inc()
+
+    def template_delivered(self, channel: str, delivery: TemplateDelivery) -> None:
+        """Counts a template message (ZNS) sent, or not delivered and why."""
+        if delivery == TemplateDelivery.SENT:
+            self.sent.labels(channel).inc()
+        else:
+            self.failed.labels(channel, TEMPLATE_REASONS[delivery]).inc()
 
     def set_leader(self, channel: str, leading: bool) -> None:
         """Whether this process is the one polling `channel` (the leader elected among several)."""

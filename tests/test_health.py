@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,17 +18,21 @@ from telegram.ext import ContextTypes
 from bot.app import backlog, build_handlers, build_intake, chat_channels, serving_api
 from bot.channels.telegram import TelegramChannel
 from bot.channels.zalo import ZaloChannel
+from bot.channels.zalo_oa.client import NoZaloAccount, QuotaExhausted, RateLimited, TemplateRejected
+from bot.channels.zalo_oa.zns import ZnsRatings, ZnsSender, rating_scale
 from bot.config import ApiConfig, Config
 from bot.health import ChannelState, Readiness
 from bot.http.app import build_http_app
 from bot.metrics import Metrics
 from handlers.chat import Reply
+from handlers.templates import TemplatePurpose
 from storage.sqlite import SQLiteStorage
 from tests.clock import FakeClock
 from tests.conftest import NOW, Citizen, add_dossier, make_config
 from tests.fakes import RecordingSender
 from tests.telegram_fake import FakeTelegram
 from tests.test_zalo_channel import FakeZalo
+from tests.test_zalo_oa_zns import PHONE, SETTINGS, FakeClient, returned_with_phone
 
 WEEK = timedelta(days=7)
 METRICS = {
@@ -232,6 +236,27 @@ class TestMetrics:
         assert value(found, "feedback_bot_messages_sent_total", channel="zalo") == 1
         for reason in ("blocked", "refused", "error"):
             assert value(found, "feedback_bot_messages_failed_total", channel="zalo", reason=reason) == 1
+
+    async def test_zns_templates_and_ratings_are_counted(self, config, store, metrics):
+        dossier = await returned_with_phone(store)
+        client = FakeClient(errors=[
+            NoZaloAccount(-118, "no account"), QuotaExhausted(-1139, "quota"),
+            TemplateRejected(-1123, "too long"), RateLimited(-32, "slow down"),
+        ])  # fmt: skip
+        zns = ZnsSender(client, store.zalo_oa, SETTINGS, metrics=metrics)  # type: ignore[arg-type]
+        for n, phone in enumerate(("84900000001", "84900000002", "84900000003", "84900000004", PHONE)):
+            await zns.send_template(TemplatePurpose.RATING, phone, {}, f"invitation-{n}", dossier_id=dossier)
+        handlers = build_handlers(config, store, tally=metrics)
+        handlers.ratings.scale = rating_scale(SETTINGS)
+        ratings = ZnsRatings(client, store.zalo_oa, SETTINGS, handlers.ratings)  # type: ignore[arg-type]
+        client.rated = [{"rate": 5, "msgId": "zmsg-1", "trackingId": "invitation-4"}]
+        now = datetime.now(UTC)
+        assert await ratings.fetch(now - timedelta(days=1), now) == 1
+        found = parsed((await metrics.exposition()).decode())
+        assert value(found, "feedback_bot_messages_sent_total", channel="zns") == 1
+        for reason in ("no_account", "quota", "refused", "error"):
+            assert value(found, "feedback_bot_messages_failed_total", channel="zns", reason=reason) == 1
+        assert value(found, "feedback_bot_answers_stored_total", channel="zns") == 1
 
     async def test_digest_lag_grows_past_the_digest_time_until_every_digest_went(
         self, config, store, metrics

@@ -49,11 +49,17 @@ def build_client(settings: ZaloOAConfig, store: Storage) -> OAClient:
     return OAClient(ZaloOAClient(http, tokens), tokens)
 
 
-def build_zns(settings: ZaloOAConfig, store: Storage, made: OAClient, config_secret: str) -> ZnsSender:
+def build_zns(
+    settings: ZaloOAConfig,
+    store: Storage,
+    made: OAClient,
+    config_secret: str,
+    metrics: Metrics | None = None,
+) -> ZnsSender:
     """The ZNS sender; its tracking ids start with a prefix of this install's secret, so that two
     databases on one OA (staging and production, a restored backup) never take each other's ratings."""
     prefix = hashlib.sha256(f"zns:{config_secret}".encode()).hexdigest()[:6] + "-"
-    return ZnsSender(made.client, store.zalo_oa, settings, prefix=prefix)
+    return ZnsSender(made.client, store.zalo_oa, settings, prefix=prefix, metrics=metrics)
 
 
 def build_channel(
