@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +27,9 @@ from bot.channels.zalo_oa.wiring import build_client as build_zalo_oa_client
 from bot.channels.zalo_oa.wiring import build_webhook, build_zns
 from bot.channels.zalo_oa.zns import ZnsRatings, rating_scale
 from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
+from bot.health import ChannelState, Readiness
 from bot.http.server import ApiServer, ApiServerError
+from bot.metrics import Backlog, Metrics
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Delivery, Reply, Sender
@@ -50,8 +52,9 @@ from handlers.question_sets import QuestionSets
 from handlers.report_chat import ReportDesk
 from handlers.reports import Report, ReportSettings
 from handlers.survey import SurveyFlow, SurveySettings
+from handlers.tally import NO_TALLY, Tally
 from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatings
-from handlers.templates import TemplateSender
+from handlers.templates import ZNS, TemplateSender
 from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
 from storage.backends import storage_for
@@ -118,6 +121,21 @@ def links_for(config: Config) -> SurveyLinks:
     return SurveyLinks(config.secret.get_secret_value(), config.telegram.username)
 
 
+def backlog(config: Config, store: Storage) -> Backlog:
+    """The metrics read from storage at each scrape: the outbox's depth, the digests' lag."""
+    return Backlog(store, config.zone, config.digest.hour_minute)
+
+
+def chat_channels(config: Config) -> list[str]:
+    """The chat channels the config sets up, which a running bot starts."""
+    configured = {
+        TELEGRAM: config.telegram.token is not None,
+        ZALO: config.zalo.token is not None,
+        ZALO_OA: config.zalo_oa is not None,
+    }
+    return [name for name, wanted in configured.items() if wanted]
+
+
 def case_settings(config: Config) -> CaseSettings:
     return CaseSettings(
         open_on=frozenset(Rating(r) for r in config.cases.open_on),
@@ -157,9 +175,11 @@ def build_handlers(
     store: Storage,
     default_set: QuestionSet | None = None,
     templates: TemplateSender | None = None,
+    *,
+    tally: Tally = NO_TALLY,
 ) -> Handlers:
     """Wires the handlers to the repositories each uses; `templates` sends ZNS template messages
-    (none: no Zalo Official Account)."""
+    (none: no Zalo Official Account); `tally` counts updates handled and answers stored."""
     question_set = default_set or load_question_set(config.question_set)
     cases = case_settings(config)
     sets = QuestionSets(store.question_sets, store.directory, question_set)
@@ -186,6 +206,7 @@ def build_handlers(
         cases,
         store.chats,
         privacy.consent_question,
+        tally=tally,
     )
     option_texts = {
         language: {
@@ -217,6 +238,7 @@ def build_handlers(
             extensions=extensions,
             privacy=privacy,
             reports=reports,
+            tally=tally,
         ),
         invitations=Invitations(
             store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier, templates
@@ -263,6 +285,7 @@ def build_handlers(
             store.surveys,
             rating_scale(config.zalo_oa) if config.zalo_oa is not None else RatingScale(DEFAULT_LEVELS, {}),
             cases,
+            tally=tally,
         ),
         courier=courier,
         monthly=monthly,
@@ -292,11 +315,18 @@ def build_intake(config: Config, store: Storage) -> Intake:
 
 @asynccontextmanager
 async def serving_api(
-    config: Config, store: Storage, settings: ApiConfig | None, zalo_oa: ZaloOAWebhook | None = None
+    config: Config,
+    store: Storage,
+    settings: ApiConfig | None,
+    zalo_oa: ZaloOAWebhook | None = None,
+    *,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Intake | None]:
     """The HTTP API (with `settings`; none: no API) serving the intake service for the block, and
-    the Zalo OA's webhook when given. Raises bot.http.server.ApiServerError when it cannot listen
-    where the settings say."""
+    the Zalo OA's webhook when given, with /healthz, /readyz (`readiness`; none: the database
+    only) and /metrics (`metrics`; none: the storage gauges only). Raises
+    bot.http.server.ApiServerError when it cannot listen where the settings say."""
     if settings is None:
         yield None
         return
@@ -304,7 +334,13 @@ async def serving_api(
     from bot.http.app import build_http_app
 
     intake = build_intake(config, store)
-    app = build_http_app(intake, settings, zalo_oa=zalo_oa)
+    app = build_http_app(
+        intake,
+        settings,
+        zalo_oa=zalo_oa,
+        readiness=readiness or Readiness(store.ping),
+        metrics=metrics or Metrics(backlog(config, store)),
+    )
     async with ApiServer(app, settings.listen, settings.port) as server:
         log.info("intake API on %s/api/docs", server.url)
         yield intake
@@ -454,40 +490,59 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
     # The API starts before the channels: an address that cannot be had stops the start at once.
     # The Zalo OA's webhook is served by it; its channel, made below, takes the events.
     oa_webhook = build_webhook(config.zalo_oa) if config.zalo_oa is not None else None
+    # /readyz says "starting" for each configured channel until it has started.
+    readiness = Readiness(unopened.ping)
+    readiness.expect(*chat_channels(config))
+    metrics = Metrics(backlog(config, unopened))
     async with (
         opened_storage(config, unopened) as store,
-        serving_api(config, store, config.api, oa_webhook) as intake,
+        serving_api(config, store, config.api, oa_webhook, readiness=readiness, metrics=metrics) as intake,
     ):
         oa = build_zalo_oa_client(config.zalo_oa, store) if config.zalo_oa is not None else None
         zns = (
-            build_zns(config.zalo_oa, store, oa, config.secret.get_secret_value())
+            build_zns(config.zalo_oa, store, oa, config.secret.get_secret_value(), metrics)
             if config.zalo_oa is not None and oa is not None
             else None
         )
-        handlers = build_handlers(config, store, templates=zns)
+        handlers = build_handlers(config, store, templates=zns, tally=metrics)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
         ratings: ZnsRatings | None = None
         if config.telegram.token is not None:
             channels[TELEGRAM] = TelegramChannel(
-                config.telegram, dispatcher, store.chats, outbox=store.outbox
+                config.telegram, dispatcher, store.chats, outbox=store.outbox, metrics=metrics
             )
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
             channels[ZALO] = ZaloChannel(
-                client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox
+                client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox, metrics=metrics
             )
         if config.zalo_oa is not None and oa_webhook is not None and oa is not None and zns is not None:
             # Zalo Official Account: the chat with followers, and ZNS to phones (ratings come back).
-            oa_channel = build_zalo_oa_channel(config.zalo_oa, store, dispatcher, oa_webhook, oa)
+            oa_channel = build_zalo_oa_channel(
+                config.zalo_oa, store, dispatcher, oa_webhook, oa, metrics=metrics
+            )
             ratings = ZnsRatings(oa.client, store.zalo_oa, config.zalo_oa, handlers.ratings)
             oa_channel.on_feedback = ratings.take
             channels[ZALO_OA] = oa_channel
             await zns.load_quota()
         senders: dict[str, Sender] = {}  # each channel joins once it has started
+        readiness.expect(*channels)
+        # The channels that poll, each led by this process: the only one on a SQLite database.
+        polling = {TELEGRAM} | ({ZALO} if zalo_webhook(config) is None else set())
+        for name in [*channels, *([ZNS] if zns is not None else [])]:
+            metrics.add_channel(name)
+            if name in polling:
+                metrics.set_leader(name, False)
+
+        def started(name: str, state: ChannelState) -> None:
+            readiness.set(name, state)
+            if state == ChannelState.RUNNING and name in polling:
+                metrics.set_leader(name, True)
+
         tried = {name: asyncio.Event() for name in channels}
         starting = [
-            asyncio.create_task(_keep_starting(name, channel, senders, tried[name], stop))
+            asyncio.create_task(_keep_starting(name, channel, senders, tried[name], stop, started))
             for name, channel in channels.items()
         ]
         await asyncio.wait([asyncio.create_task(event.wait()) for event in tried.values()])
@@ -620,21 +675,29 @@ class Channel(Protocol):
 
 
 async def _keep_starting(
-    name: str, channel: Channel, senders: dict[str, Sender], tried: asyncio.Event, stop: asyncio.Event
+    name: str,
+    channel: Channel,
+    senders: dict[str, Sender],
+    tried: asyncio.Event,
+    stop: asyncio.Event,
+    started: Callable[[str, ChannelState], None] = lambda name, state: None,
 ) -> None:
     """Starts a channel, retrying with backoff while its server cannot be reached, without holding
-    up the others. A token the platform refuses stops here: retrying would not help."""
+    up the others. A token the platform refuses stops here: retrying would not help. `started` is
+    told that it runs, or that its token was refused."""
     delay = 1.0
     while not stop.is_set():
         try:
             await channel.start()
         except InvalidToken:
             log.error("%s refused the bot token: check its token in the config or environment", name)
+            started(name, ChannelState.REFUSED)
             tried.set()
             return
         except ZaloError as exc:
             if exc.code in (401, 403):
                 log.error("%s refused the bot token (%s): check ZALO_BOT_TOKEN or zalo.token", name, exc)
+                started(name, ChannelState.REFUSED)
                 tried.set()
                 return
             log.warning("%s: cannot start (%s); retrying in %.0f s", name, exc, delay)
@@ -642,6 +705,7 @@ async def _keep_starting(
             log.warning("%s: cannot start (%s); retrying in %.0f s", name, exc, delay)
         else:
             senders[name] = channel
+            started(name, ChannelState.RUNNING)
             tried.set()
             return
         tried.set()
