@@ -25,8 +25,7 @@ from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import errors
-from psycopg import postgres
+from psycopg import errors, postgres
 from psycopg.adapt import Dumper, Loader
 from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -241,16 +240,19 @@ class Database:
 
             def migrated() -> list[int]:
                 with pool.connection() as conn:
+                    refuse_collation(conn)
                     return migrate(conn)
 
             applied = await self._run(migrated)
             if applied:
                 log.info("database %s migrated: %s", self.path, ", ".join(f"{n:03d}" for n in applied))
-        except (psycopg.Error, PoolTimeout, OSError) as exc:
+        except (psycopg.Error, PoolTimeout, OSError, UnsuitableDatabase) as exc:
             self._pool = None
             await self._run(pool.close)
             self._threads.shutdown(wait=False)
             self._threads = None
+            if isinstance(exc, UnsuitableDatabase):
+                raise UnsuitableDatabase(f"cannot use the database {self.path}: {exc}") from None
             raise unavailable(self.path, exc) from exc
 
     async def close(self) -> None:
@@ -312,6 +314,29 @@ class Database:
             # A short random pause, growing, so two that raced do not race again at once.
             time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
         raise AssertionError("unreachable")
+
+
+# Collations that order text by its bytes, as SQLite does: stored times (ISO text) and codes must
+# sort the same on both backends; a language's collation skips punctuation and would not.
+BYTE_ORDER = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}
+
+
+class UnsuitableDatabase(DatabaseUnavailable):
+    """A PostgreSQL database the bot cannot use as it is."""
+
+
+def refuse_collation(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute(
+        "SELECT datcollate, datlocprovider FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    collation, provider = (row[0], row[1]) if row else (None, None)
+    if provider != "c":
+        collation = f"ICU {collation}"
+    if collation not in BYTE_ORDER:
+        raise UnsuitableDatabase(
+            f"the database's collation is {collation!r}: the bot needs text sorted by bytes. Create the "
+            "database with: CREATE DATABASE <name> TEMPLATE template0 LOCALE 'C.UTF-8' (see deploy/README.md)"
+        )
 
 
 def _once(unit_of_work: Callable[[PgConnection], T], conn: psycopg.Connection[PgRow]) -> T:

@@ -133,11 +133,11 @@ class SqlCases(CaseRepository):
             )
             if moved is None:
                 return None
-            event = first(
-                db,
-                "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            event = db.execute(
+                "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (case_id, iso(now), actor, action, note),
-            )["id"]
+            ).fetchone()["id"]
             db.executemany(
                 "INSERT INTO notices (case_id, kind, channel, chat_id, person_id, created_at, event_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -22,8 +22,8 @@ from storage.sql.common import (
     DIALECTS,
     SQLITE,
     Connection,
-    Dialect,
     Database,
+    Dialect,
     Row,
     days_from,
     first,
@@ -41,12 +41,15 @@ _DELIVERY_COLUMNS = (
 )
 _DELIVERY = f"SELECT {_DELIVERY_COLUMNS} FROM letter_deliveries x JOIN letters l ON l.id = x.letter_id"
 # A letter with its deliveries, in one statement: the deliveries as a JSON array, in order.
-_DELIVERY_FIELDS = ("id", "letter_id", "channel", "chat_id", "status", "attempts", "created_at", "sent_at", "error",
-                   "next_attempt_at")  # fmt: skip
+_DELIVERY_FIELDS = (
+    ("dossier_id", "l.dossier_id"),
+    *((field, f"x.{field}") for field in ("id", "letter_id", "channel", "chat_id", "status", "attempts",
+                                          "created_at", "sent_at", "error", "next_attempt_at")),
+)  # fmt: skip
 _LETTERS = {
     dialect: "SELECT l.id, l.dossier_id, d.code AS dossier_code, d.unit_code, l.event_id, l.reason, l.due_on,"
     " l.new_due_at, l.issued_at, l.created_at, l.rescheduled_twice, (SELECT"
-    f" {json_list(dialect, json_record(dialect, ('dossier_id', 'l.dossier_id'), *((f, f'x.{f}') for f in _DELIVERY_FIELDS)), order='x.id')}"
+    f" {json_list(dialect, json_record(dialect, *_DELIVERY_FIELDS), order='x.id')}"
     " FROM (SELECT * FROM letter_deliveries WHERE letter_id = l.id ORDER BY id) x) AS deliveries"
     " FROM letters l JOIN dossiers d ON d.id = l.dossier_id"
     for dialect in DIALECTS
@@ -263,7 +266,8 @@ class SqlLetters(LetterRepository):
             " SELECT unit_code, COUNT(*) AS returned, SUM(late) AS returned_late,"
             f" SUM({flag('on_time = 1')}) AS letters_on_time,"
             f" SUM({flag('on_time = 0')}) AS letters_late,"
-            f" SUM({flag('late = 1 AND on_time IS NULL')}) AS letters_missing FROM returned GROUP BY unit_code",
+            f" SUM({flag('late = 1 AND on_time IS NULL')}) AS letters_missing"
+            " FROM returned GROUP BY unit_code",
             params,
         )
         return {

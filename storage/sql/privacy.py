@@ -267,7 +267,8 @@ def erase(
             scrubbed.add(chat_id)
     for value in sorted(scrubbed, key=len, reverse=True):  # "telegram:123456" before "123456"
         db.execute(
-            f"UPDATE audit SET detail = REPLACE(detail, ?1, ?2) WHERE {position(db.dialect, '?1', 'detail')} > 0",
+            "UPDATE audit SET detail = REPLACE(detail, ?1, ?2)"
+            f" WHERE {position(db.dialect, '?1', 'detail')} > 0",
             (value, ERASED),
         )
     return Forgotten(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.base import Storage
+from storage.postgresql import PostgreSQLStorage
 from storage.records import (
     Answer,
     Case,
@@ -27,7 +28,6 @@ from storage.records import (
     Survey,
     Unit,
 )
-from storage.postgresql import PostgreSQLStorage
 from storage.sqlite import SQLiteStorage
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
