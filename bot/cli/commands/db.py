@@ -102,7 +102,7 @@ def show_status(config: Config, args: argparse.Namespace) -> int:
         return 1
     if dialect == "sqlite":
         print(
-            f"up to date (SQLite records only the last migration applied, not when: {known[-1].number:03d})"
+            f"up to date at {known[-1].number:03d} (SQLite keeps the last migration's number, not the times)"
         )
     else:
         print("up to date")
