@@ -129,7 +129,6 @@ def copy_database(
             try:
                 copied = _source_tables(src)
                 with target.transaction():
-                    refuse_nonempty(target, tables, before_migrating=False)
                     columns = _target_columns(target)
                     strange = sorted(t for t in copied if t not in columns)
                     if strange:
@@ -142,6 +141,9 @@ def copy_database(
                         target.execute(
                             sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(sql.Identifier(table))
                         )
+                    # Checked again under the locks those statements took: a bot started on the
+                    # target meanwhile can write nothing until the copy commits.
+                    refuse_nonempty(target, tables, before_migrating=False)
                     target.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(SEEDED)))
                     for table in order:
                         names = _common_columns(src, table, columns[table])

@@ -7,7 +7,9 @@ ids going on after the copy."""
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -407,3 +409,22 @@ def test_a_table_owner_without_superuser_can_copy(
         with psycopg.connect(postgresql_server_url, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{database}" OWNER TO postgres')
             admin.execute("DROP ROLE unit_owner")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_bar_per_table(
+    config_file: Path, source: Path, postgresql_url: str, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert (
+        run(config_file, "db", "copy", "--from", f"sqlite:{source}", "--to", postgresql_url, "--batch", "1")
+        == 0
+    )
+    drawn = terminal.getvalue()
+    assert "\ranswers" in drawn and "] 4 of 4" in drawn and "rows copied" not in drawn
+    assert "every table checked" in capsys.readouterr().out

@@ -22,7 +22,7 @@ from bot.cli.output import Column, ProgressBar, emit, render
 from bot.config import Config
 from storage.backends import is_postgresql
 from storage.copy import CopyRefused, TableCheck, copy_database
-from storage.migrating import Migration, migration_list
+from storage.migrating import Dialect, migration_list
 from storage.postgresql.db import connection_kwargs, refuse_collation, safe_url, unavailable
 from storage.postgresql.migrate import SchemaTooNew, migrate
 from storage.sqlite import SQLiteStorage
@@ -35,7 +35,7 @@ class SchemaState:
     """What a database says of its migrations: the applied ones (with a time where it is known) and
     the numbers it has that this version does not know."""
 
-    backend: str
+    dialect: Dialect
     database: str
     applied: dict[int, str | None]
     unknown: list[int]
@@ -75,9 +75,11 @@ def migrate_database(config: Config, args: argparse.Namespace) -> int:
 def show_status(config: Config, args: argparse.Namespace) -> int:
     """Lists every known migration, applied or not; exits 1 while some are pending."""
     database = config.database
-    state = postgresql_state(database) if isinstance(database, str) and is_postgresql(database) \
-        else sqlite_state(Path(database))  # fmt: skip
-    dialect = "postgresql" if state.backend == "PostgreSQL" else "sqlite"
+    if isinstance(database, str) and is_postgresql(database):
+        state = postgresql_state(database)
+    else:
+        state = sqlite_state(Path(database))
+    dialect = state.dialect
     known = migration_list(dialect)
     rows = [
         {
@@ -91,7 +93,7 @@ def show_status(config: Config, args: argparse.Namespace) -> int:
     columns = [Column("migration"), Column("name"), Column("state")]
     if dialect == "postgresql":
         columns.append(Column("applied at"))
-    print(f"backend: {state.backend}")
+    print(f"backend: {'PostgreSQL' if dialect == 'postgresql' else 'SQLite'}")
     print(f"database: {state.database}")
     emit(render(rows, columns, "table", empty=None))
     if state.unknown:
@@ -122,10 +124,9 @@ def copy_to_postgresql(config: Config, args: argparse.Namespace) -> int:
         checks = copy_database(source, target, progress=progress, batch=args.batch)
     except CopyRefused as exc:
         raise CommandError(str(exc)) from None
-    except psycopg.Error as exc:
-        raise CommandError(
-            f"the copy into {safe_url(target)} failed and was rolled back: {str(exc).strip().splitlines()[0]}"
-        ) from None
+    except (psycopg.Error, sqlite3.Error) as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CommandError(f"the copy into {safe_url(target)} failed and was rolled back: {cause}") from None
     finally:
         progress.finish()
     emit(render_checks(checks))
@@ -172,7 +173,7 @@ def sqlite_state(path: Path) -> SchemaState:
     known = {m.number for m in migration_list("sqlite")}
     latest = max(known)
     return SchemaState(
-        "SQLite",
+        "sqlite",
         str(path) if path.exists() else f"{path} (no file yet)",
         {number: None for number in known if number <= version},
         list(range(latest + 1, version + 1)),
@@ -186,7 +187,7 @@ def postgresql_state(url: str) -> SchemaState:
         if row is not None and row[0]:
             applied = dict(conn.execute("SELECT number, applied_at FROM schema_migrations").fetchall())
     known = {m.number for m in migration_list("postgresql")}
-    return SchemaState("PostgreSQL", safe_url(url), applied, sorted(set(applied) - known))
+    return SchemaState("postgresql", safe_url(url), applied, sorted(set(applied) - known))
 
 
 def _connected(url: str) -> psycopg.Connection[Any]:
@@ -202,7 +203,7 @@ async def _open_and_close(store: SQLiteStorage) -> None:
 
 
 def _too_new(state: SchemaState) -> str:
-    known: list[Migration] = migration_list("sqlite")
+    known = migration_list(state.dialect)
     return (
         f"the database {state.database} has migrations {state.unknown} that this version of feedback-bot "
         f"does not know (it knows 1..{known[-1].number}): a newer version migrated it"
