@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,8 +27,10 @@ from bot.channels.zalo_oa.wiring import build_client as build_zalo_oa_client
 from bot.channels.zalo_oa.wiring import build_webhook, build_zns
 from bot.channels.zalo_oa.zns import ZnsRatings, rating_scale
 from bot.config import ENV_API_PORT, ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
+from bot.health import ChannelState, Readiness
 from bot.http.server import ApiServer, ApiServerError
 from bot.leadership import AlwaysLeader, Callback, Leader, Leadership, lock_key
+from bot.metrics import Backlog, Metrics
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
 from handlers.chat import Delivery, Reply, Sender
@@ -51,8 +53,9 @@ from handlers.question_sets import QuestionSets
 from handlers.report_chat import ReportDesk
 from handlers.reports import Report, ReportSettings
 from handlers.survey import SurveyFlow, SurveySettings
+from handlers.tally import NO_TALLY, Tally
 from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatings
-from handlers.templates import TemplateSender
+from handlers.templates import ZNS, TemplateSender
 from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
 from storage.backends import is_postgresql, storage_for
@@ -119,6 +122,21 @@ def links_for(config: Config) -> SurveyLinks:
     return SurveyLinks(config.secret.get_secret_value(), config.telegram.username)
 
 
+def backlog(config: Config, store: Storage) -> Backlog:
+    """The metrics read from storage at each scrape: the outbox's depth, the digests' lag."""
+    return Backlog(store, config.zone, config.digest.hour_minute)
+
+
+def chat_channels(config: Config) -> list[str]:
+    """The chat channels the config sets up, which a running bot starts."""
+    configured = {
+        TELEGRAM: config.telegram.token is not None,
+        ZALO: config.zalo.token is not None,
+        ZALO_OA: config.zalo_oa is not None,
+    }
+    return [name for name, wanted in configured.items() if wanted]
+
+
 def case_settings(config: Config) -> CaseSettings:
     return CaseSettings(
         open_on=frozenset(Rating(r) for r in config.cases.open_on),
@@ -158,9 +176,11 @@ def build_handlers(
     store: Storage,
     default_set: QuestionSet | None = None,
     templates: TemplateSender | None = None,
+    *,
+    tally: Tally = NO_TALLY,
 ) -> Handlers:
     """Wires the handlers to the repositories each uses; `templates` sends ZNS template messages
-    (none: no Zalo Official Account)."""
+    (none: no Zalo Official Account); `tally` counts updates handled and answers stored."""
     question_set = default_set or load_question_set(config.question_set)
     cases = case_settings(config)
     sets = QuestionSets(store.question_sets, store.directory, question_set)
@@ -187,6 +207,7 @@ def build_handlers(
         cases,
         store.chats,
         privacy.consent_question,
+        tally=tally,
     )
     option_texts = {
         language: {
@@ -218,6 +239,7 @@ def build_handlers(
             extensions=extensions,
             privacy=privacy,
             reports=reports,
+            tally=tally,
         ),
         invitations=Invitations(
             store.outbox, store.chats, store.dossiers, store.surveys, survey, language, courier, templates
@@ -264,6 +286,7 @@ def build_handlers(
             store.surveys,
             rating_scale(config.zalo_oa) if config.zalo_oa is not None else RatingScale(DEFAULT_LEVELS, {}),
             cases,
+            tally=tally,
         ),
         courier=courier,
         monthly=monthly,
@@ -298,10 +321,14 @@ async def serving_api(
     settings: ApiConfig | None,
     zalo_oa: ZaloOAWebhook | None = None,
     telegram: TelegramWebhook | None = None,
+    *,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Intake | None]:
     """The HTTP API (with `settings`; none: no API) serving the intake service for the block, and
-    the Zalo OA's and Telegram's webhooks when given. Raises bot.http.server.ApiServerError when it
-    cannot listen where the settings say."""
+    the Zalo OA's and Telegram's webhooks when given, with /healthz, /readyz (`readiness`; none:
+    the database only) and /metrics (`metrics`; none: the storage gauges only). Raises
+    bot.http.server.ApiServerError when it cannot listen where the settings say."""
     if settings is None:
         yield None
         return
@@ -309,7 +336,14 @@ async def serving_api(
     from bot.http.app import build_http_app
 
     intake = build_intake(config, store)
-    app = build_http_app(intake, settings, zalo_oa=zalo_oa, telegram=telegram)
+    app = build_http_app(
+        intake,
+        settings,
+        zalo_oa=zalo_oa,
+        telegram=telegram,
+        readiness=readiness or Readiness(store.ping),
+        metrics=metrics or Metrics(backlog(config, store)),
+    )
     async with ApiServer(app, settings.listen, settings.port) as server:
         log.info("intake API on %s/api/docs", server.url)
         yield intake
@@ -441,75 +475,93 @@ async def serve(config: Config, *, standby: bool = False) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    if is_postgresql(config.database):
-        # Several processes serve one PostgreSQL database: there is no file to claim. They elect
-        # one poller per bot (bot/leadership.py) and claim outbox work in the database.
-        try:
-            return await _serve(config, None, stop)
-        except ApiServerError as exc:
-            log.error("%s (see api.listen and api.port in the config, or %s)", exc, ENV_API_PORT)
-            return 1
     # Claimed before it is opened: a refused (or waiting) second run must not migrate or seed the
-    # database under the one that serves it.
+    # database under the one that serves it. Several processes serve one PostgreSQL database: there
+    # is no file to claim; they elect one poller per bot (bot/leadership.py) and claim outbox work
+    # in the database.
     unopened = storage_for(config.database)
     try:
-        if not await claimed(unopened, config, standby, stop):
+        if not is_postgresql(config.database) and not await claimed(unopened, config, standby, stop):
             return 0 if stop.is_set() else 1
         return await _serve(config, unopened, stop)
     except ApiServerError as exc:
-        log.error("%s (see api.listen and api.port in the config)", exc)
+        log.error("%s (see api.listen and api.port in the config, or %s)", exc, ENV_API_PORT)
         return 1
     finally:
         await unopened.close()
 
 
-async def _serve(config: Config, unopened: Storage | None, stop: asyncio.Event) -> int:
+async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
     # The API starts before the channels: an address that cannot be had stops the start at once.
     # The Zalo OA's and Telegram's webhooks are served by it; their channels, made below, take
     # what arrives.
     oa_webhook = build_webhook(config.zalo_oa) if config.zalo_oa is not None else None
     tg_webhook = webhook_for(config.telegram) if config.telegram.token is not None else None
+    # /readyz says "starting" for each configured channel until it has started.
+    readiness = Readiness(unopened.ping)
+    readiness.expect(*chat_channels(config))
+    metrics = Metrics(backlog(config, unopened))
     async with (
         opened_storage(config, unopened) as store,
-        serving_api(config, store, config.api, oa_webhook, tg_webhook) as intake,
+        serving_api(
+            config, store, config.api, oa_webhook, tg_webhook, readiness=readiness, metrics=metrics
+        ) as intake,
     ):
         oa = build_zalo_oa_client(config.zalo_oa, store) if config.zalo_oa is not None else None
         zns = (
-            build_zns(config.zalo_oa, store, oa, config.secret.get_secret_value())
+            build_zns(config.zalo_oa, store, oa, config.secret.get_secret_value(), metrics)
             if config.zalo_oa is not None and oa is not None
             else None
         )
-        handlers = build_handlers(config, store, templates=zns)
+        handlers = build_handlers(config, store, templates=zns, tally=metrics)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
         leaders: dict[str, Leader] = {}  # who long-polls, for each channel that polls
         ratings: ZnsRatings | None = None
         if config.telegram.token is not None:
             telegram = TelegramChannel(
-                config.telegram, dispatcher, store.chats, outbox=store.outbox, webhook=tg_webhook
-            )
+                config.telegram, dispatcher, store.chats, outbox=store.outbox, webhook=tg_webhook,
+                metrics=metrics,
+            )  # fmt: skip
             channels[TELEGRAM] = telegram
             if telegram.polls:
                 leaders[TELEGRAM] = leader_for(config, TELEGRAM, config.telegram.token.get_secret_value(),
-                                               telegram.start_polling, telegram.stop_polling)  # fmt: skip
+                                               *reported(metrics, TELEGRAM, telegram))  # fmt: skip
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
-            zalo = ZaloChannel(client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox)
+            zalo = ZaloChannel(
+                client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox, metrics=metrics
+            )
             channels[ZALO] = zalo
             if zalo.polls:
                 leaders[ZALO] = leader_for(config, ZALO, config.zalo.token.get_secret_value(),
-                                           zalo.start_polling, zalo.stop_polling)  # fmt: skip
+                                           *reported(metrics, ZALO, zalo))  # fmt: skip
         if config.zalo_oa is not None and oa_webhook is not None and oa is not None and zns is not None:
             # Zalo Official Account: the chat with followers, and ZNS to phones (ratings come back).
-            oa_channel = build_zalo_oa_channel(config.zalo_oa, store, dispatcher, oa_webhook, oa)
+            oa_channel = build_zalo_oa_channel(
+                config.zalo_oa, store, dispatcher, oa_webhook, oa, metrics=metrics
+            )
             ratings = ZnsRatings(oa.client, store.zalo_oa, config.zalo_oa, handlers.ratings)
             oa_channel.on_feedback = ratings.take
             channels[ZALO_OA] = oa_channel
             await zns.load_quota()
         senders: dict[str, Sender] = {}  # each channel joins once it has started
+        readiness.expect(*channels)
+        # The channels that poll: the leader gauge follows this process's election (always won on
+        # a SQLite database, where it is the only one).
+        for name in [*channels, *([ZNS] if zns is not None else [])]:
+            metrics.add_channel(name)
+            if name in leaders:
+                metrics.set_leader(name, False)
+
+        def started(name: str, state: ChannelState) -> None:
+            readiness.set(name, state)
+
         tried = {name: asyncio.Event() for name in channels}
         starting = [
-            asyncio.create_task(_keep_starting(name, channel, senders, tried[name], stop, leaders.get(name)))
+            asyncio.create_task(
+                _keep_starting(name, channel, senders, tried[name], stop, started, leaders.get(name))
+            )
             for name, channel in channels.items()
         ]
         await asyncio.wait([asyncio.create_task(event.wait()) for event in tried.values()])
@@ -602,6 +654,26 @@ async def _serve(config: Config, unopened: Storage | None, stop: asyncio.Event) 
     return 0
 
 
+class Polls(Protocol):
+    async def start_polling(self) -> None: ...
+
+    async def stop_polling(self) -> None: ...
+
+
+def reported(metrics: Metrics, name: str, channel: Polls) -> tuple[Callback, Callback]:
+    """What a channel's election starts and stops: its polling, told to the leader gauge."""
+
+    async def elected() -> None:
+        await channel.start_polling()
+        metrics.set_leader(name, True)
+
+    async def deposed() -> None:
+        metrics.set_leader(name, False)
+        await channel.stop_polling()
+
+    return elected, deposed
+
+
 def leader_for(config: Config, name: str, token: str, on_elected: Callback, on_deposed: Callback) -> Leader:
     """Who decides whether this process polls the bot `token` on channel `name`: with PostgreSQL an
     election among the processes serving the database; with SQLite this process, the only one."""
@@ -659,22 +731,26 @@ async def _keep_starting(
     senders: dict[str, Sender],
     tried: asyncio.Event,
     stop: asyncio.Event,
+    started: Callable[[str, ChannelState], None] = lambda name, state: None,
     leader: Leader | None = None,
 ) -> None:
     """Starts a channel, retrying with backoff while its server cannot be reached, without holding
     up the others, then its `leader`, who starts its polling when this process is to poll. A
-    token the platform refuses stops here: retrying would not help."""
+    token the platform refuses stops here: retrying would not help. `started` is told that it
+    runs, or that its token was refused."""
     delay = 1.0
     while not stop.is_set():
         try:
             await channel.start()
         except InvalidToken:
             log.error("%s refused the bot token: check its token in the config or environment", name)
+            started(name, ChannelState.REFUSED)
             tried.set()
             return
         except ZaloError as exc:
             if exc.code in (401, 403):
                 log.error("%s refused the bot token (%s): check ZALO_BOT_TOKEN or zalo.token", name, exc)
+                started(name, ChannelState.REFUSED)
                 tried.set()
                 return
             log.warning("%s: cannot start (%s); retrying in %.0f s", name, exc, delay)
@@ -682,6 +758,7 @@ async def _keep_starting(
             log.warning("%s: cannot start (%s); retrying in %.0f s", name, exc, delay)
         else:
             senders[name] = channel
+            started(name, ChannelState.RUNNING)
             if leader is not None:
                 await leader.start()
             tried.set()

@@ -24,6 +24,7 @@ from handlers.privacy import ConsentAnswer, ForgetMe, PrivacyDesk, typed_privacy
 from handlers.question_set import MAX_TEXT_LENGTH
 from handlers.report_chat import ReportDesk
 from handlers.survey import SurveyFlow, SurveyOption
+from handlers.tally import NO_TALLY, Tally
 from handlers.texts import LANGUAGES, Language, language_of, text
 from handlers.throttled_log import ThrottledLog
 from handlers.typed import typed_choice, typed_number
@@ -80,6 +81,7 @@ class Dispatcher:
         extensions: ExtensionDesk | None = None,
         privacy: PrivacyDesk | None = None,
         reports: ReportDesk | None = None,
+        tally: Tally = NO_TALLY,
     ) -> None:
         self.chats = chats
         self.directory = directory
@@ -90,6 +92,7 @@ class Dispatcher:
         self.extensions = extensions or ExtensionDesk(survey.dossiers, directory, chats, cases.settings)
         self.privacy = privacy  # None: no privacy notice nor /mydata, /forget (tests of other flows)
         self.reports = reports  # /report; None where reports are not wired (the answer: unknown command)
+        self.tally = tally  # counts what each channel hands over
         # Called after a case changed, so its notices go out now rather than at the next round.
         self.on_notices: Callable[[], None] = lambda: None
         # Every button the bot has, and the handler that answers it.
@@ -117,6 +120,7 @@ class Dispatcher:
         """Answers one incoming message or button press; when the database cannot be written (a
         full disk, a read-only file), says so politely and goes on: each message is tried afresh,
         so the bot recovers by itself once the disk can be written again."""
+        self.tally.update_handled(incoming.address.channel)
         try:
             return await self.answer(incoming)
         except DatabaseUnavailable as exc:

@@ -15,6 +15,7 @@ from handlers.links import CodeKind, SurveyLinks, TypedCode, read_survey_code
 from handlers.privacy import ConsentAnswer
 from handlers.question_set import MAX_TEXT_LENGTH, Question, QuestionSet
 from handlers.question_sets import QuestionSets
+from handlers.tally import NO_TALLY, Tally
 from handlers.texts import LANGUAGES, Language, text
 from handlers.typed import chosen, folded, typed_number
 from storage.base import AlreadyAnswered, ChatRepository, DossierRepository, StaleStep, SurveyRepository
@@ -57,6 +58,8 @@ class SurveyFlow:
         cases: CaseSettings,
         chats: ChatRepository | None = None,
         consent_question: Callable[[str, Language], Reply] | None = None,
+        *,
+        tally: Tally = NO_TALLY,
     ) -> None:
         self.dossiers = dossiers
         self.surveys = surveys
@@ -66,6 +69,7 @@ class SurveyFlow:
         self.cases = cases
         self.chats = chats  # where explicit consent is asked: the chat's answer, and what it was for
         self.consent_question = consent_question
+        self.tally = tally  # counts the ratings stored, the first answer of each survey
 
     # Entry points: `chat` is what the dispatcher read about the chat before calling.
 
@@ -287,6 +291,7 @@ class SurveyFlow:
                         survey.due_on, survey.returned_at, survey.dossier_state, now, self.cases.zone
                     ),
                 )
+                self.tally.answer_stored(survey.channel)
             else:
                 if survey.rating is None:
                     return [Reply(text("stale_option", language))]

@@ -21,6 +21,7 @@ from handlers.cases import CaseSettings
 from handlers.chat import text_length
 from handlers.lateness import late
 from handlers.question_set import MAX_TEXT_LENGTH
+from handlers.tally import NO_TALLY, Tally
 from handlers.templates import ZNS
 from storage.base import AlreadyAnswered, DossierRepository, SurveyRepository
 from storage.records import FollowUp, Rating
@@ -73,11 +74,14 @@ class TemplateRatings:
         surveys: SurveyRepository,
         scale: RatingScale,
         cases: CaseSettings,
+        *,
+        tally: Tally = NO_TALLY,
     ) -> None:
         self.dossiers = dossiers
         self.surveys = surveys
         self.scale = scale
         self.cases = cases
+        self.tally = tally
 
     async def record(self, rating: TemplateRating, now: datetime) -> RatingOutcome:
         """Stores the rating as its dossier's answer, unless the dossier has one."""
@@ -120,6 +124,7 @@ class TemplateRatings:
         except AlreadyAnswered:
             log.info("a ZNS rating for dossier %s, which has its answer already; ignored", dossier.code)
             return RatingOutcome.ALREADY_ANSWERED
+        self.tally.answer_stored(ZNS)
         log.info("ZNS rating of dossier %s: %s stars (%s)", dossier.code, rating.stars, level.value)
         return RatingOutcome.RECORDED
 

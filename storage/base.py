@@ -1023,4 +1023,8 @@ class Storage(ABC):
         when the process dies, however it dies."""
 
     @abstractmethod
+    async def ping(self) -> None:
+        """One trivial read; raises DatabaseUnavailable when the database does not answer it."""
+
+    @abstractmethod
     async def close(self) -> None: ...

@@ -229,3 +229,24 @@ def postgresql_url(postgresql_server_url: str) -> Iterator[str]:
     """The URL of a fresh, empty database of this test's own, dropped afterwards."""
     with postgresql.database(postgresql_server_url) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgresql_migrated_template(postgresql_server_url: str) -> Iterator[str]:
+    """A database migrated once per session, to be copied (migrating each test's own costs more)."""
+    import psycopg
+
+    from storage.postgresql.migrate import migrate
+
+    url = postgresql.fresh_database(postgresql_server_url)
+    with psycopg.connect(url, autocommit=True) as connection:
+        migrate(connection)
+    yield url
+    postgresql.drop_database(postgresql_server_url, url)
+
+
+@pytest.fixture
+def postgresql_migrated_url(postgresql_server_url: str, postgresql_migrated_template: str) -> Iterator[str]:
+    """The URL of a fresh database of this test's own with every migration applied."""
+    with postgresql.database(postgresql_server_url, template=postgresql_migrated_template) as url:
+        yield url

@@ -27,6 +27,7 @@ from bot.channels.ordering import ChatOrder
 from bot.channels.pacing import REPLY_PATIENCE, SEND_PATIENCE, ChatPacer, Clock
 from bot.channels.refusals import RefusalLog
 from bot.config import TelegramConfig
+from bot.metrics import FLOOD, Metrics
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import COMMANDS, Dispatcher
 from handlers.texts import LANGUAGES, text
@@ -41,6 +42,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "callback_query"]
 POLL_SECONDS = 30
+FLOOD_CONTROL = "flood control"  # how an error that flood control outlasted the patience begins
 DOWNLOAD_TIMEOUT = httpx.Timeout(30)
 
 
@@ -201,6 +203,7 @@ class TelegramChannel:
         outbox: OutboxRepository | None = None,
         clock: Clock | None = None,
         webhook: TelegramWebhook | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if config.token is None:
             raise ValueError("no Telegram token")
@@ -211,6 +214,7 @@ class TelegramChannel:
         self.chats = chats
         self._files = files  # how documents are downloaded; tests put a fake file server here
         self.outbox = outbox  # where answers that never got through are recorded
+        self.metrics = metrics or Metrics()  # counts what is sent, and what is not and why
         builder: Any = (
             Application.builder()
             .token(config.token.get_secret_value())
@@ -405,6 +409,16 @@ class TelegramChannel:
     async def _send(
         self, chat_id: str, replies: Sequence[Reply], patience: timedelta
     ) -> tuple[Delivery, str | None]:
+        """Sends replies (see `_transmit`), counted in the metrics."""
+        delivery, error = await self._transmit(chat_id, replies, patience)
+        flood = delivery == Delivery.FAILED and (error or "").startswith(FLOOD_CONTROL)
+        if replies:  # an update answered with nothing sent nothing
+            self.metrics.delivered(CHANNEL, delivery, FLOOD if flood else None)
+        return delivery, error
+
+    async def _transmit(
+        self, chat_id: str, replies: Sequence[Reply], patience: timedelta
+    ) -> tuple[Delivery, str | None]:
         """Sends replies, each split if longer than Telegram allows, its buttons under its last
         piece, stopping at the first message not accepted: SENT only when every one was. Records a
         chat that blocked the bot. With what Telegram said, when it was not SENT."""
@@ -453,7 +467,7 @@ class TelegramChannel:
                 patience.total_seconds(),
                 exc,
             )
-            return Delivery.FAILED, f"flood control: {exc}"
+            return Delivery.FAILED, f"{FLOOD_CONTROL}: {exc}"
         except TelegramError as exc:  # network down, timeouts, 5xx, a token refused: it may pass
             log.warning("telegram: could not send to chat %s: %s", chat_id, exc)
             return Delivery.FAILED, str(exc)

@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.channels.ordering import ChatOrder
 from bot.channels.pacing import REPLY_PATIENCE, SEND_PATIENCE, Clock, LoopClock
 from bot.channels.refusals import RefusalLog
+from bot.metrics import Metrics
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies, remember_shown
@@ -157,12 +158,14 @@ class ZaloChannel:
         outbox: OutboxRepository | None = None,
         *,
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.dispatcher = dispatcher
         self.chats = chats
         self.webhook = webhook
         self.outbox = outbox  # where answers that never got through are recorded
+        self.metrics = metrics or Metrics()  # counts what is sent, and what is not and why
         self._polling: asyncio.Task[None] | None = None
         self._name = "?"  # the bot's account name, once started
         self._server: web.AppRunner | None = None
@@ -314,6 +317,15 @@ class ZaloChannel:
         return delivery
 
     async def _send(
+        self, chat_id: str, replies: Sequence[Reply], *, conversation: bool
+    ) -> tuple[Delivery, str | None]:
+        """Sends replies (see `_transmit`), counted in the metrics."""
+        delivery, error = await self._transmit(chat_id, replies, conversation=conversation)
+        if replies:  # an update answered with nothing sent nothing
+            self.metrics.delivered(CHANNEL, delivery)
+        return delivery, error
+
+    async def _transmit(
         self, chat_id: str, replies: Sequence[Reply], *, conversation: bool
     ) -> tuple[Delivery, str | None]:
         """Sends replies as texts, options numbered, each split into messages of at most 2,000

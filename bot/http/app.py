@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from bot.channels.zalo_oa.webhook import ZaloOAWebhook
 from bot.config import ApiConfig
+from bot.health import Readiness
 from bot.http.errors import INVALID, ErrorBody, Problem, add_error_handlers, error_response
 from bot.http.guards import (
     CALLER,
@@ -31,8 +32,10 @@ from bot.http.guards import (
     Failures,
     TokenBuckets,
 )
+from bot.http.health import monitoring_routes
 from bot.http.telegram import telegram_routes
 from bot.http.zalo_oa import zalo_oa_routes
+from bot.metrics import Metrics
 from handlers.intake import (
     MAX_BATCH,
     MAX_PAGE,
@@ -48,6 +51,7 @@ from handlers.intake import (
     NotFound,
     OutsideScope,
 )
+from storage.base import DatabaseUnavailable
 
 if TYPE_CHECKING:  # the webhook's type only: `feedback-bot api` need not load python-telegram-bot
     from bot.channels.telegram import TelegramWebhook
@@ -286,6 +290,16 @@ def health_routes(intake: Intake) -> APIRouter:
     return router
 
 
+def intake_readiness(intake: Intake) -> Readiness:
+    """Readiness as far as the intake service sees: its database, no channel."""
+
+    async def ping() -> None:
+        if not await intake.healthy():
+            raise DatabaseUnavailable("the database does not answer")
+
+    return Readiness(ping)
+
+
 def healthy_answer() -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
@@ -310,9 +324,13 @@ def build_http_app(
     clock: Callable[[], float] = time.monotonic,
     zalo_oa: ZaloOAWebhook | None = None,
     telegram: TelegramWebhook | None = None,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """The app serving `intake` (and the Zalo OA's and Telegram's webhooks, given them); `clock`
-    paces the keys (monotonic seconds)."""
+    paces the keys (monotonic seconds). /readyz reports `readiness` (none: the database as
+    /api/health sees it, no channel); /metrics serves `metrics` (none: a fresh set, with no storage
+    gauges)."""
     app = FastAPI(
         title="Feedback bot: intake API",
         summary="Dossiers in from the one-stop software, citizens' answers out",
@@ -338,6 +356,7 @@ def build_http_app(
     app.add_exception_handler(NotFound, not_found)
     app.include_router(intake_routes(intake))
     app.include_router(health_routes(intake))
+    app.include_router(monitoring_routes(readiness or intake_readiness(intake), metrics or Metrics()))
     if zalo_oa is not None:  # the Zalo OA webhook (bot/http/zalo_oa.py), outside /api/v1/'s keys
         app.include_router(zalo_oa_routes(zalo_oa))
     if telegram is not None:  # the Telegram webhook (bot/http/telegram.py), likewise

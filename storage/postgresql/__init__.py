@@ -3,7 +3,7 @@ shared by several bot processes."""
 
 from __future__ import annotations
 
-from storage.postgresql.db import Database
+from storage.postgresql.db import Database, unavailable
 from storage.sql import SqlStorage
 
 
@@ -22,6 +22,12 @@ class PostgreSQLStorage(SqlStorage):
     async def claim_serving(self) -> None:
         """Every process serves a PostgreSQL database: what must happen once is claimed row by row,
         and one process a bot polls (bot/leadership.py)."""
+
+    async def ping(self) -> None:
+        try:
+            await self.db.read("SELECT 1")
+        except RuntimeError as exc:  # not open, or closed
+            raise unavailable(self.path, exc, "read") from exc
 
     async def close(self) -> None:
         await self.db.close()

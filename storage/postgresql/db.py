@@ -25,8 +25,8 @@ from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import errors
-from psycopg.adapt import Loader
+from psycopg import errors, postgres
+from psycopg.adapt import Dumper, Loader
 from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -89,6 +89,8 @@ class NumberLoader(Loader):
 # SQLite's IS with a value; PostgreSQL's IS takes only NULL, TRUE or FALSE.
 IS_NOT_VALUE = re.compile(r"\bIS NOT (?=[?'])")
 IS_VALUE = re.compile(r"\bIS (?=[?'])")
+# SQLite's CROSS JOIN keeps its tables in the order written; PostgreSQL's takes no ON.
+CROSS_JOIN_ON = re.compile(r"\bCROSS JOIN (\w+(?: \w+)?) ON\b")
 INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")  # SQLite's hint to its planner; PostgreSQL plans alone
 NUMBERED = re.compile(r"\?(\d+)")
 
@@ -99,12 +101,24 @@ class Statement:
     numbered: bool  # `?1`, `?2`: the parameters go by name (p1, p2), as psycopg spells it
 
 
+class FlagDumper(Dumper):
+    """True and False as 1 and 0: flags are INTEGER columns, as in SQLite."""
+
+    oid = postgres.types["int4"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> Statement:
     """A statement written for SQLite as PostgreSQL reads it: `?` as psycopg's `%s` (`?N` as
     `%(pN)s`), every literal `%` doubled (psycopg reads the whole statement), SQLite's planner hints
     dropped, and `INSERT OR IGNORE` as `ON CONFLICT DO NOTHING`. A `?` in quotes stays itself."""
-    sql = IS_VALUE.sub("IS NOT DISTINCT FROM ", IS_NOT_VALUE.sub("IS DISTINCT FROM ", INDEXED_BY.sub("", sql)))
+    sql = CROSS_JOIN_ON.sub(r"JOIN \1 ON", sql)
+    sql = IS_VALUE.sub(
+        "IS NOT DISTINCT FROM ", IS_NOT_VALUE.sub("IS DISTINCT FROM ", INDEXED_BY.sub("", sql))
+    )
     if sql.lstrip().upper().startswith("INSERT OR IGNORE INTO"):
         sql = sql.lstrip()[: len("INSERT")] + sql.lstrip()[len("INSERT OR IGNORE") :]
         at = sql.upper().find(" RETURNING ")
@@ -216,7 +230,8 @@ class Database:
             max_size=self.pool_size,
             kwargs={**connection_kwargs(), "autocommit": True, "row_factory": pg_row},
             configure=_configure,
-            check=ConnectionPool.check_connection,
+            check=_check_if_idle,
+            reset=_note_return,
             open=False,
             name="feedback-bot",
         )
@@ -226,16 +241,19 @@ class Database:
 
             def migrated() -> list[int]:
                 with pool.connection() as conn:
+                    refuse_collation(conn)
                     return migrate(conn)
 
             applied = await self._run(migrated)
             if applied:
                 log.info("database %s migrated: %s", self.path, ", ".join(f"{n:03d}" for n in applied))
-        except (psycopg.Error, PoolTimeout, OSError) as exc:
+        except (psycopg.Error, PoolTimeout, OSError, UnsuitableDatabase) as exc:
             self._pool = None
             await self._run(pool.close)
             self._threads.shutdown(wait=False)
             self._threads = None
+            if isinstance(exc, UnsuitableDatabase):
+                raise UnsuitableDatabase(f"cannot use the database {self.path}: {exc}") from None
             raise unavailable(self.path, exc) from exc
 
     async def close(self) -> None:
@@ -299,14 +317,52 @@ class Database:
         raise AssertionError("unreachable")
 
 
+# Collations that order text by its bytes, as SQLite does: stored times (ISO text) and codes must
+# sort the same on both backends; a language's collation skips punctuation and would not.
+BYTE_ORDER = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}
+
+
+class UnsuitableDatabase(DatabaseUnavailable):
+    """A PostgreSQL database the bot cannot use as it is."""
+
+
+def refuse_collation(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute(
+        "SELECT datcollate, datlocprovider FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    collation, provider = (row[0], row[1]) if row else (None, None)
+    if provider != "c":
+        collation = f"ICU {collation}"
+    if collation not in BYTE_ORDER:
+        raise UnsuitableDatabase(
+            f"the database's collation is {collation!r}: the bot needs text sorted by bytes. Create the "
+            "database with: CREATE DATABASE <name> TEMPLATE template0 LOCALE 'C.UTF-8' (see deploy/README.md)"
+        )
+
+
 def _once(unit_of_work: Callable[[PgConnection], T], conn: psycopg.Connection[PgRow]) -> T:
     with conn.transaction():
         return unit_of_work(PgConnection(conn))
 
 
+IDLE_CHECK = 5.0  # seconds a pooled connection may rest before it is checked when taken again
+
+
+def _note_return(conn: psycopg.Connection[Any]) -> None:
+    conn._feedback_returned_at = time.monotonic()  # type: ignore[attr-defined]
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    """A connection that rested a while is checked before it is lent (the server may have restarted
+    meanwhile); one in steady use is not, which would cost a round trip every statement."""
+    if time.monotonic() - getattr(conn, "_feedback_returned_at", 0.0) > IDLE_CHECK:
+        ConnectionPool.check_connection(conn)
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
     conn.adapters.register_loader("numeric", NumberLoader)
+    conn.adapters.register_dumper(bool, FlagDumper)
 
 
 def unavailable(path: str, exc: BaseException, doing: str = "open") -> DatabaseUnavailable:

@@ -10,7 +10,7 @@ from typing import Any
 
 from storage.base import CaseRepository
 from storage.records import OPEN_STATES, Case, CaseEvent, CaseState, NoticeTo
-from storage.sql.common import Connection, Database, Row, first, iso, placeholders
+from storage.sql.common import SQLITE, Connection, Database, Row, first, iso, placeholders
 
 CASE = (
     "SELECT c.id, c.dossier_id, d.code AS dossier_code, d.procedure, c.unit_code, u.name AS unit_name,"
@@ -87,11 +87,12 @@ class SqlCases(CaseRepository):
     ) -> list[Case]:
         where, params = _case_filter(unit_codes, states, opened_after, deadline_before, assignee_id)
         # The page is chosen on the cases table alone, then only its rows are joined.
-        page = " LIMIT ? OFFSET ?" if limit else " OFFSET ?"
+        # No limit: SQLite's is -1, PostgreSQL's NULL.
+        unlimited = -1 if self.db.dialect == SQLITE else None
         rows = await self.db.read(
             f"{CASE} WHERE c.id IN (SELECT c.id FROM cases c{where}"
-            f" ORDER BY c.opened_at, c.id{page}) ORDER BY c.opened_at, c.id",
-            (*params, *((limit,) if limit else ()), offset),
+            " ORDER BY c.opened_at, c.id LIMIT ? OFFSET ?) ORDER BY c.opened_at, c.id",
+            (*params, limit or unlimited, offset),
         )
         return [case(r) for r in rows]
 
@@ -132,11 +133,11 @@ class SqlCases(CaseRepository):
             )
             if moved is None:
                 return None
-            event = first(
-                db,
-                "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            event = db.execute(
+                "INSERT INTO case_events (case_id, at, actor, action, note) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (case_id, iso(now), actor, action, note),
-            )["id"]
+            ).fetchone()["id"]
             db.executemany(
                 "INSERT INTO notices (case_id, kind, channel, chat_id, person_id, created_at, event_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -139,7 +139,14 @@ def json_record(dialect: Dialect, *pairs: tuple[str, str]) -> str:
 
 def json_row(dialect: Dialect, *values: str) -> str:
     """A JSON array of SQL values, for json_list."""
-    return f"json_array({', '.join(values)})" if dialect == SQLITE else f"json_build_array({', '.join(values)})"
+    return (
+        f"json_array({', '.join(values)})" if dialect == SQLITE else f"json_build_array({', '.join(values)})"
+    )
+
+
+def position(dialect: Dialect, part: str, text: str) -> str:
+    """Where `part` first appears in `text`, from 1 (0: nowhere)."""
+    return f"instr({text}, {part})" if dialect == SQLITE else f"strpos({text}, {part})"
 
 
 def hours_between(dialect: Dialect, start: str, end: str) -> str:

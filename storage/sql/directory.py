@@ -8,7 +8,17 @@ from datetime import datetime
 
 from storage.base import DirectoryRepository
 from storage.records import OPEN_STATES, Contact, DirectoryProposal, Person, PersonEntry, Unit
-from storage.sql.common import DIALECTS, Connection, Database, Row, first, iso, json_list, json_row, record_audit
+from storage.sql.common import (
+    DIALECTS,
+    Connection,
+    Database,
+    Row,
+    first,
+    iso,
+    json_list,
+    json_row,
+    record_audit,
+)
 
 _UNIT = "SELECT code, name, parent_code, retired_at FROM units"
 _PERSONS = {
@@ -93,7 +103,8 @@ class SqlDirectory(DirectoryRepository):
 
     async def unit_people(self, unit_code: str) -> list[Person]:
         rows = await self.db.read(
-            f"{self._person} WHERE p.active = 1 AND p.unit_code = ? ORDER BY p.role, p.name, p.id", (unit_code,)
+            f"{self._person} WHERE p.active = 1 AND p.unit_code = ? ORDER BY p.role, p.name, p.id",
+            (unit_code,),
         )
         return [person(r) for r in rows]
 

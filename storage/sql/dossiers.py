@@ -395,7 +395,7 @@ class SqlDossiers(DossierRepository):
             db.execute(
                 "UPDATE dossiers SET state = (SELECT e.type FROM dossier_events e"
                 " WHERE e.dossier_id = dossiers.id ORDER BY e.at DESC, e.id DESC LIMIT 1),"
-                " returned_at = CASE WHEN ? THEN COALESCE(returned_at, ?) ELSE returned_at END,"
+                " returned_at = CASE WHEN ? = 1 THEN COALESCE(returned_at, ?) ELSE returned_at END,"
                 " updated_at = ? WHERE id = ?",
                 (returned, at, iso(now), dossier_id),
             )

@@ -22,8 +22,8 @@ from storage.sql.common import (
     DIALECTS,
     SQLITE,
     Connection,
-    Dialect,
     Database,
+    Dialect,
     Row,
     days_from,
     first,
@@ -41,12 +41,15 @@ _DELIVERY_COLUMNS = (
 )
 _DELIVERY = f"SELECT {_DELIVERY_COLUMNS} FROM letter_deliveries x JOIN letters l ON l.id = x.letter_id"
 # A letter with its deliveries, in one statement: the deliveries as a JSON array, in order.
-_DELIVERY_FIELDS = ("id", "letter_id", "channel", "chat_id", "status", "attempts", "created_at", "sent_at", "error",
-                   "next_attempt_at")  # fmt: skip
+_DELIVERY_FIELDS = (
+    ("dossier_id", "l.dossier_id"),
+    *((field, f"x.{field}") for field in ("id", "letter_id", "channel", "chat_id", "status", "attempts",
+                                          "created_at", "sent_at", "error", "next_attempt_at")),
+)  # fmt: skip
 _LETTERS = {
     dialect: "SELECT l.id, l.dossier_id, d.code AS dossier_code, d.unit_code, l.event_id, l.reason, l.due_on,"
     " l.new_due_at, l.issued_at, l.created_at, l.rescheduled_twice, (SELECT"
-    f" {json_list(dialect, json_record(dialect, ('dossier_id', 'l.dossier_id'), *((f, f'x.{f}') for f in _DELIVERY_FIELDS)), order='x.id')}"
+    f" {json_list(dialect, json_record(dialect, *_DELIVERY_FIELDS), order='x.id')}"
     " FROM (SELECT * FROM letter_deliveries WHERE letter_id = l.id ORDER BY id) x) AS deliveries"
     " FROM letters l JOIN dossiers d ON d.id = l.dossier_id"
     for dialect in DIALECTS
@@ -133,7 +136,9 @@ class SqlLetters(LetterRepository):
         return letter(row) if row else None
 
     async def letters_of_dossier(self, dossier_id: int) -> list[Letter]:
-        rows = await self.db.read(f"{_LETTERS[self.db.dialect]} WHERE l.dossier_id = ? ORDER BY l.id", (dossier_id,))
+        rows = await self.db.read(
+            f"{_LETTERS[self.db.dialect]} WHERE l.dossier_id = ? ORDER BY l.id", (dossier_id,)
+        )
         return [letter(r) for r in rows]
 
     async def list_letters(
@@ -145,7 +150,9 @@ class SqlLetters(LetterRepository):
             params += list(unit_codes)
         if to_print:
             where += _TO_PRINT
-        rows = await self.db.read(f"{_LETTERS[self.db.dialect]} WHERE 1{where} ORDER BY l.id DESC LIMIT ?", (*params, limit))
+        rows = await self.db.read(
+            f"{_LETTERS[self.db.dialect]} WHERE TRUE{where} ORDER BY l.id DESC LIMIT ?", (*params, limit)
+        )
         return [letter(r) for r in reversed(rows)]
 
     async def pending_letter_deliveries(self, limit: int = 100, after_id: int = 0) -> list[LetterDelivery]:
@@ -245,7 +252,10 @@ class SqlLetters(LetterRepository):
         dialect = self.db.dialect
         if dialect != SQLITE:  # PostgreSQL's substr reads text, not bytes
             params[2:4] = [late_from.decode("ascii"), letter_by.decode("ascii")]
-        late_from_due, letter_by_due = _instant_of(dialect, "d.due_on", 3), _instant_of(dialect, "l.due_on", 4)
+        late_from_due, letter_by_due = (
+            _instant_of(dialect, "d.due_on", 3),
+            _instant_of(dialect, "l.due_on", 4),
+        )
         rows = await self.db.read(
             "WITH returned AS MATERIALIZED (SELECT d.unit_code,"
             f" {flag(f'{late_from_due} <= d.returned_at')} AS late,"
@@ -256,7 +266,8 @@ class SqlLetters(LetterRepository):
             " SELECT unit_code, COUNT(*) AS returned, SUM(late) AS returned_late,"
             f" SUM({flag('on_time = 1')}) AS letters_on_time,"
             f" SUM({flag('on_time = 0')}) AS letters_late,"
-            f" SUM({flag('late = 1 AND on_time IS NULL')}) AS letters_missing FROM returned GROUP BY unit_code",
+            f" SUM({flag('late = 1 AND on_time IS NULL')}) AS letters_missing"
+            " FROM returned GROUP BY unit_code",
             params,
         )
         return {
@@ -276,7 +287,8 @@ class SqlLetters(LetterRepository):
             where = f" AND d.unit_code IN ({placeholders(unit_codes)})"
             params += list(unit_codes)
         rows = await self.db.read(
-            f"{_LETTERS[self.db.dialect]} WHERE l.issued_at >= ? AND l.issued_at < ?{where} ORDER BY l.id", params
+            f"{_LETTERS[self.db.dialect]} WHERE l.issued_at >= ? AND l.issued_at < ?{where} ORDER BY l.id",
+            params,
         )
         return [letter(r) for r in rows]
 

@@ -20,7 +20,17 @@ from storage.records import (
     PersonalData,
     PersonalDossier,
 )
-from storage.sql.common import Connection, Database, first, iso, json_list, json_record, placeholders, record_audit
+from storage.sql.common import (
+    Connection,
+    Database,
+    first,
+    iso,
+    json_list,
+    json_record,
+    placeholders,
+    position,
+    record_audit,
+)
 
 ERASED = "[đã xóa]"  # what an audit detail says where a name, phone or chat id was
 # A bare chat id shorter than this is not scrubbed from audit details: "1001" could be part of
@@ -257,7 +267,9 @@ def erase(
             scrubbed.add(chat_id)
     for value in sorted(scrubbed, key=len, reverse=True):  # "telegram:123456" before "123456"
         db.execute(
-            "UPDATE audit SET detail = REPLACE(detail, ?1, ?2) WHERE instr(detail, ?1) > 0", (value, ERASED)
+            "UPDATE audit SET detail = REPLACE(detail, ?1, ?2)"
+            f" WHERE {position(db.dialect, '?1', 'detail')} > 0",
+            (value, ERASED),
         )
     return Forgotten(
         dossiers=len(dossier_ids), answers=answers, chats=len(forgotten_chats), closed_cases=sorted(closed)

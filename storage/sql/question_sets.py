@@ -83,7 +83,10 @@ class SqlQuestionSets(QuestionSetRepository):
             row = first(db, "SELECT set_id, version FROM question_sets WHERE id = ?", (row_id,))
             if row is None:
                 return False
-            db.execute("UPDATE question_sets SET active = (id = ?) WHERE set_id = ?", (row_id, row["set_id"]))
+            db.execute(
+                "UPDATE question_sets SET active = CASE WHEN id = ? THEN 1 ELSE 0 END WHERE set_id = ?",
+                (row_id, row["set_id"]),
+            )
             record_audit(db, actor, "question set activated", f"{row['set_id']} v{row['version']}", now)
             return True
 

@@ -117,7 +117,7 @@ class SqlSurveys(SurveyRepository):
             _advance(db, current, next_step, now)
             row = first(
                 db,
-                f"UPDATE answers SET {change}, completed_at = CASE WHEN ? THEN ? ELSE completed_at END"
+                f"UPDATE answers SET {change}, completed_at = CASE WHEN ? = 1 THEN ? ELSE completed_at END"
                 f" WHERE dossier_id = ? AND channel = ? AND chat_id = ? RETURNING {_ANSWER_COLUMNS}",
                 (*params, next_step is None, iso(now), current.dossier_id, current.channel, current.chat_id),
             )

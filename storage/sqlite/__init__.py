@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -33,6 +34,12 @@ class SQLiteStorage(SqlStorage):
                 self._serving = _lock(self.path)
             except OSError as exc:
                 raise unavailable(self.path, exc) from exc
+
+    async def ping(self) -> None:
+        try:
+            await self.db.read("SELECT 1")
+        except (sqlite3.Error, RuntimeError) as exc:  # RuntimeError: not open, or closed
+            raise unavailable(self.path, exc, "read") from exc
 
     async def close(self) -> None:
         await self.db.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.base import Storage
+from storage.postgresql import PostgreSQLStorage
 from storage.records import (
     Answer,
     Case,
@@ -27,7 +28,6 @@ from storage.records import (
     Survey,
     Unit,
 )
-from storage.postgresql import PostgreSQLStorage
 from storage.sqlite import SQLiteStorage
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ ZALO_A = Contact(channel="zalo", chat_id="z-an")
 @pytest.fixture(params=[*sorted(BACKENDS), "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "postgresql":
-        backend: Storage = PostgreSQLStorage(request.getfixturevalue("postgresql_url"))
+        backend: Storage = PostgreSQLStorage(request.getfixturevalue("postgresql_migrated_url"))
     else:
         backend = BACKENDS[request.param](tmp_path)
     await backend.open()
@@ -188,4 +188,3 @@ async def open_case(
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
-

@@ -5,42 +5,18 @@ when present, else the server named by FEEDBACK_BOT_TEST_POSTGRESQL (skipped whe
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-psycopg = pytest.importorskip("psycopg")
-
-from storage.migrating import migration_list  # noqa: E402
-from storage.postgresql.migrate import SchemaTooNew, migrate, migration_status  # noqa: E402
-from storage.sqlite import SQLiteStorage  # noqa: E402
-
-try:
-    from tests.postgresql import postgresql_url
-except ImportError:
-
-    @pytest.fixture
-    def postgresql_url() -> Iterator[str]:
-        """A fresh, empty database on the server FEEDBACK_BOT_TEST_POSTGRESQL names, dropped after."""
-        server = os.environ.get("FEEDBACK_BOT_TEST_POSTGRESQL")
-        if not server:
-            pytest.skip("no PostgreSQL: set FEEDBACK_BOT_TEST_POSTGRESQL to a server's URL")
-        name = f"pgm_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        base, _, _ = server.rpartition("/")
-        try:
-            yield f"{base}/{name}"
-        finally:
-            with psycopg.connect(server, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
+from storage.migrating import migration_list
+from storage.postgresql.migrate import SchemaTooNew, migrate, migration_status
+from storage.sqlite import SQLiteStorage
 
 T = "2026-11-20T02:00:00+00:00"
 NEXT_SEQ = "SELECT value FROM versions WHERE name = 'answer_changes'"

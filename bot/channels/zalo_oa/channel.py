@@ -38,6 +38,7 @@ from bot.channels.zalo_oa.webhook import (
     UserSendText,
     ZaloOAWebhook,
 )
+from bot.metrics import Metrics
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
 from handlers.dispatch import Dispatcher
 from handlers.typed import number_replies, remember_shown
@@ -88,6 +89,7 @@ class ZaloOAChannel:
         outbox: OutboxRepository | None = None,
         *,
         clock: Clock | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.tokens = tokens
@@ -96,6 +98,7 @@ class ZaloOAChannel:
         self.chats = chats
         self.store = store
         self.outbox = outbox  # where answers that never got through are recorded
+        self.metrics = metrics or Metrics()  # counts what is sent, and what is not and why
         self.clock: Clock = clock or LoopClock()
         self.on_feedback: FeedbackHandler | None = None  # ZNS ratings, when something takes them
         self._order = ChatOrder()
@@ -194,6 +197,15 @@ class ZaloOAChannel:
         return delivery
 
     async def _send(
+        self, chat_id: str, replies: Sequence[Reply], *, conversation: bool
+    ) -> tuple[Delivery, str | None]:
+        """Sends replies (see `_transmit`), counted in the metrics."""
+        delivery, error = await self._transmit(chat_id, replies, conversation=conversation)
+        if replies:  # an update answered with nothing sent nothing
+            self.metrics.delivered(CHANNEL, delivery)
+        return delivery, error
+
+    async def _transmit(
         self, chat_id: str, replies: Sequence[Reply], *, conversation: bool
     ) -> tuple[Delivery, str | None]:
         """Sends the replies as texts, each cut into messages of at most 2,000 UTF-16 units,

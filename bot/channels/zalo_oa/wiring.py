@@ -12,6 +12,7 @@ from bot.channels.zalo_oa.tokens import TokenKeeper
 from bot.channels.zalo_oa.webhook import ZaloOAWebhook
 from bot.channels.zalo_oa.zns import ZnsSender
 from bot.config import ZaloOAConfig
+from bot.metrics import Metrics
 from handlers.dispatch import Dispatcher
 from storage.base import Storage
 
@@ -48,11 +49,17 @@ def build_client(settings: ZaloOAConfig, store: Storage) -> OAClient:
     return OAClient(ZaloOAClient(http, tokens), tokens)
 
 
-def build_zns(settings: ZaloOAConfig, store: Storage, made: OAClient, config_secret: str) -> ZnsSender:
+def build_zns(
+    settings: ZaloOAConfig,
+    store: Storage,
+    made: OAClient,
+    config_secret: str,
+    metrics: Metrics | None = None,
+) -> ZnsSender:
     """The ZNS sender; its tracking ids start with a prefix of this install's secret, so that two
     databases on one OA (staging and production, a restored backup) never take each other's ratings."""
     prefix = hashlib.sha256(f"zns:{config_secret}".encode()).hexdigest()[:6] + "-"
-    return ZnsSender(made.client, store.zalo_oa, settings, prefix=prefix)
+    return ZnsSender(made.client, store.zalo_oa, settings, prefix=prefix, metrics=metrics)
 
 
 def build_channel(
@@ -61,6 +68,7 @@ def build_channel(
     dispatcher: Dispatcher,
     webhook: ZaloOAWebhook,
     made: OAClient | None = None,
+    metrics: Metrics | None = None,
 ) -> ZaloOAChannel:
     made = made or build_client(settings, store)
     return ZaloOAChannel(
@@ -71,4 +79,5 @@ def build_channel(
         store.chats,
         store.zalo_oa,
         outbox=store.outbox,
+        metrics=metrics,
     )

@@ -35,8 +35,9 @@ from bot.channels.zalo_oa.client import (
 )
 from bot.channels.zalo_oa.webhook import UserFeedback
 from bot.config import ZaloOAConfig
+from bot.metrics import Metrics
 from handlers.template_ratings import RatingOutcome, RatingScale, TemplateRating, TemplateRatings
-from handlers.templates import TemplateDelivery, TemplatePurpose, TemplateResult
+from handlers.templates import ZNS, TemplateDelivery, TemplatePurpose, TemplateResult
 from storage.base import ZaloOARepository
 from storage.records import Rating
 from storage.zalo_oa_records import ZnsStatus
@@ -66,8 +67,10 @@ class ZnsSender:
         settings: ZaloOAConfig,
         zone: ZoneInfo = ZONE,
         prefix: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
+        self.metrics = metrics or Metrics()  # counts the templates sent, and those not and why
         self.store = store
         self.settings = settings
         self.zone = zone  # Zalo's day, by which the quota is counted
@@ -99,6 +102,20 @@ class ZnsSender:
         tracking_id: str,
         *,
         dossier_id: int | None = None,
+    ) -> TemplateResult:
+        """Sends the template (see `_send_template`), counted in the metrics."""
+        result = await self._send_template(purpose, phone, fields, tracking_id, dossier_id=dossier_id)
+        self.metrics.template_delivered(ZNS, result.delivery)
+        return result
+
+    async def _send_template(
+        self,
+        purpose: TemplatePurpose,
+        phone: str,
+        fields: Mapping[str, str],
+        tracking_id: str,
+        *,
+        dossier_id: int | None,
     ) -> TemplateResult:
         template = self.settings.templates.get(purpose.value)
         tracking_id = f"{self.prefix}{tracking_id}"
