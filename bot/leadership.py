@@ -163,7 +163,7 @@ class Leadership:
                         log.exception("%s: could not start polling as leader; giving the lead up", self.name)
                         await self._depose()
                         await self._disconnect()  # the session's end frees the lock
-            except (psycopg.Error, OSError, TimeoutError) as exc:
+            except Exception as exc:  # psycopg's errors, a timeout, a socket's: the connection is done
                 await self._lost(exc)
             await asyncio.sleep(self.interval)
 
