@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -220,6 +221,36 @@ async def test_a_notice_an_invitation_and_the_digest_go_out_once_from_two_proces
         digests += await head.replies(timeout=10)
         assert sum("Báo cáo ngày" in (m.text or "") for m in digests) == 1, texts_of(digests)
     finally:
+        for bot in (first, second):
+            if bot.process is not None and bot.process.poll() is None:
+                bot.stop()
+
+
+async def test_the_zalo_bot_has_its_own_poller_and_it_is_taken_over_too(tg, zalo, tmp_path, postgresql_url):
+    zalo_token = f"{uuid.uuid4().int % 10**6}:zalo{uuid.uuid4().hex[:8]}"
+    first, second = bots_on(
+        tg, tmp_path, postgresql_url, zalo={"base_url": zalo.base_url, "token": zalo_token}
+    )
+    dan = zalo.user(zalo_token, user_id="mp-dan")
+    first.start()
+    try:
+        assert await asyncio.to_thread(first.logged, "elected polling leader for zalo", 15)
+        assert first.logged(ELECTED)  # Telegram's poller, elected apart
+        second.start()
+        await asyncio.sleep(3)
+        assert not any("elected polling leader" in line for line in second.log)
+        await dan.send_text("/help")
+        assert "/language" in "\n".join(m.text or "" for m in await dan.replies(timeout=15))
+
+        first.kill()
+        killed = time.monotonic()
+        assert await asyncio.to_thread(second.logged, "elected polling leader for zalo", TAKEOVER_SECONDS)
+        assert time.monotonic() - killed < TAKEOVER_SECONDS
+        assert second.logged("zalo: polling as", within=5)
+        await dan.send_text("/help")
+        assert "/language" in "\n".join(m.text or "" for m in await dan.replies(timeout=15))
+    finally:
+        await dan.aclose()
         for bot in (first, second):
             if bot.process is not None and bot.process.poll() is None:
                 bot.stop()
