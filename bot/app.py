@@ -480,6 +480,8 @@ async def serve(config: Config, *, standby: bool = False) -> int:
     # is no file to claim; they elect one poller per bot (bot/leadership.py) and claim outbox work
     # in the database.
     unopened = storage_for(config.database)
+    if standby and is_postgresql(config.database):
+        log.info("--standby: on PostgreSQL every process serves, and one of them polls each bot")
     try:
         if not is_postgresql(config.database) and not await claimed(unopened, config, standby, stop):
             return 0 if stop.is_set() else 1
