@@ -143,7 +143,7 @@ class SqlSurveys(SurveyRepository):
         values = (
             survey.dossier_id, survey.channel, survey.chat_id, survey.question_set,
             survey.question_set_version, rating.value, option_id, iso(now),
-            iso(now) if next_step is None else None, late_flag(dossier_late), survey.dossier_id,
+            iso(now) if next_step is None else None, dossier_late, survey.dossier_id,
         )  # fmt: skip
 
         def record(db: Connection) -> Row | None:
@@ -216,8 +216,7 @@ class SqlSurveys(SurveyRepository):
         values = (
             dossier_id, channel, chat_id, question_set, rating.value, option_id,
             json.dumps([f.model_dump() for f in follow_ups], ensure_ascii=False),
-            json.dumps(dict(texts), ensure_ascii=False), iso(answered_at), iso(now),
-            late_flag(dossier_late), dossier_id,
+            json.dumps(dict(texts), ensure_ascii=False), iso(answered_at), iso(now), dossier_late, dossier_id,
         )  # fmt: skip
 
         def record(db: Connection) -> Row:
@@ -269,9 +268,3 @@ class SqlSurveys(SurveyRepository):
             )
             for r in rows
         ]  # fmt: skip
-
-
-def late_flag(value: bool | None) -> int | None:
-    """A flag as the schema keeps it, INTEGER 0/1 on both backends: psycopg would send a Python
-    bool as a boolean, which PostgreSQL refuses for an integer column."""
-    return None if value is None else int(value)
