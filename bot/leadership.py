@@ -5,20 +5,20 @@ for sending; only the leader polls. Webhook mode needs no leader (every process 
 reaches it), and SQLite needs none either: one process per database (`AlwaysLeader`).
 
 Timing (the goal: when the leader dies, another process polls within 10 s):
-- A follower tries `pg_try_advisory_lock` every INTERVAL_SECONDS (2 s).
+- A follower tries `pg_try_advisory_lock` every INTERVAL_SECONDS (1 s).
 - A leader killed (kill -9, a crash) closes its socket: PostgreSQL ends its session and drops the
-  lock at once, and a follower has it at its next try, within 2 s. It polls after a grace of one
-  leader's check (2 + 1.5 s): a leader whose session was ended while it lives (terminated, the
+  lock at once, and a follower has it at its next try, within 1 s. It polls after a grace of one
+  leader's check (1 + 1 s): a leader whose session was ended while it lives (terminated, the
   server restarted) notices within that and stops first. So another process polls within
-  2 + 3.5 = 5.5 s of a leader's death.
-- A leader cut off from the database (a network fault, the server restarted) is ended by the server
-  only when its TCP keepalives go unanswered: the deploy recipe sets `tcp_keepalives_idle = 5`,
-  `tcp_keepalives_interval = 2`, `tcp_keepalives_count = 2`, so about 5 + 2 × 2 = 9 s after the
-  last packet. The leader must stop polling before that, or two processes would poll: it runs
-  `SELECT 1` every INTERVAL_SECONDS with CHECK_TIMEOUT_SECONDS (1.5 s) to answer, so it stops
-  polling at most 2 + 1.5 = 3.5 s after the last packet (plus the time its channel takes to stop),
-  well inside the 9 s. A follower then polls within 9 + 2 + 3.5 = 14.5 s at worst of a silent cut
-  (shorter keepalives shorten it), within 5.5 s of a kill or a restart.
+  1 + 2 = 3 s of a leader's death.
+- A leader cut off from the database (a network fault) is ended by the server only when its TCP
+  keepalives go unanswered: the deploy recipe (deploy/postgresql.conf.snippet) sets
+  `tcp_keepalives_idle = 3`, `tcp_keepalives_interval = 1`, `tcp_keepalives_count = 2` and
+  `tcp_user_timeout = 5000`, so about 3 + 1 × 2 = 5 s after the last packet. The leader must stop
+  polling before that, or two processes would poll: it runs `SELECT 1` every INTERVAL_SECONDS with
+  CHECK_TIMEOUT_SECONDS (1 s) to answer, so it stops polling at most 1 + 1 = 2 s after the last
+  packet (plus the time its channel takes to stop), well inside the 5 s. A follower then polls
+  within 5 + 1 + 2 = 8 s at worst of a silent cut, within 3 s of a kill or a restart.
 The lock key is a 64-bit hash of the channel and the bot's public id (a Telegram token's digits
 before the colon), or of a hash of the token where it has no such id: never the token itself,
 which is also never logged.
@@ -39,8 +39,8 @@ from storage.postgresql.db import connection_kwargs
 
 log = logging.getLogger(__name__)
 
-INTERVAL_SECONDS = 2.0  # between a follower's tries for the lock, and between a leader's checks
-CHECK_TIMEOUT_SECONDS = 1.5  # a leader's check not answered within this: it is no longer leader
+INTERVAL_SECONDS = 1.0  # between a follower's tries for the lock, and between a leader's checks
+CHECK_TIMEOUT_SECONDS = 1.0  # a leader's check not answered within this: it is no longer leader
 CONNECT_TIMEOUT_SECONDS = 3  # libpq's connect_timeout (whole seconds)
 
 Callback = Callable[[], Awaitable[None]]
