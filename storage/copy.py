@@ -152,7 +152,7 @@ def copy_database(
                         target.execute(
                             sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(sql.Identifier(table))
                         )
-                    restart_identities(target)
+                    restart_identities(target, _autoincrement_marks(src))
                 with target.transaction():
                     return compare(src, target, copied, columns)
             finally:
@@ -204,8 +204,18 @@ def refuse_nonempty(target: psycopg.Connection[Any], ours: set[str], *, before_m
         )
 
 
-def restart_identities(target: psycopg.Connection[Any]) -> None:
-    """Every identity sequence set past the largest id copied, so that new rows take new ids."""
+def _autoincrement_marks(src: sqlite3.Connection) -> dict[str, int]:
+    """The largest id SQLite ever gave each AUTOINCREMENT table (sqlite_sequence), deleted rows
+    included: such an id is never given again (a survey's buttons name its id)."""
+    found = src.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'")
+    if found.fetchone() is None:
+        return {}
+    return {str(name): int(seq) for name, seq in src.execute("SELECT name, seq FROM sqlite_sequence")}
+
+
+def restart_identities(target: psycopg.Connection[Any], marks: dict[str, int] | None = None) -> None:
+    """Every identity sequence set past the largest id copied, or past the largest SQLite ever gave
+    (`marks`, for AUTOINCREMENT tables), so that new rows take new ids."""
     rows = target.execute(
         "SELECT table_name, column_name FROM information_schema.columns"
         " WHERE table_schema = current_schema() AND is_identity = 'YES'"
@@ -213,12 +223,14 @@ def restart_identities(target: psycopg.Connection[Any]) -> None:
     for table, column in rows:
         target.execute(
             sql.SQL(
-                "SELECT setval(pg_get_serial_sequence({name}, {column_name}), COALESCE(MAX({column}), 1),"
-                " MAX({column}) IS NOT NULL) FROM {table}"
+                "SELECT setval(pg_get_serial_sequence({name}, {column_name}),"
+                " GREATEST(MAX({column}), {mark}, 1), GREATEST(MAX({column}), {mark}) IS NOT NULL)"
+                " FROM {table}"
             ).format(
                 name=sql.Literal(sql.Identifier(table).as_string(target)),
                 column_name=sql.Literal(column),
                 column=sql.Identifier(column),
+                mark=sql.Literal((marks or {}).get(table)),
                 table=sql.Identifier(table),
             )
         )

@@ -320,6 +320,16 @@ def test_ids_go_on_after_the_copy(source: Path, postgresql_url: str):
     assert change > last_change  # the counter went on from the copied value
 
 
+def test_an_id_sqlite_gave_once_is_not_given_again_after_the_copy(source: Path, postgresql_url: str):
+    with sqlite3.connect(source) as db:  # the newest survey gone (a refusal, an erasure)
+        (newest,) = db.execute("SELECT MAX(id) FROM surveys").fetchone()
+        db.execute("DELETE FROM surveys WHERE id = ?", (newest,))
+    copy_database(source, postgresql_url)
+    with psycopg.connect(postgresql_url) as pg:
+        (next_id,) = pg.execute("SELECT nextval(pg_get_serial_sequence('surveys', 'id'))").fetchone()
+    assert next_id > newest  # its buttons, still in some chat, name no new survey
+
+
 def test_a_target_with_rows_is_refused_and_left_as_it_was(
     config_file: Path, source: Path, postgresql_migrated_url: str, capsys
 ):

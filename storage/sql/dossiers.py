@@ -29,6 +29,7 @@ from storage.records import (
     PutResult,
 )
 from storage.sql.common import (
+    SQLITE,
     Connection,
     Database,
     Row,
@@ -135,11 +136,18 @@ def unit_names(db: Connection, codes: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def first_id(db: Connection) -> int:
-    """The id SQLite gives the next dossier: one more than the largest (rowid allocation)."""
-    row = first(db, "SELECT COALESCE(MAX(id), 0) + 1 FROM dossiers")
-    assert row is not None
-    return int(row[0])
+def new_ids(db: Connection, count: int) -> list[int]:
+    """The ids the next `count` dossiers get, as the database would give them: on SQLite one more
+    than the largest, and on; on PostgreSQL taken from the column's sequence, which a dossier
+    added another way (add_dossier) also takes from, so the two never collide."""
+    if db.dialect == SQLITE:
+        row = first(db, "SELECT COALESCE(MAX(id), 0) + 1 FROM dossiers")
+        assert row is not None
+        return list(range(int(row[0]), int(row[0]) + count))
+    rows = db.execute(
+        "SELECT nextval(pg_get_serial_sequence('dossiers', 'id')) FROM generate_series(1, ?)", (count,)
+    ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 def queue_invitations(db: Connection, dossier_id: int, at: datetime) -> None:
@@ -320,19 +328,19 @@ class SqlDossiers(DossierRepository):
                     )
                 current[facts.code] = values
             # The rows as they stand now, without reading them back: every column of a dossier
-            # created or updated here is known. A new dossier's id is the one SQLite would give it
-            # (one more than the largest), given explicitly so that it is known too.
+            # created or updated here is known. A new dossier's id is the one the database would
+            # give it (new_ids), given explicitly so that it is known too.
             rows = {code: dict(zip(row.keys(), row, strict=True)) for code, row in stored.items()}
-            next_id = first_id(db)
+            ids = new_ids(db, len(created)) if created else []
             inserted = []
-            for n, (code, new) in enumerate(created.items()):
+            for new_id, (code, new) in zip(ids, created.items(), strict=True):
                 row = rows[code] = dict(zip(FACT_COLUMNS, current[code], strict=True))
                 row.update(
-                    id=next_id + n, code=code, unit_name=names[row["unit_code"]], link_id=new.link_id,
+                    id=new_id, code=code, unit_name=names[row["unit_code"]], link_id=new.link_id,
                     survey_code=new.survey_code, created_at=at, updated_at=at, returned_at=None,
                     answered=False, state=None,
                 )  # fmt: skip
-                inserted.append((next_id + n, code, *current[code], new.link_id, new.survey_code, at, at))
+                inserted.append((new_id, code, *current[code], new.link_id, new.survey_code, at, at))
             db.executemany(
                 f"INSERT INTO dossiers (id, code, {', '.join(FACT_COLUMNS)}, link_id, survey_code,"
                 f" created_at, updated_at) VALUES (?, ?, {placeholders(FACT_COLUMNS)}, ?, ?, ?, ?)",

@@ -34,6 +34,15 @@ _LETTER_SENT = flag(
     "EXISTS (SELECT 1 FROM letters l JOIN letter_deliveries x ON x.letter_id = l.id"
     " WHERE l.dossier_id = ? AND x.status = 'sent')"
 )
+# PostgreSQL: a text set as SQLite's json_set sets it: in its place if the question was answered
+# before, else last, so the texts keep the order they were given in (jsonb would sort the keys).
+TEXT_SET_IN_ORDER = (
+    "texts = (SELECT COALESCE(json_object_agg(k, v ORDER BY o), '{}'::json)::text FROM ("
+    "SELECT key AS k, CASE WHEN key = ?1 THEN to_json(?2::text) ELSE value END AS v, ord AS o"
+    " FROM json_each(texts::json) WITH ORDINALITY AS t(key, value, ord)"
+    " UNION ALL SELECT ?1, to_json(?2::text), 9223372036854775807"
+    " WHERE NOT EXISTS (SELECT 1 FROM json_each(texts::json) WHERE key = ?1)) x)"
+)
 _ANSWER_COLUMNS_OF_A = ", ".join(f"a.{name}" for name in ANSWER_FIELDS)
 
 
@@ -193,7 +202,7 @@ class SqlSurveys(SurveyRepository):
         written = (
             "texts = json_set(texts, '$.' || json_quote(?), ?)"
             if self.db.dialect == SQLITE
-            else "texts = (texts::jsonb || jsonb_build_object(?::text, ?::text))::text"
+            else TEXT_SET_IN_ORDER
         )
         return await self._update_answer(survey, written, (question_id, text), next_step, now, case_deadline)
 

@@ -302,6 +302,16 @@ async def answered(
 class TestIntake:
     """put_dossiers, the dossier's history and the answers read back: what the intake API stores."""
 
+    async def test_dossiers_put_and_added_one_by_one_never_share_an_id(self, db: Storage):
+        ids = [r.dossier.id for r in await put(db, facts("HS-1"), facts("HS-2"))]
+        ids.append((await add_dossier(db, "HS-3")).id)
+        ids += [r.dossier.id for r in await put(db, facts("HS-4"), n=1)]
+        ids.append((await add_dossier(db, "HS-5")).id)
+        assert len(set(ids)) == 5
+        for code, dossier_id in zip(["HS-1", "HS-2", "HS-3", "HS-4", "HS-5"], ids, strict=True):
+            found = await db.dossiers.get_dossier(code)
+            assert found is not None and found.id == dossier_id
+
     async def test_a_new_dossier_is_created_with_every_fact(self, db: Storage):
         (result,) = await put(db, facts())
         stored = result.dossier

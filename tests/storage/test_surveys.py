@@ -252,17 +252,18 @@ class TestSurveys:
         assert answer.texts == {} and answer.completed_at == T0 + hours(1)
         assert (await db.chats.get_chat_state("telegram", "42")).survey.step is None
 
-    async def test_texts_are_kept_by_question(self, db: Storage):
+    async def test_texts_are_kept_by_question_in_the_order_given(self, db: Storage):
         dossier = await add_dossier(db)
         survey = await start_survey(db, dossier.id)
         await db.surveys.record_rating(
-            survey, rating=Rating.NEUTRAL, option_id="neutral", next_step="comment", now=T0
+            survey, rating=Rating.NEUTRAL, option_id="neutral", next_step="complaint", now=T0
         )
         survey = (await db.chats.get_chat_state("telegram", "42")).survey
-        await db.surveys.record_text(survey, "comment", "Chờ lâu", next_step="idea", now=T0)
+        await db.surveys.record_text(survey, "complaint", "Chờ lâu", next_step="idea", now=T0)
         survey = (await db.chats.get_chat_state("telegram", "42")).survey
         answer = await db.surveys.record_text(survey, "idea", "Thêm quầy", next_step=None, now=T0)
-        assert answer.texts == {"comment": "Chờ lâu", "idea": "Thêm quầy"}
+        assert list(answer.texts.items()) == [("complaint", "Chờ lâu"), ("idea", "Thêm quầy")]
+        assert list((await db.surveys.get_answer(dossier.id)).texts) == ["complaint", "idea"]
 
     async def test_a_text_sent_twice_is_stale(self, db: Storage):
         dossier = await add_dossier(db)
