@@ -43,6 +43,9 @@ POOL_SIZE = 8  # connections, and worker threads, per process
 RETRIES = 12  # runs of a unit of work that keeps racing others before its error is raised
 BATCH = 200  # units of work committed together at most (see Database.write)
 BATCH_RETRIES = 3  # runs of a batch that keeps racing before its units run one at a time
+READ_BATCH = 16  # reads one worker takes at once (see Database.read)
+PREPARE_THRESHOLD = 1  # runs of a statement on a connection before it is prepared (see _configure)
+PREPARED_MAX = 256  # prepared statements kept per connection, the least recently used let go
 CONNECT_TIMEOUT = 10  # seconds
 RACED = (errors.SerializationFailure, errors.DeadlockDetected)
 
@@ -226,6 +229,8 @@ class Database:
         self._lock = threading.Lock()
         self._waiting: list[_Job] = []
         self._draining = False
+        self._reads: list[_Job] = []
+        self._readers = 0
 
     async def open(self) -> None:
         """Connects and applies the migrations. Raises DatabaseUnavailable naming the cause."""
@@ -305,10 +310,29 @@ class Database:
         await self.write(lambda db: db.execute(sql, params))
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
-        def read(conn: psycopg.Connection[PgRow]) -> list[PgRow]:
-            return PgConnection(conn).execute(sql, params).fetchall()
-
-        return await self._run(partial(self._with_connection, read), doing="read")
+        """One statement, on its own. The reads waiting at once are shared out among the workers the
+        writer leaves, each taking up to READ_BATCH and running them one after another on one
+        connection: one hand-over to a thread and one wake-up of the event loop for several reads
+        rather than one each."""
+        if self._threads is None:
+            raise RuntimeError("storage is not open")
+        job = _Job(partial(_fetch_all, sql, params), asyncio.get_running_loop().create_future())
+        with self._lock:
+            self._reads.append(job)
+            start = self._readers < max(1, self.pool_size - 1)
+            if start:
+                self._readers += 1
+        if start:
+            try:
+                self._threads.submit(self._drain_reads)
+            except RuntimeError as exc:  # closed meanwhile
+                with self._lock:
+                    orphans, self._reads, self._readers = self._reads, [], 0
+                _hand_back([(orphan, False, exc) for orphan in orphans])
+        try:
+            return await job.future  # type: ignore[no-any-return]
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise unavailable(self.path, exc, "read") from exc
 
     async def read_one(self, sql: str, params: Sequence[Any] = ()) -> PgRow | None:
         rows = await self.read(sql, params)
@@ -335,6 +359,20 @@ class Database:
             raise RuntimeError("storage is not open")
         with self._pool.connection() as conn:
             return work(conn)
+
+    def _drain_reads(self) -> None:
+        """In a worker thread: runs waiting reads, a few at a time, until none is left."""
+        while True:
+            with self._lock:
+                batch, self._reads = self._reads[:READ_BATCH], self._reads[READ_BATCH:]
+                if not batch:
+                    self._readers -= 1
+                    return
+            try:
+                outcomes = self._with_connection(partial(_run_reads, batch))
+            except BaseException as exc:  # no connection to read on
+                outcomes = [(job, False, exc) for job in batch]
+            _hand_back(outcomes)
 
     def _drain(self) -> None:
         """In a worker thread: writes the waiting units of work, a batch at a time, until none is left."""
@@ -395,6 +433,23 @@ def _run_writes(jobs: list[_Job], conn: psycopg.Connection[PgRow]) -> list[Outco
 
 class _UnitFailed(Exception):
     """A unit of work of a batch without savepoints raised: the batch must run again with them."""
+
+
+def _run_reads(jobs: list[_Job], conn: psycopg.Connection[PgRow]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    db = PgConnection(conn)
+    for n, job in enumerate(jobs):
+        try:
+            outcomes.append((job, True, job.work(db)))
+        except Exception as exc:
+            if conn.broken or conn.closed:
+                return outcomes + [(waiting, False, exc) for waiting in jobs[n:]]
+            outcomes.append((job, False, exc))
+    return outcomes
+
+
+def _fetch_all(sql: str, params: Sequence[Any], db: PgConnection) -> list[PgRow]:
+    return db.execute(sql, params).fetchall()
 
 
 def _together(jobs: list[_Job], conn: psycopg.Connection[PgRow], savepoints: bool) -> list[Outcome]:
@@ -508,6 +563,11 @@ def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+    # A statement is prepared at its second run on a connection (psycopg's default: the sixth),
+    # as SQLite compiles each once: planning the chat-state read took 750 µs, running it prepared
+    # 190. A script of several statements (a migration) is never prepared.
+    conn.prepare_threshold = PREPARE_THRESHOLD
+    conn.prepared_max = PREPARED_MAX
     conn.adapters.register_loader("numeric", NumberLoader)
     conn.adapters.register_dumper(bool, FlagDumper)
 
