@@ -165,7 +165,8 @@ async def test_connections_the_server_dropped_are_replaced_before_they_are_lent(
         name = postgresql_migrated_url.rsplit("/", 1)[1]
         with psycopg.connect(postgresql_server_url, autocommit=True) as admin:  # as a server restart would
             admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
             )
         await store.ping()
