@@ -4,9 +4,12 @@ digest code. In the same run, one plain SQL aggregate over that day's answers is
 floor. Prints both, their ratio, and the peak memory of the process that builds the digests.
 
     .venv/bin/python bench/digest_scale.py [--answers 1000000] [--cases 50000] [--keep DB]
+                                           [--no-postgresql]
 
 The database is built once into a temporary folder (about a minute); the digests are then built in
-a fresh process, so its peak memory is the digest work's own.
+a fresh process, so its peak memory is the digest work's own. Then the same on PostgreSQL: a
+throwaway server of the machine's PostgreSQL, durable (bench/_postgresql.py), the SQLite database
+copied into it by `feedback-bot db copy`'s code (COPY, table by table) and analysed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _city import new_database, peak_mb, units
+from _postgresql import PostgreSQLUnavailable, database, describe, durable_server, skipped
 
 DAY = date(2026, 11, 26)
 YEAR_START = datetime(2025, 11, 27, tzinfo=UTC)
@@ -93,25 +97,35 @@ def _flush(db: sqlite3.Connection, dossiers: list, answers: list) -> None:
     answers.clear()
 
 
-async def measure(path: Path) -> dict[str, float]:
-    """In this process: the floor (one aggregate over the day's answers), then every unit's digest."""
+async def measure(where: str) -> dict[str, float]:
+    """In this process: the floor (one aggregate over the day's answers), then every unit's digest,
+    on the SQLite file or PostgreSQL database `where`."""
     from bot.app import build_handlers
     from bot.config import Config
-    from storage.sqlite import SQLiteStorage
+    from storage.backends import is_postgresql, storage_for
 
     zone_start = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # 26/11 00:00 in Ho Chi Minh City
-    with sqlite3.connect(path) as raw:
-        started = time.perf_counter()
-        raw.execute(
-            "SELECT d.unit_code, a.rating, COUNT(*) FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
-            " WHERE a.answered_at >= ? AND a.answered_at < ? GROUP BY d.unit_code, a.rating",
-            (zone_start.isoformat(), (zone_start + timedelta(days=1)).isoformat()),
-        ).fetchall()
-        floor = time.perf_counter() - started
+    day = (zone_start.isoformat(), (zone_start + timedelta(days=1)).isoformat())
+    aggregate = (
+        "SELECT d.unit_code, a.rating, COUNT(*) FROM answers a JOIN dossiers d ON d.id = a.dossier_id"
+        " WHERE a.answered_at >= ? AND a.answered_at < ? GROUP BY d.unit_code, a.rating"
+    )
+    if is_postgresql(where):
+        import psycopg
 
-    store = SQLiteStorage(path)
+        with psycopg.connect(where) as pg:
+            started = time.perf_counter()
+            pg.execute(aggregate.replace("?", "%s"), day).fetchall()
+            floor = time.perf_counter() - started
+    else:
+        with sqlite3.connect(where) as raw:
+            started = time.perf_counter()
+            raw.execute(aggregate, day).fetchall()
+            floor = time.perf_counter() - started
+
+    store = storage_for(where)
     await store.open()
-    config = Config.model_validate({"database": str(path), "secret": "bench"})
+    config = Config.model_validate({"database": where, "secret": "bench"})
     handlers = build_handlers(config, store)
     started = time.perf_counter()
     digests = await handlers.digests.build(DAY + timedelta(days=1), show=5)
@@ -127,12 +141,52 @@ async def measure(path: Path) -> dict[str, float]:
     }
 
 
+def measured(where: str) -> dict[str, float]:
+    """`measure` in a fresh process."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--measure", where], capture_output=True, text=True, check=True
+    )
+    result: dict[str, float] = json.loads(child.stdout)
+    return result
+
+
+def on_postgresql(path: Path) -> tuple[dict[str, float], str, float]:
+    """The SQLite city copied into a fresh database of a durable throwaway server, then measured.
+    Returns the figures, the server's description and the seconds the copy took."""
+    import psycopg
+
+    from storage.copy import copy_database
+
+    with durable_server() as server, database(server) as url:
+        started = time.perf_counter()
+        checks = copy_database(path, url)
+        assert all(check.ok for check in checks), [c for c in checks if not c.ok]
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute("VACUUM ANALYZE")  # as autovacuum would, given time
+        copied = time.perf_counter() - started
+        return measured(url), describe(server), copied
+
+
+def report(result: dict[str, float], answers: int, cases: int, title: str) -> None:
+    print(
+        f"{title}: {result['units']} units, {answers:,} answers over a year, {cases:,} cases; "
+        f"{result['answers_that_day']} answers on the day"
+    )
+    print(f"  floor: one SQL aggregate over the day's answers   {result['floor'] * 1000:8.1f} ms")
+    print(
+        f"  every unit's digest for the day                  {result['digests'] * 1000:8.1f} ms  "
+        f"ratio {result['digests'] / result['floor']:.1f}"
+    )
+    print(f"  peak memory of the digest process                {result['peak_mb']:8.1f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=int, default=1_000_000)
     parser.add_argument("--cases", type=int, default=50_000)
     parser.add_argument("--keep", type=Path, help="build the database here and keep it")
-    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-postgresql", action="store_true", help="leave out the PostgreSQL run")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(asyncio.run(measure(args.measure))))
@@ -147,20 +201,16 @@ def main() -> None:
                 f"in {time.perf_counter() - started:.0f} s",
                 file=sys.stderr,
             )
-        child = subprocess.run(
-            [sys.executable, __file__, "--measure", str(path)], capture_output=True, text=True, check=True
-        )
-        result = json.loads(child.stdout)
-    print(
-        f"{result['units']} units, {args.answers:,} answers over a year, {args.cases:,} cases; "
-        f"{result['answers_that_day']} answers on the day"
-    )
-    print(f"  floor: one SQL aggregate over the day's answers   {result['floor'] * 1000:8.1f} ms")
-    print(
-        f"  every unit's digest for the day                  {result['digests'] * 1000:8.1f} ms  "
-        f"ratio {result['digests'] / result['floor']:.1f}"
-    )
-    print(f"  peak memory of the digest process                {result['peak_mb']:8.1f} MB")
+        report(measured(str(path)), args.answers, args.cases, "SQLite")
+        if args.no_postgresql:
+            return
+        try:
+            result, server, copied = on_postgresql(path)
+        except PostgreSQLUnavailable as missing:
+            print(skipped(missing))
+            return
+    report(result, args.answers, args.cases, "PostgreSQL")
+    print(f"  {server}; the city copied in {copied:.0f} s")
 
 
 if __name__ == "__main__":

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _postgresql import PostgreSQLUnavailable, database, describe, durable_server, skipped
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
@@ -39,6 +42,8 @@ from bot.channels.telegram import TelegramChannel
 from bot.config import Config
 from handlers.question_set import Scope, load_question_set
 from handlers.question_sets import fingerprint
+from storage.backends import is_postgresql
+from storage.postgresql import PostgreSQLStorage
 from storage.records import Unit
 from storage.sqlite import SQLiteStorage
 from tests.telegram_fake import FakeTelegram, Updates
@@ -99,7 +104,7 @@ def city() -> list[Unit]:
     return units
 
 
-async def add_city(store: SQLiteStorage) -> str:
+async def add_city(store: SQLiteStorage | PostgreSQLStorage) -> str:
     """The city's units, and the shipped questions imported as a set scoped to one district and
     activated. Returns the ward the citizens' dossiers are from."""
     await store.directory.apply_directory(
@@ -115,17 +120,22 @@ async def add_city(store: SQLiteStorage) -> str:
 
 
 async def ours(
-    citizens: int, folder: Path, synchronous: str, in_city: bool = False, profiler: Any = None
+    citizens: int, database: str, synchronous: str = "NORMAL", in_city: bool = False, profiler: Any = None
 ) -> tuple[float, int]:
+    """Our bot on `database`: a SQLite file (with `synchronous`) or a PostgreSQL address."""
     config = Config.model_validate(
         {
-            "database": str(folder / f"bench-{synchronous}-{time.monotonic_ns()}.db"),
+            "database": database,
             "secret": "bench",
             "units": [{"code": "Q1", "name": "UBND Quận 1"}],
             "telegram": {"token": "1:BENCH"},
         }
     )
-    store = SQLiteStorage(config.database, synchronous=synchronous)
+    store: SQLiteStorage | PostgreSQLStorage
+    if is_postgresql(database):
+        store = PostgreSQLStorage(database)
+    else:
+        store = SQLiteStorage(config.database, synchronous=synchronous)
     await store.open()
     await seed_directory(store, config)
     unit = await add_city(store) if in_city else "Q1"
@@ -201,15 +211,32 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
-async def measure(citizens: int, rounds: int, in_city: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="feedback-bench-") as folder:
-        results: dict[str, list[float]] = {"bare": [], "NORMAL": [], "FULL": []}
+def sqlite_file(folder: Path, synchronous: str) -> str:
+    return str(folder / f"bench-{synchronous}-{time.monotonic_ns()}.db")
+
+
+async def measure(citizens: int, rounds: int, in_city: bool, postgresql: bool) -> None:
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="feedback-bench-")))
+        server, missing = None, None
+        if postgresql:
+            try:
+                server = stack.enter_context(durable_server())
+            except PostgreSQLUnavailable as exc:
+                missing = exc
+        results: dict[str, list[float]] = {"bare": [], "NORMAL": [], "FULL": [], "postgresql": []}
         for _ in range(rounds):
             results["bare"].append(await bare(citizens))
-            for synchronous in ("NORMAL", "FULL"):
-                rate, answered = await ours(citizens, Path(folder), synchronous, in_city)
+            runs = [(synchronous, lambda s=synchronous: contextlib.nullcontext(sqlite_file(folder, s)))
+                    for synchronous in ("NORMAL", "FULL")]  # fmt: skip
+            if server is not None:
+                runs.append(("postgresql", partial(database, server)))
+            for name, where in runs:
+                with where() as address:
+                    rate, answered = await ours(citizens, address, name, in_city)
                 assert answered == citizens, f"{answered} answers stored for {citizens} citizens"
-                results[synchronous].append(rate)
+                results[name].append(rate)
+        described = describe(server) if server is not None else None
     base = statistics.median(results["bare"])
     where = "a city of 371 units, a district's set active" if in_city else "one unit, the shipped set"
     print(f"{citizens} citizens x 4 updates ({where}), median of {rounds} rounds")
@@ -220,6 +247,13 @@ async def measure(citizens: int, rounds: int, in_city: bool) -> None:
     ):
         rate = statistics.median(results[synchronous])
         print(f"  feedback-bot, SQLite file {label:<22} {rate:8.0f} updates/s  ratio {rate / base:.2f}")
+    if results["postgresql"]:
+        rate = statistics.median(results["postgresql"])
+        label = "feedback-bot, PostgreSQL (pool of 8, SERIALIZABLE)"
+        print(f"  {label:<49}{rate:8.0f} updates/s  ratio {rate / base:.2f}")
+        print(f"    {described}")
+    elif missing is not None:
+        print(skipped(missing))
     print("  every answer of every citizen was read back from the database after each run")
 
 
@@ -228,8 +262,13 @@ def main() -> None:
     parser.add_argument("--citizens", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--city", action="store_true", help="371 units and an active district set")
+    parser.add_argument("--no-postgresql", action="store_true", help="leave out the PostgreSQL row")
     parser.add_argument(
-        "--profile", action="store_true", help="profile the updates of one run of ours with pyinstrument"
+        "--profile",
+        choices=("sqlite", "postgresql"),
+        nargs="?",
+        const="sqlite",
+        help="profile the updates of one run of ours with pyinstrument (on SQLite unless named)",
     )
     args = parser.parse_args()
     if args.profile:
@@ -238,14 +277,18 @@ def main() -> None:
         # The event loop's thread only: the database's thread runs beside it, and shows here as
         # waits (epoll, taking the GIL back) where the loop had nothing else to do.
         profiler = Profiler(interval=0.0002, async_mode="disabled")
-        with tempfile.TemporaryDirectory() as folder:
-            asyncio.run(ours(args.citizens, Path(folder), "NORMAL", args.city, profiler))
+        with contextlib.ExitStack() as stack:
+            if args.profile == "postgresql":
+                address = stack.enter_context(database(stack.enter_context(durable_server())))
+            else:
+                address = sqlite_file(Path(stack.enter_context(tempfile.TemporaryDirectory())), "NORMAL")
+            asyncio.run(ours(args.citizens, address, "NORMAL", args.city, profiler))
         profiler.print(show_all=False)
         flat = profiler.output_text(flat=True, unicode=True, color=False).splitlines()
         print("Where the time went (self time, top 25):")
         print("\n".join([line for line in flat if line[:1].isdigit()][:25]))
         return
-    asyncio.run(measure(args.citizens, args.rounds, args.city))
+    asyncio.run(measure(args.citizens, args.rounds, args.city, not args.no_postgresql))
 
 
 if __name__ == "__main__":

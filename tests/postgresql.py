@@ -41,6 +41,8 @@ SERVER_SETTINGS = {
     "max_connections": "200",
     "timezone": "UTC",
 }
+# A benchmark's server (bench/_postgresql.py) waits for the disk at every commit, as a deployment's.
+DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 # A server's folder: /tmp/feedback-bot-pg-*, with the pid of the test session that owns it.
 FOLDER_PREFIX = "feedback-bot-pg-"
 OWNER_FILE = "owner.pid"
@@ -149,8 +151,9 @@ class ThrowawayServer:
             extra_groups=[] if self.as_user else None,
         )
 
-    def start(self, settings: str = "") -> None:
-        """initdb, then start the server; `settings` (postgresql.conf lines) are added to its config."""
+    def start(self, settings: str = "", *, durable: bool = False) -> None:
+        """initdb, then start the server; `settings` (postgresql.conf lines) are added to its config.
+        Durable: with DURABLE_SETTINGS rather than the tests' speed over safety."""
         made = self._run(
             "initdb",
             "--pgdata",
@@ -175,7 +178,8 @@ class ThrowawayServer:
         for _attempt in range(3):
             self.port = free_port()
             options = [f"-p {self.port}", f"-k {self.folder}"]
-            options += [f"-c {name}={value}" for name, value in SERVER_SETTINGS.items()]
+            chosen = {**SERVER_SETTINGS, **DURABLE_SETTINGS} if durable else SERVER_SETTINGS
+            options += [f"-c {name}={value}" for name, value in chosen.items()]
             started = self._run(
                 "pg_ctl", "start", "--pgdata", str(self.data), "--log", str(self.log), "--wait",
                 "--timeout", "30", "--options", " ".join(options),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from functools import partial
 
 import psycopg
 import pytest
@@ -63,24 +64,62 @@ async def test_rows_read_by_name_position_and_as_a_mapping(postgresql_migrated_u
 
 
 async def test_units_of_work_that_race_run_again_until_each_counts_once(postgresql_migrated_url: str):
-    db = Database(postgresql_migrated_url, pool_size=8)
-    await db.open()
+    # Two pools, as two processes: the units of work of one process never race each other (they
+    # are committed in batches, one batch at a time), those of two processes do.
+    first, second = Database(postgresql_migrated_url), Database(postgresql_migrated_url)
+    await first.open()
+    await second.open()
     try:
-        await db.execute("INSERT INTO versions (name, value) VALUES ('race', 0)")
+        await first.execute("INSERT INTO versions (name, value) VALUES ('race', 0)")
         runs = 0
         lock = threading.Lock()
+        # The first unit of each process waits, after its read, for the other's: a sure race. (The
+        # first two worker threads to run one are the two processes': one waits in its batch.)
+        both_read = threading.Barrier(2, timeout=10)
+        met: set[int] = set()
 
         def bump(c: PgConnection) -> None:
             nonlocal runs
             with lock:
                 runs += 1
+                meet = len(met) < 2 and threading.get_ident() not in met
+                met.add(threading.get_ident())
             value = c.execute("SELECT value FROM versions WHERE name = 'race'").fetchone()[0]
+            if meet:
+                both_read.wait()
             c.execute("UPDATE versions SET value = ? WHERE name = 'race'", (value + 1,))
 
         # A read then a write: without SERIALIZABLE, two at once would both write the same number.
-        await asyncio.gather(*(db.write(bump) for _ in range(40)))
-        assert (await db.read_one("SELECT value FROM versions WHERE name = 'race'"))[0] == 40
+        await asyncio.gather(*(db.write(bump) for _ in range(20) for db in (first, second)))
+        assert (await first.read_one("SELECT value FROM versions WHERE name = 'race'"))[0] == 40
         assert runs > 40  # some ran again: they raced
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_concurrent_units_of_work_commit_together_and_one_that_fails_is_rolled_back_alone(
+    postgresql_migrated_url: str,
+):
+    db = Database(postgresql_migrated_url)
+    await db.open()
+    try:
+        await db.execute("INSERT INTO units (code, name) VALUES ('TAKEN', 'first')")
+
+        def add(n: int, c: PgConnection) -> int:
+            c.execute("INSERT INTO units (code, name) VALUES (?, ?)", (f"U{n}", f"Unit {n}"))
+            if n % 3 == 0:
+                raise ValueError(n)
+            if n % 3 == 1:
+                c.execute("INSERT INTO units (code, name) VALUES ('TAKEN', 'again')")
+            return n
+
+        writes = (db.write(partial(add, n)) for n in range(30))
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        assert [type(o).__name__ for o in outcomes[:3]] == ["ValueError", "UniqueViolation", "int"]
+        assert [str(o) for o in outcomes[::3]] == [str(n) for n in range(0, 30, 3)]
+        rows = await db.read("SELECT code FROM units ORDER BY code")
+        assert sorted(row[0] for row in rows) == sorted(["TAKEN", *(f"U{n}" for n in range(2, 30, 3))])
     finally:
         await db.close()
 

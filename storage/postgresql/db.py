@@ -12,10 +12,12 @@ processes write at once, and PostgreSQL says when one must run again (it is then
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +41,11 @@ T = TypeVar("T")
 ENV_PASSWORD = "FEEDBACK_BOT_DATABASE_PASSWORD"
 POOL_SIZE = 8  # connections, and worker threads, per process
 RETRIES = 12  # runs of a unit of work that keeps racing others before its error is raised
+BATCH = 200  # units of work committed together at most (see Database.write)
+BATCH_RETRIES = 3  # runs of a batch that keeps racing before its units run one at a time
+READ_BATCH = 16  # reads one worker takes at once (see Database.read)
+PREPARE_THRESHOLD = 1  # runs of a statement on a connection before it is prepared (see _configure)
+PREPARED_MAX = 256  # prepared statements kept per connection, the least recently used let go
 CONNECT_TIMEOUT = 10  # seconds
 RACED = (errors.SerializationFailure, errors.DeadlockDetected)
 
@@ -218,6 +225,12 @@ class Database:
         self.pool_size = pool_size
         self._pool: ConnectionPool[psycopg.Connection[PgRow]] | None = None
         self._threads: ThreadPoolExecutor | None = None
+        # Units of work waiting to be written; the event loop appends, a worker takes them in batches.
+        self._lock = threading.Lock()
+        self._waiting: list[_Job] = []
+        self._draining = False
+        self._reads: list[_Job] = []
+        self._readers = 0
 
     async def open(self) -> None:
         """Connects and applies the migrations. Raises DatabaseUnavailable naming the cause."""
@@ -265,18 +278,61 @@ class Database:
             self._threads = None
 
     async def write(self, unit_of_work: Callable[[PgConnection], T]) -> T:
-        """Runs `unit_of_work` in one transaction; returns once it is committed. If it raises, its
-        changes are rolled back. Raced by another writer, it runs again, whole."""
-        return await self._run(partial(self._transaction, unit_of_work), doing="write to")
+        """Runs `unit_of_work` in a transaction; returns once it is committed. If it raises, its
+        changes are rolled back (and no one else's). Raced by another writer, it runs again, whole.
+
+        Group commit, as SQLite's Database does: the units of work of this process that wait at
+        once run one after another in one transaction, each in a SAVEPOINT, by one worker at a
+        time. Under load that is one COMMIT (one wait for the disk) for many chats, and no two
+        units of one process race each other: concurrent SERIALIZABLE transactions that read and
+        insert near the same rows (a chat's survey, the newest answers) fail each other, and at
+        200 chats at once some ran out of retries. Nobody is answered before their COMMIT."""
+        if self._threads is None:
+            raise RuntimeError("storage is not open")
+        loop = asyncio.get_running_loop()
+        job = _Job(unit_of_work, loop.create_future())
+        with self._lock:
+            self._waiting.append(job)
+            start, self._draining = not self._draining, True
+        if start:
+            try:
+                self._threads.submit(self._drain)
+            except RuntimeError as exc:  # closed meanwhile
+                with self._lock:
+                    orphans, self._waiting, self._draining = self._waiting, [], False
+                _hand_back([(orphan, False, exc) for orphan in orphans])
+        try:
+            return await job.future  # type: ignore[no-any-return]
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise unavailable(self.path, exc, "write to") from exc
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.write(lambda db: db.execute(sql, params))
 
     async def read(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
-        def read(conn: psycopg.Connection[PgRow]) -> list[PgRow]:
-            return PgConnection(conn).execute(sql, params).fetchall()
-
-        return await self._run(partial(self._with_connection, read), doing="read")
+        """One statement, on its own. The reads waiting at once are shared out among the workers the
+        writer leaves, each taking up to READ_BATCH and running them one after another on one
+        connection: one hand-over to a thread and one wake-up of the event loop for several reads
+        rather than one each."""
+        if self._threads is None:
+            raise RuntimeError("storage is not open")
+        job = _Job(partial(_fetch_all, sql, params), asyncio.get_running_loop().create_future())
+        with self._lock:
+            self._reads.append(job)
+            start = self._readers < max(1, self.pool_size - 1)
+            if start:
+                self._readers += 1
+        if start:
+            try:
+                self._threads.submit(self._drain_reads)
+            except RuntimeError as exc:  # closed meanwhile
+                with self._lock:
+                    orphans, self._reads, self._readers = self._reads, [], 0
+                _hand_back([(orphan, False, exc) for orphan in orphans])
+        try:
+            return await job.future  # type: ignore[no-any-return]
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise unavailable(self.path, exc, "read") from exc
 
     async def read_one(self, sql: str, params: Sequence[Any] = ()) -> PgRow | None:
         rows = await self.read(sql, params)
@@ -304,17 +360,163 @@ class Database:
         with self._pool.connection() as conn:
             return work(conn)
 
-    def _transaction(self, unit_of_work: Callable[[PgConnection], T]) -> T:
-        for attempt in range(RETRIES):
+    def _drain_reads(self) -> None:
+        """In a worker thread: runs waiting reads, a few at a time, until none is left."""
+        while True:
+            with self._lock:
+                batch, self._reads = self._reads[:READ_BATCH], self._reads[READ_BATCH:]
+                if not batch:
+                    self._readers -= 1
+                    return
             try:
-                return self._with_connection(partial(_once, unit_of_work))
+                outcomes = self._with_connection(partial(_run_reads, batch))
+            except BaseException as exc:  # no connection to read on
+                outcomes = [(job, False, exc) for job in batch]
+            _hand_back(outcomes)
+
+    def _drain(self) -> None:
+        """In a worker thread: writes the waiting units of work, a batch at a time, until none is left."""
+        while True:
+            with self._lock:
+                batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+                if not batch:
+                    self._draining = False
+                    return
+            try:
+                outcomes = self._with_connection(partial(_run_writes, batch))
+            except BaseException as exc:  # no connection, or one lost: nothing of the batch committed
+                outcomes = [(job, False, exc) for job in batch]
+            _hand_back(outcomes)
+
+
+@dataclass(frozen=True)
+class _Job:
+    work: Callable[[PgConnection], Any]
+    future: asyncio.Future[Any]
+
+
+Outcome = tuple[_Job, bool, Any]  # (job, succeeded, its result or exception)
+
+
+def _run_writes(jobs: list[_Job], conn: psycopg.Connection[PgRow]) -> list[Outcome]:
+    """Runs the units of work in one transaction, again while it races another process's, and
+    one at a time if it keeps racing or fails for a reason not a single unit's (its COMMIT).
+
+    The first run has no SAVEPOINT around each unit, which costs two round trips a unit (a fifth
+    fewer updates a second in bench/survey_throughput.py); if a unit raises, the batch runs again
+    with them, so that the unit is rolled back alone."""
+    if len(jobs) > 1:
+        savepoints = False
+        attempt = 0
+        while attempt < BATCH_RETRIES:
+            try:
+                return _together(jobs, conn, savepoints)
+            except _UnitFailed:
+                savepoints = True
+                continue
             except RACED as exc:
-                if attempt == RETRIES - 1:
+                log.debug("%d units of work raced another process (%s)", len(jobs), type(exc).__name__)
+            except Exception:
+                if conn.broken or conn.closed:
                     raise
-                log.debug("a unit of work raced another (%s); running it again", type(exc).__name__)
-            # A short random pause, growing, so two that raced do not race again at once.
-            time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
-        raise AssertionError("unreachable")
+                break
+            _pause(attempt)
+            attempt += 1
+    outcomes: list[Outcome] = []
+    for n, job in enumerate(jobs):
+        try:
+            outcomes.append(_alone(job, conn))
+        except BaseException as exc:  # the connection was lost: those before it are committed
+            return outcomes + [(waiting, False, exc) for waiting in jobs[n:]]
+    return outcomes
+
+
+class _UnitFailed(Exception):
+    """A unit of work of a batch without savepoints raised: the batch must run again with them."""
+
+
+def _run_reads(jobs: list[_Job], conn: psycopg.Connection[PgRow]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    db = PgConnection(conn)
+    for n, job in enumerate(jobs):
+        try:
+            outcomes.append((job, True, job.work(db)))
+        except Exception as exc:
+            if conn.broken or conn.closed:
+                return outcomes + [(waiting, False, exc) for waiting in jobs[n:]]
+            outcomes.append((job, False, exc))
+    return outcomes
+
+
+def _fetch_all(sql: str, params: Sequence[Any], db: PgConnection) -> list[PgRow]:
+    return db.execute(sql, params).fetchall()
+
+
+def _together(jobs: list[_Job], conn: psycopg.Connection[PgRow], savepoints: bool) -> list[Outcome]:
+    """One transaction; with `savepoints`, each unit in a SAVEPOINT, so that one that raises is
+    rolled back alone. A race (or a lost connection) loses the whole transaction, and is raised."""
+    outcomes: list[Outcome] = []
+    db = PgConnection(conn)
+    with conn.transaction():
+        for job in jobs:
+            try:
+                if savepoints:
+                    with conn.transaction():
+                        result = job.work(db)
+                else:
+                    result = job.work(db)
+            except Exception as exc:
+                if isinstance(exc, RACED) or conn.broken or conn.closed:
+                    raise
+                if not savepoints:
+                    raise _UnitFailed from exc
+                outcomes.append((job, False, exc))
+            else:
+                outcomes.append((job, True, result))
+    return outcomes
+
+
+def _alone(job: _Job, conn: psycopg.Connection[PgRow]) -> Outcome:
+    """One unit of work in its own transaction, run again while it races."""
+    for attempt in range(RETRIES):
+        try:
+            return job, True, _once(job.work, conn)
+        except RACED as exc:
+            if attempt == RETRIES - 1:
+                return job, False, exc
+            log.debug("a unit of work raced another (%s); running it again", type(exc).__name__)
+        except Exception as exc:
+            if conn.broken or conn.closed:
+                raise
+            return job, False, exc
+        _pause(attempt)
+    raise AssertionError("unreachable")
+
+
+def _pause(attempt: int) -> None:
+    # A short random pause, growing, so two that raced do not race again at once.
+    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    """In the event loop: hands each job its result; a caller that gave up is skipped."""
+    for job, succeeded, value in outcomes:
+        if job.future.done():
+            continue
+        if succeeded:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
+
+def _hand_back(outcomes: list[Outcome]) -> None:
+    """From the worker thread: one call into each waiting event loop (normally the one)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: no one is left to answer
+            loop.call_soon_threadsafe(_settle, settled)
 
 
 # Collations that order text by its bytes, as SQLite does: stored times (ISO text) and codes must
@@ -361,6 +563,11 @@ def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+    # A statement is prepared at its second run on a connection (psycopg's default: the sixth),
+    # as SQLite compiles each once: planning the chat-state read took 750 µs, running it prepared
+    # 190. A script of several statements (a migration) is never prepared.
+    conn.prepare_threshold = PREPARE_THRESHOLD
+    conn.prepared_max = PREPARED_MAX
     conn.adapters.register_loader("numeric", NumberLoader)
     conn.adapters.register_dumper(bool, FlagDumper)
 
