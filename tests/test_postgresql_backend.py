@@ -43,6 +43,55 @@ def test_sqlite_spellings_are_read_as_postgresql_spells_them():
     )
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        (  # RETURNING on its own line, and a closing semicolon
+            "INSERT OR IGNORE INTO x (a) VALUES (?)\nRETURNING id;",
+            "INSERT INTO x (a) VALUES (%s) ON CONFLICT DO NOTHING\nRETURNING id",
+        ),
+        (
+            "WITH y AS (SELECT 1) INSERT OR IGNORE INTO x SELECT ? FROM y",
+            "WITH y AS (SELECT 1) INSERT INTO x SELECT %s FROM y ON CONFLICT DO NOTHING",
+        ),
+        (  # quoted text, quoted names and comments are not rewritten
+            "SELECT 'THIS IS ' || ?, \"a?b\" -- it's ?\n FROM t WHERE a is ? AND b = 'CROSS JOIN t x ON'",
+            "SELECT 'THIS IS ' || %s, \"a?b\" -- it's ?\n FROM t WHERE a IS NOT DISTINCT FROM %s"
+            " AND b = 'CROSS JOIN t x ON'",
+        ),
+        (
+            "SELECT 1 FROM a CROSS JOIN t x INDEXED BY i ON x.id = a.id WHERE c = ?1 AND d = ?",
+            "SELECT 1 FROM a JOIN t x ON x.id = a.id WHERE c = %(p1)s AND d = %(p2)s",
+        ),
+        (
+            "INSERT OR IGNORE INTO t (a) VALUES ('RETURNING x')",
+            "INSERT INTO t (a) VALUES ('RETURNING x') ON CONFLICT DO NOTHING",
+        ),
+    ],
+)
+def test_only_the_statements_own_words_are_rewritten(written: str, read: str):
+    assert translate(written).sql == read
+
+
+async def test_a_nul_character_is_dropped_rather_than_refused(postgresql_migrated_url: str):
+    db = Database(postgresql_migrated_url)
+    await db.open()
+    try:
+        await db.execute("INSERT INTO units (code, name) VALUES (?, ?)", ("U", "A\x00B"))
+        assert (await db.read_one("SELECT name FROM units"))[0] == "AB"
+    finally:
+        await db.close()
+
+
+async def test_a_database_migrated_by_a_newer_bot_is_refused_in_one_line(postgresql_migrated_url: str):
+    with psycopg.connect(postgresql_migrated_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_migrations (number, name, applied_at) VALUES (999, 'later', 'x')")
+    store = PostgreSQLStorage(postgresql_migrated_url)
+    with pytest.raises(DatabaseUnavailable, match="cannot use the database"):
+        await store.open()
+    await store.close()
+
+
 async def test_rows_read_by_name_position_and_as_a_mapping(postgresql_migrated_url: str):
     db = Database(postgresql_migrated_url)
     await db.open()

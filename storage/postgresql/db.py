@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -33,6 +34,7 @@ from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from storage.base import DatabaseUnavailable
+from storage.postgresql.migrate import SchemaTooNew, migrate
 from storage.sql.common import POSTGRESQL, Dialect
 
 log = logging.getLogger(__name__)
@@ -40,13 +42,19 @@ T = TypeVar("T")
 
 ENV_PASSWORD = "FEEDBACK_BOT_DATABASE_PASSWORD"
 POOL_SIZE = 8  # connections, and worker threads, per process
-RETRIES = 12  # runs of a unit of work that keeps racing others before its error is raised
 BATCH = 200  # units of work committed together at most (see Database.write)
 BATCH_RETRIES = 3  # runs of a batch that keeps racing before its units run one at a time
 READ_BATCH = 16  # reads one worker takes at once (see Database.read)
 PREPARE_THRESHOLD = 1  # runs of a statement on a connection before it is prepared (see _configure)
 PREPARED_MAX = 256  # prepared statements kept per connection, the least recently used let go
 CONNECT_TIMEOUT = 10  # seconds
+# Seconds a unit of work waits for a connection: while the server is down, each fails this soon
+# (DatabaseUnavailable: the citizen is told "not saved, try again") instead of queueing for minutes.
+POOL_WAIT = 5.0
+# Seconds a unit of work that keeps racing other processes' is run again before its error is raised:
+# every answer bumps one counter row (the answers feed's change number), so under a burst from
+# several processes one of two always runs again.
+RACE_BUDGET = 10.0
 RACED = (errors.SerializationFailure, errors.DeadlockDetected)
 
 
@@ -94,12 +102,17 @@ class NumberLoader(Loader):
 
 
 # SQLite's IS with a value; PostgreSQL's IS takes only NULL, TRUE or FALSE.
-IS_NOT_VALUE = re.compile(r"\bIS NOT (?=[?'])")
-IS_VALUE = re.compile(r"\bIS (?=[?'])")
+IS_NOT_VALUE = re.compile(r"\bIS\s+NOT\s+(?=[?'])", re.IGNORECASE)
+IS_VALUE = re.compile(r"\bIS\s+(?=[?'])", re.IGNORECASE)
 # SQLite's CROSS JOIN keeps its tables in the order written; PostgreSQL's takes no ON.
-CROSS_JOIN_ON = re.compile(r"\bCROSS JOIN (\w+(?: \w+)?) ON\b")
-INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")  # SQLite's hint to its planner; PostgreSQL plans alone
+CROSS_JOIN_ON = re.compile(r"\bCROSS\s+JOIN\s+(\w+(?:\s+\w+)?)\s+ON\b", re.IGNORECASE)
+# SQLite's hint to its planner; PostgreSQL plans alone.
+INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.IGNORECASE)
+INSERT_OR_IGNORE = re.compile(r"^(\s*(?:WITH\b.*?\)\s*)?INSERT)\s+OR\s+IGNORE\b", re.IGNORECASE | re.DOTALL)
+RETURNING = re.compile(r"\s+RETURNING\b", re.IGNORECASE)
 NUMBERED = re.compile(r"\?(\d+)")
+# What is not SQL to rewrite: quoted text, quoted names, comments.
+LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -121,28 +134,51 @@ class FlagDumper(Dumper):
 def translate(sql: str) -> Statement:
     """A statement written for SQLite as PostgreSQL reads it: `?` as psycopg's `%s` (`?N` as
     `%(pN)s`), every literal `%` doubled (psycopg reads the whole statement), SQLite's planner hints
-    dropped, and `INSERT OR IGNORE` as `ON CONFLICT DO NOTHING`. A `?` in quotes stays itself."""
-    sql = CROSS_JOIN_ON.sub(r"JOIN \1 ON", sql)
-    sql = IS_VALUE.sub(
-        "IS NOT DISTINCT FROM ", IS_NOT_VALUE.sub("IS DISTINCT FROM ", INDEXED_BY.sub("", sql))
-    )
-    if sql.lstrip().upper().startswith("INSERT OR IGNORE INTO"):
-        sql = sql.lstrip()[: len("INSERT")] + sql.lstrip()[len("INSERT OR IGNORE") :]
-        at = sql.upper().find(" RETURNING ")
-        sql = f"{sql} ON CONFLICT DO NOTHING" if at < 0 else f"{sql[:at]} ON CONFLICT DO NOTHING{sql[at:]}"
-    # As SQLite numbers them: `?N` is the Nth value, a bare `?` one more than the largest before it.
-    numbered = NUMBERED.search(sql) is not None
+    dropped, `IS ?` as `IS NOT DISTINCT FROM`, `CROSS JOIN .. ON` as `JOIN`, and `INSERT OR IGNORE`
+    as `ON CONFLICT DO NOTHING`. Quoted text, quoted names and comments are left as they are."""
+    # Each quoted text, quoted name or comment stands aside as a token while the rest is rewritten;
+    # a token is quoted as text is, so that `IS 'x'` is still seen as IS with a value.
+    kept: list[str] = []
+
+    def aside(found: re.Match[str]) -> str:
+        kept.append(found.group())
+        return f"'\x00{len(kept) - 1}\x00'"
+
+    code = _rewrite(LITERAL.sub(aside, sql))
+    ignore = INSERT_OR_IGNORE.match(code)
+    if ignore:
+        code = code[: ignore.start(1)] + ignore.group(1) + code[ignore.end() :]
+        body = code.rstrip().removesuffix(";")
+        returning = RETURNING.search(body)
+        if returning is None:
+            code = f"{body} ON CONFLICT DO NOTHING"
+        else:
+            code = f"{body[: returning.start()]} ON CONFLICT DO NOTHING{body[returning.start() :]}"
+    return _parameters(re.sub(r"'\x00(\d+)\x00'", lambda token: kept[int(token.group(1))], code))
+
+
+def _rewrite(code: str) -> str:
+    code = CROSS_JOIN_ON.sub(r"JOIN \1 ON", INDEXED_BY.sub("", code))
+    return IS_VALUE.sub("IS NOT DISTINCT FROM ", IS_NOT_VALUE.sub("IS DISTINCT FROM ", code))
+
+
+def _parameters(sql: str) -> Statement:
+    """SQLite's parameters as psycopg's, and `%` doubled, outside and inside quotes (psycopg reads
+    the whole statement); a `?` inside quotes or a comment stays a question mark. As SQLite numbers
+    them: `?N` is the Nth value, a bare `?` one more than the largest before it."""
+    numbered = NUMBERED.search(LITERAL.sub("", sql)) is not None
     out: list[str] = []
-    quoted = False
     largest = n = 0
+    literals = {m.start(): m.end() for m in LITERAL.finditer(sql)}
     while n < len(sql):
+        if n in literals:
+            out.append(sql[n : literals[n]].replace("%", "%%"))
+            n = literals[n]
+            continue
         char = sql[n]
-        if char == "'":
-            quoted = not quoted
-            out.append(char)
-        elif char == "%":
+        if char == "%":
             out.append("%%")
-        elif char == "?" and not quoted:
+        elif char == "?":
             number = NUMBERED.match(sql, n)
             if not numbered:
                 out.append("%s")
@@ -161,9 +197,16 @@ def translate(sql: str) -> Statement:
 
 
 def bound(statement: Statement, parameters: Sequence[Any]) -> Sequence[Any] | dict[str, Any]:
+    values = tuple(_without_nul(value) for value in parameters)
     if statement.numbered:
-        return {f"p{n}": value for n, value in enumerate(parameters, 1)}
-    return tuple(parameters)
+        return {f"p{n}": value for n, value in enumerate(values, 1)}
+    return values
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL's text cannot hold the NUL character, which means nothing in a name or a message:
+    it is dropped rather than refused, so a text SQLite would store is stored here too."""
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
 
 
 class PgConnection:
@@ -234,8 +277,6 @@ class Database:
 
     async def open(self) -> None:
         """Connects and applies the migrations. Raises DatabaseUnavailable naming the cause."""
-        from storage.postgresql.migrate import migrate
-
         self._threads = ThreadPoolExecutor(self.pool_size, thread_name_prefix="postgresql")
         pool: ConnectionPool[psycopg.Connection[PgRow]] = ConnectionPool(
             self.url,
@@ -245,6 +286,7 @@ class Database:
             configure=_configure,
             check=_check_if_idle,
             reset=_note_return,
+            timeout=POOL_WAIT,
             open=False,
             name="feedback-bot",
         )
@@ -260,12 +302,12 @@ class Database:
             applied = await self._run(migrated)
             if applied:
                 log.info("database %s migrated: %s", self.path, ", ".join(f"{n:03d}" for n in applied))
-        except (psycopg.Error, PoolTimeout, OSError, UnsuitableDatabase) as exc:
+        except (psycopg.Error, PoolTimeout, OSError, UnsuitableDatabase, SchemaTooNew) as exc:
             self._pool = None
             await self._run(pool.close)
             self._threads.shutdown(wait=False)
             self._threads = None
-            if isinstance(exc, UnsuitableDatabase):
+            if isinstance(exc, (UnsuitableDatabase, SchemaTooNew)):
                 raise UnsuitableDatabase(f"cannot use the database {self.path}: {exc}") from None
             raise unavailable(self.path, exc) from exc
 
@@ -477,12 +519,13 @@ def _together(jobs: list[_Job], conn: psycopg.Connection[PgRow], savepoints: boo
 
 
 def _alone(job: _Job, conn: psycopg.Connection[PgRow]) -> Outcome:
-    """One unit of work in its own transaction, run again while it races."""
-    for attempt in range(RETRIES):
+    """One unit of work in its own transaction, run again while it races (for RACE_BUDGET)."""
+    give_up = time.monotonic() + RACE_BUDGET
+    for attempt in itertools.count():
         try:
             return job, True, _once(job.work, conn)
         except RACED as exc:
-            if attempt == RETRIES - 1:
+            if time.monotonic() >= give_up:
                 return job, False, exc
             log.debug("a unit of work raced another (%s); running it again", type(exc).__name__)
         except Exception as exc:
@@ -495,7 +538,7 @@ def _alone(job: _Job, conn: psycopg.Connection[PgRow]) -> Outcome:
 
 def _pause(attempt: int) -> None:
     # A short random pause, growing, so two that raced do not race again at once.
-    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+    time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.2)))
 
 
 def _settle(outcomes: list[Outcome]) -> None:
