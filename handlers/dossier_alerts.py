@@ -108,7 +108,7 @@ class DossierAlerts:
     async def _settle(self, alert: DossierAlert, delivery: Delivery, now: datetime) -> None:
         if delivery == Delivery.FAILED:
             next_attempt_at = now + backoff(alert.attempts + 1)
-            await self.letters.retry_alert(alert.id, "not accepted now", next_attempt_at)
+            await self.letters.retry_alert(alert.id, "not accepted now", next_attempt_at, claimed_at=now)
             log.warning(
                 "alert %s (%s) about dossier %s not accepted now; tried again from %s",
                 alert.id, alert.kind.value, alert.dossier_code, next_attempt_at.isoformat(timespec="seconds"),
@@ -119,7 +119,7 @@ class DossierAlerts:
                 "alert %s (%s) about dossier %s was not delivered: %s",
                 alert.id, alert.kind.value, alert.dossier_code, delivery.value,
             )  # fmt: skip
-        await self.letters.finish_alert(alert.id, delivery.value)
+        await self.letters.finish_alert(alert.id, delivery.value, claimed_at=now)
 
     async def _tell_staff(
         self, senders: Mapping[str, Sender], alert: DossierAlert, now: datetime

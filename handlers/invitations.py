@@ -135,7 +135,9 @@ class Invitations:
             await self._finish(invitation, status, now, why)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.outbox.retry_invitation(invitation.id, error, next_attempt_at)
+            return await self.outbox.retry_invitation(
+                invitation.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         return await settle(
             self.chats, address, delivery, now, attempts=invitation.attempts, finish=finish, retry=retry,
@@ -184,7 +186,9 @@ class Invitations:
         zone = self.flow.cases.zone
         if templates.saving_quota():
             tomorrow = next_local_day(now, zone)
-            await self.outbox.retry_invitation(invitation.id, "the day's ZNS quota runs low", tomorrow)
+            await self.outbox.retry_invitation(
+                invitation.id, "the day's ZNS quota runs low", tomorrow, claimed_until=now + LEASE
+            )
             return Outcome.WAITING
         fields = dossier_fields(dossier, zone)
         result = await templates.send_template(
@@ -195,7 +199,9 @@ class Invitations:
             await self._finish(invitation, status, now, why)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.outbox.retry_invitation(invitation.id, error, next_attempt_at)
+            return await self.outbox.retry_invitation(
+                invitation.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         return await settle_template(
             result, now, self.flow.cases.zone, attempts=invitation.attempts, finish=finish, retry=retry,
@@ -205,7 +211,7 @@ class Invitations:
     async def _finish(
         self, invitation: Invitation, status: OutboxStatus, now: datetime, why: str | None = None
     ) -> Outcome:
-        await self.outbox.finish_invitation(invitation.id, status, now, why)
+        await self.outbox.finish_invitation(invitation.id, status, now, why, claimed_until=now + LEASE)
         log.info(
             "invitation %s for dossier %s to %s:%s: %s%s",
             invitation.id,

@@ -94,7 +94,7 @@ class MonthlyReports:
                 or total.complaints.opened
                 or (total.returned and total.returned.returned)
             ):
-                await self.reports.finish_monthly_report(scope, month, now, sent=True)
+                await self.reports.finish_monthly_report(scope, month, now, sent=True, claimed_at=now)
                 empty += 1
                 continue
             name = names[code] if code else ("toàn thành phố" if language == "vi" else "the whole city")
@@ -109,7 +109,7 @@ class MonthlyReports:
                     continue
                 reply = Reply(words, picture=picture if channel in PICTURE_CHANNELS else None)
                 delivered |= await sender.send(chat_id, reply) == Delivery.SENT
-            await self.reports.finish_monthly_report(scope, month, now, sent=delivered)
+            await self.reports.finish_monthly_report(scope, month, now, sent=delivered, claimed_at=now)
             if delivered:
                 sent += 1
             else:
