@@ -102,10 +102,10 @@ class _Chat:
 
 class Courier:
     """Sends outbox messages: different chats' at the same time (at most `at_once` sending), each
-    chat's one after another in the order handed over. A chat whose message is to be retried sends
-    nothing more for now: its later messages stay pending, behind the one retried, so a chat never
-    gets them out of order. A message handed over is held until it has an outcome, so a round that
-    starts meanwhile leaves it alone."""
+    chat's one after another in the order handed over. A chat whose message is to be retried, or
+    was taken by another sender (another process), sends nothing more for now: its later messages
+    stay pending, behind that one, so a chat never gets them out of order. A message handed over is
+    held until it has an outcome, so a round that starts meanwhile leaves it alone."""
 
     def __init__(self, at_once: int = CHATS_AT_ONCE) -> None:
         self._slots = asyncio.Semaphore(at_once)
@@ -157,7 +157,9 @@ class Courier:
                     outcome = Outcome.WAITING
                 queue.waiting.popleft()
                 self._held.discard(item)
-                stalled = stalled or outcome == Outcome.RETRYING
+                # Retried, or claimed by another process since the round read it (that process
+                # sends it now): the chat's later messages wait, so they never overtake it.
+                stalled = stalled or outcome in (Outcome.RETRYING, Outcome.TAKEN)
                 if not future.done():
                     future.set_result(outcome)
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -15,7 +16,7 @@ from itertools import pairwise
 from bot.app import Handlers
 from handlers.cases import CaseAction, CaseButton
 from handlers.chat import Delivery, Reply
-from handlers.outbox import FIRST_RETRY, LEASE, LONGEST_RETRY
+from handlers.outbox import FIRST_RETRY, LEASE, LONGEST_RETRY, Courier, Outcome
 from tests.conftest import NOW, Citizen, add_dossier, labels
 from tests.test_cases import complain, only_case
 
@@ -197,3 +198,24 @@ async def test_an_invitation_is_not_sent_once_its_link_expired(config, store, di
     result = await handlers.invitations.send({"telegram": sender}, late, WEEK)
     assert result.skipped == 1 and sender.attempts == []
     assert row(store, "invitations", "1001")[::3] == ("skipped", "the survey link expired")
+
+
+async def test_a_chats_later_messages_wait_behind_one_another_process_took():
+    """Another process claimed the chat's first message after this round read it: the chat's later
+    messages wait for the next round rather than overtake the one that process is sending."""
+    courier = Courier()
+    tried: list[str] = []
+
+    def send(item: str, outcome: Outcome) -> Callable[[], Awaitable[Outcome]]:
+        async def sent() -> Outcome:
+            tried.append(item)
+            return outcome
+
+        return sent
+
+    first = courier.hand_over("telegram:1001", "notice:1", send("notice:1", Outcome.TAKEN))
+    second = courier.hand_over("telegram:1001", "notice:2", send("notice:2", Outcome.SENT))
+    other = courier.hand_over("telegram:1002", "notice:3", send("notice:3", Outcome.SENT))
+    assert await asyncio.gather(first, second, other) == [Outcome.TAKEN, Outcome.WAITING, Outcome.SENT]
+    assert tried == ["notice:1", "notice:3"]
+    await courier.close()
