@@ -28,7 +28,7 @@ from storage.base import DuplicateZnsMessage, Storage
 from storage.postgresql import PostgreSQLStorage
 from storage.records import DigestStatus, LetterStatus, OutboxStatus
 from storage.sqlite import SQLiteStorage
-from tests.storage.conftest import T0, TREE, hours, open_case, set_units
+from tests.storage.conftest import T0, TREE, answer, hours, open_case, set_units
 from tests.storage.test_letters import extend, put
 from tests.storage.test_outbox import invite, notify
 
@@ -439,3 +439,47 @@ async def test_a_retried_item_is_claimed_again_once_and_the_first_claim_marks_no
     assert await work.claim(second, key, again)
     assert not await work.finish(first, key, T1, True)  # the first claim ended with its retry
     assert await work.finish(second, key, again, True)
+
+
+# Claims of many items in one statement, as the alert and new-case jobs make them -------------------
+
+
+async def test_overlapping_batches_of_alerts_claimed_at_once_claim_each_alert_once(two):
+    first, second = two
+    keys = await make_alerts(first, N)
+    batches = [keys, keys[::-1], keys[: N // 2], keys[N // 3 :]]  # overlapping, in different orders
+    calls = [(db, batch) for batch in batches for db in (first, second)]
+    won = await asyncio.gather(*(db.letters.claim_alerts(batch, T1, lease=LEASE) for db, batch in calls))
+    assert Counter(key for claimed in won for key in claimed) == Counter(keys)
+
+
+async def test_overlapping_batches_of_new_cases_announced_at_once_announce_each_case_once(two):
+    first, second = two
+    keys = await make_cases(first, N)
+    batches = [keys, keys[::-1], keys[: N // 2], keys[N // 3 :]]
+    calls = [(db, batch) for batch in batches for db in (first, second)]
+    won = await asyncio.gather(*(db.cases.mark_announced(batch, T1) for db, batch in calls))
+    assert Counter(key for claimed in won for key in claimed) == Counter(keys)
+    assert await first.cases.unannounced_cases() == []
+
+
+async def test_retention_erasure_run_by_both_processes_at_once_erases_every_dossier(two):
+    """Both processes' nightly runs erase at once: each batch in one transaction (one raced by the
+    other is run again, whole, and erases again what is erased: the same result)."""
+    first, second = two
+    ids = [(await answer(first, f"HS-r{k}", chat=f"r{k}")).dossier_id for k in range(6)]
+    later = T1 + timedelta(days=800)
+
+    async def erase_expired(db: Storage) -> list[int]:
+        erased: list[int] = []
+        while found := await db.privacy.inactive_dossiers(T1 + hours(1), 2):
+            await db.privacy.forget_dossiers(found, actor="retention", now=later, note="hết hạn lưu trữ")
+            erased += found
+        return erased
+
+    mine, theirs = await asyncio.gather(erase_expired(first), erase_expired(second))
+    assert set(mine) | set(theirs) == set(ids)
+    assert await first.privacy.inactive_dossiers(later, 100) == []
+    for dossier_id in ids:
+        dossier = await second.dossiers.get_dossier_by_id(dossier_id)
+        assert dossier is not None and (dossier.citizen_name, dossier.phone) == (None, None)
