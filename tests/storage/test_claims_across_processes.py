@@ -483,3 +483,24 @@ async def test_retention_erasure_run_by_both_processes_at_once_erases_every_doss
     for dossier_id in ids:
         dossier = await second.dossiers.get_dossier_by_id(dossier_id)
         assert dossier is not None and (dossier.citizen_name, dossier.phone) == (None, None)
+
+
+async def test_the_oa_token_refreshed_by_both_processes_at_once_is_written_by_one(two):
+    """Zalo honours a refresh token once: of the processes that read one generation and refreshed
+    it at once, one pair is written, and the others reload it."""
+    first, second = two
+    seeded = await first.zalo_oa.seed_oa_token("rt-env", "hash-1", T0)
+    written = await asyncio.gather(
+        *(
+            db.zalo_oa.save_oa_token(
+                seeded.generation,
+                access_token=f"at-{n}",
+                access_expires_at=T1 + hours(25),
+                refresh_token=f"rt-{n}",
+                now=T1,
+            )
+            for n, db in enumerate([first, second] * ROUNDS)
+        )
+    )
+    (winner,) = [pair for pair in written if pair is not None]
+    assert await second.zalo_oa.get_oa_token() == winner
