@@ -219,3 +219,35 @@ async def test_a_chats_later_messages_wait_behind_one_another_process_took():
     assert await asyncio.gather(first, second, other) == [Outcome.TAKEN, Outcome.WAITING, Outcome.SENT]
     assert tried == ["notice:1", "notice:3"]
     await courier.close()
+
+
+async def test_a_message_whose_turn_comes_long_after_its_round_is_left_for_a_fresh_round():
+    """A backlog waiting for free slots: a message whose turn comes more than half a lease after its
+    round handed it over is not begun (claimed with its round's time, its lease could have run out
+    already, and another process take it over while it is sent); the chat's later ones neither."""
+    seconds = [0.0]
+    courier = Courier(at_once=1, clock=lambda: seconds[0])
+    slow_chat_sends, slot_taken = asyncio.Event(), asyncio.Event()
+    tried: list[str] = []
+
+    def send(item: str, wait: asyncio.Event | None = None) -> Callable[[], Awaitable[Outcome]]:
+        async def sent() -> Outcome:
+            tried.append(item)
+            if wait is not None:
+                slot_taken.set()
+                await wait.wait()
+            return Outcome.SENT
+
+        return sent
+
+    slow = courier.hand_over("telegram:1001", "invitation:1", send("invitation:1", slow_chat_sends))
+    stale = courier.hand_over("telegram:1002", "invitation:2", send("invitation:2"))
+    later = courier.hand_over("telegram:1002", "invitation:3", send("invitation:3"))
+    await asyncio.wait_for(slot_taken.wait(), timeout=5)
+    seconds[0] = (LEASE / 2).total_seconds() + 1  # the one slot was busy all that time
+    slow_chat_sends.set()
+    assert await asyncio.gather(slow, stale, later) == [Outcome.SENT, Outcome.WAITING, Outcome.WAITING]
+    assert tried == ["invitation:1"]
+    fresh = courier.hand_over("telegram:1002", "invitation:2", send("invitation:2"))  # the next round
+    assert await fresh == Outcome.SENT
+    await courier.close()
