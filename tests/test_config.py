@@ -148,3 +148,27 @@ def test_the_config_knows_the_file_it_was_read_from(tmp_path, monkeypatch):
     assert not config_named(None) and config_named("mine.yaml")
     monkeypatch.setenv("FEEDBACK_BOT_CONFIG", "/etc/fb.yaml")
     assert config_named(None)
+
+
+def test_a_postgresql_address_is_kept_as_written_and_a_path_is_a_file(tmp_path):
+    url = "postgresql://feedback_bot@db.internal:5433/feedback"
+    assert load_config(write(tmp_path, f"database: {url}\n")).database == url
+    assert load_config(write(tmp_path, "database: postgresql:///?service=feedback\n")).database == (
+        "postgresql:///?service=feedback"
+    )
+    assert load_config(write(tmp_path, "database: data/x.db\n")).database == tmp_path / "data" / "x.db"
+
+
+@pytest.mark.parametrize(
+    ("address", "named"),
+    [
+        ("postgresql://bot:hunter2@db/feedback", "FEEDBACK_BOT_DATABASE_PASSWORD"),
+        ("postgresql://bot@db/feedback?password=hunter2", "FEEDBACK_BOT_DATABASE_PASSWORD"),
+        ("postgresql://bot@db", "names no database"),
+        ("mysql://bot@db/feedback", "mysql:// is not a database this bot knows"),
+    ],
+)
+def test_a_database_address_the_bot_cannot_use_stops_start_up(tmp_path, address, named):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f"database: {address}\n"))
+    assert named in str(caught.value) and "hunter2" not in str(caught.value)

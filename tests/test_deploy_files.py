@@ -27,7 +27,6 @@ INSTANCES = ("1", "2")  # deploy/README.md starts feedback-bot@1 and feedback-bo
 # Variables the deploy files name that the code of this branch does not read yet, and where they come
 # from. Strict xfail: once the code reads one, its test passes and fails the run: take it out.
 PENDING = {
-    "FEEDBACK_BOT_DATABASE_PASSWORD": "the PostgreSQL backend (storage/postgresql/db.py ENV_PASSWORD)",
     "FEEDBACK_BOT_API_PORT": "bot/config.py ENV_API_PORT (branch leader)",
     "TELEGRAM_WEBHOOK_SECRET": "bot/config.py ENV_TELEGRAM_SECRET (branch leader)",
 }

@@ -113,3 +113,24 @@ async def test_a_server_that_cannot_be_reached_is_named_without_its_password(mon
         await store.open()
     assert "postgresql://bot@127.0.0.1" in str(refused.value) and "s3cret" not in str(refused.value)
     await store.close()
+
+
+async def test_connections_the_server_dropped_are_replaced_before_they_are_lent(
+    postgresql_migrated_url: str, postgresql_server_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("storage.postgresql.db.IDLE_CHECK", 0.0)
+    store = PostgreSQLStorage(postgresql_migrated_url)
+    await store.open()
+    try:
+        await store.ping()
+        name = postgresql_migrated_url.rsplit("/", 1)[1]
+        with psycopg.connect(postgresql_server_url, autocommit=True) as admin:  # as a server restart would
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+        await store.ping()
+        assert await store.directory.list_units() == []
+    finally:
+        await store.close()

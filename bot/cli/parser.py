@@ -13,6 +13,7 @@ from bot.cli.commands import (
     apikey,
     audit,
     cases,
+    db,
     digest,
     directory,
     dossier,
@@ -267,6 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
     whose = erase.add_mutually_exclusive_group(required=True)
     whose.add_argument("--phone", help="every dossier with this phone number")
     whose.add_argument("--dossier", metavar="CODE", help="this dossier")
+
+    schema = actions("db", "the database: its migrations; a move from SQLite to PostgreSQL")
+    command(schema, "migrate", "apply the migrations the configured database lacks", db.migrate_database)
+    command(
+        schema, "status", "every migration, applied or not (exit status 1 while some are pending)",
+        db.show_status,
+    )  # fmt: skip
+    copying = command(
+        schema, "copy", "copy a SQLite database into an empty PostgreSQL one, and check the copy",
+        db.copy_to_postgresql,
+    )  # fmt: skip
+    copying.add_argument(
+        "--from", dest="source", required=True, metavar="sqlite:PATH", help="the SQLite file"
+    )
+    copying.add_argument(
+        "--to", dest="target", required=True, metavar="postgresql://...", help="an empty PostgreSQL database"
+    )
+    copying.add_argument("--batch", type=int, default=5000, help=argparse.SUPPRESS)
 
     oa = actions("zalo-oa", "the Zalo Official Account: its token, ZNS quota and webhook")
     command(oa, "status", "token expiry, ZNS quota left today, last webhook received", zalo_oa.zalo_oa_status)

@@ -46,7 +46,11 @@ class ApiServer:
             log_config=None,  # our logging as set up, not uvicorn's
             access_log=False,
             lifespan="off",
-            proxy_headers=False,
+            # Behind nginx (deploy/nginx.conf) the client's address is its X-Forwarded-For, trusted
+            # only from 127.0.0.1 (uvicorn's forwarded_allow_ips): a forged webhook's log line names
+            # the sender, not the proxy.
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
             server_header=False,
             backlog=BACKLOG,
             timeout_graceful_shutdown=STOP_GRACE_SECONDS,

@@ -230,7 +230,8 @@ class Database:
             max_size=self.pool_size,
             kwargs={**connection_kwargs(), "autocommit": True, "row_factory": pg_row},
             configure=_configure,
-            check=ConnectionPool.check_connection,
+            check=_check_if_idle,
+            reset=_note_return,
             open=False,
             name="feedback-bot",
         )
@@ -342,6 +343,20 @@ def refuse_collation(conn: psycopg.Connection[Any]) -> None:
 def _once(unit_of_work: Callable[[PgConnection], T], conn: psycopg.Connection[PgRow]) -> T:
     with conn.transaction():
         return unit_of_work(PgConnection(conn))
+
+
+IDLE_CHECK = 5.0  # seconds a pooled connection may rest before it is checked when taken again
+
+
+def _note_return(conn: psycopg.Connection[Any]) -> None:
+    conn._feedback_returned_at = time.monotonic()  # type: ignore[attr-defined]
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    """A connection that rested a while is checked before it is lent (the server may have restarted
+    meanwhile); one in steady use is not, which would cost a round trip every statement."""
+    if time.monotonic() - getattr(conn, "_feedback_returned_at", 0.0) > IDLE_CHECK:
+        ConnectionPool.check_connection(conn)
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
