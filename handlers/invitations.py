@@ -84,6 +84,13 @@ class Invitations:
                 if self.courier.holds(item):
                     continue  # being sent: a round before this one handed it over
                 if invitation.channel == ZNS:
+                    # A phone's later invitations wait behind one not due: being retried, or being
+                    # sent by another process (the cool-down is judged once it went).
+                    if chat in behind:
+                        outcomes.append(settled(Outcome.WAITING))
+                        continue
+                    if not due(invitation.next_attempt_at, now):
+                        behind.add(chat)
                     outcomes.append(await self._hand_over_zns(invitation, item, now, cooldown))
                     continue
                 sender = senders.get(invitation.channel)
