@@ -1,5 +1,6 @@
 """Two bot processes' jobs on one PostgreSQL database, run at the same time as the scheduler runs them
-in each: every invitation, notice and digest reaches its chat once, none is lost.
+in each: every invitation, notice and digest reaches its chat once, none is lost; and what one
+process keeps in memory follows what the other writes.
 
 Each process is its own storage (a pool of connections) and its own handlers (its own courier), as
 `feedback-bot run` builds them; the chat platform is one, shared, and slow enough that the two
@@ -22,11 +23,12 @@ from handlers.cases import CaseAction, CaseButton
 from handlers.chat import Delivery, Reply
 from storage.postgresql import PostgreSQLStorage
 from storage.records import CaseState, OutboxStatus
-from tests.conftest import NOW, Citizen, make_config
+from tests.conftest import NOW, Citizen, add_dossier, make_config
 from tests.fakes import RecordingSender
 from tests.test_cases import complain
 from tests.test_digest_delivery import MORNING
 from tests.test_outbox_delivery import WEEK, waiting_citizen
+from tests.test_question_sets import WARD_SET, imported
 
 CITIZENS = 8
 
@@ -119,3 +121,13 @@ async def test_each_digest_goes_once_when_both_processes_send_at_once(processes:
     assert sum(r.sent for r in runs) >= 1 and sum(r.sent for r in again) == 0
     digests = [reply for chat, reply in platform.sent if "Báo cáo ngày 27/11/2026" in reply.text]
     assert len(digests) == sum(r.sent for r in runs)  # each unit's digest once, from one process
+
+
+async def test_a_question_set_the_other_process_activates_is_asked_at_once(processes: Processes):
+    """Each process keeps the active sets and the unit tree in memory, checked against the version
+    the database grows with every change, so the other process's import is seen by the next survey."""
+    first_sets, second_sets = (p.dispatcher.survey.sets for p in processes.both)
+    dossier, _ = await add_dossier(processes.config, processes.store, "HS-001")
+    assert (await first_sets.for_dossier(dossier)).id == "default"  # kept in the first's memory
+    await imported(second_sets, WARD_SET)  # an admin's file, taken by the other process
+    assert (await first_sets.for_dossier(dossier)).id == "ward-five-level"
