@@ -391,6 +391,21 @@ async def test_the_claims_of_a_killed_process_are_taken_over_once_its_lease_ran_
     assert Counter(late[0]) + Counter(late[1]) == Counter(keys[: N // 2])  # taken over, each once
 
 
+@named(LEASED)
+async def test_a_late_mark_racing_the_takeover_of_its_claim_wins_or_loses_whole(two, work: Work):
+    """The first process marks what it claimed just as its lease ran out and the second takes the
+    same items over, at once: for each item exactly one of them wins (marked sent, and then not
+    taken over; or taken over, and then the mark not written), never both, never neither."""
+    first, second = two
+    keys = await work.make(first, N)
+    assert all(await asyncio.gather(*(work.claim(first, key, T1) for key in keys)))
+    taken_at = T1 + LEASE + timedelta(seconds=1)
+    marks = asyncio.gather(*(work.finish(first, key, T1, True) for key in keys))
+    takeovers = asyncio.gather(*(work.claim(second, key, taken_at) for key in keys))
+    marked, taken = await asyncio.gather(marks, takeovers)
+    assert [m != t for m, t in zip(marked, taken, strict=True)] == [True] * N
+
+
 # A lease that ran out and was taken over: the late sender's marks change nothing ------------------
 
 
