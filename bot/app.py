@@ -17,7 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram.error import InvalidToken
 
 from bot.channels.telegram import CHANNEL as TELEGRAM
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import TelegramChannel, TelegramWebhook, webhook_for
 from bot.channels.zalo import CHANNEL as ZALO
 from bot.channels.zalo import Webhook, ZaloChannel, ZaloClient, ZaloError
 from bot.channels.zalo_oa.channel import CHANNEL as ZALO_OA
@@ -26,9 +26,10 @@ from bot.channels.zalo_oa.wiring import build_channel as build_zalo_oa_channel
 from bot.channels.zalo_oa.wiring import build_client as build_zalo_oa_client
 from bot.channels.zalo_oa.wiring import build_webhook, build_zns
 from bot.channels.zalo_oa.zns import ZnsRatings, rating_scale
-from bot.config import ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
+from bot.config import ENV_API_PORT, ENV_SECRET, PLACEHOLDER_SECRET, ApiConfig, Config
 from bot.health import ChannelState, Readiness
 from bot.http.server import ApiServer, ApiServerError
+from bot.leadership import AlwaysLeader, Callback, Leader, Leadership, lock_key
 from bot.metrics import Backlog, Metrics
 from handlers.admin import AdminDesk
 from handlers.cases import CaseDesk, CaseSettings
@@ -57,7 +58,7 @@ from handlers.template_ratings import DEFAULT_LEVELS, RatingScale, TemplateRatin
 from handlers.templates import ZNS, TemplateSender
 from handlers.texts import LANGUAGES, Language
 from handlers.throttled_log import ThrottledLog
-from storage.backends import storage_for
+from storage.backends import is_postgresql, storage_for
 from storage.base import AlreadyServing, Storage
 from storage.records import Rating
 
@@ -319,13 +320,14 @@ async def serving_api(
     store: Storage,
     settings: ApiConfig | None,
     zalo_oa: ZaloOAWebhook | None = None,
+    telegram: TelegramWebhook | None = None,
     *,
     readiness: Readiness | None = None,
     metrics: Metrics | None = None,
 ) -> AsyncIterator[Intake | None]:
     """The HTTP API (with `settings`; none: no API) serving the intake service for the block, and
-    the Zalo OA's webhook when given, with /healthz, /readyz (`readiness`; none: the database
-    only) and /metrics (`metrics`; none: the storage gauges only). Raises
+    the Zalo OA's and Telegram's webhooks when given, with /healthz, /readyz (`readiness`; none:
+    the database only) and /metrics (`metrics`; none: the storage gauges only). Raises
     bot.http.server.ApiServerError when it cannot listen where the settings say."""
     if settings is None:
         yield None
@@ -338,6 +340,7 @@ async def serving_api(
         intake,
         settings,
         zalo_oa=zalo_oa,
+        telegram=telegram,
         readiness=readiness or Readiness(store.ping),
         metrics=metrics or Metrics(backlog(config, store)),
     )
@@ -473,14 +476,18 @@ async def serve(config: Config, *, standby: bool = False) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     # Claimed before it is opened: a refused (or waiting) second run must not migrate or seed the
-    # database under the one that serves it.
+    # database under the one that serves it. Several processes serve one PostgreSQL database: there
+    # is no file to claim; they elect one poller per bot (bot/leadership.py) and claim outbox work
+    # in the database.
     unopened = storage_for(config.database)
+    if standby and is_postgresql(config.database):
+        log.info("--standby: on PostgreSQL every process serves, and one of them polls each bot")
     try:
-        if not await claimed(unopened, config, standby, stop):
+        if not is_postgresql(config.database) and not await claimed(unopened, config, standby, stop):
             return 0 if stop.is_set() else 1
         return await _serve(config, unopened, stop)
     except ApiServerError as exc:
-        log.error("%s (see api.listen and api.port in the config)", exc)
+        log.error("%s (see api.listen and api.port in the config, or %s)", exc, ENV_API_PORT)
         return 1
     finally:
         await unopened.close()
@@ -488,15 +495,19 @@ async def serve(config: Config, *, standby: bool = False) -> int:
 
 async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
     # The API starts before the channels: an address that cannot be had stops the start at once.
-    # The Zalo OA's webhook is served by it; its channel, made below, takes the events.
+    # The Zalo OA's and Telegram's webhooks are served by it; their channels, made below, take
+    # what arrives.
     oa_webhook = build_webhook(config.zalo_oa) if config.zalo_oa is not None else None
+    tg_webhook = webhook_for(config.telegram) if config.telegram.token is not None else None
     # /readyz says "starting" for each configured channel until it has started.
     readiness = Readiness(unopened.ping)
     readiness.expect(*chat_channels(config))
     metrics = Metrics(backlog(config, unopened))
     async with (
         opened_storage(config, unopened) as store,
-        serving_api(config, store, config.api, oa_webhook, readiness=readiness, metrics=metrics) as intake,
+        serving_api(
+            config, store, config.api, oa_webhook, tg_webhook, readiness=readiness, metrics=metrics
+        ) as intake,
     ):
         oa = build_zalo_oa_client(config.zalo_oa, store) if config.zalo_oa is not None else None
         zns = (
@@ -507,16 +518,26 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         handlers = build_handlers(config, store, templates=zns, tally=metrics)
         dispatcher = handlers.dispatcher
         channels: dict[str, Channel] = {}
+        leaders: dict[str, Leader] = {}  # who long-polls, for each channel that polls
         ratings: ZnsRatings | None = None
         if config.telegram.token is not None:
-            channels[TELEGRAM] = TelegramChannel(
-                config.telegram, dispatcher, store.chats, outbox=store.outbox, metrics=metrics
-            )
+            telegram = TelegramChannel(
+                config.telegram, dispatcher, store.chats, outbox=store.outbox, webhook=tg_webhook,
+                metrics=metrics,
+            )  # fmt: skip
+            channels[TELEGRAM] = telegram
+            if telegram.polls:
+                leaders[TELEGRAM] = leader_for(config, TELEGRAM, config.telegram.token.get_secret_value(),
+                                               *reported(metrics, TELEGRAM, telegram))  # fmt: skip
         if config.zalo.token is not None:
             client = ZaloClient(config.zalo.base_url, config.zalo.token.get_secret_value())
-            channels[ZALO] = ZaloChannel(
+            zalo = ZaloChannel(
                 client, dispatcher, store.chats, zalo_webhook(config), outbox=store.outbox, metrics=metrics
             )
+            channels[ZALO] = zalo
+            if zalo.polls:
+                leaders[ZALO] = leader_for(config, ZALO, config.zalo.token.get_secret_value(),
+                                           *reported(metrics, ZALO, zalo))  # fmt: skip
         if config.zalo_oa is not None and oa_webhook is not None and oa is not None and zns is not None:
             # Zalo Official Account: the chat with followers, and ZNS to phones (ratings come back).
             oa_channel = build_zalo_oa_channel(
@@ -528,21 +549,21 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
             await zns.load_quota()
         senders: dict[str, Sender] = {}  # each channel joins once it has started
         readiness.expect(*channels)
-        # The channels that poll, each led by this process: the only one on a SQLite database.
-        polling = {TELEGRAM} | ({ZALO} if zalo_webhook(config) is None else set())
+        # The channels that poll: the leader gauge follows this process's election (always won on
+        # a SQLite database, where it is the only one).
         for name in [*channels, *([ZNS] if zns is not None else [])]:
             metrics.add_channel(name)
-            if name in polling:
+            if name in leaders:
                 metrics.set_leader(name, False)
 
         def started(name: str, state: ChannelState) -> None:
             readiness.set(name, state)
-            if state == ChannelState.RUNNING and name in polling:
-                metrics.set_leader(name, True)
 
         tried = {name: asyncio.Event() for name in channels}
         starting = [
-            asyncio.create_task(_keep_starting(name, channel, senders, tried[name], stop, started))
+            asyncio.create_task(
+                _keep_starting(name, channel, senders, tried[name], stop, started, leaders.get(name))
+            )
             for name, channel in channels.items()
         ]
         await asyncio.wait([asyncio.create_task(event.wait()) for event in tried.values()])
@@ -623,12 +644,44 @@ async def _serve(config: Config, unopened: Storage, stop: asyncio.Event) -> int:
         scheduler.shutdown(wait=False)
         for task in starting:
             task.cancel()
+        # Polling stops first and its lock is given up (another process polls from now on) while
+        # what is being sent here finishes.
+        for leader in leaders.values():
+            await leader.stop()
         await handlers.courier.close(grace=STOP_GRACE_SECONDS)
         if ratings is not None:
             await ratings.stop()
         for channel in channels.values():
             await channel.stop()
     return 0
+
+
+class Polls(Protocol):
+    async def start_polling(self) -> None: ...
+
+    async def stop_polling(self) -> None: ...
+
+
+def reported(metrics: Metrics, name: str, channel: Polls) -> tuple[Callback, Callback]:
+    """What a channel's election starts and stops: its polling, told to the leader gauge."""
+
+    async def elected() -> None:
+        await channel.start_polling()
+        metrics.set_leader(name, True)
+
+    async def deposed() -> None:
+        metrics.set_leader(name, False)
+        await channel.stop_polling()
+
+    return elected, deposed
+
+
+def leader_for(config: Config, name: str, token: str, on_elected: Callback, on_deposed: Callback) -> Leader:
+    """Who decides whether this process polls the bot `token` on channel `name`: with PostgreSQL an
+    election among the processes serving the database; with SQLite this process, the only one."""
+    if is_postgresql(config.database):
+        return Leadership(str(config.database), name, lock_key(name, token), on_elected, on_deposed)
+    return AlwaysLeader(name, on_elected, on_deposed)
 
 
 async def serve_api(config: Config, settings: ApiConfig) -> int:
@@ -681,10 +734,12 @@ async def _keep_starting(
     tried: asyncio.Event,
     stop: asyncio.Event,
     started: Callable[[str, ChannelState], None] = lambda name, state: None,
+    leader: Leader | None = None,
 ) -> None:
     """Starts a channel, retrying with backoff while its server cannot be reached, without holding
-    up the others. A token the platform refuses stops here: retrying would not help. `started` is
-    told that it runs, or that its token was refused."""
+    up the others, then its `leader`, who starts its polling when this process is to poll. A
+    token the platform refuses stops here: retrying would not help. `started` is told that it
+    runs, or that its token was refused."""
     delay = 1.0
     while not stop.is_set():
         try:
@@ -706,6 +761,8 @@ async def _keep_starting(
         else:
             senders[name] = channel
             started(name, ChannelState.RUNNING)
+            if leader is not None:
+                await leader.start()
             tried.set()
             return
         tried.set()

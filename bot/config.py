@@ -38,6 +38,9 @@ ENV_SECRET = "FEEDBACK_BOT_SECRET"
 ENV_TELEGRAM_TOKEN = "TELEGRAM_BOT_TOKEN"
 ENV_ZALO_TOKEN = "ZALO_BOT_TOKEN"
 ENV_ZALO_SECRET = "ZALO_WEBHOOK_SECRET"
+ENV_TELEGRAM_SECRET = "TELEGRAM_WEBHOOK_SECRET"
+# The HTTP server's port (api.port), for a second process on the same machine behind nginx.
+ENV_API_PORT = "FEEDBACK_BOT_API_PORT"
 ENV_DATABASE_PASSWORD = "FEEDBACK_BOT_DATABASE_PASSWORD"
 PLACEHOLDER_SECRET = "change-me"
 
@@ -62,6 +65,34 @@ class TelegramConfig(Section):
     # (short bursts allowed).
     messages_per_second: float = Field(default=30, gt=0)
     chat_burst: int = Field(default=3, ge=1)
+    # polling: one process long-polls (with PostgreSQL, the elected leader). webhook: Telegram POSTs
+    # updates to `url` (public HTTPS, behind a reverse proxy), which reaches the HTTP server of the
+    # api: section at the url's path; every process answers what reaches it.
+    mode: Literal["polling", "webhook"] = "polling"
+    url: str | None = Field(default=None, pattern=r"^https?://[^/?#]+/[A-Za-z0-9/_.-]*$")
+    # env TELEGRAM_WEBHOOK_SECRET overrides; Telegram sends it in X-Telegram-Bot-Api-Secret-Token
+    secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> TelegramConfig:
+        if self.mode == "webhook":
+            if self.url is None:
+                raise ValueError(
+                    "webhook mode needs telegram.url, the public address Telegram posts updates to"
+                )
+            if self.secret is None or not re.fullmatch(
+                r"[A-Za-z0-9_-]{1,256}", self.secret.get_secret_value()
+            ):
+                raise ValueError(
+                    "webhook mode needs telegram.secret (or TELEGRAM_WEBHOOK_SECRET) of 1 to 256 characters "
+                    "A-Z, a-z, 0-9, _ and -"
+                )
+        return self
+
+    @property
+    def webhook_path(self) -> str:
+        """Where the webhook's calls arrive at this process: the path of `url`."""
+        return urlsplit(self.url).path if self.url is not None else "/"
 
 
 class ZaloConfig(Section):
@@ -353,6 +384,25 @@ class Config(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _telegram_webhook_served(self) -> Config:
+        if self.telegram.mode != "webhook":
+            return self
+        if self.api is None:
+            raise ValueError(
+                "telegram: in webhook mode its webhook is served by the HTTP server of the api: section, "
+                "which is absent: add an api: section (for example api: {listen: 127.0.0.1, port: 8080})"
+            )
+        path = self.telegram.webhook_path
+        if path == "/api" or path.startswith("/api/"):
+            raise ValueError(
+                "telegram.url: the webhook's path must not be under /api/, where the intake API's keys "
+                "are asked"
+            )
+        if self.zalo_oa is not None and path == self.zalo_oa.webhook_path:
+            raise ValueError("telegram.url: the webhook's path is the Zalo OA webhook's")
+        return self
+
     def all_units(self) -> Iterator[tuple[UnitConfig, str | None]]:
         return walk_units(self.units)
 
@@ -429,10 +479,13 @@ def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
         ("telegram", "token", ENV_TELEGRAM_TOKEN),
         ("zalo", "token", ENV_ZALO_TOKEN),
         ("zalo", "secret", ENV_ZALO_SECRET),
+        ("telegram", "secret", ENV_TELEGRAM_SECRET),
     ):
         if value := os.environ.get(variable):
             given = data.get(section)
             data[section] = {**(given if isinstance(given, dict) else {}), key: value}
+    if (port := os.environ.get(ENV_API_PORT)) and isinstance(data.get("api"), dict):
+        data["api"] = {**data["api"], "port": port}  # validated as api.port is
     oa = data.get("zalo_oa")
     if isinstance(oa, dict):  # Zalo OA secrets: from the environment only
         in_file = [key for key in ZALO_OA_SECRETS if key in oa]

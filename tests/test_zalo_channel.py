@@ -183,6 +183,7 @@ async def test_polling_answers_one_chat_in_order_and_others_beside_it(config, st
         zalo.text_from("slow", typed)
     zalo.text_from("fast", "/help")
     await channel.start()
+    await channel.start_polling()  # the only process: it polls
     try:
         for _ in range(200):
             if any(m.get("chat_id") == "fast" for m in zalo.sent):
@@ -210,6 +211,7 @@ async def test_malformed_updates_are_ignored_and_polling_goes_on(dispatcher):
     zalo.text_from("after", "/help")
     channel = ZaloChannel(waiting_client(zalo), dispatcher, dispatcher.chats)
     await channel.start()
+    await channel.start_polling()
     try:
         for _ in range(200):
             if any(m.get("chat_id") == "after" for m in zalo.sent):
@@ -339,3 +341,47 @@ async def test_of_a_batch_only_the_options_of_messages_sent_are_remembered(store
     assert await channel.send("u8", first, second) == Delivery.FAILED
     assert (await store.chats.get_chat_state("zalo", "u8")).menu == (("a", "A"),)
     await channel.stop()
+
+
+async def test_only_the_elected_process_polls_and_polling_stops_when_it_is_deposed(dispatcher):
+    zalo = FakeZalo()
+    methods: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        methods.append(request.url.path.rsplit("/", 1)[-1])
+        if methods[-1] == "getUpdates" and not zalo.updates:
+            await asyncio.sleep(0.01)
+        return zalo.handle(request)
+
+    client = ZaloClient("https://zalo.test/bot", "1:abc", transport=httpx.MockTransport(handle))
+    channel = ZaloChannel(client, dispatcher, dispatcher.chats)
+    await channel.start()
+    try:
+        assert await channel.send("u1", Reply("Thông báo")) == Delivery.SENT  # a follower sends
+        await asyncio.sleep(0.05)
+        assert "getUpdates" not in methods and "deleteWebhook" not in methods and not channel.polling
+
+        zalo.text_from("u2", "/help")
+        await channel.start_polling()  # elected
+        for _ in range(200):
+            if any(m.get("chat_id") == "u2" for m in zalo.sent):
+                break
+            await asyncio.sleep(0.01)
+        assert any(m.get("chat_id") == "u2" for m in zalo.sent) and channel.polling
+        assert methods.index("deleteWebhook") < methods.index("getUpdates")
+
+        await channel.stop_polling()  # deposed
+        polls = methods.count("getUpdates")
+        await asyncio.sleep(0.05)
+        assert methods.count("getUpdates") == polls and not channel.polling
+        assert await channel.send("u1", Reply("Vẫn gửi được")) == Delivery.SENT
+
+        await channel.start_polling()  # elected again
+        for _ in range(200):
+            if methods.count("getUpdates") > polls:
+                break
+            await asyncio.sleep(0.01)
+        assert methods.count("getUpdates") > polls
+    finally:
+        await channel.stop()
+    assert not channel.polling

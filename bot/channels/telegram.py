@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import hmac
+import json
 import logging
 import math
 import os
@@ -23,6 +25,7 @@ from telegram.request import BaseRequest
 
 from bot.channels.ordering import ChatOrder
 from bot.channels.pacing import REPLY_PATIENCE, SEND_PATIENCE, ChatPacer, Clock
+from bot.channels.refusals import RefusalLog
 from bot.config import TelegramConfig
 from bot.metrics import FLOOD, Metrics
 from handlers.chat import Address, Delivery, Incoming, Kind, Reply, split_text
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 CHANNEL = "telegram"
+ALLOWED_UPDATES = ["message", "callback_query"]
+POLL_SECONDS = 30
 FLOOD_CONTROL = "flood control"  # how an error that flood control outlasted the patience begins
 DOWNLOAD_TIMEOUT = httpx.Timeout(30)
 
@@ -149,6 +154,42 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[InlineKeyboardButton(o.label, callback_data=o.key)] for o in reply.options])
 
 
+class TelegramWebhook:
+    """Telegram's calls to the webhook, as the HTTP server (bot/http/telegram.py) hands them over:
+    refused (403) unless they carry our secret, compared in constant time before anything is read;
+    then taken by the channel once it has started (503 before: Telegram calls again). Refusals are
+    logged at most once a minute per address, with a count of the rest."""
+
+    def __init__(self, path: str, secret: str, clock: Callable[[], float] | None = None) -> None:
+        self.path = path
+        self.secret = secret
+        self.take: Callable[[bytes], Awaitable[int]] | None = None  # set by the channel when started
+        self._refusals = RefusalLog(log, "telegram webhook", *([clock] if clock is not None else []))
+
+    async def receive(self, body: bytes, secret: str | None, remote: str | None) -> int:
+        """The HTTP status to answer a call with."""
+        self._refusals.summarise()
+        if not hmac.compare_digest((secret or "").encode(), self.secret.encode()):
+            self._refusals.refused(remote, "wrong secret")
+            return 403
+        if self.take is None:
+            return 503
+        status = await self.take(body)
+        if status != 200:
+            self._refusals.refused(remote, "not an update")
+        return status
+
+    def close(self) -> None:
+        self._refusals.close()
+
+
+def webhook_for(config: TelegramConfig) -> TelegramWebhook | None:
+    """The webhook of `config` in webhook mode; None in polling mode."""
+    if config.mode != "webhook" or config.secret is None:
+        return None
+    return TelegramWebhook(config.webhook_path, config.secret.get_secret_value())
+
+
 class TelegramChannel:
     def __init__(
         self,
@@ -161,11 +202,14 @@ class TelegramChannel:
         paced: bool = True,
         outbox: OutboxRepository | None = None,
         clock: Clock | None = None,
+        webhook: TelegramWebhook | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         if config.token is None:
             raise ValueError("no Telegram token")
         self.username = config.username
+        self.webhook = webhook  # webhook mode: updates come through it, and nobody polls
+        self.webhook_url = config.url
         self.dispatcher = dispatcher
         self.chats = chats
         self._files = files  # how documents are downloaded; tests put a fake file server here
@@ -193,19 +237,65 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Connects (getMe), checks the bot is the one survey links name, sets the command menu and
-        starts long polling."""
+        starts answering and sending; in webhook mode, registers the webhook (every process alike:
+        the same address each time). Polling is started apart (`start_polling`), by the process
+        elected to poll."""
         await self.application.initialize()
         self.check_username()
         await self.set_commands()
         await self.application.start()
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(
-            allowed_updates=["message", "callback_query"],
-            timeout=30,
+        if self.webhook is not None and self.webhook_url is not None:
+            await self.application.bot.set_webhook(
+                self.webhook_url,
+                secret_token=self.webhook.secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            self.webhook.take = self.take_posted
+            log.info("telegram: webhook for @%s at %s", self.application.bot.username, self.webhook.path)
+
+    @property
+    def polls(self) -> bool:
+        """Whether this channel takes its updates by long polling (not by webhook)."""
+        return self.webhook is None
+
+    @property
+    def polling(self) -> bool:
+        updater = self.application.updater
+        return updater is not None and updater.running
+
+    async def start_polling(self) -> None:
+        """Starts long polling (this process was elected to poll); deletes a webhook set before."""
+        updater = self.application.updater
+        assert updater is not None
+        if updater.running:
+            return
+        await updater.start_polling(
+            allowed_updates=ALLOWED_UPDATES,
+            timeout=POLL_SECONDS,
             bootstrap_retries=-1,
             error_callback=self._log_polling_error,
         )
         log.info("telegram: polling as @%s", self.application.bot.username)
+
+    async def stop_polling(self) -> None:
+        """Stops long polling (this process no longer leads); sending and answering go on."""
+        if self.polling:
+            assert self.application.updater is not None
+            await self.application.updater.stop()
+            log.info("telegram: polling stopped")
+
+    async def take_posted(self, body: bytes) -> int:
+        """An update posted to the webhook (its secret checked): queued to be answered like a
+        polled one, and the HTTP status returned at once."""
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, self.application.bot) if isinstance(data, dict) else None
+        except (ValueError, TypeError, KeyError, RecursionError):
+            update = None
+        if update is None:
+            return 400
+        await self.application.update_queue.put(update)
+        return 200
 
     def check_username(self) -> None:
         """Survey links and QR codes name `telegram.username`; if the token belongs to another bot,
@@ -219,9 +309,10 @@ class TelegramChannel:
             )  # fmt: skip
 
     async def stop(self) -> None:
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
+        if self.webhook is not None:
+            self.webhook.take = None
+            self.webhook.close()
+        await self.stop_polling()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

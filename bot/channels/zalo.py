@@ -167,6 +167,7 @@ class ZaloChannel:
         self.outbox = outbox  # where answers that never got through are recorded
         self.metrics = metrics or Metrics()  # counts what is sent, and what is not and why
         self._polling: asyncio.Task[None] | None = None
+        self._name = "?"  # the bot's account name, once started
         self._server: web.AppRunner | None = None
         self._handling: set[asyncio.Task[None]] = set()
         self._order = ChatOrder()
@@ -176,13 +177,11 @@ class ZaloChannel:
         )  # refusals counted by the minute
 
     async def start(self) -> None:
-        """Checks the token (getMe), then long-polls, or listens and registers the webhook."""
+        """Checks the token (getMe); in webhook mode, listens and registers the webhook. Polling is
+        started apart (`start_polling`), by the process elected to poll."""
         me = await self.client.call("getMe")
-        name = (me or {}).get("account_name", "?")
+        self._name = name = (me or {}).get("account_name", "?")
         if self.webhook is None:
-            await self.client.call("deleteWebhook")  # getUpdates fails while a webhook is set
-            self._polling = asyncio.create_task(self._poll(), name="zalo-polling")
-            log.info("zalo: polling as %s", name)
             return
         app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
         app.router.add_post(urlsplit(self.webhook.url).path or "/", self.receive)
@@ -235,12 +234,32 @@ class ZaloChannel:
             except Exception:
                 log.exception("error while handling a zalo update")
 
-    async def stop(self) -> None:
+    @property
+    def polls(self) -> bool:
+        """Whether this channel takes its updates by long polling (not by webhook)."""
+        return self.webhook is None
+
+    @property
+    def polling(self) -> bool:
+        return self._polling is not None
+
+    async def start_polling(self) -> None:
+        """Long-polls from now on (this process was elected to poll), in a task of its own."""
+        if self._polling is None:
+            self._polling = asyncio.create_task(self._poll(), name="zalo-polling")
+            log.info("zalo: polling as %s", self._name)
+
+    async def stop_polling(self) -> None:
+        """Stops long polling (this process no longer leads); sending and answering go on."""
         if self._polling is not None:
             self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._polling
             self._polling = None
+            log.info("zalo: polling stopped")
+
+    async def stop(self) -> None:
+        await self.stop_polling()
         if self._server is not None:
             await self._server.cleanup()
             self._server = None
@@ -250,6 +269,15 @@ class ZaloChannel:
         await self.client.close()
 
     async def _poll(self) -> None:
+        delay = 1.0
+        while True:  # getUpdates fails while a webhook is set
+            try:
+                await self.client.call("deleteWebhook")
+                break
+            except (httpx.HTTPError, ZaloError) as exc:
+                log.warning("zalo polling: cannot delete the webhook: %s; retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
         delay = 1.0
         while True:
             try:

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Coroutine
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response, Security
 from fastapi.routing import APIRoute
@@ -33,6 +33,7 @@ from bot.http.guards import (
     TokenBuckets,
 )
 from bot.http.health import monitoring_routes
+from bot.http.telegram import telegram_routes
 from bot.http.zalo_oa import zalo_oa_routes
 from bot.metrics import Metrics
 from handlers.intake import (
@@ -51,6 +52,9 @@ from handlers.intake import (
     OutsideScope,
 )
 from storage.base import DatabaseUnavailable
+
+if TYPE_CHECKING:  # the webhook's type only: `feedback-bot api` need not load python-telegram-bot
+    from bot.channels.telegram import TelegramWebhook
 
 DESCRIPTION = """
 The one-stop software (*hệ thống một cửa điện tử*) tells the feedback bot about dossiers (*hồ sơ*)
@@ -319,12 +323,14 @@ def build_http_app(
     *,
     clock: Callable[[], float] = time.monotonic,
     zalo_oa: ZaloOAWebhook | None = None,
+    telegram: TelegramWebhook | None = None,
     readiness: Readiness | None = None,
     metrics: Metrics | None = None,
 ) -> FastAPI:
-    """The app serving `intake` (and the Zalo OA's webhook, given one); `clock` paces the keys
-    (monotonic seconds). /readyz reports `readiness` (none: the database as /api/health sees it,
-    no channel); /metrics serves `metrics` (none: a fresh set, with no storage gauges)."""
+    """The app serving `intake` (and the Zalo OA's and Telegram's webhooks, given them); `clock`
+    paces the keys (monotonic seconds). /readyz reports `readiness` (none: the database as
+    /api/health sees it, no channel); /metrics serves `metrics` (none: a fresh set, with no storage
+    gauges)."""
     app = FastAPI(
         title="Feedback bot: intake API",
         summary="Dossiers in from the one-stop software, citizens' answers out",
@@ -353,6 +359,8 @@ def build_http_app(
     app.include_router(monitoring_routes(readiness or intake_readiness(intake), metrics or Metrics()))
     if zalo_oa is not None:  # the Zalo OA webhook (bot/http/zalo_oa.py), outside /api/v1/'s keys
         app.include_router(zalo_oa_routes(zalo_oa))
+    if telegram is not None:  # the Telegram webhook (bot/http/telegram.py), likewise
+        app.include_router(telegram_routes(telegram))
     # The last added runs first: failures around everything, then the key, then the body's size.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     buckets = TokenBuckets(settings.rate_per_second, settings.burst, clock)

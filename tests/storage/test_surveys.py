@@ -86,6 +86,16 @@ class TestSurveys:
             moved.step == "problem" and moved.updated_at == T0 + hours(1) and moved.rating == Rating.NEUTRAL
         )
 
+    @pytest.mark.parametrize("late", [True, False, None])
+    async def test_whether_the_dossier_was_late_is_stored_with_the_rating(self, db: Storage, late):
+        dossier = await add_dossier(db)
+        survey = await start_survey(db, dossier.id)
+        answer = await db.surveys.record_rating(
+            survey, rating=Rating.SATISFIED, option_id="s", next_step=None, now=T0, dossier_late=late
+        )
+        assert answer.dossier_late is late
+        assert (await db.surveys.get_answer(dossier.id)).dossier_late is late
+
     async def test_survey_steps_are_stored_with_the_answer(self, db: Storage):
         dossier = await add_dossier(db)
         survey = await start_survey(db, dossier.id)
