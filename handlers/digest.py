@@ -483,7 +483,7 @@ class Digests:
             run.already += 1
             return
         if digest.empty:
-            await self.digests.finish_digest(unit.code, day, DigestStatus.EMPTY, now)
+            await self.digests.finish_digest(unit.code, day, DigestStatus.EMPTY, now, claimed_at=now)
             run.empty += 1
             return
         render = partial(render_digest, self.desk, digest, extensions=self.extensions)
@@ -493,22 +493,24 @@ class Digests:
         )  # fmt: skip
         if handed.delivery == Delivery.SENT and handed.head is not None:
             await self.digests.finish_digest(
-                unit.code, day, DigestStatus.SENT, now, recipient=f"person:{handed.head.id}"
+                unit.code, day, DigestStatus.SENT, now, recipient=f"person:{handed.head.id}", claimed_at=now
             )
             run.sent += 1
         elif handed.delivery == Delivery.UNREACHABLE:
             log.error("digest of %s for %s reached no head (nor any above it)", unit.code, day)
-            await self.digests.finish_digest(unit.code, day, DigestStatus.UNREACHABLE, now)
+            await self.digests.finish_digest(unit.code, day, DigestStatus.UNREACHABLE, now, claimed_at=now)
             run.unreachable += 1
         elif handed.delivery == Delivery.REFUSED:
             error = f"{handed.channel} refused a message of it"
             log.error("digest of %s for %s: %s; not sent", unit.code, day, error)
-            await self.digests.finish_digest(unit.code, day, DigestStatus.FAILED, now, error=error)
+            await self.digests.finish_digest(
+                unit.code, day, DigestStatus.FAILED, now, error=error, claimed_at=now
+            )
             run.failed += 1
         else:
             next_attempt_at = now + backoff(digest.attempts + 1, FIRST_DIGEST_RETRY, LONGEST_DIGEST_RETRY)
             error = f"{handed.channel} did not accept every message of it (server, network or flood control)"
-            await self.digests.retry_digest(unit.code, day, error, next_attempt_at)
+            await self.digests.retry_digest(unit.code, day, error, next_attempt_at, claimed_at=now)
             log.warning(
                 "digest of %s for %s: %s; tried again from %s",
                 unit.code, day, error, next_attempt_at.isoformat(timespec="seconds"),

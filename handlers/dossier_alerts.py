@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
+from time import monotonic
 
 from handlers.chat import Delivery, Reply, Sender
 from handlers.directory import nearest_heads
@@ -79,15 +80,20 @@ class DossierAlerts:
         waiting = await self.letters.waiting_alerts(now, lease=LEASE)
         if not waiting:
             return 0
-        claimed = set(await self.letters.claim_alerts([a.id for a in waiting], now, lease=LEASE))
         units = {u.code: u for u in await self.directory.list_units(retired=True)}
         parents = {code: u.parent_code for code, u in units.items()}
         told: dict[int | None, set[int]] = {}  # by letter: the heads who had its alert
+        claimed = 0
+        started = monotonic()
         for alert in waiting:
-            if alert.id not in claimed:
+            # Each claimed just before it is sent, at its own time: claimed all at once at the
+            # start, the last of a long run could outlive its lease and go from another process too.
+            at = now + timedelta(seconds=monotonic() - started)
+            if not await self.letters.claim_alerts([alert.id], at, lease=LEASE):
                 continue
+            claimed += 1
             if alert.kind == DossierAlertKind.EXTENSION_DELEGATED:
-                delivery = await self._tell_staff(senders, alert, now)
+                delivery = await self._tell_staff(senders, alert, at)
             elif (unit := units.get(alert.unit_code)) is None:
                 delivery = Delivery.UNREACHABLE
             elif (heads := await nearest_heads(self.directory, unit.code)) and heads[0].id in told.get(
@@ -97,18 +103,18 @@ class DossierAlerts:
             else:
                 handed = await deliver_to_head(
                     self.directory, self.chats, senders, unit, parents,
-                    partial(render_rescheduled_twice, alert), self.default_language, now,
+                    partial(render_rescheduled_twice, alert), self.default_language, at,
                 )  # fmt: skip
                 delivery = handed.delivery
                 if handed.head is not None:
                     told.setdefault(alert.letter_id, set()).add(handed.head.id)
-            await self._settle(alert, delivery, now)
-        return len(claimed)
+            await self._settle(alert, delivery, at)
+        return claimed
 
     async def _settle(self, alert: DossierAlert, delivery: Delivery, now: datetime) -> None:
         if delivery == Delivery.FAILED:
             next_attempt_at = now + backoff(alert.attempts + 1)
-            await self.letters.retry_alert(alert.id, "not accepted now", next_attempt_at)
+            await self.letters.retry_alert(alert.id, "not accepted now", next_attempt_at, claimed_at=now)
             log.warning(
                 "alert %s (%s) about dossier %s not accepted now; tried again from %s",
                 alert.id, alert.kind.value, alert.dossier_code, next_attempt_at.isoformat(timespec="seconds"),
@@ -119,7 +125,7 @@ class DossierAlerts:
                 "alert %s (%s) about dossier %s was not delivered: %s",
                 alert.id, alert.kind.value, alert.dossier_code, delivery.value,
             )  # fmt: skip
-        await self.letters.finish_alert(alert.id, delivery.value)
+        await self.letters.finish_alert(alert.id, delivery.value, claimed_at=now)
 
     async def _tell_staff(
         self, senders: Mapping[str, Sender], alert: DossierAlert, now: datetime

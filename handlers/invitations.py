@@ -84,6 +84,13 @@ class Invitations:
                 if self.courier.holds(item):
                     continue  # being sent: a round before this one handed it over
                 if invitation.channel == ZNS:
+                    # A phone's later invitations wait behind one not due: being retried, or being
+                    # sent by another process (the cool-down is judged once it went).
+                    if chat in behind:
+                        outcomes.append(settled(Outcome.WAITING))
+                        continue
+                    if not due(invitation.next_attempt_at, now):
+                        behind.add(chat)
                     outcomes.append(await self._hand_over_zns(invitation, item, now, cooldown))
                     continue
                 sender = senders.get(invitation.channel)
@@ -135,7 +142,9 @@ class Invitations:
             await self._finish(invitation, status, now, why)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.outbox.retry_invitation(invitation.id, error, next_attempt_at)
+            return await self.outbox.retry_invitation(
+                invitation.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         return await settle(
             self.chats, address, delivery, now, attempts=invitation.attempts, finish=finish, retry=retry,
@@ -184,7 +193,9 @@ class Invitations:
         zone = self.flow.cases.zone
         if templates.saving_quota():
             tomorrow = next_local_day(now, zone)
-            await self.outbox.retry_invitation(invitation.id, "the day's ZNS quota runs low", tomorrow)
+            await self.outbox.retry_invitation(
+                invitation.id, "the day's ZNS quota runs low", tomorrow, claimed_until=now + LEASE
+            )
             return Outcome.WAITING
         fields = dossier_fields(dossier, zone)
         result = await templates.send_template(
@@ -195,7 +206,9 @@ class Invitations:
             await self._finish(invitation, status, now, why)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.outbox.retry_invitation(invitation.id, error, next_attempt_at)
+            return await self.outbox.retry_invitation(
+                invitation.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         return await settle_template(
             result, now, self.flow.cases.zone, attempts=invitation.attempts, finish=finish, retry=retry,
@@ -205,7 +218,7 @@ class Invitations:
     async def _finish(
         self, invitation: Invitation, status: OutboxStatus, now: datetime, why: str | None = None
     ) -> Outcome:
-        await self.outbox.finish_invitation(invitation.id, status, now, why)
+        await self.outbox.finish_invitation(invitation.id, status, now, why, claimed_until=now + LEASE)
         log.info(
             "invitation %s for dossier %s to %s:%s: %s%s",
             invitation.id,

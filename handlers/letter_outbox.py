@@ -107,7 +107,9 @@ class LetterDeliveries:
     async def _not_delivered(self, delivery: LetterDelivery, now: datetime, why: str) -> Outcome:
         if not await self.letters.claim_letter_delivery(delivery.id, now, now + LEASE):
             return Outcome.TAKEN
-        await self.letters.finish_letter_delivery(delivery.id, LetterStatus.NOT_DELIVERED, now, why)
+        await self.letters.finish_letter_delivery(
+            delivery.id, LetterStatus.NOT_DELIVERED, now, why, claimed_until=now + LEASE
+        )
         log.info("letter delivery %s to %s: not delivered (%s)", delivery.id, delivery.channel, why)
         return Outcome.SKIPPED
 
@@ -140,7 +142,11 @@ class LetterDeliveries:
         fields = await self.letter_fields(delivery)
         if fields is None:
             await self.letters.finish_letter_delivery(
-                delivery.id, LetterStatus.FAILED, now, "the dossier or its event is gone"
+                delivery.id,
+                LetterStatus.FAILED,
+                now,
+                "the dossier or its event is gone",
+                claimed_until=now + LEASE,
             )
             return Outcome.FAILED
         result = await templates.send_template(
@@ -154,10 +160,12 @@ class LetterDeliveries:
                 if status == OutboxStatus.UNREACHABLE
                 else LetterStatus(status.value)
             )
-            await self.letters.finish_letter_delivery(delivery.id, done, now, why)
+            await self.letters.finish_letter_delivery(delivery.id, done, now, why, claimed_until=now + LEASE)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.letters.retry_letter_delivery(delivery.id, error, next_attempt_at)
+            return await self.letters.retry_letter_delivery(
+                delivery.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         outcome = await settle_template(
             result, now, self.zone, attempts=delivery.attempts, finish=finish, retry=retry,
@@ -175,14 +183,18 @@ class LetterDeliveries:
             if (by_zns := await self._instead_by_zns(delivery, now)) is not None:
                 return by_zns
             await self.letters.finish_letter_delivery(
-                delivery.id, LetterStatus.UNREACHABLE, now, "chat blocked the bot"
+                delivery.id, LetterStatus.UNREACHABLE, now, "chat blocked the bot", claimed_until=now + LEASE
             )
             return Outcome.UNREACHABLE
         language = language_of(chat.language, self.default_language)
         text = await self.letter_text(delivery, language, now)
         if text is None:
             await self.letters.finish_letter_delivery(
-                delivery.id, LetterStatus.FAILED, now, "the dossier or its event is gone"
+                delivery.id,
+                LetterStatus.FAILED,
+                now,
+                "the dossier or its event is gone",
+                claimed_until=now + LEASE,
             )
             return Outcome.FAILED
         outcome = await sender.send(address.chat_id, Reply(text))
@@ -194,11 +206,15 @@ class LetterDeliveries:
                 return by_zns
 
         async def finish(status: OutboxStatus, why: str | None) -> None:
-            await self.letters.finish_letter_delivery(delivery.id, LetterStatus(status.value), now, why)
+            await self.letters.finish_letter_delivery(
+                delivery.id, LetterStatus(status.value), now, why, claimed_until=now + LEASE
+            )
             log.info("letter delivery %s to %s: %s", delivery.id, address, status.value)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.letters.retry_letter_delivery(delivery.id, error, next_attempt_at)
+            return await self.letters.retry_letter_delivery(
+                delivery.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         return await settle(
             self.chats, address, outcome, now, attempts=delivery.attempts, finish=finish, retry=retry,

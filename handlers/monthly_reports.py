@@ -14,6 +14,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from time import monotonic
 
 from handlers.calendar import is_working_day, next_working_day
 from handlers.chat import Delivery, Reply, Sender
@@ -80,8 +81,12 @@ class MonthlyReports:
             scopes.append((WHOLE_TREE, self.admins))
         sent = empty = already = failed = 0
         language = self.settings.language
+        started = monotonic()
         for scope, recipients in scopes:
-            if not await self.reports.claim_monthly_report(scope, month, now, lease=LEASE):
+            # Each claim at its own time: a run of many units may take longer than the lease, and a
+            # claim dated from the run's start would be taken over by another process at once.
+            at = now + timedelta(seconds=monotonic() - started)
+            if not await self.reports.claim_monthly_report(scope, month, at, lease=LEASE):
                 already += 1
                 continue
             code = None if scope == WHOLE_TREE else scope
@@ -94,7 +99,7 @@ class MonthlyReports:
                 or total.complaints.opened
                 or (total.returned and total.returned.returned)
             ):
-                await self.reports.finish_monthly_report(scope, month, now, sent=True)
+                await self.reports.finish_monthly_report(scope, month, at, sent=True, claimed_at=at)
                 empty += 1
                 continue
             name = names[code] if code else ("toàn thành phố" if language == "vi" else "the whole city")
@@ -109,7 +114,7 @@ class MonthlyReports:
                     continue
                 reply = Reply(words, picture=picture if channel in PICTURE_CHANNELS else None)
                 delivered |= await sender.send(chat_id, reply) == Delivery.SENT
-            await self.reports.finish_monthly_report(scope, month, now, sent=delivered)
+            await self.reports.finish_monthly_report(scope, month, at, sent=delivered, claimed_at=at)
             if delivered:
                 sent += 1
             else:

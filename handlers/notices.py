@@ -175,7 +175,9 @@ class Notices:
             why_not = NO_ZNS if templates is None else NO_RESOLUTION_TEMPLATE
             log.warning("the resolution of case %s cannot reach its citizen: %s", notice.case_id, why_not)
         if why_not is not None or templates is None or case is None or dossier is None or phone is None:
-            await self.outbox.finish_notice(notice.id, OutboxStatus.SKIPPED, now, why_not)
+            await self.outbox.finish_notice(
+                notice.id, OutboxStatus.SKIPPED, now, why_not, claimed_until=now + LEASE
+            )
             return Outcome.SKIPPED
         fields = {
             **dossier_fields(dossier, self.desk.settings.zone),
@@ -187,10 +189,12 @@ class Notices:
         )
 
         async def finish(status: OutboxStatus, why: str | None) -> None:
-            await self.outbox.finish_notice(notice.id, status, now, why)
+            await self.outbox.finish_notice(notice.id, status, now, why, claimed_until=now + LEASE)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.outbox.retry_notice(notice.id, error, next_attempt_at)
+            return await self.outbox.retry_notice(
+                notice.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         return await settle_template(
             result, now, self.desk.settings.zone, attempts=notice.attempts, finish=finish, retry=retry,
@@ -219,10 +223,12 @@ class Notices:
             return Outcome.TAKEN
 
         async def finish(status: OutboxStatus, why: str | None) -> None:
-            await self.outbox.finish_notice(notice.id, status, now, why)
+            await self.outbox.finish_notice(notice.id, status, now, why, claimed_until=now + LEASE)
 
         async def retry(error: str, next_attempt_at: datetime) -> int:
-            return await self.outbox.retry_notice(notice.id, error, next_attempt_at)
+            return await self.outbox.retry_notice(
+                notice.id, error, next_attempt_at, claimed_until=now + LEASE
+            )
 
         if case is None:
             await finish(OutboxStatus.SKIPPED, "no such case")
@@ -245,7 +251,9 @@ class Notices:
             return await self._send_zns(notice, now, claimed=True)
         if elsewhere:
             # Blocked where it could go; another of their chats waits for its channel: pending, due now.
-            await self.outbox.retry_notice(notice.id, "blocked on every chat this process reaches", None)
+            await self.outbox.retry_notice(
+                notice.id, "blocked on every chat this process reaches", None, claimed_until=now + LEASE
+            )
             return Outcome.WAITING
         await finish(OutboxStatus.UNREACHABLE, "every chat of the recipient blocked the bot")
         return Outcome.UNREACHABLE

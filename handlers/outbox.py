@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from handlers.chat import Address, Delivery, Reply, Sender
@@ -95,20 +96,35 @@ def settled(outcome: Outcome) -> asyncio.Future[Outcome]:
 class _Chat:
     """One chat's messages waiting in the courier, in the order handed over."""
 
-    waiting: deque[tuple[str, Callable[[], Awaitable[Outcome]], asyncio.Future[Outcome]]] = field(
+    # (message, its send, its outcome to come, when it was handed over)
+    waiting: deque[tuple[str, Callable[[], Awaitable[Outcome]], asyncio.Future[Outcome], float]] = field(
         default_factory=deque
     )
 
 
 class Courier:
     """Sends outbox messages: different chats' at the same time (at most `at_once` sending), each
-    chat's one after another in the order handed over. A chat whose message is to be retried sends
-    nothing more for now: its later messages stay pending, behind the one retried, so a chat never
-    gets them out of order. A message handed over is held until it has an outcome, so a round that
-    starts meanwhile leaves it alone."""
+    chat's one after another in the order handed over. A chat whose message is to be retried, or
+    was taken by another sender (another process), sends nothing more for now: its later messages
+    stay pending, behind that one, so a chat never gets them out of order. A message handed over is
+    held until it has an outcome, so a round that starts meanwhile leaves it alone.
 
-    def __init__(self, at_once: int = CHATS_AT_ONCE) -> None:
+    A message is claimed when its turn comes, with the time of the round that handed it over. One
+    whose turn comes more than `fresh_for` after that (a backlog waiting for free slots) is not
+    begun: claimed with so old a time, its lease could already have run out, and another process
+    would take it over while it is being sent. It is left pending, with the chat's later messages,
+    for a round with a fresh time."""
+
+    def __init__(
+        self,
+        at_once: int = CHATS_AT_ONCE,
+        *,
+        fresh_for: timedelta = LEASE / 2,
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
         self._slots = asyncio.Semaphore(at_once)
+        self._fresh_for = fresh_for.total_seconds()
+        self._clock = clock
         self._chats: dict[str, _Chat] = {}
         self._held: set[str] = set()
         self._runners: set[asyncio.Task[None]] = set()
@@ -136,20 +152,23 @@ class Courier:
             runner = asyncio.create_task(self._run(chat, queue), name=f"courier {chat}")
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
-        queue.waiting.append((item, send, future))
+        queue.waiting.append((item, send, future, self._clock()))
         return future
 
     async def _run(self, chat: str, queue: _Chat) -> None:
         stalled = False
         try:
             while queue.waiting:
-                item, send, future = queue.waiting[0]
+                item, send, future, handed_at = queue.waiting[0]
                 try:
                     if stalled or self._closing:
                         outcome = Outcome.WAITING
                     else:
                         async with self._slots:
-                            outcome = await send()
+                            if self._clock() - handed_at > self._fresh_for:
+                                stalled, outcome = True, Outcome.WAITING  # its round's time is too old
+                            else:
+                                outcome = await send()
                 except Exception:
                     self.failures.exception(
                         "sending %s to %s failed; it is tried again once its claim ends", item, chat
@@ -157,11 +176,13 @@ class Courier:
                     outcome = Outcome.WAITING
                 queue.waiting.popleft()
                 self._held.discard(item)
-                stalled = stalled or outcome == Outcome.RETRYING
+                # Retried, or claimed by another process since the round read it (that process
+                # sends it now): the chat's later messages wait, so they never overtake it.
+                stalled = stalled or outcome in (Outcome.RETRYING, Outcome.TAKEN)
                 if not future.done():
                     future.set_result(outcome)
         finally:
-            for item, _, future in queue.waiting:  # cancelled: what did not go stays pending
+            for item, _, future, _ in queue.waiting:  # cancelled: what did not go stays pending
                 self._held.discard(item)
                 if not future.done():
                     future.set_result(Outcome.WAITING)

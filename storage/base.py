@@ -517,7 +517,12 @@ class OutboxRepository(ABC):
 
     A pending item is due once its `next_attempt_at` has passed (None: at once). A sender claims it
     before sending, for a lease: nobody else takes it until the lease ends, and a sender that died
-    holding it leaves it due again then. A claimed item is finished, or retried from a later time."""
+    holding it leaves it due again then. A claimed item is finished, or retried from a later time.
+
+    A sender marks what it claimed with `claimed_until`, the `until` of its claim: the mark is
+    written only while that claim stands, so a sender whose lease ran out and was taken over by
+    another changes nothing (it returns False, or 0 attempts). Without it (a command-line
+    correction) the mark is written whatever the claim."""
 
     @abstractmethod
     async def pending_invitations(self, limit: int = 100, after_id: int = 0) -> list[Invitation]:
@@ -531,12 +536,25 @@ class OutboxRepository(ABC):
 
     @abstractmethod
     async def finish_invitation(
-        self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
-    ) -> None: ...
+        self,
+        invitation_id: int,
+        status: OutboxStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
+        """Records what became of the invitation; False (nothing written) when the claim made until
+        `claimed_until` no longer stands."""
 
     @abstractmethod
     async def retry_invitation(
-        self, invitation_id: int, error: str, next_attempt_at: datetime | None = None
+        self,
+        invitation_id: int,
+        error: str,
+        next_attempt_at: datetime | None = None,
+        *,
+        claimed_until: datetime | None = None,
     ) -> int:
         """Counts a failed attempt and leaves the invitation pending, due again at `next_attempt_at`
         (None: at once); returns the attempts so far."""
@@ -560,11 +578,25 @@ class OutboxRepository(ABC):
 
     @abstractmethod
     async def finish_notice(
-        self, notice_id: int, status: OutboxStatus, now: datetime, error: str | None = None
-    ) -> None: ...
+        self,
+        notice_id: int,
+        status: OutboxStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
+        """As `finish_invitation`, for a notice."""
 
     @abstractmethod
-    async def retry_notice(self, notice_id: int, error: str, next_attempt_at: datetime | None = None) -> int:
+    async def retry_notice(
+        self,
+        notice_id: int,
+        error: str,
+        next_attempt_at: datetime | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> int:
         """As `retry_invitation`, for a notice."""
 
     @abstractmethod
@@ -627,12 +659,24 @@ class LetterRepository(ABC):
 
     @abstractmethod
     async def finish_letter_delivery(
-        self, delivery_id: int, status: LetterStatus, now: datetime, error: str | None = None
-    ) -> None: ...
+        self,
+        delivery_id: int,
+        status: LetterStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
+        """As OutboxRepository.finish_invitation, for a letter delivery."""
 
     @abstractmethod
     async def retry_letter_delivery(
-        self, delivery_id: int, error: str, next_attempt_at: datetime | None = None
+        self,
+        delivery_id: int,
+        error: str,
+        next_attempt_at: datetime | None = None,
+        *,
+        claimed_until: datetime | None = None,
     ) -> int:
         """As OutboxRepository.retry_invitation; returns the attempts so far."""
 
@@ -689,12 +733,17 @@ class LetterRepository(ABC):
         those this call claimed."""
 
     @abstractmethod
-    async def finish_alert(self, alert_id: int, outcome: str) -> None:
-        """Notes what became of a claimed alert (sent, or why it was given up): it is done."""
+    async def finish_alert(self, alert_id: int, outcome: str, *, claimed_at: datetime | None = None) -> bool:
+        """Notes what became of a claimed alert (sent, or why it was given up): it is done. With
+        `claimed_at` (the `now` of the claim), only while that claim stands: False, nothing
+        written, when it ran out and another sender took the alert over (or it is done)."""
 
     @abstractmethod
-    async def retry_alert(self, alert_id: int, error: str, next_attempt_at: datetime) -> int:
-        """Releases a claimed alert to be sent again from `next_attempt_at`; returns its attempts."""
+    async def retry_alert(
+        self, alert_id: int, error: str, next_attempt_at: datetime, *, claimed_at: datetime | None = None
+    ) -> int:
+        """Releases a claimed alert to be sent again from `next_attempt_at`; returns its attempts
+        (0, nothing written, when the claim made at `claimed_at` no longer stands)."""
 
 
 class DigestRepository(ABC):
@@ -725,12 +774,27 @@ class DigestRepository(ABC):
         now: datetime,
         recipient: str | None = None,
         error: str | None = None,
-    ) -> None: ...
+        *,
+        claimed_at: datetime | None = None,
+    ) -> bool:
+        """Records what became of the digest. With `claimed_at` (the `now` of the claim), only while
+        that claim stands: False, nothing written, when its lease ran out and another run took the
+        digest over (a later claim), so a late run can neither undo the other's record nor make a
+        sent digest claimable again. Without it, written whatever the claim."""
 
     @abstractmethod
-    async def retry_digest(self, unit_code: str, day: date, error: str, next_attempt_at: datetime) -> int:
+    async def retry_digest(
+        self,
+        unit_code: str,
+        day: date,
+        error: str,
+        next_attempt_at: datetime,
+        *,
+        claimed_at: datetime | None = None,
+    ) -> int:
         """Counts a failed attempt: the digest is retrying, claimable again from `next_attempt_at`.
-        Returns the attempts so far."""
+        Returns the attempts so far (0, nothing written, when the claim made at `claimed_at` no
+        longer stands)."""
 
     @abstractmethod
     async def due_digests(self, day: date, now: datetime, *, lease: timedelta) -> list[str]:
@@ -990,8 +1054,12 @@ class ReportRepository(ABC):
         not claimed before, or the claim failed or ran out (`lease`); False when sent or being sent."""
 
     @abstractmethod
-    async def finish_monthly_report(self, scope: str, month: str, now: datetime, *, sent: bool) -> None:
-        """Records that the claimed report was sent (or reached no one, to be claimed again)."""
+    async def finish_monthly_report(
+        self, scope: str, month: str, now: datetime, *, sent: bool, claimed_at: datetime | None = None
+    ) -> bool:
+        """Records that the claimed report was sent (or reached no one, to be claimed again). With
+        `claimed_at` (the `now` of the claim), only while that claim stands: False, nothing written,
+        when its lease ran out and another sender took it over."""
 
 
 class Storage(ABC):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -15,7 +16,7 @@ from itertools import pairwise
 from bot.app import Handlers
 from handlers.cases import CaseAction, CaseButton
 from handlers.chat import Delivery, Reply
-from handlers.outbox import FIRST_RETRY, LEASE, LONGEST_RETRY
+from handlers.outbox import FIRST_RETRY, LEASE, LONGEST_RETRY, Courier, Outcome
 from tests.conftest import NOW, Citizen, add_dossier, labels
 from tests.test_cases import complain, only_case
 
@@ -197,3 +198,56 @@ async def test_an_invitation_is_not_sent_once_its_link_expired(config, store, di
     result = await handlers.invitations.send({"telegram": sender}, late, WEEK)
     assert result.skipped == 1 and sender.attempts == []
     assert row(store, "invitations", "1001")[::3] == ("skipped", "the survey link expired")
+
+
+async def test_a_chats_later_messages_wait_behind_one_another_process_took():
+    """Another process claimed the chat's first message after this round read it: the chat's later
+    messages wait for the next round rather than overtake the one that process is sending."""
+    courier = Courier()
+    tried: list[str] = []
+
+    def send(item: str, outcome: Outcome) -> Callable[[], Awaitable[Outcome]]:
+        async def sent() -> Outcome:
+            tried.append(item)
+            return outcome
+
+        return sent
+
+    first = courier.hand_over("telegram:1001", "notice:1", send("notice:1", Outcome.TAKEN))
+    second = courier.hand_over("telegram:1001", "notice:2", send("notice:2", Outcome.SENT))
+    other = courier.hand_over("telegram:1002", "notice:3", send("notice:3", Outcome.SENT))
+    assert await asyncio.gather(first, second, other) == [Outcome.TAKEN, Outcome.WAITING, Outcome.SENT]
+    assert tried == ["notice:1", "notice:3"]
+    await courier.close()
+
+
+async def test_a_message_whose_turn_comes_long_after_its_round_is_left_for_a_fresh_round():
+    """A backlog waiting for free slots: a message whose turn comes more than half a lease after its
+    round handed it over is not begun (claimed with its round's time, its lease could have run out
+    already, and another process take it over while it is sent); the chat's later ones neither."""
+    seconds = [0.0]
+    courier = Courier(at_once=1, clock=lambda: seconds[0])
+    slow_chat_sends, slot_taken = asyncio.Event(), asyncio.Event()
+    tried: list[str] = []
+
+    def send(item: str, wait: asyncio.Event | None = None) -> Callable[[], Awaitable[Outcome]]:
+        async def sent() -> Outcome:
+            tried.append(item)
+            if wait is not None:
+                slot_taken.set()
+                await wait.wait()
+            return Outcome.SENT
+
+        return sent
+
+    slow = courier.hand_over("telegram:1001", "invitation:1", send("invitation:1", slow_chat_sends))
+    stale = courier.hand_over("telegram:1002", "invitation:2", send("invitation:2"))
+    later = courier.hand_over("telegram:1002", "invitation:3", send("invitation:3"))
+    await asyncio.wait_for(slot_taken.wait(), timeout=5)
+    seconds[0] = (LEASE / 2).total_seconds() + 1  # the one slot was busy all that time
+    slow_chat_sends.set()
+    assert await asyncio.gather(slow, stale, later) == [Outcome.SENT, Outcome.WAITING, Outcome.WAITING]
+    assert tried == ["invitation:1"]
+    fresh = courier.hand_over("telegram:1002", "invitation:2", send("invitation:2"))  # the next round
+    assert await fresh == Outcome.SENT
+    await courier.close()

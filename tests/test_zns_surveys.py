@@ -13,6 +13,7 @@ import pytest
 from bot.app import Handlers
 from handlers.cases import CaseAction, CaseButton
 from handlers.chat import Delivery
+from handlers.outbox import LEASE
 from handlers.template_ratings import RatingOutcome, RatingScale, TemplateRating
 from handlers.templates import TemplateDelivery, TemplatePurpose, TemplateResult
 from storage.records import (
@@ -287,3 +288,19 @@ async def test_the_quota_is_looked_at_again_before_each_invitation(store, handle
     handlers.invitations.templates = low
     run = await handlers.invitations.send({}, NOW, COOLDOWN)
     assert (run.sent, run.waiting) == (2, 2)  # one round handed over all four; two waited
+
+
+async def test_a_phones_invitation_waits_behind_one_another_process_is_sending(store, handlers, zns):
+    """Two dossiers of one phone returned together: while another process sends the first, this
+    one does not send the second (the cool-down is judged once the first went)."""
+    await returned(store, "HS-1")
+    await returned(store, "HS-2")
+    first, second = await store.outbox.pending_invitations()
+    assert await store.outbox.claim_invitation(first.id, NOW, NOW + LEASE)  # the other process's
+    run = await handlers.invitations.send({}, NOW + timedelta(minutes=1), COOLDOWN)
+    assert (run.sent, run.waiting) == (0, 2) and zns.sent == []
+    await store.outbox.finish_invitation(first.id, OutboxStatus.SENT, NOW + timedelta(minutes=1))
+    run = await handlers.invitations.send({}, NOW + timedelta(minutes=2), COOLDOWN)
+    assert (run.sent, run.skipped) == (0, 1)
+    (skipped,) = await store.outbox.list_invitations([OutboxStatus.SKIPPED])
+    assert (skipped.id, skipped.error) == (second.id, "cool-down")

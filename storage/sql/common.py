@@ -105,6 +105,16 @@ def record_audits(
     )
 
 
+def held_claim(claimed_until: datetime | None) -> tuple[str, tuple[str, ...]]:
+    """The condition that a pending item is still under the claim its sender made until
+    `claimed_until`: a sender whose lease ran out and was taken over by another (who claimed it
+    until later) then writes nothing, so it can neither undo what the other recorded nor cut the
+    other's lease short. None: no condition (a command-line correction)."""
+    if claimed_until is None:
+        return "", ()
+    return " AND status = 'pending' AND next_attempt_at = ?", (iso(claimed_until),)
+
+
 def flag(condition: str) -> str:
     """1 where `condition` holds, else 0 (NULL counts as 0): what SQLite makes of a comparison, which
     PostgreSQL keeps a boolean that SUM does not add."""

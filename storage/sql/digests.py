@@ -15,6 +15,14 @@ _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_STATES)  # constants, not input
 NEW_SINCE_DIGEST = flag("c.opened_at > COALESCE(last.sent_at, '')")
 
 
+def _digest_held(claimed_at: datetime | None) -> tuple[str, tuple[str, ...]]:
+    """A digest still being sent under the claim made at `claimed_at`: a run whose lease ran out and
+    was taken over (a later claim) writes nothing. None: no condition."""
+    if claimed_at is None:
+        return "", ()
+    return " AND status = 'sending' AND claimed_at = ?", (iso(claimed_at),)
+
+
 class SqlDigests(DigestRepository):
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -63,20 +71,36 @@ class SqlDigests(DigestRepository):
         now: datetime,
         recipient: str | None = None,
         error: str | None = None,
-    ) -> None:
-        await self.db.execute(
-            "UPDATE digests SET status = ?, sent_at = ?, recipient = ?, error = ?, next_attempt_at = NULL"
-            " WHERE unit_code = ? AND day = ?",
-            (DigestStatus(status).value, iso(now), recipient, error, unit_code, iso(day)),
+        *,
+        claimed_at: datetime | None = None,
+    ) -> bool:
+        where, held = _digest_held(claimed_at)
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                "UPDATE digests SET status = ?, sent_at = ?, recipient = ?, error = ?, next_attempt_at = NULL"
+                f" WHERE unit_code = ? AND day = ?{where} RETURNING day",
+                (DigestStatus(status).value, iso(now), recipient, error, unit_code, iso(day), *held),
+            )
         )
+        return row is not None
 
-    async def retry_digest(self, unit_code: str, day: date, error: str, next_attempt_at: datetime) -> int:
+    async def retry_digest(
+        self,
+        unit_code: str,
+        day: date,
+        error: str,
+        next_attempt_at: datetime,
+        *,
+        claimed_at: datetime | None = None,
+    ) -> int:
+        where, held = _digest_held(claimed_at)
         row = await self.db.write(
             lambda db: first(
                 db,
                 "UPDATE digests SET status = 'retrying', attempts = attempts + 1, error = ?,"
-                " next_attempt_at = ? WHERE unit_code = ? AND day = ? RETURNING attempts",
-                (error, iso(next_attempt_at), unit_code, iso(day)),
+                f" next_attempt_at = ? WHERE unit_code = ? AND day = ?{where} RETURNING attempts",
+                (error, iso(next_attempt_at), unit_code, iso(day), *held),
             )
         )
         return int(row[0]) if row else 0

@@ -28,6 +28,7 @@ from storage.sql.common import (
     days_from,
     first,
     flag,
+    held_claim,
     iso,
     json_list,
     json_record,
@@ -173,23 +174,40 @@ class SqlLetters(LetterRepository):
         return row is not None
 
     async def finish_letter_delivery(
-        self, delivery_id: int, status: LetterStatus, now: datetime, error: str | None = None
-    ) -> None:
-        await self.db.execute(
-            "UPDATE letter_deliveries SET status = ?, sent_at = ?, error = ?, next_attempt_at = NULL"
-            " WHERE id = ?",
-            (status.value, iso(now), error, delivery_id),
+        self,
+        delivery_id: int,
+        status: LetterStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
+        where, held = held_claim(claimed_until)
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                "UPDATE letter_deliveries SET status = ?, sent_at = ?, error = ?, next_attempt_at = NULL"
+                f" WHERE id = ?{where} RETURNING id",
+                (status.value, iso(now), error, delivery_id, *held),
+            )
         )
+        return row is not None
 
     async def retry_letter_delivery(
-        self, delivery_id: int, error: str, next_attempt_at: datetime | None = None
+        self,
+        delivery_id: int,
+        error: str,
+        next_attempt_at: datetime | None = None,
+        *,
+        claimed_until: datetime | None = None,
     ) -> int:
+        where, held = held_claim(claimed_until)
         row = await self.db.write(
             lambda db: first(
                 db,
                 "UPDATE letter_deliveries SET attempts = attempts + 1, error = ?, next_attempt_at = ?"
-                " WHERE id = ? RETURNING attempts",
-                (error, iso(next_attempt_at), delivery_id),
+                f" WHERE id = ?{where} RETURNING attempts",
+                (error, iso(next_attempt_at), delivery_id, *held),
             )
         )
         return int(row[0]) if row else 0
@@ -337,21 +355,38 @@ class SqlLetters(LetterRepository):
 
         return await self.db.write(claim)
 
-    async def finish_alert(self, alert_id: int, outcome: str) -> None:
-        await self.db.write(
-            lambda db: db.execute("UPDATE dossier_alerts SET outcome = ? WHERE id = ?", (outcome, alert_id))
+    async def finish_alert(self, alert_id: int, outcome: str, *, claimed_at: datetime | None = None) -> bool:
+        where, held = _alert_held(claimed_at)
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                f"UPDATE dossier_alerts SET outcome = ? WHERE id = ?{where} RETURNING id",
+                (outcome, alert_id, *held),
+            )
         )
+        return row is not None
 
-    async def retry_alert(self, alert_id: int, error: str, next_attempt_at: datetime) -> int:
+    async def retry_alert(
+        self, alert_id: int, error: str, next_attempt_at: datetime, *, claimed_at: datetime | None = None
+    ) -> int:
+        where, held = _alert_held(claimed_at)
         row = await self.db.write(
             lambda db: first(
                 db,
                 "UPDATE dossier_alerts SET announced_at = NULL, attempts = attempts + 1, next_attempt_at = ?,"
-                " outcome = NULL WHERE id = ? RETURNING attempts",
-                (iso(next_attempt_at), alert_id),
+                f" outcome = NULL WHERE id = ?{where} RETURNING attempts",
+                (iso(next_attempt_at), alert_id, *held),
             )
         )
         return int(row[0]) if row else 0
+
+
+def _alert_held(claimed_at: datetime | None) -> tuple[str, tuple[str, ...]]:
+    """An alert still under the claim made at `claimed_at` (not taken over since: a later claim
+    writes a later `announced_at`); None: no condition."""
+    if claimed_at is None:
+        return "", ()
+    return " AND outcome IS NULL AND announced_at = ?", (iso(claimed_at),)
 
 
 # A due day's instant, read from a blob of WIDTH-byte UTC times, one a day from ?1 to ?2; a day

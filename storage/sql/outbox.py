@@ -9,7 +9,7 @@ from typing import Literal
 
 from storage.base import OutboxRepository
 from storage.records import Invitation, Notice, OutboxStatus, UndeliveredReply
-from storage.sql.common import Database, first, iso, placeholders
+from storage.sql.common import Database, first, held_claim, iso, placeholders
 
 Table = Literal["invitations", "notices"]  # a table name cannot be a parameter: only these two
 _SELECT: dict[Table, str] = {
@@ -44,20 +44,40 @@ class SqlOutbox(OutboxRepository):
         return row is not None
 
     async def _finish(
-        self, table: Table, row_id: int, status: OutboxStatus, now: datetime, error: str | None
-    ) -> None:
-        await self.db.execute(
-            f"UPDATE {table} SET status = ?, sent_at = ?, error = ?, next_attempt_at = NULL WHERE id = ?",
-            (status.value, iso(now), error, row_id),
-        )
-
-    async def _retry(self, table: Table, row_id: int, error: str, next_attempt_at: datetime | None) -> int:
+        self,
+        table: Table,
+        row_id: int,
+        status: OutboxStatus,
+        now: datetime,
+        error: str | None,
+        claimed_until: datetime | None,
+    ) -> bool:
+        where, held = held_claim(claimed_until)
         row = await self.db.write(
             lambda db: first(
                 db,
-                f"UPDATE {table} SET attempts = attempts + 1, error = ?, next_attempt_at = ? WHERE id = ?"
-                " RETURNING attempts",
-                (error, iso(next_attempt_at), row_id),
+                f"UPDATE {table} SET status = ?, sent_at = ?, error = ?, next_attempt_at = NULL"
+                f" WHERE id = ?{where} RETURNING id",
+                (status.value, iso(now), error, row_id, *held),
+            )
+        )
+        return row is not None
+
+    async def _retry(
+        self,
+        table: Table,
+        row_id: int,
+        error: str,
+        next_attempt_at: datetime | None,
+        claimed_until: datetime | None,
+    ) -> int:
+        where, held = held_claim(claimed_until)
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                f"UPDATE {table} SET attempts = attempts + 1, error = ?, next_attempt_at = ?"
+                f" WHERE id = ?{where} RETURNING attempts",
+                (error, iso(next_attempt_at), row_id, *held),
             )
         )
         return int(row[0]) if row else 0
@@ -79,14 +99,25 @@ class SqlOutbox(OutboxRepository):
         return await self._claim("invitations", invitation_id, now, until)
 
     async def finish_invitation(
-        self, invitation_id: int, status: OutboxStatus, now: datetime, error: str | None = None
-    ) -> None:
-        await self._finish("invitations", invitation_id, status, now, error)
+        self,
+        invitation_id: int,
+        status: OutboxStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
+        return await self._finish("invitations", invitation_id, status, now, error, claimed_until)
 
     async def retry_invitation(
-        self, invitation_id: int, error: str, next_attempt_at: datetime | None = None
+        self,
+        invitation_id: int,
+        error: str,
+        next_attempt_at: datetime | None = None,
+        *,
+        claimed_until: datetime | None = None,
     ) -> int:
-        return await self._retry("invitations", invitation_id, error, next_attempt_at)
+        return await self._retry("invitations", invitation_id, error, next_attempt_at, claimed_until)
 
     async def invited_since(self, channel: str, chat_id: str, since: datetime) -> bool:
         row = await self.db.read_one(
@@ -107,12 +138,25 @@ class SqlOutbox(OutboxRepository):
         return await self._claim("notices", notice_id, now, until)
 
     async def finish_notice(
-        self, notice_id: int, status: OutboxStatus, now: datetime, error: str | None = None
-    ) -> None:
-        await self._finish("notices", notice_id, status, now, error)
+        self,
+        notice_id: int,
+        status: OutboxStatus,
+        now: datetime,
+        error: str | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> bool:
+        return await self._finish("notices", notice_id, status, now, error, claimed_until)
 
-    async def retry_notice(self, notice_id: int, error: str, next_attempt_at: datetime | None = None) -> int:
-        return await self._retry("notices", notice_id, error, next_attempt_at)
+    async def retry_notice(
+        self,
+        notice_id: int,
+        error: str,
+        next_attempt_at: datetime | None = None,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> int:
+        return await self._retry("notices", notice_id, error, next_attempt_at, claimed_until)
 
     async def list_notices(
         self,

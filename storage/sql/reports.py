@@ -254,8 +254,19 @@ class SqlReports(ReportRepository):
         )
         return row is not None
 
-    async def finish_monthly_report(self, scope: str, month: str, now: datetime, *, sent: bool) -> None:
-        await self.db.execute(
-            "UPDATE monthly_reports SET status = ?, sent_at = ? WHERE scope = ? AND month = ?",
-            ("sent" if sent else "failed", iso(now), scope, month),
+    async def finish_monthly_report(
+        self, scope: str, month: str, now: datetime, *, sent: bool, claimed_at: datetime | None = None
+    ) -> bool:
+        # A sender whose lease ran out and was taken over (a later claim) writes nothing.
+        where, held = "", tuple[str, ...]()
+        if claimed_at is not None:
+            where, held = " AND status = 'sending' AND claimed_at = ?", (iso(claimed_at),)
+        row = await self.db.write(
+            lambda db: first(
+                db,
+                f"UPDATE monthly_reports SET status = ?, sent_at = ? WHERE scope = ? AND month = ?{where}"
+                " RETURNING month",
+                ("sent" if sent else "failed", iso(now), scope, month, *held),
+            )
         )
+        return row is not None
