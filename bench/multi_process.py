@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -304,23 +305,66 @@ async def drive(api: FakeBotApi, hooks: list[str], tokens: list[str]) -> tuple[i
         return posted, time.perf_counter() - started
 
 
-async def one_run(server: str, processes: int, citizens: int) -> float:
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user and system) the processes have used so far, from Linux's /proc; 0 elsewhere."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+
+
+def server_pids(server: str) -> list[int]:
+    """The PostgreSQL server's processes: the postmaster and its children (backends, WAL writer...)."""
+    import psycopg
+
+    with psycopg.connect(server) as pg:
+        row = pg.execute("SHOW data_directory").fetchone()
+    try:
+        postmaster = int((Path(row[0] if row else "") / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+@dataclass
+class Run:
+    rate: float  # updates a second
+    cpu: dict[str, float]  # milliseconds of CPU per update: bots, PostgreSQL, driver
+
+
+async def one_run(server: str, processes: int, citizens: int) -> Run:
     with tempfile.TemporaryDirectory(prefix="multi-bench-") as name, database(server) as url:
         folder = Path(name)
         api = FakeBotApi()
         config = write_config(folder, url, api)
         tokens = await add_dossiers(url, config, citizens)
         async with api.serving(), running(processes, config, folder) as bots:
+            groups = {
+                "bots": [bot.process.pid for bot in bots],
+                "PostgreSQL": server_pids(server),
+                "driver": [os.getpid()],
+            }
+            before = {group: cpu_seconds(pids) for group, pids in groups.items()}
             count, seconds = await drive(api, [bot.hook for bot in bots], tokens)
+            groups["PostgreSQL"] = server_pids(server)  # backends that ended meanwhile are not counted
+            after = {group: cpu_seconds(pids) for group, pids in groups.items()}
+        used = {group: (after[group] - before[group]) * 1000 / count for group in groups}
         answered = count_answers(url)
         assert answered == citizens, f"{answered} completed answers stored for {citizens} citizens"
-        return count / seconds
+        return Run(count / seconds, used)
 
 
 async def measure(citizens: int, rounds: int, processes: int) -> None:
     try:
         with durable_server() as server:
-            results: dict[int, list[float]] = {1: [], processes: []}
+            results: dict[int, list[Run]] = {1: [], processes: []}
             for _ in range(rounds):
                 for count in results:
                     results[count].append(await one_run(server, count, citizens))
@@ -328,15 +372,19 @@ async def measure(citizens: int, rounds: int, processes: int) -> None:
     except PostgreSQLUnavailable as missing:
         print(skipped(missing))
         return
-    base = statistics.median(results[1])
+    base = statistics.median(run.rate for run in results[1])
     print(
         f"{citizens} citizens x 4 updates, webhook mode, updates posted to the processes in turn, "
         f"median of {rounds} rounds"
     )
-    print(f"  {'1 feedback-bot process on PostgreSQL':<39} {base:8.0f} updates/s  (baseline)")
-    rate = statistics.median(results[processes])
-    label = f"{processes} feedback-bot processes, one database"
-    print(f"  {label:<39} {rate:8.0f} updates/s  ratio {rate / base:.2f}")
+    for count, runs in results.items():
+        rate = statistics.median(run.rate for run in runs)
+        label = "1 feedback-bot process on PostgreSQL" if count == 1 else f"{count} processes, one database"
+        ratio = "(baseline)" if count == 1 else f"ratio {rate / base:.2f}"
+        cpu = ", ".join(
+            f"{group} {statistics.median(run.cpu[group] for run in runs):.1f}" for group in runs[0].cpu
+        )
+        print(f"  {label:<39} {rate:8.0f} updates/s  {ratio:<11} CPU ms/update: {cpu}")
     print(f"    {described}; {os.cpu_count()} cores shared by the bots, PostgreSQL and this driver")
     print("  every citizen's completed answer was counted in the database after each run")
 
