@@ -16,7 +16,6 @@ import psycopg
 
 from tests.postgresql import (
     DEBIAN_BINARIES,
-    HOW_TO_GET_ONE,
     PostgreSQLUnavailable,
     ThrowawayServer,
     drop_database,
@@ -36,7 +35,8 @@ def durable_server() -> Iterator[str]:
     binaries = find_binaries()
     if binaries is None:
         raise PostgreSQLUnavailable(
-            f"initdb and pg_ctl are neither on PATH nor in {DEBIAN_BINARIES}/*/bin; {HOW_TO_GET_ONE}"
+            f"initdb and pg_ctl are neither on PATH nor in {DEBIAN_BINARIES}/*/bin; "
+            "install the Debian package postgresql"
         )
     stop_abandoned_servers(binaries)
     server = ThrowawayServer.make(binaries)
