@@ -340,10 +340,22 @@ def server_pids(server: str) -> list[int]:
     return [postmaster, *children]
 
 
+def transactions(url: str) -> tuple[int, int]:
+    """The database's transactions so far: (committed, rolled back), as its server counts them."""
+    import psycopg
+
+    with psycopg.connect(url) as pg:
+        row = pg.execute(
+            "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 @dataclass
 class Run:
     rate: float  # updates a second
     cpu: dict[str, float]  # milliseconds of CPU per update: bots, PostgreSQL, driver
+    rolled_back: int  # transactions rolled back during the run: raced another, and run again
 
 
 async def one_run(server: str, processes: int, citizens: int) -> Run:
@@ -359,13 +371,16 @@ async def one_run(server: str, processes: int, citizens: int) -> Run:
                 "driver": [os.getpid()],
             }
             before = {group: cpu_seconds(pids) for group, pids in groups.items()}
+            _, rolled_back = transactions(url)
             count, seconds = await drive(api, [bot.hook for bot in bots], tokens)
             groups["PostgreSQL"] = server_pids(server)  # backends that ended meanwhile are not counted
             after = {group: cpu_seconds(pids) for group, pids in groups.items()}
         used = {group: (after[group] - before[group]) * 1000 / count for group in groups}
+        await asyncio.sleep(1)  # the bots' sessions have ended: the server has their counts
+        rolled_back = transactions(url)[1] - rolled_back
         answered = count_answers(url)
         assert answered == citizens, f"{answered} completed answers stored for {citizens} citizens"
-        return Run(count / seconds, used)
+        return Run(count / seconds, used, rolled_back)
 
 
 async def measure(citizens: int, rounds: int, processes: int) -> None:
@@ -391,7 +406,8 @@ async def measure(citizens: int, rounds: int, processes: int) -> None:
         cpu = ", ".join(
             f"{group} {statistics.median(run.cpu[group] for run in runs):.1f}" for group in runs[0].cpu
         )
-        print(f"  {label:<39} {rate:8.0f} updates/s  {ratio:<11} CPU ms/update: {cpu}")
+        raced = statistics.median(run.rolled_back for run in runs)
+        print(f"  {label:<39} {rate:8.0f} updates/s  {ratio:<11} CPU ms/update: {cpu}; raced: {raced:.0f}")
     print(f"    {described}; {os.cpu_count()} cores shared by the bots, PostgreSQL and this driver")
     print("  every citizen's completed answer was counted in the database after each run")
 
