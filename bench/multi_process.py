@@ -13,12 +13,14 @@ bench/survey_throughput.py does, since pacing is a wait, not work. The PostgreSQ
 throwaway one, durable (bench/_postgresql.py). Everything shares this machine's cores: the bots,
 PostgreSQL, and this script's driver and fake Bot API.
 
-Measured 2026-11-27 on a 2-core machine shared with other work: 1 process 48-74 updates/s,
-2 processes 88-91 (ratio 1.23-1.85; 1.29 with the defaults). A process is bound by its own CPU,
-not by PostgreSQL (1.4-2.4 ms of the server's CPU an update): each bot spends 11-15 ms of CPU an
-update, about 85 % of it in python-telegram-bot's HTTP client to the Bot API (httpx, whose pool of
-up to 256 kept-alive connections is scanned at every request: py-spy), against about 1 ms an
-update, bot and PostgreSQL together, in bench/survey_throughput.py, which has no HTTP.
+Measured 2026-11-27 on a 2-core machine shared with other work: 1 process 48-82 updates/s,
+2 processes 88-125 (ratio 1.23-1.85; 1.34 with the defaults, where about 70 transactions a run
+raced the other process's and ran again, none with one process: every answer bumps one counter
+row). A process is bound by its own CPU, not by PostgreSQL (0.8-2.4 ms of the server's CPU an
+update): each bot spends 8-15 ms of CPU an update, about 85 % of it in python-telegram-bot's HTTP
+client to the Bot API (httpx, whose pool of up to 256 kept-alive connections is scanned at every
+request: py-spy), against about 1 ms an update, bot and PostgreSQL together, in
+bench/survey_throughput.py, which has no HTTP.
 """
 
 from __future__ import annotations
