@@ -12,7 +12,6 @@ processes write at once, and PostgreSQL says when one must run again (it is then
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -34,6 +33,7 @@ from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from storage.base import DatabaseUnavailable
+from storage.handback import hand_back
 from storage.postgresql.migrate import SchemaTooNew, migrate
 from storage.sql.common import POSTGRESQL, Dialect
 
@@ -344,7 +344,7 @@ class Database:
             except RuntimeError as exc:  # closed meanwhile
                 with self._lock:
                     orphans, self._waiting, self._draining = self._waiting, [], False
-                _hand_back([(orphan, False, exc) for orphan in orphans])
+                hand_back([(orphan, False, exc) for orphan in orphans])
         try:
             return await job.future  # type: ignore[no-any-return]
         except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -372,7 +372,7 @@ class Database:
             except RuntimeError as exc:  # closed meanwhile
                 with self._lock:
                     orphans, self._reads, self._readers = self._reads, [], 0
-                _hand_back([(orphan, False, exc) for orphan in orphans])
+                hand_back([(orphan, False, exc) for orphan in orphans])
         try:
             return await job.future  # type: ignore[no-any-return]
         except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -416,7 +416,7 @@ class Database:
                 outcomes = self._with_connection(partial(_run_reads, batch))
             except BaseException as exc:  # no connection to read on
                 outcomes = [(job, False, exc) for job in batch]
-            _hand_back(outcomes)
+            hand_back(outcomes)
 
     def _drain(self) -> None:
         """In a worker thread: writes the waiting units of work, a batch at a time, until none is left."""
@@ -430,7 +430,7 @@ class Database:
                 outcomes = self._with_connection(partial(_run_writes, batch))
             except BaseException as exc:  # no connection, or one lost: nothing of the batch committed
                 outcomes = [(job, False, exc) for job in batch]
-            _hand_back(outcomes)
+            hand_back(outcomes)
 
 
 @dataclass(frozen=True)
@@ -541,27 +541,6 @@ def _alone(job: _Job, conn: psycopg.Connection[PgRow]) -> Outcome:
 def _pause(attempt: int) -> None:
     # A short random pause, growing, so two that raced do not race again at once.
     time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.2)))
-
-
-def _settle(outcomes: list[Outcome]) -> None:
-    """In the event loop: hands each job its result; a caller that gave up is skipped."""
-    for job, succeeded, value in outcomes:
-        if job.future.done():
-            continue
-        if succeeded:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
-
-
-def _hand_back(outcomes: list[Outcome]) -> None:
-    """From the worker thread: one call into each waiting event loop (normally the one)."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
-    for loop, settled in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # that loop is closed: no one is left to answer
-            loop.call_soon_threadsafe(_settle, settled)
 
 
 # Collations that order text by its bytes, as SQLite does: stored times (ISO text) and codes must

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.base import DatabaseUnavailable
+from storage.handback import hand_back
 from storage.migrating import migration_list
 from storage.sql.common import (
     SQLITE,
@@ -158,7 +159,7 @@ class Database:
             try:
                 _run_batch(db, batch)
             except BaseException as exc:  # a fault outside every unit of work: no caller waits forever
-                _hand_back([(job, False, exc) for job in batch])
+                hand_back([(job, False, exc) for job in batch])
 
 
 @dataclass(frozen=True)
@@ -171,36 +172,15 @@ class _Job:
 Outcome = tuple[_Job, bool, Any]  # (job, succeeded, its result or exception)
 
 
-def _settle(outcomes: list[Outcome]) -> None:
-    """In the event loop: hands each job its result; a caller that gave up is skipped."""
-    for job, succeeded, value in outcomes:
-        if job.future.done():
-            continue
-        if succeeded:
-            job.future.set_result(value)
-        else:
-            job.future.set_exception(value)
-
-
-def _hand_back(outcomes: list[Outcome]) -> None:
-    """From the connection's thread: one call into each waiting event loop (normally the one)."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-    for outcome in outcomes:
-        by_loop.setdefault(outcome[0].future.get_loop(), []).append(outcome)
-    for loop, settled in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # that loop is closed: no one is left to answer
-            loop.call_soon_threadsafe(_settle, settled)
-
-
 def _run_batch(db: Connection, batch: list[_Job]) -> None:
     reads = [job for job in batch if not job.writes]
     if reads:
         # The jobs of one batch were all waiting at once, so none follows from another: reads
         # may go first, and their callers need not wait for the COMMIT.
-        _hand_back([_run_read(db, job) for job in reads])
+        hand_back([_run_read(db, job) for job in reads])
     writes = [job for job in batch if job.writes]
     if writes:
-        _hand_back(_run_writes(db, writes))
+        hand_back(_run_writes(db, writes))
 
 
 def _run_read(db: Connection, job: _Job) -> Outcome:
