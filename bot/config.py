@@ -41,6 +41,8 @@ ENV_ZALO_SECRET = "ZALO_WEBHOOK_SECRET"
 ENV_TELEGRAM_SECRET = "TELEGRAM_WEBHOOK_SECRET"
 # The HTTP server's port (api.port), for a second process on the same machine behind nginx.
 ENV_API_PORT = "FEEDBACK_BOT_API_PORT"
+# The Zalo Bot Platform webhook's port (zalo.port), likewise for a second process on the machine.
+ENV_ZALO_PORT = "FEEDBACK_BOT_ZALO_PORT"
 ENV_DATABASE_PASSWORD = "FEEDBACK_BOT_DATABASE_PASSWORD"
 PLACEHOLDER_SECRET = "change-me"
 
@@ -486,6 +488,9 @@ def _with_environment(data: dict[str, Any]) -> dict[str, Any]:
             data[section] = {**(given if isinstance(given, dict) else {}), key: value}
     if (port := os.environ.get(ENV_API_PORT)) and isinstance(data.get("api"), dict):
         data["api"] = {**data["api"], "port": port}  # validated as api.port is
+    if port := os.environ.get(ENV_ZALO_PORT):
+        given = data.get("zalo")
+        data["zalo"] = {**(given if isinstance(given, dict) else {}), "port": port}  # as zalo.port is
     oa = data.get("zalo_oa")
     if isinstance(oa, dict):  # Zalo OA secrets: from the environment only
         in_file = [key for key in ZALO_OA_SECRETS if key in oa]

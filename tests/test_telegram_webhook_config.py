@@ -70,3 +70,13 @@ def test_the_port_from_the_environment_is_checked_and_needs_an_api_section(tmp_p
     assert "api.port" in str(caught.value)
     monkeypatch.setenv("FEEDBACK_BOT_API_PORT", "8082")
     assert load_config(write(tmp_path, "secret: s\n")).api is None  # no api: section, no server
+
+
+def test_the_zalo_webhooks_port_comes_from_the_environment_for_a_second_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEEDBACK_BOT_ZALO_PORT", "8444")
+    text = "zalo: {mode: webhook, url: 'https://x.vn/z', secret: 'zalo-secret-1', port: 8443}\n"
+    assert load_config(write(tmp_path, text)).zalo.port == 8444
+    monkeypatch.setenv("FEEDBACK_BOT_ZALO_PORT", "0x")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert "zalo.port" in str(caught.value)
