@@ -24,7 +24,9 @@ CREATE TABLE cases (
     resolution  TEXT,
     updated_at  TEXT NOT NULL
 );
-CREATE INDEX cases_unit_state ON cases(unit_code, state, opened_at);
+-- INCLUDE (id): SQLite's index holds the rowid (the id), so a page of a unit's cases is read from the
+-- index alone; PostgreSQL's must be told.
+CREATE INDEX cases_unit_state ON cases(unit_code, state, opened_at) INCLUDE (id);
 
 -- Every change of a case: who (a person id, or the citizen), when, what, and a note.
 CREATE TABLE case_events (
