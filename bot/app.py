@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ from storage.records import Rating
 log = logging.getLogger(__name__)
 
 DIGEST_RETRY_CHECK_SECONDS = 30  # how often the running bot looks for digests due again
+DIGEST_CATCH_UP = timedelta(hours=6)  # how long a day's failed digest run keeps trying
 STOP_GRACE_SECONDS = 10  # messages being sent at a stop may finish within this
 
 # A scheduled job that fails fails every round alike (a full disk, a read-only database): each
@@ -389,20 +391,28 @@ async def deliver_digests(
     handlers: Handlers, senders: Mapping[str, Sender], show: int, *, retrying: bool = False
 ) -> None:
     """Sends the day's digests not sent yet (or, `retrying`, only those due again: not accepted
-    whole, or claimed by a run that died); errors are logged, and a later run (or the next start)
-    sends what is left."""
-    try:
-        now = datetime.now(UTC)
-        run = await (handlers.digests.retry if retrying else handlers.digests.send)(senders, now, show)
-        if retrying and run == DigestRun():
-            return
-        log.info(
-            "digests: %s sent, %s with nothing to report, %s unreachable, %s sent before, %s to retry, "
-            "%s refused",
-            run.sent, run.empty, run.unreachable, run.already, run.retrying, run.failed,
-        )  # fmt: skip
-    except Exception:
-        JOB_FAILURES["digest-retries" if retrying else "digests"].exception("sending digests failed")
+    whole, or claimed by a run that died); errors are logged. The day's run that fails before it
+    could claim anything (the database unreachable at digest time) tries again every
+    DIGEST_RETRY_CHECK_SECONDS for DIGEST_CATCH_UP: nothing else would send today's digests before
+    tomorrow's run or a restart."""
+    give_up = time.monotonic() + DIGEST_CATCH_UP.total_seconds()
+    while True:
+        try:
+            now = datetime.now(UTC)
+            run = await (handlers.digests.retry if retrying else handlers.digests.send)(senders, now, show)
+            if retrying and run == DigestRun():
+                return
+            log.info(
+                "digests: %s sent, %s with nothing to report, %s unreachable, %s sent before, %s to retry, "
+                "%s refused",
+                run.sent, run.empty, run.unreachable, run.already, run.retrying, run.failed,
+            )  # fmt: skip
+            break
+        except Exception:
+            JOB_FAILURES["digest-retries" if retrying else "digests"].exception("sending digests failed")
+            if retrying or time.monotonic() >= give_up:
+                break
+            await asyncio.sleep(DIGEST_RETRY_CHECK_SECONDS)
     if not retrying and handlers.monthly is not None:
         await deliver_monthly_reports(handlers.monthly, senders)
 
