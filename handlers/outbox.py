@@ -24,7 +24,7 @@ from handlers.chat import Address, Delivery, Reply, Sender
 from handlers.templates import TemplateDelivery, TemplateResult
 from handlers.texts import Language, language_of
 from handlers.throttled_log import ThrottledLog
-from storage.base import ChatRepository, DirectoryRepository
+from storage.base import ChatRepository, DatabaseUnavailable, DirectoryRepository
 from storage.records import ChatState, Contact, OutboxStatus, Person, Role, Unit
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,34 @@ class Courier:
             await asyncio.gather(*late, return_exceptions=True)
 
 
+# Seconds a message the platform took keeps trying to be recorded while the database is away: well
+# within its claim's lease (5 minutes), after which another round would send it again.
+MARK_PATIENCE = 120.0
+MARK_FIRST_WAIT = 0.5
+
+
+async def recorded(
+    finish: Callable[[OutboxStatus, str | None], Awaitable[None]], status: OutboxStatus, error: str | None
+) -> None:
+    """Records what became of a message the platform has answered for, through a short outage of
+    the database: a record that fails leaves the message claimed, and it would be sent again when
+    the claim ends (a probe saw ten citizens invited twice after a 12-second outage)."""
+    wait, waited = MARK_FIRST_WAIT, 0.0
+    while True:
+        try:
+            await finish(status, error)
+            return
+        except DatabaseUnavailable:
+            if waited >= MARK_PATIENCE:
+                raise
+            log.warning(
+                "cannot record a message as %s yet (the database is away); trying again", status.value
+            )
+            await asyncio.sleep(wait)
+            waited += wait
+            wait = min(wait * 2, 10.0)
+
+
 async def settle(
     chats: ChatRepository,
     address: Address,
@@ -220,15 +248,15 @@ async def settle(
     again) or the platform refused the message; else retried after a backoff that grows with the
     `attempts` made before this one."""
     if delivery == Delivery.SENT:
-        await finish(OutboxStatus.SENT, None)
+        await recorded(finish, OutboxStatus.SENT, None)
         return Outcome.SENT
     if delivery == Delivery.UNREACHABLE:
         await chats.mark_unreachable(address.channel, address.chat_id, now)
-        await finish(OutboxStatus.UNREACHABLE, BLOCKED)
+        await recorded(finish, OutboxStatus.UNREACHABLE, BLOCKED)
         return Outcome.UNREACHABLE
     if delivery == Delivery.REFUSED:
         log.error("%s to %s:%s: %s; given up", what, address.channel, address.chat_id, REFUSED)
-        await finish(OutboxStatus.FAILED, REFUSED)
+        await recorded(finish, OutboxStatus.FAILED, REFUSED)
         return Outcome.FAILED
     next_attempt_at = now + backoff(attempts + 1)
     await retry(f"{address.channel} did not accept it (server, network or flood control)", next_attempt_at)
@@ -262,16 +290,16 @@ async def settle_template(
     no account (UNREACHABLE: not tried again) or the template was refused; held until just after
     the local midnight when the day's quota is used up; else retried after a backoff."""
     if result.delivery == TemplateDelivery.SENT:
-        await finish(OutboxStatus.SENT, None)
+        await recorded(finish, OutboxStatus.SENT, None)
         log.info("%s: sent (message %s)", what, result.message_id)
         return Outcome.SENT
     if result.delivery == TemplateDelivery.NO_ACCOUNT:
-        await finish(OutboxStatus.UNREACHABLE, NO_ZALO)
+        await recorded(finish, OutboxStatus.UNREACHABLE, NO_ZALO)
         log.info("%s: %s", what, NO_ZALO)
         return Outcome.UNREACHABLE
     if result.delivery == TemplateDelivery.REFUSED:
         error = f"the template was refused: {result.error}"
-        await finish(OutboxStatus.FAILED, error)
+        await recorded(finish, OutboxStatus.FAILED, error)
         log.error("%s: %s; given up", what, error)
         return Outcome.FAILED
     if result.delivery == TemplateDelivery.QUOTA:
