@@ -8,6 +8,7 @@ tests that build many apps never see each other's counts. Handlers count through
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -45,6 +46,7 @@ TEMPLATE_REASONS = {
 FLOOD = "flood"  # flood control outlasted the patience (a channel that tells it apart says so)
 # A digest in these states is settled for the day: sent, nothing to report, or given up.
 SETTLED_DIGESTS = (DigestStatus.SENT, DigestStatus.EMPTY, DigestStatus.FAILED, DigestStatus.UNREACHABLE)
+SCRAPE_READ_SECONDS = 1.0  # the storage gauges' reads, at most, in a scrape
 SCRAPE_FAILURES = ThrottledLog(log)
 
 
@@ -171,11 +173,13 @@ class Metrics:
 
     async def exposition(self, now: datetime | None = None) -> bytes:
         """The metrics in Prometheus' text format, the storage gauges read now. When storage does
-        not answer, they keep the values of the last scrape that read them (and it is logged)."""
+        not answer within SCRAPE_READ_SECONDS, they keep the values of the last scrape that read them
+        (and it is logged): a scrape during an outage still answers at once, leader gauge and all."""
         if self.backlog is not None:
             try:
-                depths = await self.backlog.depths()
-                lag = await self.backlog.digest_lag(now or datetime.now(UTC))
+                async with asyncio.timeout(SCRAPE_READ_SECONDS):
+                    depths = await self.backlog.depths()
+                    lag = await self.backlog.digest_lag(now or datetime.now(UTC))
             except Exception:
                 SCRAPE_FAILURES.exception("metrics: the outbox and digests could not be read")
             else:

@@ -438,3 +438,10 @@ def test_a_terminal_gets_a_bar_per_table(
     drawn = terminal.getvalue()
     assert "\ranswers" in drawn and "] 4 of 4" in drawn and "rows copied" not in drawn
     assert "every table checked" in capsys.readouterr().out
+
+
+def test_a_copy_target_carrying_a_password_is_refused(config_file: Path, source: Path, capsys):
+    target = "postgresql://bot:hunter2@127.0.0.1:5432/feedback"
+    assert run(config_file, "db", "copy", "--from", f"sqlite:{source}", "--to", target) == 2
+    said = capsys.readouterr().err
+    assert "FEEDBACK_BOT_DATABASE_PASSWORD" in said and "hunter2" not in said

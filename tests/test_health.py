@@ -281,3 +281,25 @@ class TestMetrics:
 def test_the_channels_a_config_sets_up(tmp_path):
     assert chat_channels(make_config(tmp_path)) == ["telegram"]
     assert chat_channels(make_config(tmp_path, telegram={"username": "TestNameBot"})) == []
+
+
+async def test_a_scrape_answers_at_once_when_the_database_hangs(monkeypatch):
+    import asyncio as aio
+    import time as clock
+
+    from bot import metrics as metrics_module
+
+    class HangingBacklog:
+        async def depths(self):
+            await aio.sleep(30)
+
+        async def digest_lag(self, now):
+            await aio.sleep(30)
+
+    monkeypatch.setattr(metrics_module, "SCRAPE_READ_SECONDS", 0.05)
+    metrics = metrics_module.Metrics(HangingBacklog())  # type: ignore[arg-type]
+    metrics.set_leader("telegram", True)
+    started = clock.monotonic()
+    text = (await metrics.exposition()).decode()
+    assert clock.monotonic() - started < 5
+    assert 'feedback_bot_leader{channel="telegram"} 1.0' in text

@@ -200,6 +200,14 @@ async def test_a_server_that_cannot_be_reached_is_named_without_its_password(mon
     with pytest.raises(DatabaseUnavailable) as refused:
         await store.open()
     assert "postgresql://bot@127.0.0.1" in str(refused.value) and "s3cret" not in str(refused.value)
+    assert "Connection refused" in str(refused.value)  # the cause as the server's side words it
+    await store.close()
+
+
+async def test_a_refused_role_is_told_as_postgresql_words_it(postgresql_migrated_url: str):
+    store = PostgreSQLStorage(postgresql_migrated_url.replace("postgres@", "nobody_here@"))
+    with pytest.raises(DatabaseUnavailable, match='role "nobody_here" does not exist'):
+        await store.open()
     await store.close()
 
 

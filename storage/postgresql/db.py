@@ -291,6 +291,9 @@ class Database:
             name="feedback-bot",
         )
         try:
+            # One connection first, alone: a refusal (a wrong password, no such database, no
+            # server) is told as the server words it, not as a pool that never filled.
+            await self._run(partial(_connect_once, self.url))
             await self._run(partial(pool.open, wait=True, timeout=CONNECT_TIMEOUT))
             self._pool = pool
 
@@ -583,6 +586,10 @@ def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
     meanwhile); one in steady use is not, which would cost a round trip every statement."""
     if time.monotonic() - getattr(conn, "_feedback_returned_at", 0.0) > IDLE_CHECK:
         ConnectionPool.check_connection(conn)
+
+
+def _connect_once(url: str) -> None:
+    psycopg.connect(url, **connection_kwargs()).close()
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

@@ -14,12 +14,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
 from bot.cli.common import CommandError, refuse_new_database
 from bot.cli.output import Column, ProgressBar, emit, render
-from bot.config import Config
+from bot.config import ENV_DATABASE_PASSWORD, Config
 from storage.backends import is_postgresql
 from storage.copy import CopyRefused, TableCheck, copy_database
 from storage.migrating import Dialect, migration_list
@@ -118,6 +119,11 @@ def copy_to_postgresql(config: Config, args: argparse.Namespace) -> int:
     if not is_postgresql(target):
         raise CommandError(
             f"--to must be a PostgreSQL address (postgresql://user@host/database), not {target!r}"
+        )
+    if urlsplit(target).password or "password=" in urlsplit(target).query:
+        raise CommandError(
+            "--to must not carry a password (it would stay in the shell's history and in ps): "
+            f"set {ENV_DATABASE_PASSWORD}, or use a libpq service file or ~/.pgpass"
         )
     progress = _Progress()
     try:
