@@ -250,3 +250,35 @@ def postgresql_migrated_url(postgresql_server_url: str, postgresql_migrated_temp
     """The URL of a fresh database of this test's own with every migration applied."""
     with postgresql.database(postgresql_server_url, template=postgresql_migrated_template) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgresql_shared_database(
+    postgresql_server_url: str, postgresql_migrated_template: str
+) -> Iterator[str]:
+    """One migrated database for the tests that use only the repositories, emptied before each."""
+    url = postgresql.fresh_database(postgresql_server_url, template=postgresql_migrated_template)
+    yield url
+    postgresql.drop_database(postgresql_server_url, url)
+
+
+@pytest.fixture
+def postgresql_emptied_url(postgresql_shared_database: str) -> str:
+    """The shared migrated database, as a fresh copy of the template would be: every table emptied,
+    ids started again, the counters the migrations seed at 0. A tenth of the time a fresh copy
+    takes (CREATE DATABASE is about 0.2-0.6 s), which the storage suite pays some 400 times."""
+    import psycopg
+
+    with psycopg.connect(postgresql_shared_database, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND tablename <> 'schema_migrations'"
+            )
+        ]
+        connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        connection.execute(
+            "INSERT INTO versions (name, value) VALUES ('question_sets', 0), ('answer_changes', 0)"
+        )
+    return postgresql_shared_database

@@ -52,7 +52,7 @@ ZALO_A = Contact(channel="zalo", chat_id="z-an")
 @pytest.fixture(params=[*sorted(BACKENDS), "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "postgresql":
-        backend: Storage = PostgreSQLStorage(request.getfixturevalue("postgresql_migrated_url"))
+        backend: Storage = PostgreSQLStorage(request.getfixturevalue("postgresql_emptied_url"))
     else:
         backend = BACKENDS[request.param](tmp_path)
     await backend.open()

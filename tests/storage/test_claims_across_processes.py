@@ -316,8 +316,8 @@ async def processes(url: str) -> tuple[Storage, Storage]:
 
 
 @pytest.fixture
-async def two(postgresql_migrated_url: str) -> AsyncIterator[tuple[Storage, Storage]]:
-    first, second = await processes(postgresql_migrated_url)
+async def two(postgresql_emptied_url: str) -> AsyncIterator[tuple[Storage, Storage]]:
+    first, second = await processes(postgresql_emptied_url)
     yield first, second
     await first.close()
     await second.close()
@@ -327,7 +327,7 @@ async def two(postgresql_migrated_url: str) -> AsyncIterator[tuple[Storage, Stor
 async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Storage, Storage]]:
     """Two senders: two processes on PostgreSQL; on SQLite (one process per database) one storage."""
     if request.param == "postgresql":
-        first, second = await processes(request.getfixturevalue("postgresql_migrated_url"))
+        first, second = await processes(request.getfixturevalue("postgresql_emptied_url"))
     else:
         first = second = SQLiteStorage(tmp_path / "claims.db")
         await first.open()
@@ -375,11 +375,11 @@ async def test_many_claims_of_each_item_at_once_on_both_processes_win_once(two, 
 
 @named(LEASED)
 async def test_the_claims_of_a_killed_process_are_taken_over_once_its_lease_ran_out(
-    two, work: Work, postgresql_migrated_url: str
+    two, work: Work, postgresql_emptied_url: str
 ):
     first, second = two
     keys = await work.make(first, N)
-    killed = await opened(postgresql_migrated_url)
+    killed = await opened(postgresql_emptied_url)
     held = await asyncio.gather(*(work.claim(killed, key, T1) for key in keys[: N // 2]))
     assert all(held)
     await killed.close()  # its connections gone, as kill -9 leaves them: only its claims stay
