@@ -105,14 +105,20 @@ def record_audits(
     )
 
 
-def held_claim(claimed_until: datetime | None) -> tuple[str, tuple[str, ...]]:
-    """The condition that a pending item is still under the claim its sender made until
-    `claimed_until`: a sender whose lease ran out and was taken over by another (who claimed it
-    until later) then writes nothing, so it can neither undo what the other recorded nor cut the
-    other's lease short. None: no condition (a command-line correction)."""
-    if claimed_until is None:
+# How a claim is known to stand: an outbox item pending under the lease its sender set
+# (next_attempt_at), or a digest or monthly report still being sent by the run that claimed it.
+PENDING_UNTIL = " AND status = 'pending' AND next_attempt_at = ?"
+SENDING_SINCE = " AND status = 'sending' AND claimed_at = ?"
+
+
+def held_claim(claim: datetime | None, condition: str = PENDING_UNTIL) -> tuple[str, tuple[str, ...]]:
+    """The condition (one `?`, for `claim`) that an item is still under the claim its sender made:
+    a sender whose lease ran out and was taken over by another (a later claim) then writes nothing,
+    so it can neither undo what the other recorded nor cut the other's lease short. None: no
+    condition (a command-line correction)."""
+    if claim is None:
         return "", ()
-    return " AND status = 'pending' AND next_attempt_at = ?", (iso(claimed_until),)
+    return condition, (iso(claim),)
 
 
 def flag(condition: str) -> str:

@@ -8,19 +8,20 @@ from datetime import date, datetime, timedelta
 
 from storage.base import DigestRepository
 from storage.records import OPEN_STATES, CaseCounts, DigestRecord, DigestStatus, UnitFigures
-from storage.sql.common import RATING_COUNTS, Database, first, flag, iso, placeholders
+from storage.sql.common import (
+    RATING_COUNTS,
+    SENDING_SINCE,
+    Database,
+    first,
+    flag,
+    held_claim,
+    iso,
+    placeholders,
+)
 
 _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_STATES)  # constants, not input
 
 NEW_SINCE_DIGEST = flag("c.opened_at > COALESCE(last.sent_at, '')")
-
-
-def _digest_held(claimed_at: datetime | None) -> tuple[str, tuple[str, ...]]:
-    """A digest still being sent under the claim made at `claimed_at`: a run whose lease ran out and
-    was taken over (a later claim) writes nothing. None: no condition."""
-    if claimed_at is None:
-        return "", ()
-    return " AND status = 'sending' AND claimed_at = ?", (iso(claimed_at),)
 
 
 class SqlDigests(DigestRepository):
@@ -74,7 +75,7 @@ class SqlDigests(DigestRepository):
         *,
         claimed_at: datetime | None = None,
     ) -> bool:
-        where, held = _digest_held(claimed_at)
+        where, held = held_claim(claimed_at, SENDING_SINCE)
         row = await self.db.write(
             lambda db: first(
                 db,
@@ -94,7 +95,7 @@ class SqlDigests(DigestRepository):
         *,
         claimed_at: datetime | None = None,
     ) -> int:
-        where, held = _digest_held(claimed_at)
+        where, held = held_claim(claimed_at, SENDING_SINCE)
         row = await self.db.write(
             lambda db: first(
                 db,

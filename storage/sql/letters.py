@@ -356,7 +356,7 @@ class SqlLetters(LetterRepository):
         return await self.db.write(claim)
 
     async def finish_alert(self, alert_id: int, outcome: str, *, claimed_at: datetime | None = None) -> bool:
-        where, held = _alert_held(claimed_at)
+        where, held = held_claim(claimed_at, ALERT_ANNOUNCED)
         row = await self.db.write(
             lambda db: first(
                 db,
@@ -369,7 +369,7 @@ class SqlLetters(LetterRepository):
     async def retry_alert(
         self, alert_id: int, error: str, next_attempt_at: datetime, *, claimed_at: datetime | None = None
     ) -> int:
-        where, held = _alert_held(claimed_at)
+        where, held = held_claim(claimed_at, ALERT_ANNOUNCED)
         row = await self.db.write(
             lambda db: first(
                 db,
@@ -381,12 +381,8 @@ class SqlLetters(LetterRepository):
         return int(row[0]) if row else 0
 
 
-def _alert_held(claimed_at: datetime | None) -> tuple[str, tuple[str, ...]]:
-    """An alert still under the claim made at `claimed_at` (not taken over since: a later claim
-    writes a later `announced_at`); None: no condition."""
-    if claimed_at is None:
-        return "", ()
-    return " AND outcome IS NULL AND announced_at = ?", (iso(claimed_at),)
+# An alert still under the claim made at `announced_at` (a later claim writes a later one).
+ALERT_ANNOUNCED = " AND outcome IS NULL AND announced_at = ?"
 
 
 # A due day's instant, read from a blob of WIDTH-byte UTC times, one a day from ?1 to ?2; a day

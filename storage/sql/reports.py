@@ -26,6 +26,7 @@ from storage.records import (
 )
 from storage.sql.common import (
     RATING_COUNTS,
+    SENDING_SINCE,
     SQLITE,
     Connection,
     Database,
@@ -33,6 +34,7 @@ from storage.sql.common import (
     days_from,
     first,
     flag,
+    held_claim,
     hours_between,
     iso,
     json_list,
@@ -257,10 +259,7 @@ class SqlReports(ReportRepository):
     async def finish_monthly_report(
         self, scope: str, month: str, now: datetime, *, sent: bool, claimed_at: datetime | None = None
     ) -> bool:
-        # A sender whose lease ran out and was taken over (a later claim) writes nothing.
-        where, held = "", tuple[str, ...]()
-        if claimed_at is not None:
-            where, held = " AND status = 'sending' AND claimed_at = ?", (iso(claimed_at),)
+        where, held = held_claim(claimed_at, SENDING_SINCE)
         row = await self.db.write(
             lambda db: first(
                 db,
