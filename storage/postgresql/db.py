@@ -385,21 +385,11 @@ class Database:
         rows = await self.read(sql, params)
         return rows[0] if rows else None
 
-    def connection(self) -> Any:
-        """A pooled connection, for the few callers that work on PostgreSQL itself (advisory locks)."""
-        if self._pool is None:
-            raise RuntimeError("storage is not open")
-        return self._pool.connection()
-
-    async def _run(self, work: Callable[[], T], doing: str | None = None) -> T:
+    async def _run(self, work: Callable[[], T]) -> T:
+        """Opening and closing work in a worker thread (what `open` raises, it names)."""
         if self._threads is None:
             raise RuntimeError("storage is not open")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._threads, work)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            if doing is None:
-                raise
-            raise unavailable(self.path, exc, doing) from exc
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     def _with_connection(self, work: Callable[[psycopg.Connection[PgRow]], T]) -> T:
         if self._pool is None:
