@@ -35,7 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from storage.postgresql.db import connection_kwargs
+from storage.postgresql.db import connection_kwargs, first_line
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class Leadership:
     async def _lost(self, exc: BaseException) -> None:
         """The connection failed: a leader stops polling at once; the election goes on with a new
         connection."""
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         if self._leader:
             log.warning(
                 "lost polling leadership for %s (the database connection failed: %s)", self.name, reason

@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from storage.migrating import migration_list
-from storage.postgresql.db import connection_kwargs, refuse_collation, safe_url
+from storage.postgresql.db import connection_kwargs, first_line, refuse_collation, safe_url
 from storage.postgresql.migrate import SchemaTooNew, migrate
 
 BATCH = 5000  # rows read from the source at a time, and between two reports of progress
@@ -104,7 +104,7 @@ def open_target(url: str) -> psycopg.Connection[Any]:
     try:
         conn = psycopg.connect(url, autocommit=True, **connection_kwargs())
     except psycopg.Error as exc:
-        raise CopyRefused(f"cannot connect to {safe_url(url)}: {_first_line(exc)}") from exc
+        raise CopyRefused(f"cannot connect to {safe_url(url)}: {first_line(exc)}") from exc
     refuse_collation(conn)
     return conn
 
@@ -392,8 +392,3 @@ def _parents_first(target: psycopg.Connection[Any], tables: set[str]) -> list[st
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

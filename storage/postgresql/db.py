@@ -593,7 +593,12 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_dumper(bool, FlagDumper)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of what went wrong (psycopg's messages go on with hints and details)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def unavailable(path: str, exc: BaseException, doing: str = "open") -> DatabaseUnavailable:
     """The one line that names the database (never its password) and the cause."""
-    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DatabaseUnavailable(f"cannot {doing} the database {path}: {cause}")
+    return DatabaseUnavailable(f"cannot {doing} the database {path}: {first_line(exc)}")

@@ -24,7 +24,7 @@ from bot.config import ENV_DATABASE_PASSWORD, Config
 from storage.backends import is_postgresql
 from storage.copy import CopyRefused, TableCheck, copy_database
 from storage.migrating import Dialect, migration_list
-from storage.postgresql.db import connection_kwargs, refuse_collation, safe_url, unavailable
+from storage.postgresql.db import connection_kwargs, first_line, refuse_collation, safe_url, unavailable
 from storage.postgresql.migrate import SchemaTooNew, migrate
 from storage.sqlite import SQLiteStorage
 
@@ -131,8 +131,9 @@ def copy_to_postgresql(config: Config, args: argparse.Namespace) -> int:
     except CopyRefused as exc:
         raise CommandError(str(exc)) from None
     except (psycopg.Error, sqlite3.Error) as exc:
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CommandError(f"the copy into {safe_url(target)} failed and was rolled back: {cause}") from None
+        raise CommandError(
+            f"the copy into {safe_url(target)} failed and was rolled back: {first_line(exc)}"
+        ) from None
     finally:
         progress.finish()
     emit(render_checks(checks))
