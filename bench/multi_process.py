@@ -31,7 +31,6 @@ import contextlib
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _postgresql import PostgreSQLUnavailable, database, describe, durable_server, skipped
 
+from tests.ports import free_port
+
 TOKEN = "4242:BENCH"
 SECRET = "bench-webhook-S3cret"
 HOOK = "/telegram/hook"
@@ -56,12 +57,6 @@ START_TIMEOUT = 60  # seconds a bot may take to start taking updates
 POST_ATTEMPTS = 10  # posts of one update while the connections it is tried on turn out closed
 LABELS = ("Hài lòng", "Bình thường", "Không hài lòng")
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Bench", "username": "BenchBot"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class FakeBotApi:

@@ -15,7 +15,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+
+from tests.ports import free_port
 
 ENV_SERVER = "FEEDBACK_BOT_TEST_POSTGRESQL"
 HOW_TO_GET_ONE = f"install the Debian package postgresql, or set {ENV_SERVER}"
@@ -68,13 +69,6 @@ def find_binaries() -> Path | None:
         ):
             versions.append((tuple(int(part) for part in number.split(".")), folder))
     return max(versions)[1] if versions else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def with_database(url: str, name: str) -> str:

@@ -5,7 +5,6 @@ counts the updates handled and the answer stored."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,14 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ software reads the rating back."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +13,9 @@ import httpx
 import pytest
 
 from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator, texts_of
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

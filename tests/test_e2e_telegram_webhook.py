@@ -5,7 +5,6 @@ bot refuses a call without it."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from tests.e2e_support import BotMessage, BotProcess, TelegramEmulator, texts_of
+from tests.ports import free_port
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.e2e
 
 SECRET = "e2e_webhook-S3cret"
 PATH = "/telegram/hook"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SecretRelay:

@@ -11,7 +11,6 @@ import asyncio
 import copy
 import importlib
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import UNITS
 from tests.e2e_support import BotProcess, texts_of
+from tests.ports import free_port
 from tests.test_e2e_telegram import has_buttons, tap
 from tests.test_e2e_zalo import until
 
@@ -34,12 +34,6 @@ def oa_server() -> Iterator[Any]:
         yield server
     if server._process is not None and server._process.stdout is not None:
         server._process.stdout.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_a_follower_takes_the_survey_through_a_token_expiry_a_restart_and_a_forgery(
